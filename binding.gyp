@@ -1,0 +1,24 @@
+# The one native build definition (node-gyp, bundled with npm). Built offline
+# against Node's own headers (nodedir) and Debian's libbpf; see
+# docs/ARCHITECTURE.md for why not cmake-js.
+{
+  "targets": [
+    {
+      "target_name": "ctscope",
+      "sources": [
+        "native/addon.cc",
+        "native/layout.cc",
+        "native/btf_info.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "bpf",
+        "build/bpf"
+      ],
+      "defines": [ "NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED" ],
+      "cflags_cc": [ "-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers" ],
+      "cflags_cc!": [ "-fno-exceptions" ],
+      "libraries": [ "-lbpf", "-lelf", "-lz", "-lpthread" ]
+    }
+  ]
+}

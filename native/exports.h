@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// One Init function per JS-visible piece of the addon; addon.cc calls them all.
+#pragma once
+#include <napi.h>
+
+namespace ctscope {
+void InitLayout(Napi::Env env, Napi::Object exports);
+void InitBtfInfo(Napi::Env env, Napi::Object exports);
+}  // namespace ctscope
