@@ -5,11 +5,8 @@
   "targets": [
     {
       "target_name": "ctscope",
-      "sources": [
-        "native/addon.cc",
-        "native/layout.cc",
-        "native/btf_info.cc"
-      ],
+      # Every native/*.cc is part of the addon: one file per JS-visible piece.
+      "sources": [ "<!@(ls -1 native/*.cc)" ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "bpf",

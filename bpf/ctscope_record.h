@@ -35,6 +35,9 @@ enum ctscope_kind {
 	CTS_KIND_DESTROY = 8,       /* entry destroyed */
 	CTS_KIND_SEEN = 9,          /* entry found alive by a dump (at start or resync) */
 	CTS_KIND_LOSS = 10,         /* the source lost events; count in aux */
+	CTS_KIND_SYNC = 11,         /* a dump of netns `netns` that began at start_ns ended at
+				     * ts_ns: live entries of that netns not seen since start_ns
+				     * are gone (closed with `cause`, e.g. DESTROY_LOST) */
 };
 
 /* Which mechanism produced the record. */

@@ -53,6 +53,7 @@ export const Kind = {
   DESTROY: 8,
   SEEN: 9,
   LOSS: 10,
+  SYNC: 11,
 } as const;
 export type KindName = keyof typeof Kind;
 export const KIND_NAMES: readonly (KindName | undefined)[] = (() => {
