@@ -10,6 +10,7 @@ namespace ctscope {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitLayout(env, exports);
   InitBtfInfo(env, exports);
+  InitClock(env, exports);
   return exports;
 }
 

@@ -6,4 +6,5 @@
 namespace ctscope {
 void InitLayout(Napi::Env env, Napi::Object exports);
 void InitBtfInfo(Napi::Env env, Napi::Object exports);
+void InitClock(Napi::Env env, Napi::Object exports);
 }  // namespace ctscope
