@@ -17,7 +17,7 @@ PKGS=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make g++ python3 pkg-c
 if [ "$mode" = "--test" ]; then
   # promtool (prometheus) checks /metrics; hping3 makes floods; qemu and
   # cpio boot the Debian kernel of the guest matrix; linux-perf for benchmarks.
-  PKGS+=(prometheus hping3 qemu-system-x86 cpio busybox-static linux-perf procps)
+  PKGS+=(prometheus hping3 qemu-system-x86 cpio busybox-static linux-perf procps iputils-ping)
 fi
 
 missing=()
