@@ -1,0 +1,25 @@
+// What the API reads. The daemon and the replayer each provide one; routes
+// never reach into sources directly.
+
+import type { ProcSnapshot } from '../proc/types.js';
+import type { SourceStatus } from '../sources/source.js';
+
+export interface StatusReport {
+  version: string;
+  mode: 'live' | 'replay';
+  kernel: { release: string; btf: boolean };
+  started_at: string;
+  uptime_seconds: number;
+  /** For replays: the file and whether it was cut short. */
+  replay?: { file: string; partial: boolean; detail?: string };
+  sources: SourceStatus[];
+  lost: { total: number };
+}
+
+export interface TableView {
+  /** Latest snapshot of the host namespace (or of the replayed node). */
+  host(): ProcSnapshot | null;
+  /** Latest snapshot of a namespace by inode. */
+  get(netns: number): ProcSnapshot | null;
+  all(): ProcSnapshot[];
+}

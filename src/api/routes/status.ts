@@ -1,0 +1,63 @@
+// /healthz and /v1/status: is the daemon alive, which sources run with which
+// hook, and how many records were lost where.
+
+import type { FastifyInstance } from 'fastify';
+import type { StatusReport } from '../context.js';
+import { errorSchema } from '../errors.js';
+
+const lossSchema = {
+  type: 'object',
+  properties: {
+    ringbufReserveFailed: { type: 'array', items: { type: 'integer' } },
+    queueDropped: { type: 'integer' },
+    netlinkOverruns: { type: 'integer' },
+    resyncs: { type: 'integer' },
+    total: { type: 'integer' },
+  },
+  required: ['total'],
+} as const;
+
+const sourceSchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    state: { type: 'string' },
+    hook: { type: ['string', 'null'] },
+    detail: { type: 'string' },
+    records: { type: 'integer' },
+    lost: lossSchema,
+  },
+  required: ['name', 'state', 'hook', 'records', 'lost'],
+} as const;
+
+export const statusSchema = {
+  type: 'object',
+  properties: {
+    version: { type: 'string' },
+    mode: { type: 'string', enum: ['live', 'replay'] },
+    kernel: { type: 'object', properties: { release: { type: 'string' }, btf: { type: 'boolean' } } },
+    started_at: { type: 'string' },
+    uptime_seconds: { type: 'number' },
+    replay: {
+      type: 'object',
+      properties: { file: { type: 'string' }, partial: { type: 'boolean' }, detail: { type: 'string' } },
+    },
+    sources: { type: 'array', items: sourceSchema },
+    lost: { type: 'object', properties: { total: { type: 'integer' } }, required: ['total'] },
+  },
+  required: ['version', 'mode', 'kernel', 'sources', 'lost'],
+} as const;
+
+export async function statusRoutes(app: FastifyInstance, opts: { status: () => StatusReport }): Promise<void> {
+  const noQuery = { type: 'object', additionalProperties: false, properties: {} } as const;
+  app.get(
+    '/healthz',
+    { schema: { querystring: noQuery, response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } },
+    async () => ({ ok: true }),
+  );
+  app.get(
+    '/v1/status',
+    { schema: { querystring: noQuery, response: { 200: statusSchema, '4xx': errorSchema } } },
+    async () => opts.status(),
+  );
+}
