@@ -24,7 +24,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // Unknown query parameters are errors, not silently dropped: a typo in
     // `windwo=60` must not quietly answer for the default window.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
-    disableRequestLogging: true,
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
