@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitLayout(env, exports);
   InitBtfInfo(env, exports);
   InitClock(env, exports);
+  InitRingSource(env, exports);
   InitNetnsRead(env, exports);
   return exports;
 }

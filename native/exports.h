@@ -7,5 +7,6 @@ namespace ctscope {
 void InitLayout(Napi::Env env, Napi::Object exports);
 void InitBtfInfo(Napi::Env env, Napi::Object exports);
 void InitClock(Napi::Env env, Napi::Object exports);
+void InitRingSource(Napi::Env env, Napi::Object exports);
 void InitNetnsRead(Napi::Env env, Napi::Object exports);
 }  // namespace ctscope
