@@ -40,7 +40,7 @@ fi
 # npm packages: install when the lock file is newer than the last install.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  npm install --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
 # bpffs for pinning and tracefs for tracepoints, if absent.
