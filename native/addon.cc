@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitClock(env, exports);
   InitRingSource(env, exports);
   InitNetnsRead(env, exports);
+  InitNetlinkSource(env, exports);
   return exports;
 }
 

@@ -9,4 +9,5 @@ void InitBtfInfo(Napi::Env env, Napi::Object exports);
 void InitClock(Napi::Env env, Napi::Object exports);
 void InitRingSource(Napi::Env env, Napi::Object exports);
 void InitNetnsRead(Napi::Env env, Napi::Object exports);
+void InitNetlinkSource(Napi::Env env, Napi::Object exports);
 }  // namespace ctscope
