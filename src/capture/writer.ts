@@ -1,0 +1,312 @@
+// Writes .ctcap files (format in ./format.ts). The writer is a RecordSink: the
+// daemon hands it the same decoded batches it hands the model, and it stores
+// their raw bytes untouched. Frames are written synchronously and whole, in
+// order, so a process killed at any moment leaves every earlier frame intact;
+// pending records are flushed at least every `flushMs` so a kill loses at most
+// that much. A write error (disk full) stops the recording and is reported by
+// status(), never thrown into the source pipeline.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FIELDS, RECORD_SIZE, RECORD_VERSION } from '../records/layout.js';
+import type { RecordColumns } from '../records/batch.js';
+import type { RecordSink, SourceStatus } from '../sources/source.js';
+import type { ProcSnapshot } from '../proc/types.js';
+import { boottimeNs } from '../native/addon.js';
+import { VERSION } from '../version.js';
+import {
+  FORMAT_VERSION,
+  FrameType,
+  frameHeader,
+  packr,
+  preamble,
+  type CaptureFooter,
+  type CaptureHeader,
+  type CaptureSourceInfo,
+} from './format.js';
+
+export interface CaptureWriterOptions {
+  /** Start a new file (FILE.1.ctcap, FILE.2.ctcap, ...) once one reaches this many bytes. */
+  rotateBytes?: number;
+  /** Sources and the hooks they got, stored in the header. */
+  sources?: CaptureSourceInfo[];
+  /** Records buffered before a frame is written (default 4096: 640 KiB). */
+  flushRecords?: number;
+  /** Longest time records wait in the buffer (default 1000 ms; 0: no timer). */
+  flushMs?: number;
+  /** Header overrides (importers and tests). */
+  host?: string;
+  kernel?: string;
+  bootBaseNs?: number;
+  origin?: string;
+  /** Called when a new segment is opened (rotation), with its path. */
+  onRotate?: (file: string) => void;
+  /** Called once if writing fails; the writer then stops. */
+  onError?: (err: Error) => void;
+}
+
+export interface CaptureWriterStats {
+  file: string;
+  files: string[];
+  records: number;
+  frames: number;
+  procSnapshots: number;
+  bytes: number;
+  error: string | null;
+  closed: boolean;
+}
+
+/** FILE.ctcap -> FILE.<n>.ctcap; other names get .<n> appended. */
+export function segmentPath(base: string, segment: number): string {
+  if (segment === 0) return base;
+  return base.endsWith('.ctcap') ? `${base.slice(0, -6)}.${segment}.ctcap` : `${base}.${segment}`;
+}
+
+export class CaptureWriter implements RecordSink {
+  private fd = -1;
+  private segment = 0;
+  private readonly files: string[] = [];
+  private pending: Uint8Array;
+  private pendingCount = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private error: Error | null = null;
+  private closed = false;
+  // per segment
+  private segRecords = 0;
+  private segFrames = 0;
+  private segProc = 0;
+  private segBytes = 0;
+  private segKinds: number[] = [];
+  private segFirstTs: number | null = null;
+  private segLastTs: number | null = null;
+  // whole recording
+  private totalRecords = 0;
+  private totalFrames = 0;
+  private totalProc = 0;
+  private totalBytes = 0;
+  private readonly bootBaseNs: number;
+  private readonly flushRecords: number;
+
+  private constructor(
+    readonly file: string,
+    private readonly opts: CaptureWriterOptions,
+  ) {
+    this.flushRecords = Math.max(1, Math.min(opts.flushRecords ?? 4096, 65536));
+    this.pending = new Uint8Array(this.flushRecords * RECORD_SIZE);
+    this.bootBaseNs = opts.bootBaseNs ?? Date.now() * 1e6 - boottimeNs();
+  }
+
+  /** Create (truncate) `file` and write its header. Throws on I/O errors. */
+  static open(file: string, opts: CaptureWriterOptions = {}): CaptureWriter {
+    const w = new CaptureWriter(file, opts);
+    w.openSegment();
+    const ms = opts.flushMs ?? 1000;
+    if (ms > 0) {
+      w.timer = setInterval(() => w.flush(), ms);
+      w.timer.unref();
+    }
+    return w;
+  }
+
+  ingest(batch: RecordColumns): void {
+    this.ingestRaw(batch.bytes, batch.length);
+  }
+
+  /** Store `count` raw records (RECORD_SIZE bytes each) from `bytes`. */
+  ingestRaw(bytes: Uint8Array, count: number = Math.floor(bytes.length / RECORD_SIZE)): void {
+    if (this.closed || this.error) return;
+    if (count * RECORD_SIZE > bytes.length) throw new RangeError(`ingestRaw: ${count} records need ${count * RECORD_SIZE} bytes, got ${bytes.length}`);
+    let i = 0;
+    while (i < count) {
+      const room = this.flushRecords - this.pendingCount;
+      const take = Math.min(room, count - i);
+      this.pending.set(bytes.subarray(i * RECORD_SIZE, (i + take) * RECORD_SIZE), this.pendingCount * RECORD_SIZE);
+      this.pendingCount += take;
+      i += take;
+      if (this.pendingCount === this.flushRecords) this.flush();
+      if (this.closed || this.error) return;
+    }
+  }
+
+  /** Store a /proc snapshot (after the records received so far, keeping file order = time order). */
+  writeProc(snapshot: ProcSnapshot): void {
+    if (this.closed || this.error) return;
+    this.flush();
+    this.writeFrame(FrameType.PROC, packr.pack(snapshot));
+    this.segProc++;
+    this.totalProc++;
+  }
+
+  /** Store the sources' status (hooks, loss counters) at boot-time `ts`. */
+  writeStatus(ts: number, sources: SourceStatus[]): void {
+    if (this.closed || this.error) return;
+    this.flush();
+    this.writeFrame(FrameType.STATUS, packr.pack({ ts, sources }));
+  }
+
+  /** Write buffered records as a frame now. */
+  flush(): void {
+    if (this.pendingCount === 0 || this.closed || this.error) return;
+    const n = this.pendingCount;
+    const b = this.pending.subarray(0, n * RECORD_SIZE);
+    this.count(b, n);
+    this.writeFrame(FrameType.RECORDS, packr.pack({ n, b }));
+    this.pendingCount = 0;
+  }
+
+  /** Flush, write the footer and close. Safe to call twice. */
+  close(reason = 'closed'): void {
+    if (this.closed) return;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (!this.error) {
+      this.flush();
+      this.writeFooter(reason);
+    }
+    this.closed = true;
+    if (this.fd >= 0) {
+      try {
+        fs.closeSync(this.fd);
+      } catch {
+        /* nothing more to lose */
+      }
+      this.fd = -1;
+    }
+  }
+
+  stats(): CaptureWriterStats {
+    return {
+      file: this.file,
+      files: [...this.files],
+      records: this.totalRecords + this.pendingCount,
+      frames: this.totalFrames,
+      procSnapshots: this.totalProc,
+      bytes: this.totalBytes,
+      error: this.error ? this.error.message : null,
+      closed: this.closed,
+    };
+  }
+
+  /** The recorder as a status line for /v1/status. */
+  status(): SourceStatus {
+    return {
+      name: 'recorder',
+      state: this.error ? 'failed' : this.closed ? 'stopped' : 'running',
+      hook: this.files[this.files.length - 1] ?? this.file,
+      ...(this.error ? { detail: `recording stopped: ${this.error.message}` } : {}),
+      records: this.totalRecords + this.pendingCount,
+      lost: { total: 0 },
+    };
+  }
+
+  private header(): CaptureHeader {
+    const fields: Record<string, { offset: number; size: number }> = {};
+    for (const [k, v] of Object.entries(FIELDS)) fields[k] = { offset: v.offset, size: v.size };
+    return {
+      format: FORMAT_VERSION,
+      tool: `ctscope ${VERSION}`,
+      created_ms: Date.now(),
+      host: this.opts.host ?? os.hostname(),
+      kernel: this.opts.kernel ?? os.release(),
+      boot_base_ns: this.bootBaseNs,
+      sources: this.opts.sources ?? [],
+      record: { size: RECORD_SIZE, version: RECORD_VERSION, fields },
+      segment: this.segment,
+      ...(this.opts.origin ? { origin: this.opts.origin } : {}),
+    };
+  }
+
+  private openSegment(): void {
+    const file = segmentPath(this.file, this.segment);
+    this.fd = fs.openSync(file, 'w', 0o644);
+    this.files.push(file);
+    this.segRecords = this.segFrames = this.segProc = this.segBytes = 0;
+    this.segKinds = [];
+    this.segFirstTs = this.segLastTs = null;
+    this.writeBytes(preamble());
+    this.writeFrame(FrameType.HEADER, packr.pack(this.header()));
+  }
+
+  private writeFooter(reason: string, next?: string): void {
+    const footer: CaptureFooter = {
+      records: this.segRecords,
+      frames: this.segFrames,
+      proc_snapshots: this.segProc,
+      kinds: this.segKinds.map((x) => x ?? 0),
+      first_ts: this.segFirstTs,
+      last_ts: this.segLastTs,
+      closed_ms: Date.now(),
+      reason,
+      ...(next ? { next: path.basename(next) } : {}),
+    };
+    this.writeFrame(FrameType.FOOTER, packr.pack(footer));
+  }
+
+  private rotate(): void {
+    const next = segmentPath(this.file, this.segment + 1);
+    this.writeFooter('rotate', next);
+    fs.closeSync(this.fd);
+    this.fd = -1;
+    this.segment++;
+    this.openSegment();
+    this.opts.onRotate?.(next);
+  }
+
+  private count(b: Uint8Array, n: number): void {
+    const dv = new DataView(b.buffer, b.byteOffset, b.length);
+    const kindOff = FIELDS.kind.offset;
+    for (let i = 0, o = 0; i < n; i++, o += RECORD_SIZE) {
+      const k = b[o + kindOff]!;
+      this.segKinds[k] = (this.segKinds[k] ?? 0) + 1;
+    }
+    const first = dv.getUint32(0, true) + dv.getUint32(4, true) * 4294967296;
+    const lo = (n - 1) * RECORD_SIZE;
+    const last = dv.getUint32(lo, true) + dv.getUint32(lo + 4, true) * 4294967296;
+    if (this.segFirstTs === null || first < this.segFirstTs) this.segFirstTs = first;
+    if (this.segLastTs === null || last > this.segLastTs) this.segLastTs = last;
+    this.segRecords += n;
+    this.totalRecords += n;
+  }
+
+  private writeFrame(type: number, payload: Uint8Array): void {
+    if (this.error) return;
+    this.writeBytes(frameHeader(type, payload), payload);
+    this.segFrames++;
+    this.totalFrames++;
+    if (type !== FrameType.FOOTER && type !== FrameType.HEADER && this.opts.rotateBytes && this.segBytes >= this.opts.rotateBytes && !this.error) {
+      try {
+        this.rotate();
+      } catch (e) {
+        this.fail(e as Error);
+      }
+    }
+  }
+
+  private writeBytes(...parts: Uint8Array[]): void {
+    if (this.error) return;
+    try {
+      let len = 0;
+      for (const p of parts) len += p.length;
+      let done = fs.writevSync(this.fd, parts);
+      // writev may write less than asked (signals, quotas): finish byte-exactly
+      // so the file never holds a frame header without its payload mid-file.
+      if (done < len) {
+        const all = Buffer.concat(parts);
+        while (done < len) done += fs.writeSync(this.fd, all, done, len - done);
+      }
+      this.segBytes += len;
+      this.totalBytes += len;
+    } catch (e) {
+      this.fail(e as Error);
+    }
+  }
+
+  private fail(e: Error): void {
+    if (this.error) return;
+    this.error = new Error(`writing ${this.files[this.files.length - 1] ?? this.file}: ${e.message}`);
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.opts.onError?.(this.error);
+  }
+}
