@@ -21,8 +21,10 @@
 // fewer (binding.gyp unchanged).
 //
 // Dump and events interleave in one thread: before each dump chunk is read the
-// event socket is drained, so an event that happened before the chunk was
-// generated is never delivered after it.
+// event socket is drained. The kernel builds the next chunk when the previous
+// one is read, so a chunk can still list an entry whose DESTROY we processed
+// just before it: ids destroyed while a dump runs are not reported as SEEN,
+// or the entry would come back to life until the next resync.
 #include <napi.h>
 
 #include <arpa/inet.h>
@@ -48,6 +50,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "batch_channel.h"
@@ -494,6 +497,7 @@ class NetlinkReader {
         continue;
       }
       if (kind == CTS_KIND_ALLOC) r.start_ns = r.ts_ns;
+      if (kind == CTS_KIND_DESTROY && dumping_) destroyed_in_dump_.insert(r.id);
       Emit(r);
     }
   }
@@ -538,6 +542,7 @@ class NetlinkReader {
       return false;
     }
     dumping_ = true;
+    destroyed_in_dump_.clear();
     dump_at_start_ = at_start;
     dump_entries_ = 0;
     if (!at_start) resyncs.fetch_add(1, std::memory_order_relaxed);
@@ -580,6 +585,7 @@ class NetlinkReader {
         parse_errors.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
+      if (destroyed_in_dump_.count(r.id)) continue;
       dump_entries_++;
       Emit(r);
     }
@@ -587,6 +593,7 @@ class NetlinkReader {
 
   void EndDump(bool complete) {
     dumping_ = false;
+    destroyed_in_dump_.clear();
     resync_active = false;
     if (!complete || dump_intr_) {
       dump_intr_ = false;
@@ -669,6 +676,7 @@ class NetlinkReader {
   bool dumping_ = false, dump_at_start_ = false, dump_intr_ = false;
   uint32_t dump_seq_ = 0;
   uint64_t dump_begin_ns_ = 0, dump_entries_ = 0;
+  std::unordered_set<uint64_t> destroyed_in_dump_;
   std::mutex err_mu_;
   std::string last_error_;
 };
