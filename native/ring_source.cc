@@ -118,6 +118,8 @@ static std::string Hint(int err) {
     case EPERM:
       return "run as root (CAP_BPF + CAP_PERFMON + CAP_NET_ADMIN); lockdown or "
              "kernel.unprivileged_bpf_disabled may also refuse this program type";
+    case EACCES:
+      return "the verifier rejected it; this kernel may lack something the program relies on";
     case ENOENT:
     case ESRCH:
       return "the hook point does not exist on this kernel";

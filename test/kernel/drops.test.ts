@@ -1,0 +1,379 @@
+// The drop path against the kernel's own figures. A table-full flood in a lab
+// namespace: every packet conntrack refused must arrive as exactly one DROP
+// record, under the right source, netns and interface. The kernel's count is
+// taken two independent ways: nft per-source counters before conntrack
+// (priority -300) minus after it (-100), and the `drop` column of the server
+// namespace's /proc/net/stat/nf_conntrack.
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+import { Lab, kernelTier, withKernelLock } from '../helpers/lab.js';
+import { ADDON_PATH } from '../../src/native/addon.js';
+import { formatAddress } from '../../src/records/address.js';
+import type { RecordColumns } from '../../src/records/batch.js';
+import { FIELDS, RECORD_SIZE } from '../../src/records/layout.js';
+import { DropSource, netfilterDropReasons } from '../../src/sources/bpf-drops.js';
+import { bpfObjectPath, isBpfLoadError, ringSourceClass } from '../../src/sources/bpf-ring.js';
+import type { RecordSink } from '../../src/sources/source.js';
+
+const run = promisify(execFile);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const fixtures = path.join(here, 'drops-fixtures');
+const DROPS_OBJECT = bpfObjectPath('drops');
+
+function tier(): { ok: boolean; why?: string } {
+  const t = kernelTier();
+  if (!t.ok) return t;
+  if (!fs.existsSync(ADDON_PATH)) return { ok: false, why: 'native addon not built (make -s addon)' };
+  if (!fs.existsSync(DROPS_OBJECT)) return { ok: false, why: `${DROPS_OBJECT} not built (make -s bpf)` };
+  return { ok: true };
+}
+const t = tier();
+if (!t.ok) console.warn(`drops kernel tests skipped: ${t.why}`);
+
+const CTS_KIND_DROP = 1;
+const CTS_ORIGIN_TP_BTF = 4;
+const CTS_F_HAS_CT = 0x01;
+
+interface Group {
+  count: number;
+  protos: Set<number>;
+  families: Set<number>;
+  daddrs: Set<string>;
+  minDport: number;
+  maxDport: number;
+  minSport: number;
+  maxSport: number;
+  tcpFlags: Set<number>;
+  icmp: Set<string>;
+  ifindexes: Set<number>;
+  hasCt: number;
+  kinds: Set<number>;
+  origins: Set<number>;
+}
+
+/** Counts DROP records by netns|saddr|reason, keeping what the checks need. */
+class CountingSink implements RecordSink {
+  readonly groups = new Map<string, Group>();
+  total = 0;
+
+  ingest(c: RecordColumns): void {
+    for (let i = 0; i < c.length; i++) {
+      const o = i * RECORD_SIZE;
+      const saddr = formatAddress(c.bytes, o + FIELDS.saddr.offset, c.family[i]!);
+      const key = `${c.netns[i]}|${saddr}|${c.aux[i]}`;
+      let g = this.groups.get(key);
+      if (!g) {
+        g = {
+          count: 0,
+          protos: new Set(),
+          families: new Set(),
+          daddrs: new Set(),
+          minDport: 65536,
+          maxDport: -1,
+          minSport: 65536,
+          maxSport: -1,
+          tcpFlags: new Set(),
+          icmp: new Set(),
+          ifindexes: new Set(),
+          hasCt: 0,
+          kinds: new Set(),
+          origins: new Set(),
+        };
+        this.groups.set(key, g);
+      }
+      g.count++;
+      g.protos.add(c.proto[i]!);
+      g.families.add(c.family[i]!);
+      g.daddrs.add(formatAddress(c.bytes, o + FIELDS.daddr.offset, c.family[i]!));
+      g.minDport = Math.min(g.minDport, c.dport[i]!);
+      g.maxDport = Math.max(g.maxDport, c.dport[i]!);
+      g.minSport = Math.min(g.minSport, c.sport[i]!);
+      g.maxSport = Math.max(g.maxSport, c.sport[i]!);
+      g.tcpFlags.add(c.tcpFlags[i]!);
+      g.icmp.add(`${c.icmpType[i]}/${c.icmpCode[i]}`);
+      g.ifindexes.add(c.ifindex[i]!);
+      if (c.flags[i]! & CTS_F_HAS_CT) g.hasCt++;
+      g.kinds.add(c.kind[i]!);
+      g.origins.add(c.origin[i]!);
+      this.total++;
+    }
+  }
+
+  inNetns(netns: number): number {
+    let n = 0;
+    for (const [k, g] of this.groups) if (k.startsWith(`${netns}|`)) n += g.count;
+    return n;
+  }
+}
+
+async function nftCounters(lab: Lab, ns: string): Promise<Record<string, number>> {
+  const { stdout } = await lab.exec(ns, ['nft', '-j', 'list', 'counters', 'table', 'inet', 'ctsdrop']);
+  const out: Record<string, number> = {};
+  for (const item of (JSON.parse(stdout) as { nftables: Array<{ counter?: { name: string; packets: number } }> }).nftables) {
+    if (item.counter) out[item.counter.name] = item.counter.packets;
+  }
+  return out;
+}
+
+type FlowKind = 'udp' | 'udp-ext' | 'tcp-syn' | 'icmp';
+
+/** Exactly `count` new flows of one kind, one packet each (drops-fixtures/flows.py). */
+async function sendFlows(lab: Lab, kind: FlowKind, src: string, dst: string, first: number, count: number): Promise<void> {
+  const { stdout } = await lab.exec(lab.client, ['python3', path.join(fixtures, 'flows.py'), kind, src, dst, String(first), String(count)]);
+  expect(stdout.trim()).toBe(String(count));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface BpfObj {
+  id: number;
+  name?: string;
+  prog_id?: number;
+}
+async function bpftoolList(what: 'prog' | 'link'): Promise<BpfObj[]> {
+  const { stdout } = await run('bpftool', ['-j', what, 'list'], { maxBuffer: 64 << 20 });
+  return JSON.parse(stdout || '[]') as BpfObj[];
+}
+
+/** Waits until `cond` holds or `ms` pass; returns whether it held. */
+async function until(cond: () => Promise<boolean> | boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await cond()) return true;
+    if (Date.now() > end) return false;
+    await sleep(50);
+  }
+}
+
+describe.skipIf(!t.ok)('drops: tp_btf kfree_skb against the kernel', () => {
+  it('attributes every table-full drop to its source, equal to nft counters and the drop column', async () => {
+    await withKernelLock(async () => {
+      const reasons = netfilterDropReasons();
+      const nfDrop = Number(Object.entries(reasons).find(([, n]) => n === 'SKB_DROP_REASON_NETFILTER_DROP')?.[0]);
+      expect(nfDrop).toBeGreaterThan(0);
+
+      const lab = await Lab.create('drp');
+      const source = new DropSource({ pollMs: 2 });
+      try {
+        const v6Host = (h: number) => `fd77:${lab.subnet.toString(16)}::${h}`;
+        for (const h of [5, 6]) await lab.exec(lab.client, ['ip', '-6', 'addr', 'add', `${v6Host(h)}/64`, 'dev', lab.clientIf, 'nodad']);
+        // One source address per workload, so nft can count each apart.
+        // Prime counts catch off-by-one and double counting.
+        const flows: Array<{ name: string; kind: FlowKind; src: string; dst: string; first: number; count: number; also?: string }> = [
+          { name: 'flood', kind: 'udp', src: lab.clientAddress, dst: lab.serverAddress, first: 10000, count: 2003 },
+          { name: 'few', kind: 'udp', src: await lab.addClientAddress(3), dst: lab.serverAddress, first: 20000, count: 11 },
+          { name: 'syn', kind: 'tcp-syn', src: await lab.addClientAddress(4), dst: lab.serverAddress, first: 21000, count: 5 },
+          { name: 'ping', kind: 'icmp', src: await lab.addClientAddress(5), dst: lab.serverAddress, first: 4000, count: 7 },
+          { name: 'v6', kind: 'udp', src: lab.clientAddress6, dst: lab.serverAddress6, first: 30000, count: 13 },
+          { name: 'v6ext', kind: 'udp-ext', src: v6Host(5), dst: lab.serverAddress6, first: 31000, count: 3, also: 'exthdr hbh exists exthdr dst exists' },
+          { name: 'ping6', kind: 'icmp', src: v6Host(6), dst: lab.serverAddress6, first: 5000, count: 5 },
+        ];
+        const serverNetns = lab.netnsInode(lab.server);
+        const link = JSON.parse((await lab.exec(lab.server, ['ip', '-j', 'link', 'show', lab.serverIf])).stdout) as Array<{ ifindex: number }>;
+        const serverIfindex = link[0]!.ifindex;
+
+        // Counters before (-300) and after (-100) conntrack (-200); the `ct
+        // state` rule is what makes conntrack track this namespace. v6ext is
+        // only counted when its packets really carry the extension headers.
+        const match = (f: { src: string }) => `${f.src.includes(':') ? 'ip6' : 'ip'} saddr ${f.src}`;
+        await lab.nft(
+          lab.server,
+          `table inet ctsdrop {
+            ${flows.map((f) => `counter pre_${f.name} {}\ncounter post_${f.name} {}`).join('\n')}
+            chain before_ct {
+              type filter hook prerouting priority -300; policy accept;
+              ${flows.map((f) => `${match(f)} ${f.also ?? ''} counter name "pre_${f.name}"`).join('\n')}
+            }
+            chain after_ct {
+              type filter hook prerouting priority -100; policy accept;
+              ct state new,established,related counter
+              ${flows.map((f) => `${match(f)} counter name "post_${f.name}"`).join('\n')}
+            }
+          }`,
+        );
+        // Resolve neighbours while the table has room: ARP is not tracked, but
+        // IPv6 neighbour discovery is and would be refused once it is full.
+        await lab.exec(lab.client, ['ping', '-c', '1', '-W', '2', lab.serverAddress]);
+        await lab.exec(lab.client, ['ping', '-6', '-c', '1', '-W', '2', lab.serverAddress6]);
+
+        const sink = new CountingSink();
+        await source.start(sink);
+        expect(source.status().state).toBe('running');
+
+        const statsBefore = await lab.conntrackStats(lab.server);
+        const countersBefore = await nftCounters(lab, lab.server);
+        const savedMax = Number(fs.readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8'));
+        lab.setConntrackMax(300);
+        let statsAfter: Record<string, number>;
+        let counters: Record<string, number>;
+        try {
+          for (const f of flows) await sendFlows(lab, f.kind, f.src, f.dst, f.first, f.count);
+          // The kernel counts drops synchronously; records are drained every
+          // 2 ms. Wait (bounded) until the sink has caught up with the drop
+          // column, then compare everything.
+          await until(async () => {
+            const s = await lab.conntrackStats(lab.server);
+            return sink.inNetns(serverNetns) >= s.drop! - statsBefore.drop!;
+          }, 5000);
+          await sleep(100);
+          statsAfter = await lab.conntrackStats(lab.server);
+          counters = await nftCounters(lab, lab.server);
+        } finally {
+          // other namespaces share the limit: restore it as soon as possible
+          lab.setConntrackMax(savedMax);
+        }
+        const kernelDrops = (name: string) =>
+          counters[`pre_${name}`]! - countersBefore[`pre_${name}`]! - (counters[`post_${name}`]! - countersBefore[`post_${name}`]!);
+        const group = (src: string) => sink.groups.get(`${serverNetns}|${src}|${nfDrop}`);
+        const dropColumn = statsAfter.drop! - statsBefore.drop!;
+        console.info(
+          `drops (records/kernel): ${flows.map((f) => `${f.name} ${group(f.src)?.count ?? 0}/${kernelDrops(f.name)}`).join(', ')}; ` +
+            `netns total ${sink.inNetns(serverNetns)}, drop column ${dropColumn}, early_drop ${statsAfter.early_drop! - statsBefore.early_drop!}`,
+        );
+
+        // The flood overflowed the table: most of its flows were refused. The
+        // rest came while it was full; early drop made room for a few at most.
+        expect(kernelDrops('flood')).toBeGreaterThan(1000);
+        for (const f of flows) {
+          expect(kernelDrops(f.name), f.name).toBeGreaterThan(0);
+          expect(group(f.src)?.count ?? 0, `${f.name}: records = nft before - after conntrack`).toBe(kernelDrops(f.name));
+        }
+        // Every drop in the namespace is one record: the drop column, summed over CPUs.
+        expect(sink.inNetns(serverNetns)).toBe(dropColumn);
+
+        // What the records say about the packets.
+        for (const f of flows) {
+          const g = group(f.src)!;
+          const v6 = f.dst.includes(':');
+          expect([...g.families], f.name).toEqual([v6 ? 10 : 2]);
+          expect([...g.daddrs], f.name).toEqual([f.dst]);
+          expect([...g.ifindexes], f.name).toEqual([serverIfindex]);
+          expect(g.hasCt, f.name).toBe(0); // refused before an entry existed
+          expect([...g.kinds], f.name).toEqual([CTS_KIND_DROP]);
+          expect([...g.origins], f.name).toEqual([CTS_ORIGIN_TP_BTF]);
+          if (f.kind === 'icmp') {
+            expect([...g.protos], f.name).toEqual([v6 ? 58 : 1]);
+            expect([...g.icmp], f.name).toEqual([v6 ? '128/0' : '8/0']);
+            // the echo identifier, which conntrack keys the flow by
+            expect(g.minSport, f.name).toBeGreaterThanOrEqual(f.first);
+            expect(g.maxSport, f.name).toBeLessThan(f.first + f.count);
+          } else {
+            // udp-ext: the hop-by-hop and destination options headers were skipped
+            expect([...g.protos], f.name).toEqual([f.kind === 'tcp-syn' ? 6 : 17]);
+            expect(g.minDport, f.name).toBeGreaterThanOrEqual(f.first);
+            expect(g.maxDport, f.name).toBeLessThan(f.first + f.count);
+            expect(g.minSport, f.name).toBeGreaterThan(0);
+            expect([...g.tcpFlags], f.name).toEqual([f.kind === 'tcp-syn' ? 0x02 : 0]);
+          }
+        }
+
+        const st = source.status();
+        expect(st.state).toBe('running');
+        expect(st.records).toBe(sink.total);
+        expect(st.lost.total).toBe(0);
+        expect(st.lost.ringbufReserveFailed!.length).toBe(os.cpus().length);
+      } finally {
+        await source.stop();
+        await lab.destroy();
+      }
+    });
+  }, 120_000);
+
+  it('stop() and the death of the process leave no program or link of ours', async () => {
+    await withKernelLock(async () => {
+      const ours = async () => {
+        const progs = (await bpftoolList('prog')).filter((p) => p.name === 'cts_kfree_skb').map((p) => p.id);
+        const links = (await bpftoolList('link')).filter((l) => progs.includes(l.prog_id!)).map((l) => l.id);
+        return { progs, links };
+      };
+      const before = await ours();
+
+      const RingSource = ringSourceClass();
+      const rs = new RingSource({ object: DROPS_OBJECT, programs: ['cts_kfree_skb'], lossMap: 'lost', onBatch: () => undefined });
+      expect(rs.start()).toEqual({ attached: ['cts_kfree_skb'], failed: [] });
+      const during = await ours();
+      const added = during.progs.filter((id) => !before.progs.includes(id));
+      expect(added.length).toBe(1);
+      expect(during.links.filter((id) => !before.links.includes(id)).length).toBe(1);
+      rs.stop();
+      rs.stop(); // idempotent
+      expect(await until(async () => !(await ours()).progs.includes(added[0]!), 3000)).toBe(true);
+      expect((await ours()).links.filter((id) => !before.links.includes(id))).toEqual([]);
+
+      // kill -9: links are file descriptors, the kernel detaches on exit.
+      const child = spawn(
+        process.execPath,
+        [
+          '-e',
+          `const a = require(${JSON.stringify(ADDON_PATH)});
+           const rs = new a.RingSource({ object: ${JSON.stringify(DROPS_OBJECT)}, programs: ['cts_kfree_skb'], onBatch() {} });
+           rs.start(); console.log('ready'); setInterval(() => {}, 1000);`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+        child.on('exit', (code) => reject(new Error(`child exited ${code}`)));
+      });
+      const withChild = await ours();
+      const childProgs = withChild.progs.filter((id) => !before.progs.includes(id));
+      expect(childProgs.length).toBe(1);
+      child.kill('SIGKILL');
+      expect(await until(async () => !(await ours()).progs.includes(childProgs[0]!), 5000)).toBe(true);
+      const after = await ours();
+      expect(after.links.filter((id) => !before.links.includes(id))).toEqual([]);
+    });
+  }, 60_000);
+
+  it('a load failure names the program and carries the tail of the verifier log', async () => {
+    await withKernelLock(async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctscope-drops-'));
+      try {
+        const obj = path.join(dir, 'refused.bpf.o');
+        const arch = os.arch() === 'arm64' ? 'arm64' : 'x86';
+        await run('clang', ['-g', '-O2', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`, `-I${path.join(root, 'bpf/.output')}`, `-I${path.join(root, 'bpf')}`, '-c', path.join(fixtures, 'refused.bpf.c'), '-o', obj]);
+        const RingSource = ringSourceClass();
+
+        let err: unknown;
+        try {
+          new RingSource({ object: obj, programs: ['fixture_good', 'fixture_refused'], onBatch: () => undefined }).start();
+        } catch (e) {
+          err = e;
+        }
+        expect(isBpfLoadError(err)).toBe(true);
+        if (!isBpfLoadError(err)) return;
+        expect(err.code).toBe('EBPFLOAD');
+        expect(err.program).toBe('fixture_refused');
+        expect(err.message).toMatch(/program 'fixture_refused'/);
+        expect(err.message).toMatch(/invalid bpf_context access/);
+        expect(err.verifierLog).toMatch(/invalid bpf_context access/);
+        expect(err.verifierLog!.split('\n').length).toBeLessThanOrEqual(20);
+
+        // Autoload keeps the refused program out: the good one loads alone.
+        const good = new RingSource({ object: obj, programs: ['fixture_good'], onBatch: () => undefined });
+        expect(good.start()).toEqual({ attached: ['fixture_good'], failed: [] });
+        good.stop();
+
+        expect(RingSource.probe(obj, 'fixture_refused')).toMatchObject({ ok: false, errno: 13 });
+        expect(RingSource.probe(DROPS_OBJECT, 'cts_kfree_skb')).toMatchObject({ ok: true, errno: 0 });
+        expect(() => new RingSource({ object: obj, programs: ['nope'], onBatch: () => undefined }).start()).toThrow(/'nope' is not in .*has: fixture_good, fixture_refused/);
+
+        // A missing object: the error names it and says how to build it.
+        const missing = path.join(dir, 'missing.bpf.o');
+        const ds = new DropSource({ object: missing });
+        await expect(ds.start({ ingest: () => undefined })).rejects.toThrow(/missing\.bpf\.o.*make -s bpf/s);
+        expect(ds.status()).toMatchObject({ state: 'failed', hook: 'tp_btf:kfree_skb' });
+        expect(ds.status().detail).toMatch(/missing\.bpf\.o/);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }, 60_000);
+});
