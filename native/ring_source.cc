@@ -18,6 +18,9 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <napi.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -202,9 +205,13 @@ class LoadedObject {
 
   ~LoadedObject() { Close(); }
 
-  void Close() {
+  void Detach() {
     for (auto *l : links) bpf_link__destroy(l);
     links.clear();
+  }
+
+  void Close() {
+    Detach();
     if (obj) bpf_object__close(obj);
     obj = nullptr;
   }
@@ -496,7 +503,7 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
     if (spec_.ring_bytes && (spec_.ring_bytes & (spec_.ring_bytes - 1)))
       throw Napi::TypeError::New(env, "options.ringBytes: must be a power of two (and a multiple of the page size)");
     batch_records_ = OptUint(env, o, "batchRecords", 1024, 1, 65536);
-    poll_ms_ = OptUint(env, o, "pollMs", 2, 1, 1000);
+    poll_ms_ = OptUint(env, o, "pollMs", 2, 1, 60000);
     max_queued_ = OptUint(env, o, "maxQueuedBatches", 64, 1, 65536);
     if (!o.Get("onBatch").IsFunction()) throw Napi::TypeError::New(env, "options.onBatch: (buf: ArrayBuffer, count: number) => void");
     on_batch_ = Napi::Persistent(o.Get("onBatch").As<Napi::Function>());
@@ -558,6 +565,24 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
       lo_.reset();
       throw Napi::Error::New(env, "cannot map ring buffer '" + spec_.ring_map + "': " + ErrnoText(e));
     }
+    // The reader waits on its own epoll set: the ring's (readable on a forced
+    // wakeup) and an eventfd, so stop() does not wait out a poll period.
+    ep_ = epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event ev = {};
+    ev.events = EPOLLIN;
+    ev.data.u32 = 0;
+    bool ok = ep_ >= 0 && wake_fd_ >= 0 && epoll_ctl(ep_, EPOLL_CTL_ADD, ring_buffer__epoll_fd(rb_), &ev) == 0;
+    ev.data.u32 = 1;
+    ok = ok && epoll_ctl(ep_, EPOLL_CTL_ADD, wake_fd_, &ev) == 0;
+    if (!ok) {
+      int e = errno;
+      CloseFds();
+      ring_buffer__free(rb_);
+      rb_ = nullptr;
+      lo_.reset();
+      throw Napi::Error::New(env, "cannot set up the reader's epoll: " + ErrnoText(e));
+    }
     channel_ = std::make_unique<BatchChannel>(env, on_batch_.Value(), max_queued_, batch_records_);
     running_.store(true);
     reader_ = std::thread([this] { ReaderLoop(); });
@@ -583,14 +608,16 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
   }
 
   void ReaderLoop() {
+    struct epoll_event ev[2];
     while (running_.load(std::memory_order_relaxed)) {
-      // Sleeps up to poll_ms_ unless a program forced a wakeup; consumes
-      // what woke it. Then drain what arrived without a wakeup.
-      int n = ring_buffer__poll(rb_, (int)poll_ms_);
-      if (n < 0 && n != -EINTR) {
-        reader_error_.store(-n);
+      // Sleeps up to poll_ms_ unless a program forced a wakeup (or stop()),
+      // then drains everything, woken or not.
+      int n = epoll_wait(ep_, ev, 2, (int)poll_ms_);
+      if (n < 0 && errno != EINTR) {
+        reader_error_.store(errno);
         break;
       }
+      if (!running_.load(std::memory_order_relaxed)) break;
       n = ring_buffer__consume(rb_);
       if (n < 0 && n != -EINTR) {
         reader_error_.store(-n);
@@ -598,8 +625,15 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
       }
       channel_->Flush();
     }
+    // stop(): the programs are detached already; hand over what is left.
     ring_buffer__consume(rb_);
     channel_->Flush();
+  }
+
+  void CloseFds() {
+    if (ep_ >= 0) close(ep_);
+    if (wake_fd_ >= 0) close(wake_fd_);
+    ep_ = wake_fd_ = -1;
   }
 
   std::vector<uint64_t> ReadLoss() {
@@ -657,8 +691,16 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
       has_cleanup_ = false;
       napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
     }
+    // Producers first, so the reader's final drain gets every record.
+    if (lo_) lo_->Detach();
     running_.store(false);
+    if (wake_fd_ >= 0) {
+      uint64_t one = 1;
+      ssize_t w = write(wake_fd_, &one, sizeof(one));
+      (void)w;
+    }
     if (reader_.joinable()) reader_.join();
+    CloseFds();
     if (rb_) {
       ring_buffer__free(rb_);
       rb_ = nullptr;
@@ -730,6 +772,8 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
   std::vector<uint64_t> last_loss_;
   uint64_t last_dropped_ = 0;
   uint64_t last_delivered_ = 0;
+  int ep_ = -1;
+  int wake_fd_ = -1;
   napi_env env_ = nullptr;
   bool has_cleanup_ = false;
 };

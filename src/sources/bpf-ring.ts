@@ -28,7 +28,7 @@ export interface RingSourceOptions {
   lossMap?: string;
   /** Records per batch handed to onBatch (default 1024, 1..65536). */
   batchRecords?: number;
-  /** Reader drain period in ms when no wakeup is forced (default 2). */
+  /** Reader drain period in ms when no wakeup is forced (default 2, 1..60000; sources use 1..5). */
   pollMs?: number;
   /** Batches queued for the JS thread before new ones are refused and counted (default 64). */
   maxQueuedBatches?: number;
