@@ -333,6 +333,64 @@ describe.skipIf(!t.ok)('drops: tp_btf kfree_skb against the kernel', () => {
     });
   }, 120_000);
 
+  it('wakes the reader when the backlog crosses wakeup_bytes, and stop() drains the rest at once', async () => {
+    await withKernelLock(async () => {
+      const reasons = netfilterDropReasons();
+      const nfDrop = Number(Object.entries(reasons).find(([, n]) => n === 'SKB_DROP_REASON_NETFILTER_DROP')?.[0]);
+      const lab = await Lab.create('drw');
+      try {
+        // A rule drop is a netfilter drop too; no conntrack involved.
+        await lab.nft(lab.server, 'table inet ctsw { chain pre { type filter hook prerouting priority 0; udp dport 40000-40999 drop; }; }');
+        await lab.exec(lab.client, ['ping', '-c', '1', '-W', '2', lab.serverAddress]);
+        const serverNetns = lab.netnsInode(lab.server);
+        const RECORD_IN_RING = RECORD_SIZE + 8; // + the ring's sample header
+        const PACKETS = 211;
+
+        // With a 30 s drain period, records can only arrive early through
+        // forced wakeups, or through stop()'s final drain.
+        const phase = async (wakeupRecords: number) => {
+          const sink = new CountingSink();
+          const rs = new (ringSourceClass())({
+            object: DROPS_OBJECT,
+            programs: ['cts_kfree_skb'],
+            maps: { reasons: [[nfDrop, 1]] },
+            rodata: { wakeup_bytes: wakeupRecords * RECORD_IN_RING },
+            pollMs: 30_000,
+            batchRecords: 64,
+            onBatch: (buf, n) => sink.ingest(decodeBatch(buf, n)),
+          });
+          rs.start();
+          try {
+            await sendFlows(lab, 'udp', lab.clientAddress, lab.serverAddress, 40000, PACKETS);
+            await until(() => sink.inNetns(serverNetns) >= PACKETS - wakeupRecords, 1500);
+            await sleep(100);
+            const early = sink.inNetns(serverNetns);
+            const t0 = Date.now();
+            rs.stop();
+            const stopMs = Date.now() - t0;
+            expect(await until(() => sink.total === rs.stats().delivered, 3000)).toBe(true);
+            return { early, stopMs, total: sink.inNetns(serverNetns) };
+          } finally {
+            rs.stop();
+          }
+        };
+
+        const woken = await phase(16);
+        const silent = await phase(0);
+        console.info(`wakeups: threshold 16 records: ${woken.early}/${PACKETS} before stop; none: ${silent.early}/${PACKETS}; stop took ${woken.stopMs}/${silent.stopMs} ms`);
+        // Below the threshold the last records wait for the timer (or stop).
+        expect(woken.early).toBeGreaterThanOrEqual(PACKETS - 16);
+        expect(silent.early).toBe(0);
+        for (const p of [woken, silent]) {
+          expect(p.total).toBe(PACKETS);
+          expect(p.stopMs).toBeLessThan(1000);
+        }
+      } finally {
+        await lab.destroy();
+      }
+    });
+  }, 60_000);
+
   it('stop() and the death of the process leave no program or link of ours', async () => {
     await withKernelLock(async () => {
       const ours = async () => {
