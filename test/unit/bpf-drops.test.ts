@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import { ADDON_PATH } from '../../src/native/addon.js';
 import { DropSource, MAX_DROP_REASONS, netfilterDropReasons, selectNetfilterReasons } from '../../src/sources/bpf-drops.js';
+import { isBpfLoadError, ringSourceClass } from '../../src/sources/bpf-ring.js';
 
 describe('selectNetfilterReasons', () => {
   const cases: Array<{ name: string; in: Record<string, number>; out: Record<number, string> }> = [
@@ -84,5 +85,47 @@ describe('DropSource options', () => {
   it('reports stopped with its hook before start', () => {
     const s = new DropSource().status();
     expect(s).toMatchObject({ name: 'drops', state: 'stopped', hook: 'tp_btf:kfree_skb', records: 0, lost: { total: 0 } });
+  });
+});
+
+const haveAddon = fs.existsSync(ADDON_PATH);
+if (!haveAddon) console.warn('bpf-drops: RingSource argument checks skipped (addon not built: make -s addon)');
+
+describe.skipIf(!haveAddon)('RingSource argument checks (no privilege needed)', () => {
+  const onBatch = () => undefined;
+  const cases: Array<{ name: string; opts: unknown; error: RegExp }> = [
+    { name: 'no options', opts: undefined, error: /new RingSource\(options\)/ },
+    { name: 'no object', opts: { onBatch }, error: /options\.object/ },
+    { name: 'programs not strings', opts: { object: '/x.o', programs: [1], onBatch }, error: /options\.programs/ },
+    { name: 'poll period 0', opts: { object: '/x.o', pollMs: 0, onBatch }, error: /options\.pollMs/ },
+    { name: 'fractional batch size', opts: { object: '/x.o', batchRecords: 1.5, onBatch }, error: /options\.batchRecords/ },
+    { name: 'ring not a power of two', opts: { object: '/x.o', ringBytes: 12288, onBatch }, error: /options\.ringBytes/ },
+    { name: 'maps not an object', opts: { object: '/x.o', maps: 3, onBatch }, error: /options\.maps/ },
+    { name: 'no onBatch', opts: { object: '/x.o' }, error: /options\.onBatch/ },
+  ];
+  for (const c of cases) {
+    it(`throws TypeError: ${c.name}`, () => {
+      const RingSource = ringSourceClass() as unknown as new (o: unknown) => unknown;
+      expect(() => new RingSource(c.opts)).toThrow(TypeError);
+      expect(() => new RingSource(c.opts)).toThrow(c.error);
+    });
+  }
+
+  it('a missing object is a load error naming the path and how to build it', () => {
+    const rs = new (ringSourceClass())({ object: '/nonexistent/x.bpf.o', onBatch });
+    let err: unknown;
+    try {
+      rs.start();
+    } catch (e) {
+      err = e;
+    }
+    expect(isBpfLoadError(err)).toBe(true);
+    expect((err as Error).message).toMatch(/\/nonexistent\/x\.bpf\.o.*make -s bpf/);
+    expect(err).toMatchObject({ code: 'EBPFLOAD', errno: 2, program: null });
+    rs.stop(); // stop after a failed start is harmless
+  });
+
+  it('probe() reports instead of throwing', () => {
+    expect(ringSourceClass().probe('/nonexistent/x.bpf.o', 'p')).toMatchObject({ ok: false, errno: 2 });
   });
 });
