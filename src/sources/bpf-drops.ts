@@ -10,6 +10,7 @@ import {
   bpfObjectPath,
   isBpfLoadError,
   ringSourceClass,
+  type ProbeResult,
   type RingSourceHandle,
   type RingSourceStats,
 } from './bpf-ring.js';
@@ -197,6 +198,14 @@ export class DropSource implements Source {
     if (detail !== undefined) out.detail = detail;
     return out;
   }
+}
+
+/**
+ * Can this kernel run the drop source? Loads and attaches the program alone
+ * (no reason enabled, so it records nothing), then detaches. For `doctor`.
+ */
+export function probeDropHook(object = bpfObjectPath('drops')): ProbeResult & { hook: string } {
+  return { hook: 'tp_btf:kfree_skb', ...ringSourceClass().probe(object, PROGRAM) };
 }
 
 /** A kernel refusal as an error saying which program, why and what to do. */

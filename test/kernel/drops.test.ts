@@ -17,7 +17,7 @@ import { ADDON_PATH } from '../../src/native/addon.js';
 import { formatAddress } from '../../src/records/address.js';
 import { decodeBatch, type RecordColumns } from '../../src/records/batch.js';
 import { FIELDS, RECORD_SIZE } from '../../src/records/layout.js';
-import { DropSource, netfilterDropReasons } from '../../src/sources/bpf-drops.js';
+import { DropSource, netfilterDropReasons, probeDropHook } from '../../src/sources/bpf-drops.js';
 import { bpfObjectPath, isBpfLoadError, ringSourceClass } from '../../src/sources/bpf-ring.js';
 import type { RecordSink } from '../../src/sources/source.js';
 
@@ -468,6 +468,7 @@ describe.skipIf(!t.ok)('drops: tp_btf kfree_skb against the kernel', () => {
 
         expect(RingSource.probe(obj, 'fixture_refused')).toMatchObject({ ok: false, errno: 13 });
         expect(RingSource.probe(DROPS_OBJECT, 'cts_kfree_skb')).toMatchObject({ ok: true, errno: 0 });
+        expect(probeDropHook()).toMatchObject({ hook: 'tp_btf:kfree_skb', ok: true });
         expect(() => new RingSource({ object: obj, programs: ['nope'], onBatch: () => undefined }).start()).toThrow(/'nope' is not in .*has: fixture_good, fixture_refused/);
 
         // A missing object: the error names it and says how to build it.
