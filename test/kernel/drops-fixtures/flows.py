@@ -6,6 +6,7 @@
 #   flows.py udp-ext  SRC DST FIRST_PORT COUNT   IPv6 UDP behind hop-by-hop
 #                                                and destination options headers
 #   flows.py tcp-syn  SRC DST FIRST_PORT COUNT   one SYN to each port
+#   flows.py udp-same SRC DST PORT COUNT         COUNT datagrams of one flow
 #   flows.py icmp     SRC DST FIRST_ID COUNT     echo requests with ids FIRST_ID..
 #                                                (ICMPv6 when DST is IPv6)
 import socket
@@ -37,6 +38,11 @@ if kind in ('udp', 'udp-ext'):
     s.bind((src, 0))
     for i in range(count):
         s.sendto(b'ctscope', (dst, first + i))
+elif kind == 'udp-same':
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.bind((src, 0))
+    for i in range(count):
+        s.sendto(b'ctscope', (dst, first))
 elif kind == 'tcp-syn':
     socks = []
     for i in range(count):
