@@ -31,7 +31,6 @@
 #include <memory>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -227,7 +226,6 @@ class LoadedObject {
 struct LoadSpec {
   std::string path;
   std::vector<std::string> programs;  // empty: the object's autoload defaults
-  std::vector<std::pair<std::string, std::vector<uint8_t>>> rodata_raw;  // resolved after open
   Napi::Object rodata;                                                  // may be empty
   Napi::Object maps;                                                    // may be empty
   std::string ring_map;
