@@ -344,7 +344,8 @@ export class CaptureReader {
     if (ig.footer && ig.footer.records !== ig.records) {
       this.problem(ig.goodUntil, `footer counts ${ig.footer.records} records, ${ig.records} were read intact`);
     }
-    ig.partial = !ig.footer || ig.truncated || ig.damagedFrames > 0 || (ig.footer !== null && ig.footer.records !== ig.records);
+    // any problem at all (even bytes after the footer) is worth a flag
+    ig.partial = !ig.footer || ig.truncated || ig.damagedFrames > 0 || ig.problemCount > 0;
     ig.complete = !ig.partial;
   }
 

@@ -40,6 +40,8 @@ export interface CaptureWriterOptions {
   kernel?: string;
   bootBaseNs?: number;
   origin?: string;
+  /** Wall clock in ms for the header and footer (tests and fixtures pin it). */
+  nowMs?: () => number;
   /** Called when a new segment is opened (rotation), with its path. */
   onRotate?: (file: string) => void;
   /** Called once if writing fails; the writer then stops. */
@@ -206,7 +208,7 @@ export class CaptureWriter implements RecordSink {
     return {
       format: FORMAT_VERSION,
       tool: `ctscope ${VERSION}`,
-      created_ms: Date.now(),
+      created_ms: (this.opts.nowMs ?? Date.now)(),
       host: this.opts.host ?? os.hostname(),
       kernel: this.opts.kernel ?? os.release(),
       boot_base_ns: this.bootBaseNs,
@@ -236,7 +238,7 @@ export class CaptureWriter implements RecordSink {
       kinds: this.segKinds.map((x) => x ?? 0),
       first_ts: this.segFirstTs,
       last_ts: this.segLastTs,
-      closed_ms: Date.now(),
+      closed_ms: (this.opts.nowMs ?? Date.now)(),
       reason,
       ...(next ? { next: path.basename(next) } : {}),
     };

@@ -517,7 +517,15 @@ export interface TextImportResult {
  */
 export function* readConntrackText(
   file: string,
-  opts: { netns?: number; batchRecords?: number; chunkBytes?: number } = {},
+  opts: {
+    netns?: number;
+    batchRecords?: number;
+    chunkBytes?: number;
+    /** Shared time base when several files are read as one (see probeTextFile). */
+    baseSec?: number;
+    /** Time given to table lines before any timestamp (default: the first timestamp or mtime). */
+    tableTimeSec?: number;
+  } = {},
 ): Generator<RecordColumns, TextImportResult, void> {
   let fd: number;
   try {
@@ -534,11 +542,11 @@ export function* readConntrackText(
     if (got === 0) throw new ImportError(`${file} is empty (0 bytes)`, file, 0);
     const info = probeTextFile(file, chunk.subarray(0, Math.min(got, 64 * 1024)), st.mtimeMs / 1000);
     // records count from one second before the first line, exact in a double
-    const baseSec = info.firstSec - 1;
+    const baseSec = opts.baseSec ?? info.firstSec - 1;
     const out: RecordColumns[] = [];
     const imp = new ConntrackTextImporter({
       baseSec,
-      tableTimeSec: info.firstSec,
+      tableTimeSec: opts.tableTimeSec ?? info.firstSec,
       batchRecords: opts.batchRecords ?? 4096,
       ...(opts.netns !== undefined ? { netns: opts.netns } : {}),
       emit: (bytes, count) => out.push(decodeBatch(bytes, count)),

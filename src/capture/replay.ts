@@ -1,0 +1,357 @@
+// Replay inputs: a .ctcap capture (following its rotation chain) or conntrack
+// text (`conntrack -E -o timestamp,id[,extended]`, `conntrack -L -o extended`,
+// several files read as one on a shared clock), detected by content, yielding
+// the same items: record batches, /proc snapshots, source status. Then
+// runReplay() feeds them to sinks on the file's clock, as fast as possible or
+// paced at --speed.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { RecordColumns } from '../records/batch.js';
+import type { ProcSnapshot } from '../proc/types.js';
+import type { SourceStatus } from '../sources/source.js';
+import { CaptureError, CaptureReader, looksLikeCapture, type CaptureIntegrity, type CaptureItem } from './reader.js';
+import type { CaptureHeader } from './format.js';
+import { ImportError, probeTextFile, readConntrackText, type ImportStats } from '../import/conntrack-text.js';
+
+export type ReplayFormat = 'ctcap' | 'conntrack-text';
+
+export interface ReplayProblem {
+  file: string;
+  offset?: number;
+  line?: number;
+  message: string;
+}
+
+export interface ReplaySummary {
+  format: ReplayFormat;
+  files: string[];
+  /** Something was lost: damaged or cut-off capture, missing segment, unparsed lines. */
+  partial: boolean;
+  /** One sentence for people: why it is partial. */
+  detail: string | null;
+  problems: ReplayProblem[];
+  /** Per capture segment. */
+  integrity: CaptureIntegrity[];
+  /** Text imports: per-line statistics (summed over files). */
+  import: ImportStats | null;
+  records: number;
+  procSnapshots: number;
+}
+
+export interface ReplayInput {
+  readonly format: ReplayFormat;
+  readonly files: string[];
+  /** Add to a record's ts to get Unix-epoch ns. */
+  readonly bootBaseNs: number;
+  /** The first segment's header (captures only). */
+  readonly header: CaptureHeader | null;
+  items(): Generator<CaptureItem>;
+  /** Complete once items() has finished. */
+  summary(): ReplaySummary;
+}
+
+/** A replay that cannot start: the message says what and where. */
+export class ReplayInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReplayInputError';
+  }
+}
+
+function head(file: string, n: number): { bytes: Buffer; size: number; mtimeSec: number } {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ReplayInputError(`cannot open ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message}`);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new ReplayInputError(`${file} is not a regular file`);
+    const b = Buffer.alloc(Math.min(n, st.size));
+    let got = 0;
+    while (got < b.length) {
+      const r = fs.readSync(fd, b, got, b.length - got, got);
+      if (r === 0) break;
+      got += r;
+    }
+    return { bytes: b.subarray(0, got), size: st.size, mtimeSec: st.mtimeMs / 1000 };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Open one capture or one or more conntrack text files. Throws ReplayInputError. */
+export function openReplay(files: string[]): ReplayInput {
+  if (files.length === 0) throw new ReplayInputError('no input file');
+  const heads = files.map((f) => ({ file: f, ...head(f, 64 * 1024) }));
+  for (const h of heads) if (h.size === 0) throw new ReplayInputError(`${h.file} is empty (0 bytes): nothing to replay`);
+  const isCap = heads.map((h) => looksLikeCapture(h.bytes));
+  if (isCap.some(Boolean)) {
+    if (files.length > 1) throw new ReplayInputError('replay takes one .ctcap file (rotated segments are followed from the first), or conntrack text files; not both');
+    return new CaptureInput(files[0]!);
+  }
+  return new TextInput(heads);
+}
+
+class CaptureInput implements ReplayInput {
+  readonly format = 'ctcap' as const;
+  readonly files: string[] = [];
+  readonly header: CaptureHeader;
+  readonly bootBaseNs: number;
+  private readonly integrity: CaptureIntegrity[] = [];
+  private readonly problems: ReplayProblem[] = [];
+  private first: CaptureReader;
+
+  constructor(file: string) {
+    try {
+      this.first = CaptureReader.open(file);
+    } catch (e) {
+      if (e instanceof CaptureError) throw new ReplayInputError(e.message);
+      throw e;
+    }
+    this.header = this.first.header;
+    this.bootBaseNs = this.header.boot_base_ns;
+  }
+
+  *items(): Generator<CaptureItem> {
+    let reader: CaptureReader | null = this.first;
+    let expectSeg = this.header.segment ?? 0;
+    while (reader) {
+      this.files.push(reader.file);
+      try {
+        yield* reader.items();
+      } finally {
+        reader.close();
+      }
+      const ig = reader.integrity;
+      this.integrity.push(ig);
+      for (const p of ig.problems) this.problems.push({ file: reader.file, offset: p.offset, message: p.message });
+      const next = ig.footer?.next;
+      reader = null;
+      if (next) {
+        const nf = path.join(path.dirname(this.files[this.files.length - 1]!), path.basename(next));
+        if (!fs.existsSync(nf)) {
+          this.problems.push({ file: nf, message: `the next segment ${nf} (named in the footer) is missing: the replay ends early` });
+          break;
+        }
+        try {
+          reader = CaptureReader.open(nf);
+        } catch (e) {
+          this.problems.push({ file: nf, offset: (e as CaptureError).offset ?? 0, message: (e as Error).message });
+          break;
+        }
+        expectSeg++;
+        if (reader.header.segment !== expectSeg) {
+          this.problems.push({ file: nf, message: `segment number ${reader.header.segment}, expected ${expectSeg} (a different recording?)` });
+        }
+      }
+    }
+  }
+
+  summary(): ReplaySummary {
+    const partial = this.problems.length > 0 || this.integrity.some((i) => i.partial);
+    const records = this.integrity.reduce((a, i) => a + i.records, 0);
+    const first = this.problems[0];
+    return {
+      format: this.format,
+      files: [...this.files],
+      partial,
+      detail: partial && first ? `${first.file}${first.offset !== undefined ? ` at byte ${first.offset}` : ''}: ${first.message}` : null,
+      problems: [...this.problems],
+      integrity: [...this.integrity],
+      import: null,
+      records,
+      procSnapshots: this.integrity.reduce((a, i) => a + i.procSnapshots, 0),
+    };
+  }
+}
+
+class TextInput implements ReplayInput {
+  readonly format = 'conntrack-text' as const;
+  readonly files: string[];
+  readonly header = null;
+  readonly bootBaseNs: number;
+  private readonly baseSec: number;
+  private readonly tableTime: number[];
+  private stats: ImportStats | null = null;
+  private readonly problems: ReplayProblem[] = [];
+  private records = 0;
+
+  constructor(heads: { file: string; bytes: Buffer; mtimeSec: number }[]) {
+    this.files = heads.map((h) => h.file);
+    const infos = heads.map((h) => {
+      try {
+        return probeTextFile(h.file, h.bytes, h.mtimeSec);
+      } catch (e) {
+        if (e instanceof ImportError) throw new ReplayInputError(e.message);
+        throw e;
+      }
+    });
+    // One clock for all files: a table file (-L, no timestamps) is taken at
+    // the time the next timestamped file starts.
+    const stamped = infos.filter((i) => i.sawTimestamp).map((i) => i.firstSec);
+    const first = stamped.length ? Math.min(...stamped) : Math.min(...infos.map((i) => i.firstSec));
+    this.baseSec = first - 1;
+    this.bootBaseNs = this.baseSec * 1e9;
+    this.tableTime = infos.map((info, i) => {
+      if (info.sawTimestamp) return info.firstSec;
+      const later = infos.slice(i + 1).find((x) => x.sawTimestamp);
+      return later ? later.firstSec : first;
+    });
+  }
+
+  *items(): Generator<CaptureItem> {
+    for (let f = 0; f < this.files.length; f++) {
+      const file = this.files[f]!;
+      const gen = readConntrackText(file, { baseSec: this.baseSec, tableTimeSec: this.tableTime[f]! });
+      let r: IteratorResult<RecordColumns, { stats: ImportStats }>;
+      try {
+        while (!(r = gen.next()).done) {
+          this.records += r.value.length;
+          yield { type: 'records', batch: r.value, offset: 0 };
+        }
+      } catch (e) {
+        if (e instanceof ImportError) throw new ReplayInputError(e.message);
+        throw e;
+      }
+      this.merge(file, r.value.stats);
+    }
+  }
+
+  private merge(file: string, s: ImportStats): void {
+    for (const u of s.unparsed.first_lines) this.problems.push({ file, line: u.line, message: `line ${u.line}: ${u.why}` });
+    if (!this.stats) {
+      this.stats = structuredClone(s);
+      if (this.files.length > 1) for (const u of this.stats.unparsed.first_lines) u.text = `${path.basename(file)}:${u.line}: ${u.text}`;
+      return;
+    }
+    const t = this.stats;
+    t.lines += s.lines;
+    t.blank += s.blank;
+    t.parsed += s.parsed;
+    t.events.new += s.events.new;
+    t.events.update += s.events.update;
+    t.events.destroy += s.events.destroy;
+    t.seen += s.seen;
+    t.notices.count += s.notices.count;
+    t.notices.first.push(...s.notices.first.slice(0, Math.max(0, 20 - t.notices.first.length)));
+    t.lossWarnings += s.lossWarnings;
+    t.unparsed.count += s.unparsed.count;
+    for (const u of s.unparsed.first_lines) if (t.unparsed.first_lines.length < 20) t.unparsed.first_lines.push({ ...u, text: `${path.basename(file)}:${u.line}: ${u.text}` });
+    if (s.firstTs !== null && (t.firstTs === null || s.firstTs < t.firstTs)) t.firstTs = s.firstTs;
+    if (s.lastTs !== null && (t.lastTs === null || s.lastTs > t.lastTs)) t.lastTs = s.lastTs;
+    t.sawTimestamps ||= s.sawTimestamps;
+    t.sawIds ||= s.sawIds;
+    t.sawExtended ||= s.sawExtended;
+  }
+
+  summary(): ReplaySummary {
+    const s = this.stats;
+    const partial = !!s && (s.unparsed.count > 0 || s.lossWarnings > 0);
+    let detail: string | null = null;
+    if (s && s.unparsed.count > 0) detail = `${s.unparsed.count} line(s) could not be read (first: ${this.problems[0]?.file} ${this.problems[0]?.message})`;
+    else if (s && s.lossWarnings > 0) detail = `conntrack reported lost events (ENOBUFS) ${s.lossWarnings} time(s) while capturing`;
+    return {
+      format: this.format,
+      files: [...this.files],
+      partial,
+      detail,
+      problems: [...this.problems],
+      integrity: [],
+      import: s,
+      records: this.records,
+      procSnapshots: 0,
+    };
+  }
+}
+
+/** Where replayed items go. The model implements all three. */
+export interface ReplaySink {
+  ingest(batch: RecordColumns): void;
+  ingestProc?(snapshot: ProcSnapshot): void;
+  /** The file's clock moved to `nowNs` (boot-time ns). */
+  advance?(nowNs: number): void;
+  status?(ts: number, sources: SourceStatus[]): void;
+}
+
+export interface ReplayRunOptions {
+  /** Capture seconds per wall second; Infinity (default) = as fast as possible. */
+  speed?: number;
+  /** Stop early (the --serve server closing). */
+  signal?: AbortSignal;
+}
+
+export interface ReplayProgress {
+  records: number;
+  firstTs: number | null;
+  lastTs: number | null;
+  wallMs: number;
+}
+
+/** Feed every item of `input` to `sinks` in order; returns when the input is done. */
+export async function runReplay(input: ReplayInput, sinks: ReplaySink[], opts: ReplayRunOptions = {}): Promise<ReplayProgress> {
+  const speed = opts.speed ?? Infinity;
+  const paced = Number.isFinite(speed);
+  const t0 = performance.now();
+  const p: ReplayProgress = { records: 0, firstTs: null, lastTs: null, wallMs: 0 };
+  let wallStart = 0;
+  let capStart = 0;
+  let lastYield = performance.now();
+  for (const item of input.items()) {
+    if (opts.signal?.aborted) break;
+    let ts: number;
+    if (item.type === 'records') {
+      const b = item.batch;
+      if (b.length === 0) continue;
+      ts = b.ts[b.length - 1]!;
+      if (paced) {
+        // pace on the batch's first record, so a batch is delivered when it begins
+        await pace(b.ts[0]!);
+      }
+      for (const s of sinks) s.ingest(b);
+      p.records += b.length;
+      if (p.firstTs === null || b.ts[0]! < p.firstTs) p.firstTs = b.ts[0]!;
+    } else if (item.type === 'proc') {
+      ts = item.snapshot.ts;
+      if (paced) await pace(ts);
+      for (const s of sinks) s.ingestProc?.(item.snapshot);
+    } else {
+      ts = item.ts;
+      for (const s of sinks) s.status?.(item.ts, item.sources);
+    }
+    if (p.lastTs === null || ts > p.lastTs) {
+      p.lastTs = ts;
+      for (const s of sinks) s.advance?.(ts);
+    }
+    // let a --serve server answer while replaying at full speed
+    if (!paced && performance.now() - lastYield > 50) {
+      await new Promise((r) => setImmediate(r));
+      lastYield = performance.now();
+    }
+  }
+  p.wallMs = performance.now() - t0;
+  return p;
+
+  async function pace(ts: number): Promise<void> {
+    if (wallStart === 0) {
+      wallStart = performance.now();
+      capStart = ts;
+      return;
+    }
+    const due = wallStart + (ts - capStart) / 1e6 / speed;
+    let wait = due - performance.now();
+    if (wait > 1) {
+      while (wait > 1 && !opts.signal?.aborted) {
+        await new Promise((r) => setTimeout(r, Math.min(wait, 1000)));
+        wait = due - performance.now();
+      }
+      lastYield = performance.now();
+    } else if (performance.now() - lastYield > 50) {
+      await new Promise((r) => setImmediate(r));
+      lastYield = performance.now();
+    }
+  }
+}

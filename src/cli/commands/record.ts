@@ -1,0 +1,153 @@
+// ctscope record -o FILE [--duration S] [--rotate-mb N] [--proc-interval MS]
+//
+// Starts the same live sources as the daemon, writes every record batch and a
+// /proc snapshot per interval into a .ctcap file, and stops on SIGINT/SIGTERM
+// or after --duration. The coupling to the daemon is one function
+// (StartSources), injected by tests and defaulting to src/daemon.ts.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse, UsageError } from '../args.js';
+import { CaptureWriter } from '../../capture/writer.js';
+import type { RecordSink, SourceStatus } from '../../sources/source.js';
+import type { ProcSnapshot } from '../../proc/types.js';
+import { boottimeNs } from '../../native/addon.js';
+import { UserError } from '../../errors.js';
+
+export const RECORD_USAGE = `usage: ctscope record -o FILE [--duration S] [--rotate-mb N] [--proc-interval MS]
+
+Record the live conntrack record stream (the daemon's sources) into a .ctcap
+capture file, with a /proc snapshot every --proc-interval ms (default 1000).
+Stops on Ctrl-C / SIGTERM or after --duration seconds. With --rotate-mb N a new
+file FILE.1.ctcap, FILE.2.ctcap, ... starts whenever one reaches N MiB; replay
+follows the chain from the first file.`;
+
+/** What the recorder needs from the live side. */
+export interface LiveHandle {
+  /** Current status of every source (names, hooks, loss counters). */
+  status(): SourceStatus[];
+  stop(): Promise<void>;
+}
+
+/** Start the live sources delivering into `sink` and snapshots into `onProc`. */
+export type StartSources = (sink: RecordSink, onProc: (s: ProcSnapshot) => void, opts: { procIntervalMs: number }) => Promise<LiveHandle>;
+
+/**
+ * The default: the daemon's own source set. src/daemon.ts exports
+ * `startLiveSources(sink, onProc, opts): Promise<LiveHandle>` (same signature as
+ * StartSources); resolved at run time so this module has no build-time
+ * dependency on the daemon's wiring.
+ */
+export const defaultStartSources: StartSources = async (sink, onProc, opts) => {
+  let mod: { startLiveSources?: StartSources };
+  try {
+    mod = (await import(new URL('../../daemon.js', import.meta.url).href)) as { startLiveSources?: StartSources };
+  } catch (e) {
+    throw new UserError(`record: the live sources are not available in this build (${(e as Error).message})`);
+  }
+  if (typeof mod.startLiveSources !== 'function') throw new UserError('record: this build has no live sources (src/daemon.ts lacks startLiveSources)');
+  return mod.startLiveSources(sink, onProc, opts);
+};
+
+export interface RecordDeps {
+  startSources?: StartSources;
+  /** Resolves when the user asks to stop (default: SIGINT/SIGTERM). */
+  stopSignal?: () => Promise<string>;
+  log?: (line: string) => void;
+}
+
+function signals(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: string) => () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      resolve(sig);
+    };
+    const onInt = on('signal');
+    const onTerm = on('signal');
+    process.once('SIGINT', onInt);
+    process.once('SIGTERM', onTerm);
+  });
+}
+
+export async function recordCommand(argv: string[], deps: RecordDeps = {}): Promise<number> {
+  const { values } = parse('record', argv, {
+    output: { type: 'string', short: 'o' },
+    duration: { type: 'string' },
+    'rotate-mb': { type: 'string' },
+    'proc-interval': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  const log = deps.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  if (values.help) {
+    process.stdout.write(`${RECORD_USAGE}\n`);
+    return 0;
+  }
+  if (!values.output) throw new UsageError('record needs -o FILE', 'record');
+  const file = values.output;
+  const duration = values.duration === undefined ? null : Number(values.duration);
+  if (duration !== null && (!/^\d+(\.\d+)?$/.test(values.duration!) || !(duration > 0) || duration > 366 * 86400)) {
+    throw new UsageError(`--duration expects seconds > 0, got '${values.duration}'`, 'record');
+  }
+  let rotateBytes: number | undefined;
+  if (values['rotate-mb'] !== undefined) {
+    const mb = Number(values['rotate-mb']);
+    if (!/^\d+$/.test(values['rotate-mb']) || mb < 1 || mb > 1024 * 1024) throw new UsageError(`--rotate-mb expects a whole number of MiB ≥ 1, got '${values['rotate-mb']}'`, 'record');
+    rotateBytes = mb * 1024 * 1024;
+  }
+  const procIntervalMs = values['proc-interval'] === undefined ? 1000 : Number(values['proc-interval']);
+  if (!Number.isInteger(procIntervalMs) || procIntervalMs < 100 || procIntervalMs > 3_600_000) {
+    throw new UsageError(`--proc-interval expects milliseconds between 100 and 3600000, got '${values['proc-interval']}'`, 'record');
+  }
+  const dir = path.dirname(path.resolve(file));
+  if (!fs.existsSync(dir)) throw new UserError(`record: directory ${dir} does not exist`);
+
+  let writer: CaptureWriter;
+  try {
+    writer = CaptureWriter.open(file, {
+      ...(rotateBytes ? { rotateBytes } : {}),
+      onRotate: (f) => log(`record: continuing in ${f}`),
+      onError: (e) => log(`record: ${e.message}; recording stopped`),
+    });
+  } catch (e) {
+    throw new UserError(`record: cannot create ${file}: ${(e as NodeJS.ErrnoException).message}`);
+  }
+  const start = deps.startSources ?? defaultStartSources;
+  let live: LiveHandle;
+  try {
+    live = await start(writer, (s) => writer.writeProc(s), { procIntervalMs });
+  } catch (e) {
+    writer.close('error');
+    throw e;
+  }
+  const statuses = live.status();
+  for (const s of statuses) log(`record: source ${s.name}: ${s.state}${s.hook ? ` (${s.hook})` : ''}${s.detail ? ` — ${s.detail}` : ''}`);
+  if (!statuses.some((s) => s.state === 'running' || s.state === 'degraded')) {
+    await live.stop();
+    writer.close('error');
+    throw new UserError('record: no source is running, nothing to record (see `ctscope doctor`)');
+  }
+  writer.writeStatus(boottimeNs(), statuses);
+  const statusTimer = setInterval(() => writer.writeStatus(boottimeNs(), live.status()), 10_000);
+  statusTimer.unref();
+  log(`record: writing ${file}${duration ? ` for ${duration} s` : ''}; Ctrl-C to stop`);
+
+  const stops: Promise<string>[] = [(deps.stopSignal ?? signals)()];
+  let timer: NodeJS.Timeout | null = null;
+  if (duration !== null) stops.push(new Promise((r) => (timer = setTimeout(() => r('duration'), duration * 1000))));
+  const reason = await Promise.race(stops);
+  if (timer) clearTimeout(timer);
+  clearInterval(statusTimer);
+  await live.stop();
+  writer.writeStatus(boottimeNs(), live.status());
+  writer.close(reason);
+  const st = writer.stats();
+  log(
+    `record: ${st.records} records, ${st.procSnapshots} /proc snapshots, ${st.bytes} bytes in ${st.files.length === 1 ? st.files[0] : `${st.files.length} files (${st.files[0]} … ${st.files[st.files.length - 1]})`}`,
+  );
+  if (st.error) {
+    log(`record: ${st.error}`);
+    return 1;
+  }
+  return 0;
+}

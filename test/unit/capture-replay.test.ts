@@ -1,0 +1,159 @@
+// ctscope replay end to end: golden conntrack text and .ctcap files through
+// the model to the report; damaged inputs to clear errors or flagged partials.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { replayCommand } from '../../src/cli/commands/replay.js';
+import type { ReplayReport } from '../../src/capture/report.js';
+import { CaptureWriter } from '../../src/capture/writer.js';
+import { readConntrackText } from '../../src/import/conntrack-text.js';
+
+const FX = path.resolve(__dirname, '../fixtures');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctreplay-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await replayCommand(args, { out: (s) => (out += s), err: (s) => (err += s) });
+  return { code, out, err };
+}
+
+async function report(args: string[]): Promise<ReplayReport> {
+  const r = await run([...args, '--report', 'json', '--limit', '50']);
+  expect(r.code, r.err).toBe(0);
+  return JSON.parse(r.out) as ReplayReport;
+}
+
+function linesWith(file: string, tag: string): string[] {
+  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.includes(tag));
+}
+
+describe('replay of real conntrack -E captures', () => {
+  for (const name of ['plain-ts-id-ext.txt', 'plain-ts-id.txt', 'acct-ts-id-ext.txt', 'acct-ts-id.txt']) {
+    it(`${name}: per-source NEW and total DESTROY equal the file's lines`, async () => {
+      const file = path.join(FX, 'conntrack', name);
+      const r = await report([file]);
+      const news = linesWith(file, '[NEW]');
+      const bySrc = new Map<string, number>();
+      for (const l of news) {
+        const s = /src=(\S+)/.exec(l)![1]!;
+        bySrc.set(s, (bySrc.get(s) ?? 0) + 1);
+      }
+      expect(new Map(r.churn.src.map((i) => [i.key, i.count]))).toEqual(bySrc);
+      expect(r.churn.error_bound.src).toBe(0);
+      expect(r.records.alloc).toBe(news.length);
+      expect(r.records.destroy).toBe(linesWith(file, '[DESTROY]').length);
+      expect(r.records.update).toBe(linesWith(file, '[UPDATE]').length);
+      // every entry was destroyed within the capture
+      expect(r.occupancy.tracked_at_end).toBe(0);
+      expect(r.unparsed).toEqual({ count: 0, first_lines: [] });
+      expect(r.partial.partial).toBe(false);
+      expect(r.notices?.count).toBe(1);
+      expect(r.churn.dport.find((d) => d.key === '5300')?.count).toBe(23 + 11 + 7 + 5);
+      const life = r.lifetimes as { groups: Array<{ proto: string; count: number }> };
+      expect(life.groups.reduce((a, g) => a + g.count, 0)).toBe(news.length);
+    });
+  }
+
+  it('a table file given first is the table at start', async () => {
+    const list = path.join(FX, 'conntrack', 'plain-list-ext-id.txt');
+    const r = await report([list, path.join(FX, 'conntrack', 'plain-ts-id-ext.txt')]);
+    expect(r.records.seen_at_start).toBe(linesWith(list, 'src=').length);
+    expect(r.input.files).toHaveLength(2);
+  });
+
+  it('the text report names sources and counts', async () => {
+    const r = await run([path.join(FX, 'conntrack', 'plain-ts-id-ext.txt')]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/Allocations by source/);
+    expect(r.out).toMatch(/10\.78\.9\.1 +37/);
+  });
+
+  it('--what-if re-simulates with the timeouts learnt from the records', async () => {
+    const r = await report([path.join(FX, 'conntrack', 'plain-ts-id-ext.txt'), '--what-if', 'udp_timeout=1,max=10']);
+    const w = r.what_if!;
+    expect(w.actual_timeouts.udp_timeout).toEqual({ seconds: 3, from: 'records' });
+    expect(w.by_netns[0]!.entries).toBe(77);
+    expect(w.by_netns[0]!.what_if.peak).toBeLessThanOrEqual(10);
+  });
+});
+
+describe('replay of .ctcap captures', () => {
+  it('replays a capture written from imported records to the same counts', async () => {
+    const src = path.join(FX, 'conntrack', 'acct-ts-id-ext.txt');
+    const f = path.join(dir, 'from-text.ctcap');
+    const w = CaptureWriter.open(f, { flushMs: 0, flushRecords: 50, bootBaseNs: 0 });
+    const gen = readConntrackText(src);
+    for (let r = gen.next(); !r.done; r = gen.next()) w.ingest(r.value);
+    w.close();
+    const a = await report([src]);
+    const b = await report([f]);
+    expect(b.records).toEqual(a.records);
+    expect(b.churn.src).toEqual(a.churn.src);
+    expect(b.input.format).toBe('ctcap');
+    expect(b.partial.partial).toBe(false);
+  });
+
+  it('follows rotated segments', async () => {
+    const src = path.join(FX, 'conntrack', 'plain-ts-id-ext.txt');
+    const f = path.join(dir, 'rot.ctcap');
+    const w = CaptureWriter.open(f, { flushMs: 0, flushRecords: 20, rotateBytes: 6000, bootBaseNs: 0 });
+    const gen = readConntrackText(src);
+    for (let r = gen.next(); !r.done; r = gen.next()) w.ingest(r.value);
+    w.close();
+    expect(w.stats().files.length).toBeGreaterThan(2);
+    const r = await report([f]);
+    expect(r.input.files).toEqual(w.stats().files);
+    expect(r.records.alloc).toBe(77);
+    fs.rmSync(w.stats().files[2]!);
+    const cut = await report([f]);
+    expect(cut.partial.partial).toBe(true);
+    expect(cut.partial.detail).toMatch(/is missing/);
+  });
+});
+
+describe('damaged inputs (test/fixtures/damaged, from make.mjs)', () => {
+  const expected = JSON.parse(fs.readFileSync(path.join(FX, 'damaged', 'expected.json'), 'utf8')) as Record<
+    string,
+    { exit: number; error?: string; partial?: boolean; records?: number; problem?: string }
+  >;
+  for (const [name, e] of Object.entries(expected)) {
+    it(`${name}: ${e.error ? `fails: ${e.error}` : e.partial ? `partial, ${e.records} records` : 'complete'}`, async () => {
+      const r = await run([path.join(FX, 'damaged', name), '--report', 'json']);
+      expect(r.code).toBe(e.exit);
+      expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
+      if (e.error) {
+        expect(r.err).toContain(e.error);
+        expect(r.out).toBe('');
+        return;
+      }
+      const rep = JSON.parse(r.out) as ReplayReport;
+      expect(rep.records.total).toBe(e.records);
+      expect(rep.partial.partial).toBe(e.partial);
+      if (e.problem) expect(rep.partial.problems.map((p) => p.message).join('\n')).toContain(e.problem);
+      if (e.partial) expect(r.err).toMatch(/warning: partial input/);
+    });
+  }
+});
+
+describe('usage errors', () => {
+  it.each([
+    [[], /needs a FILE/],
+    [['x', '--report', 'xml'], /--report expects json or text/],
+    [['x', '--speed', 'fast'], /--speed expects/],
+    [['x', '--what-if', 'udp_timeout=abc'], /expected a whole number/],
+    [['x', '--listen', '1.2.3.4:80'], /only makes sense with --serve/],
+    [['x', '--bogus'], /Unknown option/],
+  ])('%j', async (args, re) => {
+    const r = await run(args as string[]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(re);
+  });
+  it('a missing file is a clear error', async () => {
+    const r = await run([path.join(dir, 'nope.ctcap')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/cannot open .*nope\.ctcap: no such file/);
+  });
+});
