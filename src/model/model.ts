@@ -1,0 +1,858 @@
+// The churn-attribution model: every source's decoded record batches and the
+// /proc poller's snapshots go in; who allocates entries, who holds them, how
+// long they live, whose packets are dropped and when the table fills up come
+// out. One pass over typed columns per batch; no object and no string per
+// record (keys are numbers, see keys.ts; flows live in typed arrays, see
+// flows.ts). The clock is the records' own (CLOCK_BOOTTIME ns): records and
+// advance() move it forward, never back, so a replay answers as the live
+// daemon would have at that moment.
+
+import type { RecordColumns } from '../records/batch.js';
+import type { RecordSink } from '../sources/source.js';
+import type { ProcSnapshot } from '../proc/types.js';
+import { CAUSE_NAMES, Cause, Flag, Kind } from '../records/layout.js';
+import { parseAddress } from '../records/address.js';
+import { AddressTable, DADDR, DIM, DIMENSIONS, NDIMS, SADDR, addressKey, dimIndex, formatAddressKey, formatKey, protoName, type Dimension } from './keys.js';
+import { KeyCounter, WindowedHeavyHitters } from './heavy.js';
+import { C, COUNTERS, Totals, type CounterName } from './totals.js';
+import { FF, FlowTable } from './flows.js';
+import { Histogram, KeyedLifetimes, NBUCKETS, BUCKET_LE_SECONDS } from './lifetimes.js';
+import { IPPROTO_TCP, NSTATE_CODES, stateCode, stateName } from './states.js';
+import { ClosedFlows } from './closed.js';
+import { ProcHistory, forecast, type Forecast } from './forecast.js';
+
+export { DIMENSIONS, type Dimension } from './keys.js';
+
+/** The windowed streams a top-k query can rank. */
+export const STREAMS = ['alloc', 'destroy', 'netfilter', 'table_full', 'evicted', 'insert_failed'] as const;
+export type StreamName = (typeof STREAMS)[number];
+/** Drop kinds, as /v1/drops names them. */
+export const DROP_KINDS = ['table_full', 'evicted', 'insert_failed', 'netfilter'] as const;
+export type DropKind = (typeof DROP_KINDS)[number];
+
+const S_ALLOC = 0;
+const S_DESTROY = 1;
+const S_NETFILTER = 2;
+const S_TABLE_FULL = 3;
+const S_EVICTED = 4;
+const S_INSERT_FAILED = 5;
+const STREAM_COUNTER = [C.alloc, C.destroy, C.netfilter, C.table_full, C.evicted, C.insert_failed];
+
+const TWO32 = 4294967296;
+
+export interface ModelOptions {
+  /** Live entries tracked at most (default 1,000,000); more evict the least recently seen. */
+  maxFlows?: number;
+  /** K of per-key metric series and the default query limit (default 10). */
+  topK?: number;
+  /** Seconds of windowed history (default 900, at least 15 minutes). */
+  historySeconds?: number;
+  /** Keys per second and dimension a heavy-hitter summary holds exactly (default 1024). */
+  heavyKeys?: number;
+  /** Recently closed flows kept for /v1/flows/:id (default 4096). */
+  closedFlows?: number;
+  /** The namespace whose table /v1/forecast describes by default (default: first snapshot's). */
+  hostNetns?: number;
+}
+
+export interface TopKQuery {
+  by: Dimension;
+  /** Streams summed (e.g. every drop kind); default ['alloc']. */
+  kinds?: readonly StreamName[];
+  /** Seconds, 1..historySeconds; the current (partial) second is included. */
+  window: number;
+  limit: number;
+}
+
+export interface TopKItem {
+  key: string;
+  /** Occurrences in the window: a lower bound, exact when error_bound is 0. */
+  count: number;
+  /** count / window, per second. */
+  rate: number;
+  /** count / total. */
+  share: number;
+  [extra: string]: unknown;
+}
+
+export interface TopKResult {
+  by: Dimension;
+  window: number;
+  /** Exact total of the streams in the window, all keys. */
+  total: number;
+  items: TopKItem[];
+  /** Any key's true count is at most its count + error_bound (0: exact). */
+  error_bound: number;
+}
+
+export interface FlowFilter {
+  src?: string;
+  dst?: string;
+  sport?: number;
+  dport?: number;
+  proto?: number;
+  /** State code (states.ts). */
+  state?: number;
+  netns?: number;
+  limit?: number;
+}
+
+export interface FlowView {
+  id: string;
+  live: boolean;
+  proto: string;
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  netns: number;
+  zone: number;
+  mark: number;
+  state: string;
+  status: number;
+  confirmed: boolean;
+  /** How the model learnt of the entry. */
+  opened: 'alloc' | 'seen_at_start' | 'seen_at_resync' | 'update';
+  /** CLOCK_BOOTTIME seconds of the allocation (or of the first record when start_known is false). */
+  start_s: number;
+  start_known: boolean;
+  age_s: number;
+  last_seen_s_ago: number;
+  state_since_s: number;
+  /** Up to the last four states, oldest first. */
+  states: string[];
+  closed?: { at_s: number; cause: string; lifetime_s: number | null };
+}
+
+export interface LifetimeGroup {
+  proto: string;
+  state?: string;
+  count: number;
+  mean_s: number;
+  p50_s: number | null;
+  p90_s: number | null;
+  p99_s: number | null;
+  buckets: Array<{ le: number | '+Inf'; count: number }>;
+}
+
+export class Model implements RecordSink {
+  readonly opts: Required<Omit<ModelOptions, 'hostNetns'>> & { hostNetns?: number };
+  readonly flows: FlowTable;
+  readonly totals: Totals;
+  readonly v6 = new AddressTable();
+  private readonly hh: WindowedHeavyHitters[] = [];
+  private readonly keyLifetimes: KeyedLifetimes[] = [];
+  /** Lifetimes (alloc to destroy) by proto * NSTATE_CODES + final state code. */
+  readonly lifetimes = new Map<number, Histogram>();
+  /** Time spent in the final state before destroy, same grouping. */
+  readonly finalDwell = new Map<number, Histogram>();
+  /** Destroys by cause (index: enum ctscope_cause). */
+  readonly destroyCauses = new Float64Array(CAUSE_NAMES.length + 1);
+  /** Netfilter drops by skb drop reason (aux). */
+  readonly dropReasons = new Map<number, number>();
+  /** Destroys whose entry's allocation time was unknown (not in lifetime histograms). */
+  unknownLifetimes = 0;
+  readonly closed: ClosedFlows;
+  readonly proc = new Map<number, ProcHistory>();
+  private hostNetns: number | undefined;
+  /** Batches and records ingested. */
+  batches = 0;
+  records = 0;
+  nowNs = 0;
+  private curSec = -1;
+  private readonly k = new Float64Array(NDIMS);
+  private readonly scratch = new KeyCounter(4096);
+  private readonly scratch2 = new KeyCounter(4096);
+  private firstSec = -1;
+
+  constructor(opts: ModelOptions = {}) {
+    this.opts = {
+      maxFlows: opts.maxFlows ?? 1_000_000,
+      topK: opts.topK ?? 10,
+      historySeconds: Math.max(60, opts.historySeconds ?? 900),
+      heavyKeys: opts.heavyKeys ?? 1024,
+      closedFlows: opts.closedFlows ?? 4096,
+      hostNetns: opts.hostNetns,
+    };
+    this.hostNetns = opts.hostNetns;
+    this.flows = new FlowTable(this.opts.maxFlows);
+    this.totals = new Totals(this.opts.historySeconds);
+    for (let i = 0; i < STREAMS.length * NDIMS; i++) {
+      this.hh.push(new WindowedHeavyHitters({ maxKeys: this.opts.heavyKeys, historySeconds: this.opts.historySeconds }));
+    }
+    for (let d = 0; d < NDIMS; d++) this.keyLifetimes.push(new KeyedLifetimes(2048));
+    this.closed = new ClosedFlows(this.opts.closedFlows);
+  }
+
+  // ---------------------------------------------------------------- clock
+
+  /** Move the clock to nowNs (CLOCK_BOOTTIME); never backwards. */
+  advance(nowNs: number): void {
+    if (nowNs < this.nowNs && this.curSec >= 0) return;
+    this.nowNs = nowNs;
+    const sec = Math.floor(nowNs / 1e9);
+    if (sec === this.curSec) return;
+    this.curSec = sec;
+    if (this.firstSec < 0) this.firstSec = sec;
+    this.totals.rollover(sec);
+    for (const h of this.hh) h.rollover(sec);
+  }
+
+  /** Seconds of data the model holds (since its first record, capped by the history). */
+  span(): number {
+    return this.curSec < 0 ? 0 : Math.min(this.opts.historySeconds, this.curSec - this.firstSec + 1);
+  }
+
+  // ---------------------------------------------------------------- ingest
+
+  ingest(b: RecordColumns): void {
+    const n = b.length;
+    const bytes = b.bytes;
+    this.batches++;
+    this.records += n;
+    for (let i = 0, o = 0; i < n; i++, o += 160) {
+      const ts = b.ts[i]!;
+      if (ts > this.nowNs || this.curSec < 0) this.advance(ts);
+      const kind = b.kind[i]!;
+      switch (kind) {
+        case Kind.ALLOC:
+          this.keys(b, i, o);
+          this.totals.add(C.alloc);
+          this.count(S_ALLOC);
+          this.open(b, i, o, 0);
+          break;
+        case Kind.DESTROY:
+          this.keys(b, i, o);
+          this.totals.add(C.destroy);
+          this.count(S_DESTROY);
+          this.destroy(b, i, o);
+          break;
+        case Kind.UPDATE:
+        case Kind.CONFIRM:
+          this.totals.add(kind === Kind.UPDATE ? C.update : C.confirm);
+          this.change(b, i, o, kind === Kind.CONFIRM);
+          break;
+        case Kind.SEEN:
+          this.totals.add(C.seen);
+          this.open(b, i, o, b.cause[i] === Cause.AT_RESYNC ? FF.OPEN_SEEN | FF.AT_RESYNC : FF.OPEN_SEEN);
+          break;
+        case Kind.DROP: {
+          this.keys(b, i, o);
+          this.totals.add(C.netfilter);
+          this.count(S_NETFILTER);
+          const r = b.aux[i]!;
+          this.dropReasons.set(r, (this.dropReasons.get(r) ?? 0) + 1);
+          break;
+        }
+        case Kind.TABLE_FULL:
+          this.keys(b, i, o);
+          this.totals.add(C.table_full);
+          this.count(S_TABLE_FULL);
+          break;
+        case Kind.EVICT:
+          this.keys(b, i, o);
+          this.totals.add(C.evicted);
+          this.count(S_EVICTED);
+          break;
+        case Kind.INSERT_FAILED:
+          this.keys(b, i, o);
+          this.totals.add(C.insert_failed);
+          this.count(S_INSERT_FAILED);
+          break;
+        case Kind.LOSS:
+          this.totals.add(C.lost, b.aux[i]!);
+          break;
+        case Kind.SYNC:
+          this.sync(b.netns[i]!, b.start[i]!, b.cause[i]!, ts);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  /** The dimension keys of record i into this.k. */
+  private keys(b: RecordColumns, i: number, o: number): void {
+    const fam = b.family[i]!;
+    const k = this.k;
+    const src = addressKey(b.bytes, o + SADDR, fam, this.v6);
+    const dport = b.dport[i]!;
+    k[DIM.src] = src;
+    k[DIM.dst] = addressKey(b.bytes, o + DADDR, fam, this.v6);
+    k[DIM.dport] = dport;
+    k[DIM.proto] = b.proto[i]!;
+    k[DIM.netns] = b.netns[i]!;
+    k[DIM.zone] = b.zone[i]!;
+    k[DIM.mark] = b.mark[i]!;
+    k[DIM.src_dport] = src * 65536 + dport;
+  }
+
+  private count(stream: number): void {
+    const base = stream * NDIMS;
+    const k = this.k;
+    const hh = this.hh;
+    for (let d = 0; d < NDIMS; d++) hh[base + d]!.add(k[d]!);
+  }
+
+  /** ALLOC (flags 0) or SEEN: the entry is alive. */
+  private open(b: RecordColumns, i: number, o: number, openFlags: number): void {
+    const ft = this.flows;
+    const ts = b.ts[i]!;
+    const s = ft.upsert(idLo(b.bytes, o), idHi(b.bytes, o), ts);
+    if (s < 0) return;
+    if (ft.created) {
+      this.fill(b, i, o, s);
+      const st = b.start[i]!;
+      const known = st > 0 && (openFlags === 0 || (b.flags[i]! & Flag.HAS_START) !== 0);
+      ft.start[s] = known ? st : ts;
+      ft.flags[s] = (ft.flags[s]! & FF.SRC_V6) | openFlags | (known ? FF.START_KNOWN : 0);
+      ft.setSince(s, ts);
+      ft.hist[s] = stateCode(b.proto[i]!, b.state[i]!, b.status[i]!);
+    } else {
+      this.setState(b, i, s, ts);
+    }
+    ft.touch(s, ts);
+  }
+
+  private fill(b: RecordColumns, i: number, o: number, s: number): void {
+    const ft = this.flows;
+    const fam = b.family[i]!;
+    const src = addressKey(b.bytes, o + SADDR, fam, this.v6);
+    const dst = addressKey(b.bytes, o + DADDR, fam, this.v6);
+    ft.src[s] = src >= TWO32 ? src - TWO32 : src;
+    ft.dst[s] = dst >= TWO32 ? dst - TWO32 : dst;
+    ft.flags[s] = src >= TWO32 ? FF.SRC_V6 : 0;
+    ft.sport[s] = b.sport[i]!;
+    ft.dport[s] = b.dport[i]!;
+    ft.netns[s] = b.netns[i]!;
+    ft.mark[s] = b.mark[i]!;
+    ft.zone[s] = b.zone[i]!;
+    ft.proto[s] = b.proto[i]!;
+    ft.state[s] = b.state[i]!;
+    ft.status[s] = b.status[i]! & 0xffff;
+  }
+
+  /** UPDATE / CONFIRM: state or status changed. */
+  private change(b: RecordColumns, i: number, o: number, confirm: boolean): void {
+    const ft = this.flows;
+    const ts = b.ts[i]!;
+    const s = ft.upsert(idLo(b.bytes, o), idHi(b.bytes, o), ts);
+    if (s < 0) return;
+    if (ft.created) {
+      this.fill(b, i, o, s);
+      const st = b.start[i]!;
+      const known = st > 0 && (b.flags[i]! & Flag.HAS_START) !== 0;
+      ft.start[s] = known ? st : ts;
+      ft.flags[s] = (ft.flags[s]! & FF.SRC_V6) | FF.OPEN_UPDATE | (known ? FF.START_KNOWN : 0);
+      ft.setSince(s, ts);
+      ft.hist[s] = stateCode(b.proto[i]!, b.state[i]!, b.status[i]!);
+    } else {
+      this.setState(b, i, s, ts);
+    }
+    if (confirm) ft.flags[s]! |= FF.CONFIRMED;
+    ft.touch(s, ts);
+  }
+
+  private setState(b: RecordColumns, i: number, s: number, ts: number): void {
+    const ft = this.flows;
+    const proto = ft.proto[s]!;
+    // A message without protocol info (state 0) keeps the TCP state we know.
+    const st = b.state[i]!;
+    if (st !== 0 || proto !== IPPROTO_TCP) ft.state[s] = st;
+    const status = b.status[i]!;
+    if (status !== 0) ft.status[s] = status & 0xffff;
+    const code = stateCode(proto, ft.state[s]!, ft.status[s]!);
+    if (code !== (ft.hist[s]! & 0xff)) {
+      ft.hist[s] = ((ft.hist[s]! << 8) | code) >>> 0;
+      ft.setSince(s, ts);
+    }
+  }
+
+  private destroy(b: RecordColumns, i: number, o: number): void {
+    const ft = this.flows;
+    const ts = b.ts[i]!;
+    const cause = b.cause[i]!;
+    this.destroyCauses[cause < this.destroyCauses.length ? cause : 0]! += 1;
+    const s = ft.find(idLo(b.bytes, o), idHi(b.bytes, o));
+    let proto = b.proto[i]!;
+    let code: number;
+    let start = b.start[i]!;
+    let known = start > 0 && (b.flags[i]! & Flag.HAS_START) !== 0;
+    let since = start;
+    if (s >= 0) {
+      this.setState(b, i, s, ts);
+      proto = ft.proto[s]!;
+      code = ft.hist[s]! & 0xff;
+      if (ft.flags[s]! & FF.START_KNOWN) {
+        start = ft.start[s]!;
+        known = true;
+      }
+      since = ft.sinceNs(s);
+    } else {
+      code = stateCode(proto, b.state[i]!, b.status[i]!);
+    }
+    let lifetime = -1;
+    if (known && ts >= start) {
+      lifetime = ts - start;
+      const g = proto * NSTATE_CODES + code;
+      let h = this.lifetimes.get(g);
+      if (!h) this.lifetimes.set(g, (h = new Histogram()));
+      h.add(lifetime);
+      const k = this.k;
+      for (let d = 0; d < NDIMS; d++) this.keyLifetimes[d]!.add(k[d]!, lifetime);
+    } else {
+      this.unknownLifetimes++;
+    }
+    if (s >= 0) {
+      if (ts >= since) {
+        const g = proto * NSTATE_CODES + code;
+        let h = this.finalDwell.get(g);
+        if (!h) this.finalDwell.set(g, (h = new Histogram()));
+        h.add(ts - since);
+      }
+      this.closed.push(ft, s, ts, cause, lifetime);
+      ft.remove(s);
+    }
+  }
+
+  /** SYNC: entries of `netns` with no record since `sinceNs` are gone. */
+  private sync(netns: number, sinceNs: number, cause: number, ts: number): void {
+    const ft = this.flows;
+    let closed = 0;
+    // Removal shifts later entries back; rescan a slot after removing from it.
+    for (let s = 0; s < ft.cap; ) {
+      if (ft.live(s) && ft.netns[s] === netns && ft.lastNs(s) < sinceNs) {
+        this.closed.push(ft, s, ts, cause, ft.flags[s]! & FF.START_KNOWN ? ts - ft.start[s]! : -1);
+        ft.remove(s);
+        closed++;
+        continue;
+      }
+      s++;
+    }
+    if (closed) {
+      this.destroyCauses[cause < this.destroyCauses.length ? cause : 0]! += closed;
+      this.totals.add(C.sync_closed, closed);
+    }
+  }
+
+  // ---------------------------------------------------------------- /proc
+
+  ingestProc(s: ProcSnapshot): void {
+    if (this.hostNetns === undefined) this.hostNetns = s.netns;
+    let h = this.proc.get(s.netns);
+    if (!h) this.proc.set(s.netns, (h = new ProcHistory(this.opts.historySeconds)));
+    h.push(s);
+    if (s.ts > this.nowNs) this.advance(s.ts);
+  }
+
+  /** Latest snapshot of the host namespace (or of `netns`). */
+  snapshot(netns?: number): ProcSnapshot | null {
+    const n = netns ?? this.hostNetns;
+    return n === undefined ? null : (this.proc.get(n)?.latest ?? null);
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  private range(window: number): [number, number] {
+    const to = Math.max(this.curSec, 0);
+    return [to - window + 1, to];
+  }
+
+  /** Flow-table counters the model keeps; evictions from its own cap included. */
+  counter(name: CounterName): number {
+    if (name === 'flows_evicted') return this.flows.evictions;
+    return this.totals.total[C[name]]!;
+  }
+
+  /** Sum of a counter over the last `window` seconds. */
+  windowSum(name: CounterName, window: number): number {
+    const [from, to] = this.range(window);
+    return this.totals.sum(C[name], from, to);
+  }
+
+  topK(q: TopKQuery): TopKResult {
+    const d = dimIndex(q.by);
+    if (d < 0) throw new RangeError(`unknown dimension ${q.by}`);
+    const kinds = q.kinds ?? ['alloc'];
+    const window = Math.min(q.window, this.opts.historySeconds);
+    const [from, to] = this.range(window);
+    const sc = this.scratch;
+    sc.clear();
+    let bound = 0;
+    let total = 0;
+    for (const kind of kinds) {
+      const st = STREAMS.indexOf(kind);
+      if (st < 0) throw new RangeError(`unknown stream ${kind}`);
+      bound += this.hh[st * NDIMS + d]!.collect(from, to, sc);
+      total += this.totals.sum(STREAM_COUNTER[st]!, from, to);
+    }
+    const items = sc.top(q.limit).map(({ key, count }) => this.item(d, key, count, window, total));
+    return { by: q.by, window, total, items, error_bound: bound };
+  }
+
+  private item(d: number, key: number, count: number, window: number, total: number): TopKItem {
+    return { key: formatKey(d, key, this.v6), count, rate: round(count / window), share: total > 0 ? round(count / total) : 0 };
+  }
+
+  /** Top allocators, with destroys and median lifetime per key. */
+  churn(q: { by: Dimension; window: number; limit: number }): TopKResult {
+    const r = this.topK({ ...q, kinds: ['alloc'] });
+    const d = dimIndex(q.by);
+    const [from, to] = this.range(r.window);
+    const sc = this.scratch2;
+    sc.clear();
+    const bound = this.hh[S_DESTROY * NDIMS + d]!.collect(from, to, sc);
+    // Re-rank on the numeric keys the items came from.
+    const top = this.scratchTop(d, q.limit);
+    r.items = top.map(({ key, count }) => ({
+      ...this.item(d, key, count, r.window, r.total),
+      destroyed: sc.get(key),
+      median_lifetime_s: this.keyLifetimes[d]!.median(key),
+    }));
+    (r as TopKResult & { destroyed_error_bound: number }).destroyed_error_bound = bound;
+    return r;
+  }
+
+  private scratchTop(_d: number, limit: number) {
+    return this.scratch.top(limit);
+  }
+
+  /** Drops of the given kinds (default all) ranked by key. */
+  drops(q: { by: Dimension; window: number; limit: number; kinds?: readonly DropKind[] }): TopKResult {
+    return this.topK({ by: q.by, window: q.window, limit: q.limit, kinds: q.kinds && q.kinds.length ? q.kinds : DROP_KINDS });
+  }
+
+  /** Key of live flow slot s in dimension d. */
+  private flowKey(s: number, d: number): number {
+    const ft = this.flows;
+    switch (d) {
+      case DIM.src:
+        return ft.flags[s]! & FF.SRC_V6 ? TWO32 + ft.src[s]! : ft.src[s]!;
+      case DIM.dst:
+        return ft.flags[s]! & FF.SRC_V6 ? TWO32 + ft.dst[s]! : ft.dst[s]!;
+      case DIM.dport:
+        return ft.dport[s]!;
+      case DIM.proto:
+        return ft.proto[s]!;
+      case DIM.netns:
+        return ft.netns[s]!;
+      case DIM.zone:
+        return ft.zone[s]!;
+      case DIM.mark:
+        return ft.mark[s]!;
+      default:
+        return (ft.flags[s]! & FF.SRC_V6 ? TWO32 + ft.src[s]! : ft.src[s]!) * 65536 + ft.dport[s]!;
+    }
+  }
+
+  private flowState(s: number): number {
+    return this.flows.hist[s]! & 0xff;
+  }
+
+  /**
+   * Who holds entries now: live flows by key, optionally of one state and
+   * protocol. Each item carries its breakdown by protocol/state; `rate` is
+   * the key's allocation rate over the last 60 s.
+   */
+  occupancy(q: { by: Dimension; state?: number; proto?: number; limit: number }): TopKResult & {
+    live: number;
+    states: Array<{ proto: string; state: string; count: number; share: number }>;
+  } {
+    const d = dimIndex(q.by);
+    const ft = this.flows;
+    const sc = this.scratch;
+    sc.clear();
+    const byState = new Map<number, number>();
+    let total = 0;
+    for (let s = 0; s < ft.cap; s++) {
+      if (!ft.live(s)) continue;
+      const code = this.flowState(s);
+      const proto = ft.proto[s]!;
+      const g = proto * NSTATE_CODES + code;
+      byState.set(g, (byState.get(g) ?? 0) + 1);
+      if (q.state !== undefined && code !== q.state) continue;
+      if (q.proto !== undefined && proto !== q.proto) continue;
+      total++;
+      sc.add(this.flowKey(s, d), 1);
+    }
+    const top = sc.top(q.limit);
+    const index = new Map<number, number>();
+    top.forEach((t, i) => index.set(t.key, i));
+    const breakdown = top.map(() => new Map<number, number>());
+    if (top.length) {
+      for (let s = 0; s < ft.cap; s++) {
+        if (!ft.live(s)) continue;
+        const i = index.get(this.flowKey(s, d));
+        if (i === undefined) continue;
+        const code = this.flowState(s);
+        const proto = ft.proto[s]!;
+        if (q.state !== undefined && code !== q.state) continue;
+        if (q.proto !== undefined && proto !== q.proto) continue;
+        const g = proto * NSTATE_CODES + code;
+        const m = breakdown[i]!;
+        m.set(g, (m.get(g) ?? 0) + 1);
+      }
+    }
+    const rateWindow = Math.min(60, this.opts.historySeconds);
+    const [from, to] = this.range(rateWindow);
+    const sc2 = this.scratch2;
+    sc2.clear();
+    this.hh[S_ALLOC * NDIMS + d]!.collect(from, to, sc2);
+    const items = top.map(({ key, count }, i) => ({
+      key: formatKey(d, key, this.v6),
+      count,
+      rate: round(sc2.get(key) / rateWindow),
+      share: total > 0 ? round(count / total) : 0,
+      states: [...breakdown[i]!].sort((a, b) => b[1] - a[1]).map(([g, n]) => ({ proto: protoName(Math.floor(g / NSTATE_CODES)), state: stateName(g % NSTATE_CODES), count: n })),
+    }));
+    const live = ft.count;
+    const states = [...byState]
+      .sort((a, b) => b[1] - a[1])
+      .map(([g, n]) => ({ proto: protoName(Math.floor(g / NSTATE_CODES)), state: stateName(g % NSTATE_CODES), count: n, share: live > 0 ? round(n / live) : 0 }));
+    return { by: q.by, window: 0, total, items, error_bound: 0, live, states };
+  }
+
+  /** Live entries by protocol and state code: Map(proto * NSTATE_CODES + code -> count). */
+  liveStates(): Map<number, number> {
+    const ft = this.flows;
+    const m = new Map<number, number>();
+    for (let s = 0; s < ft.cap; s++) {
+      if (!ft.live(s)) continue;
+      const g = ft.proto[s]! * NSTATE_CODES + this.flowState(s);
+      m.set(g, (m.get(g) ?? 0) + 1);
+    }
+    return m;
+  }
+
+  /**
+   * For the given keys of dimension `by`: live entries by protocol number
+   * (one pass over the table).
+   */
+  liveProtocols(by: Dimension, keys: readonly string[]): Map<string, Map<number, number>> {
+    const d = dimIndex(by);
+    const wanted = new Set(keys);
+    const out = new Map<string, Map<number, number>>();
+    const ft = this.flows;
+    const memo = new Map<number, string>();
+    for (let s = 0; s < ft.cap; s++) {
+      if (!ft.live(s)) continue;
+      const k = this.flowKey(s, d);
+      let text = memo.get(k);
+      if (text === undefined) memo.set(k, (text = formatKey(d, k, this.v6)));
+      if (!wanted.has(text)) continue;
+      let m = out.get(text);
+      if (!m) out.set(text, (m = new Map()));
+      m.set(ft.proto[s]!, (m.get(ft.proto[s]!) ?? 0) + 1);
+    }
+    return out;
+  }
+
+  /** Median lifetime (s) of the entries of one key, from the per-key histograms. */
+  medianLifetime(by: Dimension, key: number): number | null {
+    return this.keyLifetimes[dimIndex(by)]!.median(key);
+  }
+
+  /** Live flows matching the filter, oldest first. */
+  listFlows(f: FlowFilter): { total: number; flows: FlowView[] } {
+    const ft = this.flows;
+    const src = f.src !== undefined ? this.addressFilter(f.src) : undefined;
+    const dst = f.dst !== undefined ? this.addressFilter(f.dst) : undefined;
+    const limit = f.limit ?? 100;
+    const hits: number[] = [];
+    let total = 0;
+    for (let s = 0; s < ft.cap; s++) {
+      if (!ft.live(s)) continue;
+      if (f.proto !== undefined && ft.proto[s] !== f.proto) continue;
+      if (f.sport !== undefined && ft.sport[s] !== f.sport) continue;
+      if (f.dport !== undefined && ft.dport[s] !== f.dport) continue;
+      if (f.netns !== undefined && ft.netns[s] !== f.netns) continue;
+      if (f.state !== undefined && this.flowState(s) !== f.state) continue;
+      if (src !== undefined && this.flowKey(s, DIM.src) !== src) continue;
+      if (dst !== undefined && this.flowKey(s, DIM.dst) !== dst) continue;
+      total++;
+      hits.push(s);
+    }
+    hits.sort((a, b) => ft.start[a]! - ft.start[b]!);
+    if (hits.length > limit) hits.length = limit;
+    return { total, flows: hits.map((s) => this.liveView(s)) };
+  }
+
+  private addressFilter(text: string): number {
+    const p = parseAddress(text);
+    if (!p) throw new RangeError(`'${text}' is not an IPv4 or IPv6 address`);
+    return this.v6.lookup(p.bytes, p.family === 6);
+  }
+
+  private liveView(s: number): FlowView {
+    const ft = this.flows;
+    const now = this.nowNs;
+    const fl = ft.flags[s]!;
+    const start = ft.start[s]!;
+    return {
+      id: ((BigInt(ft.idHi[s]!) << 32n) | BigInt(ft.idLo[s]!)).toString(),
+      live: true,
+      proto: protoName(ft.proto[s]!),
+      src: formatAddressKey(this.flowKey(s, DIM.src), this.v6),
+      sport: ft.sport[s]!,
+      dst: formatAddressKey(this.flowKey(s, DIM.dst), this.v6),
+      dport: ft.dport[s]!,
+      netns: ft.netns[s]!,
+      zone: ft.zone[s]!,
+      mark: ft.mark[s]!,
+      state: stateName(this.flowState(s)),
+      status: ft.status[s]!,
+      confirmed: (fl & FF.CONFIRMED) !== 0,
+      opened: openedName(fl),
+      start_s: round(start / 1e9),
+      start_known: (fl & FF.START_KNOWN) !== 0,
+      age_s: round(Math.max(0, now - start) / 1e9),
+      last_seen_s_ago: round(Math.max(0, now - ft.lastNs(s)) / 1e9),
+      state_since_s: round(Math.max(0, now - ft.sinceNs(s)) / 1e9),
+      states: histNames(ft.hist[s]!),
+    };
+  }
+
+  /** One entry (live, or among the recently closed) by its id. */
+  flow(id: bigint): FlowView | null {
+    const lo = Number(id & 0xffffffffn);
+    const hi = Number((id >> 32n) & 0xffffffffn);
+    const s = this.flows.find(lo, hi);
+    if (s >= 0 && (lo !== 0 || hi !== 0)) return this.liveView(s);
+    const c = this.closed.find(lo, hi);
+    if (c < 0) return null;
+    const cl = this.closed;
+    const fl = cl.flags[c]!;
+    const srcKey = fl & FF.SRC_V6 ? TWO32 + cl.src[c]! : cl.src[c]!;
+    const dstKey = fl & FF.SRC_V6 ? TWO32 + cl.dst[c]! : cl.dst[c]!;
+    const end = cl.end[c]!;
+    return {
+      id: id.toString(),
+      live: false,
+      proto: protoName(cl.proto[c]!),
+      src: formatAddressKey(srcKey, this.v6),
+      sport: cl.sport[c]!,
+      dst: formatAddressKey(dstKey, this.v6),
+      dport: cl.dport[c]!,
+      netns: cl.netns[c]!,
+      zone: cl.zone[c]!,
+      mark: cl.mark[c]!,
+      state: stateName(cl.hist[c]! & 0xff),
+      status: cl.status[c]!,
+      confirmed: (fl & FF.CONFIRMED) !== 0,
+      opened: openedName(fl),
+      start_s: round(cl.start[c]! / 1e9),
+      start_known: (fl & FF.START_KNOWN) !== 0,
+      age_s: round(Math.max(0, end - cl.start[c]!) / 1e9),
+      last_seen_s_ago: round(Math.max(0, this.nowNs - end) / 1e9),
+      state_since_s: round(Math.max(0, end - cl.since[c]!) / 1e9),
+      states: histNames(cl.hist[c]!),
+      closed: { at_s: round(end / 1e9), cause: CAUSE_NAMES[cl.cause[c]!] ?? 'unknown', lifetime_s: cl.lifetime[c]! >= 0 ? round(cl.lifetime[c]! / 1e9) : null },
+    };
+  }
+
+  /** Lifetime histograms grouped by protocol, or by protocol and final state. */
+  lifetimeGroups(by: 'proto' | 'state'): { by: 'proto' | 'state'; unknown_start: number; groups: LifetimeGroup[] } {
+    const groups = new Map<number, Histogram>();
+    for (const [g, h] of this.lifetimes) {
+      const key = by === 'proto' ? Math.floor(g / NSTATE_CODES) * NSTATE_CODES : g;
+      let m = groups.get(key);
+      if (!m) groups.set(key, (m = new Histogram()));
+      for (let i = 0; i < NBUCKETS; i++) m.buckets[i]! += h.buckets[i]!;
+      m.count += h.count;
+      m.sumSeconds += h.sumSeconds;
+    }
+    const out: LifetimeGroup[] = [...groups]
+      .sort((a, b) => b[1].count - a[1].count)
+      .map(([g, h]) => {
+        const lg: LifetimeGroup = {
+          proto: protoName(Math.floor(g / NSTATE_CODES)),
+          count: h.count,
+          mean_s: h.count ? round(h.sumSeconds / h.count) : 0,
+          p50_s: finite(h.quantile(0.5)),
+          p90_s: finite(h.quantile(0.9)),
+          p99_s: finite(h.quantile(0.99)),
+          buckets: histogramBuckets(h.buckets),
+        };
+        if (by === 'state') lg.state = stateName(g % NSTATE_CODES);
+        return lg;
+      });
+    return { by, unknown_start: this.unknownLifetimes, groups: out };
+  }
+
+  /** Time-to-full forecast for the host namespace (or `netns`). */
+  forecast(netns?: number): Forecast | null {
+    const n = netns ?? this.hostNetns;
+    if (n === undefined) return null;
+    const h = this.proc.get(n);
+    if (!h) return null;
+    const span = Math.min(300, this.span());
+    const net = span > 0 ? (this.windowSum('alloc', span) - this.windowSum('destroy', span) - this.windowSum('sync_closed', span)) / span : null;
+    return forecast(h, net, this.nowNs);
+  }
+
+  /** Namespaces with /proc snapshots. */
+  namespaces(): number[] {
+    return [...this.proc.keys()];
+  }
+
+  /** Per-dimension memory the windowed summaries hold (bytes). */
+  historyBytes(): number {
+    let b = 0;
+    for (const h of this.hh) b += h.historyBytes();
+    return b;
+  }
+
+  static counterNames(): readonly CounterName[] {
+    return COUNTERS;
+  }
+
+  static dimensions(): readonly Dimension[] {
+    return DIMENSIONS;
+  }
+}
+
+function idLo(b: Uint8Array, o: number): number {
+  return (b[o + 8]! | (b[o + 9]! << 8) | (b[o + 10]! << 16) | (b[o + 11]! << 24)) >>> 0;
+}
+
+function idHi(b: Uint8Array, o: number): number {
+  return (b[o + 12]! | (b[o + 13]! << 8) | (b[o + 14]! << 16) | (b[o + 15]! << 24)) >>> 0;
+}
+
+export function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
+
+function finite(x: number | null): number | null {
+  return x === null || !Number.isFinite(x) ? null : x;
+}
+
+function openedName(fl: number): FlowView['opened'] {
+  if (fl & FF.OPEN_SEEN) return fl & FF.AT_RESYNC ? 'seen_at_resync' : 'seen_at_start';
+  if (fl & FF.OPEN_UPDATE) return 'update';
+  return 'alloc';
+}
+
+function histNames(h: number): string[] {
+  const out: string[] = [];
+  let seen = false;
+  for (let i = 3; i >= 0; i--) {
+    const c = (h >>> (i * 8)) & 0xff;
+    if (c !== 0 || seen || i === 0) {
+      seen = true;
+      out.push(stateName(c));
+    }
+  }
+  return out;
+}
+
+export function histogramBuckets(b: ArrayLike<number>): Array<{ le: number | '+Inf'; count: number }> {
+  const out: Array<{ le: number | '+Inf'; count: number }> = [];
+  let acc = 0;
+  for (let i = 0; i < NBUCKETS; i++) {
+    acc += b[i]!;
+    if (b[i] === 0 && i < NBUCKETS - 1) continue;
+    out.push({ le: i < NBUCKETS - 1 ? BUCKET_LE_SECONDS[i]! : '+Inf', count: acc });
+  }
+  return out;
+}

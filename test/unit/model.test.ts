@@ -1,0 +1,250 @@
+// The model with known inputs: counts, windows sliding, heavy-hitter error
+// bounds, flow lifecycle, eviction, SYNC, occupancy, lifetimes, drops, forecast.
+import { describe, expect, it } from 'vitest';
+import { Model } from '../../src/model/model.js';
+import { Cause, Flag, IPS, Kind } from '../../src/records/layout.js';
+import type { RecordInit } from '../../src/records/encode.js';
+import { batch, SEC } from './model-batch.js';
+import type { ProcSnapshot } from '../../src/proc/types.js';
+
+const TCP = 6;
+const UDP = 17;
+const ESTABLISHED = 3;
+const TIME_WAIT = 7;
+
+let nextId = 1n;
+function alloc(src: string, ts: number, extra: Partial<RecordInit> = {}): RecordInit {
+  return { kind: Kind.ALLOC, ts, start: ts, id: nextId++, src, dst: '10.0.0.2', sport: 40000, dport: 53, proto: UDP, netns: 7, ...extra };
+}
+
+describe('top-k counts', () => {
+  it('ranks sources exactly with a zero error bound (23 / 11 / 5)', () => {
+    const m = new Model();
+    const recs: RecordInit[] = [];
+    for (let i = 0; i < 23; i++) recs.push(alloc('10.1.0.1', 10 * SEC + i));
+    for (let i = 0; i < 11; i++) recs.push(alloc('10.1.0.2', 10 * SEC + i));
+    for (let i = 0; i < 5; i++) recs.push(alloc('fd00::5', 10 * SEC + i, { dst: 'fd00::2' }));
+    m.ingest(batch(recs));
+    const r = m.topK({ by: 'src', window: 60, limit: 10 });
+    expect(r.total).toBe(39);
+    expect(r.error_bound).toBe(0);
+    expect(r.items.map((i) => [i.key, i.count])).toEqual([
+      ['10.1.0.1', 23],
+      ['10.1.0.2', 11],
+      ['fd00::5', 5],
+    ]);
+    expect(r.items[0]!.share).toBeCloseTo(23 / 39, 5);
+    expect(r.items[0]!.rate).toBeCloseTo(23 / 60, 5);
+    const pair = m.topK({ by: 'src,dport', window: 60, limit: 1 });
+    expect(pair.items).toEqual([{ key: '10.1.0.1:53', count: 23, rate: expect.any(Number), share: expect.any(Number) }]);
+    expect(m.topK({ by: 'src,dport', window: 60, limit: 3 }).items[2]!.key).toBe('[fd00::5]:53');
+    expect(m.topK({ by: 'proto', window: 60, limit: 3 }).items).toMatchObject([{ key: 'udp', count: 39 }]);
+    expect(m.topK({ by: 'netns', window: 60, limit: 3 }).items).toMatchObject([{ key: '7', count: 39 }]);
+  });
+
+  it('slides the window at 1 s resolution and keeps 15 minutes', () => {
+    const m = new Model();
+    m.ingest(batch([alloc('10.1.0.1', 100 * SEC), alloc('10.1.0.1', 100 * SEC + 5)]));
+    m.ingest(batch([alloc('10.1.0.1', 160 * SEC), alloc('10.1.0.9', 161 * SEC)]));
+    m.advance(161.5 * SEC);
+    expect(m.topK({ by: 'src', window: 1, limit: 10 }).total).toBe(1); // second 161 only
+    expect(m.topK({ by: 'src', window: 2, limit: 10 }).total).toBe(2);
+    expect(m.topK({ by: 'src', window: 61, limit: 10 }).total).toBe(2); // 101..161
+    expect(m.topK({ by: 'src', window: 62, limit: 10 }).items[0]).toMatchObject({ key: '10.1.0.1', count: 3 });
+    // 899 s later the second-100 allocations are still in a 900 s window...
+    m.advance(999.2 * SEC);
+    expect(m.topK({ by: 'src', window: 900, limit: 10 }).total).toBe(4);
+    // ...and one second later they are not.
+    m.advance(1000.2 * SEC);
+    expect(m.topK({ by: 'src', window: 900, limit: 10 }).total).toBe(2);
+    m.advance(5000 * SEC);
+    expect(m.topK({ by: 'src', window: 900, limit: 10 })).toMatchObject({ total: 0, items: [], error_bound: 0 });
+  });
+
+  it('reports a heavy-hitter error bound that covers every key when a second overflows', () => {
+    const m = new Model({ heavyKeys: 16 });
+    const recs: RecordInit[] = [];
+    const truth = new Map<string, number>();
+    // 400 distinct sources once each, interleaved with one source 300 times and one 120 times.
+    for (let i = 0; i < 400; i++) {
+      const a = `10.9.${i >> 8}.${i & 255}`;
+      recs.push(alloc(a, 50 * SEC + i));
+      truth.set(a, 1);
+      if (i % 4 === 0 || i % 4 === 1 || i % 4 === 2) recs.push(alloc('10.2.0.1', 50 * SEC + i));
+      if (i % 10 < 3) recs.push(alloc('10.2.0.2', 50 * SEC + i));
+    }
+    truth.set('10.2.0.1', 300);
+    truth.set('10.2.0.2', 120);
+    m.ingest(batch(recs));
+    const r = m.topK({ by: 'src', window: 10, limit: 5 });
+    expect(r.total).toBe(820);
+    expect(r.error_bound).toBeGreaterThan(0);
+    expect(r.items[0]!.key).toBe('10.2.0.1');
+    expect(r.items[1]!.key).toBe('10.2.0.2');
+    for (const it of r.items) {
+      const t = truth.get(it.key)!;
+      expect(it.count).toBeLessThanOrEqual(t);
+      expect(t).toBeLessThanOrEqual(it.count + r.error_bound);
+    }
+    // The bound also covers keys that fell out of the summary.
+    expect(r.error_bound).toBeGreaterThanOrEqual(1);
+    expect(r.error_bound).toBeLessThan(120);
+  });
+});
+
+describe('flow lifecycle', () => {
+  it('follows alloc, state changes and destroy, with lifetime and final state', () => {
+    const m = new Model();
+    const id = 77n;
+    const base = { id, src: '10.3.0.1', dst: '10.3.0.2', sport: 1234, dport: 80, proto: TCP, netns: 9 };
+    m.ingest(batch([{ ...base, kind: Kind.ALLOC, ts: 1 * SEC, start: 1 * SEC, state: 1 }]));
+    m.ingest(batch([{ ...base, kind: Kind.UPDATE, ts: 1.01 * SEC, state: ESTABLISHED, status: IPS.SEEN_REPLY | IPS.CONFIRMED }]));
+    m.ingest(batch([{ ...base, kind: Kind.UPDATE, ts: 2 * SEC, state: TIME_WAIT, status: IPS.SEEN_REPLY | IPS.ASSURED }]));
+    m.advance(3 * SEC);
+    const live = m.flow(id)!;
+    expect(live).toMatchObject({ id: '77', live: true, proto: 'tcp', src: '10.3.0.1', dport: 80, state: 'TIME_WAIT', opened: 'alloc', start_known: true });
+    expect(live.states).toEqual(['SYN_SENT', 'ESTABLISHED', 'TIME_WAIT']);
+    expect(live.age_s).toBeCloseTo(2, 3);
+    expect(live.state_since_s).toBeCloseTo(1, 2);
+    expect(m.listFlows({ state: TIME_WAIT }).total).toBe(1);
+    expect(m.listFlows({ src: '10.3.0.9' }).total).toBe(0);
+    m.ingest(batch([{ ...base, kind: Kind.DESTROY, ts: 122 * SEC, cause: Cause.TIMEOUT }]));
+    expect(m.flows.count).toBe(0);
+    const closed = m.flow(id)!;
+    expect(closed.live).toBe(false);
+    expect(closed.closed).toEqual({ at_s: 122, cause: 'timeout', lifetime_s: 121 });
+    const lt = m.lifetimeGroups('state');
+    expect(lt.groups).toHaveLength(1);
+    expect(lt.groups[0]).toMatchObject({ proto: 'tcp', state: 'TIME_WAIT', count: 1, mean_s: 121 });
+    // 121 s lies in the (65.536, 131.072] bucket.
+    expect(lt.groups[0]!.p50_s).toBeCloseTo(131.072, 3);
+    const dwell = m.finalDwell.values().next().value!;
+    expect(dwell.count).toBe(1);
+    expect(dwell.sumSeconds).toBeCloseTo(120, 2);
+    const churn = m.churn({ by: 'src', window: 900, limit: 5 });
+    expect(churn.items[0]).toMatchObject({ key: '10.3.0.1', count: 1, destroyed: 1, median_lifetime_s: 131.072 });
+  });
+
+  it('evicts the least recently seen entries at maxFlows and counts them', () => {
+    const m = new Model({ maxFlows: 10 });
+    const recs: RecordInit[] = [];
+    for (let i = 0; i < 15; i++) recs.push(alloc('10.4.0.1', SEC + i * 1e6));
+    m.ingest(batch(recs));
+    expect(m.flows.count).toBe(10);
+    expect(m.flows.evictions).toBe(5);
+    expect(m.counter('flows_evicted')).toBe(5);
+    expect(m.counter('alloc')).toBe(15);
+  });
+
+  it('SYNC closes the entries of its namespace not seen since the dump began', () => {
+    const m = new Model();
+    const seen = (id: bigint, netns: number, ts: number): RecordInit => ({ kind: Kind.SEEN, id, ts, src: '10.5.0.1', dport: 22, proto: TCP, state: ESTABLISHED, netns, cause: Cause.AT_START });
+    m.ingest(batch([seen(1n, 7, 1 * SEC), seen(2n, 7, 1 * SEC), seen(3n, 7, 1 * SEC), seen(4n, 8, 1 * SEC)]));
+    expect(m.flows.count).toBe(4);
+    expect(m.flow(1n)!.opened).toBe('seen_at_start');
+    expect(m.flow(1n)!.start_known).toBe(false);
+    // Resync dump of netns 7 from 2 s to 3 s finds entries 1 and 3 only.
+    m.ingest(batch([seen(1n, 7, 2.5 * SEC), seen(3n, 7, 2.6 * SEC), { kind: Kind.SYNC, ts: 3 * SEC, start: 2 * SEC, netns: 7, cause: Cause.DESTROY_LOST }]));
+    expect(m.flows.count).toBe(3);
+    expect(m.flow(2n)!.closed!.cause).toBe('destroy_lost');
+    expect(m.flow(4n)!.live).toBe(true); // other namespace untouched
+    expect(m.counter('sync_closed')).toBe(1);
+    expect(m.lifetimeGroups('proto').unknown_start).toBe(0);
+  });
+
+  it('keeps the flow table consistent under random insert/delete (backward-shift deletion)', () => {
+    const m = new Model({ maxFlows: 5000 });
+    const live = new Set<bigint>();
+    let seed = 42;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (let round = 0; round < 20; round++) {
+      const recs: RecordInit[] = [];
+      for (let i = 0; i < 500; i++) {
+        const id = BigInt(1 + Math.floor(rnd() * 3000)) | (BigInt(Math.floor(rnd() * 3)) << 32n);
+        const ts = SEC * (1 + round);
+        if (live.has(id)) {
+          recs.push({ kind: Kind.DESTROY, id, ts, src: '10.6.0.1', proto: UDP });
+          live.delete(id);
+        } else {
+          recs.push({ kind: Kind.ALLOC, id, ts, start: ts, src: '10.6.0.1', proto: UDP });
+          live.add(id);
+        }
+      }
+      m.ingest(batch(recs));
+      expect(m.flows.count).toBe(live.size);
+    }
+    for (const id of live) expect(m.flow(id)?.live).toBe(true);
+    expect(m.listFlows({ limit: 1000 }).total).toBe(live.size);
+  });
+});
+
+describe('occupancy, drops, forecast', () => {
+  it('counts live entries by key, protocol and state (UDP states from status bits)', () => {
+    const m = new Model();
+    const recs: RecordInit[] = [];
+    for (let i = 0; i < 7; i++) recs.push(alloc('10.7.0.1', SEC, { status: 0 })); // UNREPLIED
+    for (let i = 0; i < 3; i++) recs.push(alloc('10.7.0.2', SEC, { status: IPS.SEEN_REPLY })); // REPLIED
+    for (let i = 0; i < 2; i++) recs.push(alloc('10.7.0.2', SEC, { status: IPS.SEEN_REPLY | IPS.ASSURED }));
+    for (let i = 0; i < 5; i++) recs.push(alloc('10.7.0.3', SEC, { proto: TCP, state: TIME_WAIT, dport: 80 }));
+    m.ingest(batch(recs));
+    const all = m.occupancy({ by: 'src', limit: 10 });
+    expect(all.live).toBe(17);
+    expect(all.items.map((i) => [i.key, i.count])).toEqual([
+      ['10.7.0.1', 7],
+      ['10.7.0.2', 5], // ties: smaller key first
+      ['10.7.0.3', 5],
+    ]);
+    expect(all.items[1]!.states).toEqual([
+      { proto: 'udp', state: 'REPLIED', count: 3 },
+      { proto: 'udp', state: 'ASSURED', count: 2 },
+    ]);
+    const tw = m.occupancy({ by: 'src', state: TIME_WAIT, limit: 10 });
+    expect(tw.total).toBe(5);
+    expect(tw.items).toHaveLength(1);
+    expect(all.states.find((s) => s.state === 'TIME_WAIT')).toMatchObject({ proto: 'tcp', count: 5 });
+    const unrep = m.occupancy({ by: 'dport', state: 16, proto: UDP, limit: 10 });
+    expect(unrep.items).toMatchObject([{ key: '53', count: 7 }]);
+  });
+
+  it('ranks drops by kind and key', () => {
+    const m = new Model();
+    const recs: RecordInit[] = [];
+    for (let i = 0; i < 13; i++) recs.push({ kind: Kind.DROP, ts: 5 * SEC, src: '10.8.0.1', dst: '10.8.0.2', dport: 53, proto: UDP, aux: 12, flags: Flag.HAS_CT });
+    for (let i = 0; i < 4; i++) recs.push({ kind: Kind.TABLE_FULL, ts: 5 * SEC, src: '10.8.0.3', dport: 53, proto: UDP });
+    recs.push({ kind: Kind.EVICT, ts: 5 * SEC, src: '10.8.0.4', proto: UDP });
+    recs.push({ kind: Kind.INSERT_FAILED, ts: 5 * SEC, src: '10.8.0.3', proto: UDP });
+    m.ingest(batch(recs));
+    const all = m.drops({ by: 'src', window: 60, limit: 10 });
+    expect(all.total).toBe(19);
+    expect(all.items.map((i) => [i.key, i.count])).toEqual([
+      ['10.8.0.1', 13],
+      ['10.8.0.3', 5],
+      ['10.8.0.4', 1],
+    ]);
+    expect(m.drops({ by: 'src', window: 60, limit: 10, kinds: ['table_full'] }).items).toMatchObject([{ key: '10.8.0.3', count: 4, share: 1 }]);
+    expect(m.drops({ by: 'src', window: 60, limit: 10, kinds: ['netfilter'] }).total).toBe(13);
+    expect(m.dropReasons.get(12)).toBe(13);
+  });
+
+  it('forecasts time to full from the count trend, agreeing with the net allocation rate', () => {
+    const m = new Model();
+    const snap = (t: number, count: number): ProcSnapshot => ({ ts: t * SEC, netns: 1, count, max: 1000, buckets: 1024, stats: {}, timeouts: {} });
+    const recs: RecordInit[] = [];
+    for (let t = 0; t <= 30; t++) {
+      m.ingestProc(snap(100 + t, 100 + 10 * t));
+      for (let i = 0; i < 10; i++) recs.push(alloc('10.9.0.1', (100 + t) * SEC + i));
+    }
+    m.ingest(batch(recs));
+    const f = m.forecast()!;
+    expect(f.trend_per_s).toBeCloseTo(10, 6);
+    expect(f.count).toBe(400);
+    expect(f.time_to_full_s).toBeCloseTo(60, 1);
+    expect(f.horizon_s).toBe(30);
+    expect(f.samples).toBe(31);
+    expect(f.r2).toBe(1);
+    expect(f.level).toBe('high');
+    const flat = new Model();
+    for (let t = 0; t < 10; t++) flat.ingestProc(snap(t, 500));
+    expect(flat.forecast()!.time_to_full_s).toBeNull();
+  });
+});

@@ -1,0 +1,165 @@
+// The model's routes through inject(): a bare Fastify configured as the app
+// factory does (same ajv options and error handler), no socket.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { errorHandler } from '../../src/api/errors.js';
+import { modelRoutes } from '../../src/api/routes/index.js';
+import { Model } from '../../src/model/model.js';
+import { Cause, IPS, Kind } from '../../src/records/layout.js';
+import type { RecordInit } from '../../src/records/encode.js';
+import { batch, SEC } from './model-batch.js';
+
+const UDP = 17;
+const TCP = 6;
+let app: FastifyInstance;
+const model = new Model({ historySeconds: 900 });
+
+async function bareApp(m: Model): Promise<FastifyInstance> {
+  const a = Fastify({ ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } } });
+  a.setErrorHandler(errorHandler);
+  await a.register(modelRoutes, { model: m, environment: () => ({ slabObjectSize: 320, memTotalBytes: 8 * 2 ** 30 }) });
+  await a.ready();
+  return a;
+}
+
+beforeAll(async () => {
+  const recs: RecordInit[] = [];
+  let id = 1n;
+  // 29 UDP allocations from .1, 13 short TCP from .2 (in TIME_WAIT), 3 long TCP from .3
+  for (let i = 0; i < 29; i++) recs.push({ kind: Kind.ALLOC, id: id++, ts: 10 * SEC, start: 10 * SEC, src: '10.0.0.1', dst: '10.0.0.9', sport: 2000 + i, dport: 53, proto: UDP, netns: 5 });
+  for (let i = 0; i < 13; i++) {
+    const r = { id: id++, src: '10.0.0.2', dst: '10.0.0.9', sport: 3000 + i, dport: 80, proto: TCP, netns: 5 };
+    recs.push({ ...r, kind: Kind.ALLOC, ts: 10 * SEC, start: 10 * SEC, state: 1 });
+    recs.push({ ...r, kind: Kind.UPDATE, ts: 10.2 * SEC, state: 7, status: IPS.SEEN_REPLY | IPS.ASSURED });
+  }
+  for (let i = 0; i < 3; i++) recs.push({ kind: Kind.ALLOC, id: id++, ts: 10 * SEC, start: 10 * SEC, src: '10.0.0.3', dst: '10.0.0.9', sport: 4000 + i, dport: 22, proto: TCP, state: 3, netns: 5 });
+  // 2 UDP flows destroyed after 30 s
+  recs.push({ kind: Kind.DESTROY, id: 1n, ts: 40 * SEC, src: '10.0.0.1', dst: '10.0.0.9', dport: 53, proto: UDP, netns: 5, cause: Cause.TIMEOUT });
+  recs.push({ kind: Kind.DESTROY, id: 2n, ts: 40 * SEC, src: '10.0.0.1', dst: '10.0.0.9', dport: 53, proto: UDP, netns: 5, cause: Cause.TIMEOUT });
+  for (let i = 0; i < 17; i++) recs.push({ kind: Kind.TABLE_FULL, ts: 40 * SEC, src: '10.0.0.4', dst: '10.0.0.9', dport: 53, proto: UDP, netns: 5 });
+  for (let i = 0; i < 3; i++) recs.push({ kind: Kind.DROP, ts: 40 * SEC, src: '10.0.0.1', dst: '10.0.0.9', dport: 53, proto: UDP, netns: 5, aux: 12 });
+  model.ingest(batch(recs));
+  for (let t = 0; t <= 10; t++) model.ingestProc({ ts: (30 + t) * SEC, netns: 5, count: 40 + t, max: 60, buckets: 64, stats: {}, timeouts: { tcp_timeout_time_wait: 120, udp_timeout: 30 } });
+  model.advance(40.5 * SEC);
+  app = await bareApp(model);
+});
+afterAll(async () => app.close());
+
+describe('GET /v1/churn', () => {
+  it('ranks allocators with destroys and median lifetime', async () => {
+    const r = await app.inject('/v1/churn?by=src&window=60&limit=5');
+    expect(r.statusCode).toBe(200);
+    const body = r.json();
+    expect(body).toMatchObject({ by: 'src', window: 60, total: 45, error_bound: 0 });
+    expect(body.items.map((i: { key: string; count: number }) => [i.key, i.count])).toEqual([
+      ['10.0.0.1', 29],
+      ['10.0.0.2', 13],
+      ['10.0.0.3', 3],
+    ]);
+    expect(body.items[0]).toMatchObject({ destroyed: 2, median_lifetime_s: 32.768 });
+    expect(body.items[0].rate).toBeCloseTo(29 / 60, 5);
+    expect(body.items[0].share).toBeCloseTo(29 / 45, 5);
+    expect(body.items[1].median_lifetime_s).toBeNull();
+  });
+
+  it('the newest second is included', async () => {
+    const m = new Model();
+    const a = await bareApp(m);
+    m.ingest(batch([{ kind: Kind.ALLOC, id: 9n, ts: 77.9 * SEC, start: 77.9 * SEC, src: '10.1.1.1', proto: UDP }]));
+    const r = await a.inject('/v1/churn?window=1');
+    expect(r.json().items).toMatchObject([{ key: '10.1.1.1', count: 1 }]);
+    await a.close();
+  });
+});
+
+describe('GET /v1/drops', () => {
+  it('all kinds by default, one kind on request', async () => {
+    const all = (await app.inject('/v1/drops?by=src&window=60')).json();
+    expect(all).toMatchObject({ by: 'src', window: 60, total: 20, kind: 'all', error_bound: 0 });
+    expect(all.items.map((i: { key: string; count: number }) => [i.key, i.count])).toEqual([
+      ['10.0.0.4', 17],
+      ['10.0.0.1', 3],
+    ]);
+    const tf = (await app.inject('/v1/drops?by=dport&kind=table_full&window=60&limit=1')).json();
+    expect(tf).toMatchObject({ total: 17, items: [{ key: '53', count: 17, share: 1 }] });
+    const nf = (await app.inject('/v1/drops?by=proto&kind=netfilter')).json();
+    expect(nf.items).toMatchObject([{ key: 'udp', count: 3 }]);
+  });
+});
+
+describe('GET /v1/occupancy, /v1/flows, /v1/lifetimes, /v1/forecast, /v1/advice', () => {
+  it('occupancy by src in TIME_WAIT', async () => {
+    const r = (await app.inject('/v1/occupancy?by=src&state=TIME_WAIT')).json();
+    expect(r).toMatchObject({ by: 'src', total: 13, live: 43, items: [{ key: '10.0.0.2', count: 13, share: 1, states: [{ proto: 'tcp', state: 'TIME_WAIT', count: 13 }] }] });
+    const udp = (await app.inject('/v1/occupancy?by=dport&proto=udp&state=UNREPLIED')).json();
+    expect(udp.items).toMatchObject([{ key: '53', count: 27 }]);
+  });
+
+  it('flows with filters, and one flow by id', async () => {
+    const r = (await app.inject('/v1/flows?src=10.0.0.3&proto=tcp')).json();
+    expect(r.total).toBe(3);
+    expect(r.flows[0]).toMatchObject({ src: '10.0.0.3', dport: 22, state: 'ESTABLISHED', live: true, opened: 'alloc' });
+    const one = (await app.inject(`/v1/flows/${r.flows[0].id}`)).json();
+    expect(one.id).toBe(r.flows[0].id);
+    const gone = (await app.inject('/v1/flows/1')).json();
+    expect(gone).toMatchObject({ live: false, closed: { cause: 'timeout', lifetime_s: 30 } });
+    expect((await app.inject('/v1/flows/123456')).statusCode).toBe(404);
+  });
+
+  it('lifetimes by proto and by state', async () => {
+    const p = (await app.inject('/v1/lifetimes')).json();
+    expect(p.groups).toMatchObject([{ proto: 'udp', count: 2, mean_s: 30 }]);
+    const s = (await app.inject('/v1/lifetimes?by=state')).json();
+    expect(s.groups[0]).toMatchObject({ proto: 'udp', state: 'UNREPLIED', count: 2 });
+    expect(s.groups[0].buckets.at(-1)).toEqual({ le: '+Inf', count: 2 });
+  });
+
+  it('forecast from snapshots', async () => {
+    const f = (await app.inject('/v1/forecast')).json();
+    expect(f).toMatchObject({ netns: 5, count: 50, max: 60, trend_per_s: 1, time_to_full_s: 10 });
+    expect((await app.inject('/v1/forecast?netns=99')).statusCode).toBe(404);
+  });
+
+  it('advice carries evidence', async () => {
+    const r = await app.inject('/v1/advice');
+    expect(r.statusCode).toBe(200);
+    const a = r.json().advice as Array<{ id: string; evidence: Record<string, unknown> }>;
+    const size = a.find((x) => x.id === 'table_size')!;
+    expect(size.evidence).toMatchObject({ max: 60, peak: 50, entry_bytes: 320, entry_bytes_source: 'slabinfo' });
+  });
+});
+
+describe('validation: every bad query is a 400 with a message', () => {
+  const bad = [
+    '/v1/churn?by=sorce',
+    '/v1/churn?window=0',
+    '/v1/churn?window=901',
+    '/v1/churn?window=abc',
+    '/v1/churn?limit=0',
+    '/v1/churn?limit=1001',
+    '/v1/churn?windwo=60',
+    '/v1/drops?kind=everything',
+    '/v1/drops?by=src&window=-5',
+    '/v1/occupancy?state=SLEEPING',
+    '/v1/occupancy?proto=carrier-pigeon',
+    '/v1/flows?src=10.0.0.300',
+    '/v1/flows?dport=70000',
+    '/v1/flows?limit=5000',
+    '/v1/flows/abc',
+    '/v1/flows/99999999999999999999',
+    '/v1/flows/0',
+    '/v1/lifetimes?by=color',
+    '/v1/forecast?netns=-1',
+    '/v1/advice?verbose=1',
+  ];
+  for (const url of bad) {
+    it(url, async () => {
+      const r = await app.inject(url);
+      expect(r.statusCode).toBe(400);
+      const body = r.json();
+      expect(typeof body.message).toBe('string');
+      expect(body.message.length).toBeGreaterThan(10);
+      expect(body.message).not.toMatch(/at .*\.ts:\d+/);
+    });
+  }
+});
