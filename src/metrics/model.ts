@@ -1,0 +1,106 @@
+// The model's Prometheus series. Counters are totals since the daemon started
+// (or since the replay began); per-key series exist only for the current
+// top-K keys of a few dimensions, so cardinality stays bounded by K whatever
+// the traffic. Names follow Prometheus conventions (base units, _total on
+// counters, _seconds on durations).
+
+import type { Model } from '../model/model.js';
+import { DROP_KINDS } from '../model/model.js';
+import { CAUSE_NAMES } from '../records/layout.js';
+import { BUCKET_LE_SECONDS, NBUCKETS } from '../model/lifetimes.js';
+import { NSTATE_CODES, stateName } from '../model/states.js';
+import { protoName, type Dimension } from '../model/keys.js';
+import { Exposition } from './exposition.js';
+
+export interface ModelMetricsOptions {
+  /** Keys per dimension that get their own series. */
+  topK: number;
+  /** Window of the per-key rates, seconds (default 60). */
+  windowSeconds?: number;
+  /** Dimensions with per-key series (default src, dst, dport). */
+  dimensions?: readonly Dimension[];
+  /** Name of a kfree_skb drop reason (from BTF); default the number. */
+  reasonName?: (reason: number) => string;
+}
+
+export function renderModelMetrics(model: Model, opts: ModelMetricsOptions): string {
+  const out = new Exposition();
+  writeModelMetrics(out, model, opts);
+  return out.text();
+}
+
+export function writeModelMetrics(out: Exposition, model: Model, opts: ModelMetricsOptions): void {
+  const k = Math.max(0, Math.floor(opts.topK));
+  const window = Math.max(1, Math.min(opts.windowSeconds ?? 60, model.opts.historySeconds));
+  const dims = opts.dimensions ?? (['src', 'dst', 'dport'] as const);
+
+  out.family('ctscope_records_ingested_total', 'counter', 'Records the model ingested, all kinds.');
+  out.sample('ctscope_records_ingested_total', model.records);
+
+  out.family('ctscope_conntrack_allocations_total', 'counter', 'Conntrack entries allocated (ALLOC records).');
+  out.sample('ctscope_conntrack_allocations_total', model.counter('alloc'));
+
+  out.family('ctscope_conntrack_destroys_total', 'counter', 'Conntrack entries destroyed, by cause (destroy_lost: gone during a netlink overrun, found by the resync).');
+  for (let c = 0; c < CAUSE_NAMES.length; c++) out.sample('ctscope_conntrack_destroys_total', model.destroyCauses[c]!, { cause: CAUSE_NAMES[c]! });
+
+  out.family('ctscope_conntrack_drops_total', 'counter', 'Packets dropped or entries evicted for conntrack, by kind: table_full, evicted (early_drop), insert_failed (clash), netfilter (kfree_skb with a netfilter drop reason).');
+  for (const kind of DROP_KINDS) out.sample('ctscope_conntrack_drops_total', model.counter(kind), { kind });
+
+  out.family('ctscope_netfilter_drops_total', 'counter', 'Netfilter packet drops by kfree_skb drop reason.');
+  for (const [reason, n] of [...model.dropReasons].sort((a, b) => a[0] - b[0])) {
+    out.sample('ctscope_netfilter_drops_total', n, { reason: opts.reasonName?.(reason) ?? String(reason) });
+  }
+
+  out.family('ctscope_model_lost_events_total', 'counter', 'Events the sources reported lost (LOSS records), as the model saw them.');
+  out.sample('ctscope_model_lost_events_total', model.counter('lost'));
+
+  out.family('ctscope_flows_live', 'gauge', 'Conntrack entries the model tracks now.');
+  out.sample('ctscope_flows_live', model.flows.count);
+  out.family('ctscope_flows_limit', 'gauge', 'Most entries the model tracks (--max-flows).');
+  out.sample('ctscope_flows_limit', model.flows.maxFlows);
+  out.family('ctscope_flows_evicted_total', 'counter', 'Entries the model stopped tracking because it held --max-flows entries.');
+  out.sample('ctscope_flows_evicted_total', model.flows.evictions);
+
+  // occupancy by protocol and state
+  const states = [...model.liveStates()].sort((a, b) => a[0] - b[0]);
+  out.family('ctscope_conntrack_entries', 'gauge', 'Live conntrack entries by protocol and state (UDP and others: UNREPLIED / REPLIED / ASSURED).');
+  for (const [g, n] of states) out.sample('ctscope_conntrack_entries', n, { proto: protoName(Math.floor(g / NSTATE_CODES)), state: stateName(g % NSTATE_CODES) });
+
+  // lifetimes histogram by protocol and final state
+  out.family('ctscope_conntrack_lifetime_seconds', 'histogram', 'Lifetime of destroyed conntrack entries, allocation to destroy, by protocol and final state.');
+  for (const [g, h] of [...model.lifetimes].sort((a, b) => a[0] - b[0])) {
+    const labels = { proto: protoName(Math.floor(g / NSTATE_CODES)), state: stateName(g % NSTATE_CODES) };
+    let acc = 0;
+    for (let i = 0; i < NBUCKETS - 1; i++) {
+      acc += h.buckets[i]!;
+      out.sample('ctscope_conntrack_lifetime_seconds_bucket', acc, { ...labels, le: String(BUCKET_LE_SECONDS[i]) });
+    }
+    out.sample('ctscope_conntrack_lifetime_seconds_bucket', h.count, { ...labels, le: '+Inf' });
+    out.sample('ctscope_conntrack_lifetime_seconds_sum', h.sumSeconds, labels);
+    out.sample('ctscope_conntrack_lifetime_seconds_count', h.count, labels);
+  }
+
+  // per-key series: the current top-K only
+  if (k > 0) {
+    out.family('ctscope_top_allocations_per_second', 'gauge', `Allocation rate of the current top-K keys per dimension over the last ${window} s.`);
+    for (const by of dims) {
+      for (const it of model.churn({ by, window, limit: k }).items) out.sample('ctscope_top_allocations_per_second', it.rate, { dimension: by, key: it.key });
+    }
+    out.family('ctscope_top_drops_per_second', 'gauge', `Drop rate (all kinds) of the current top-K keys per dimension over the last ${window} s.`);
+    for (const by of dims) {
+      for (const it of model.drops({ by, window, limit: k }).items) out.sample('ctscope_top_drops_per_second', it.rate, { dimension: by, key: it.key });
+    }
+    out.family('ctscope_top_entries', 'gauge', 'Live conntrack entries held by the current top-K keys per dimension.');
+    for (const by of dims) {
+      for (const it of model.occupancy({ by, limit: k }).items) out.sample('ctscope_top_entries', it.count, { dimension: by, key: it.key });
+    }
+  }
+
+  const f = model.forecast();
+  if (f) {
+    out.family('ctscope_forecast_time_to_full_seconds', 'gauge', 'Seconds until nf_conntrack_count reaches nf_conntrack_max at the current trend (+Inf: not growing).');
+    out.sample('ctscope_forecast_time_to_full_seconds', f.time_to_full_s ?? Infinity, { netns: f.netns });
+    out.family('ctscope_forecast_confidence_ratio', 'gauge', 'Confidence of the time-to-full forecast, 0..1.');
+    out.sample('ctscope_forecast_confidence_ratio', f.confidence, { netns: f.netns });
+  }
+}
