@@ -11,7 +11,7 @@
  *   alloc        fexit __nf_conntrack_alloc         kprobe+kretprobe
  *   table_full   the same, ERR_PTR return           the same
  *   evict        fentry+fexit early_drop            kprobe+kretprobe
- *                (+ fentry nf_ct_delete: victim)    (+ kprobe nf_ct_delete)
+ *                (+ fentry+fexit nf_ct_delete)      (+ kprobe+kretprobe)
  *   confirm      fexit __nf_conntrack_confirm       kprobe+kretprobe
  *   destroy      fentry nf_ct_destroy               kprobe nf_ct_destroy
  *                (destroy_conntrack before 5.17)    (destroy_conntrack)
@@ -70,13 +70,19 @@ struct {
 
 /* Per-CPU context of the calling path. early_drop runs inside
  * __nf_conntrack_alloc under rcu_read_lock without sleeping, so a per-CPU
- * slot is not shared with another early_drop while it runs. */
+ * slot is not shared with another early_drop while it runs. One early_drop
+ * may evict several entries: every unassured entry of the bucket's chain
+ * (early_drop_list), so victims are kept until the allocation returns with
+ * the tuple they made room for. */
+#define CTS_MAX_VICTIMS 8
+
 struct cts_cpu_ctx {
-	struct ctscope_record victim;
+	struct ctscope_record victims[CTS_MAX_VICTIMS];
+	__u32 nvictims;
 	__u8 in_early_drop;
-	__u8 victim_valid;
 	__u8 evict_pending;
-	__u8 _pad[5];
+	__u8 delete_live; /* nf_ct_delete's entry was not expired when called */
+	__u8 _pad[1];
 };
 
 struct {
@@ -86,7 +92,15 @@ struct {
 	__type(value, struct cts_cpu_ctx);
 } cpu_ctx SEC(".maps");
 
-/* kprobe -> kretprobe arguments, by task. */
+/* kprobe -> kretprobe arguments, by task and function (nf_ct_delete runs
+ * inside __nf_conntrack_alloc on the same task). */
+enum cts_kp_fn { CTS_KP_ALLOC = 1, CTS_KP_CONFIRM = 2, CTS_KP_DELETE = 3 };
+
+struct cts_args_key {
+	__u64 tid;
+	__u64 fn;
+};
+
 struct cts_args {
 	__u64 a[3];
 };
@@ -94,7 +108,7 @@ struct cts_args {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
-	__type(key, __u64);
+	__type(key, struct cts_args_key);
 	__type(value, struct cts_args);
 } kp_args SEC(".maps");
 
@@ -146,14 +160,20 @@ static __always_inline void on_alloc(struct net *net, const struct nf_conntrack_
 	struct cts_cpu_ctx *ctx = cts_ctx();
 	struct ctscope_record *r;
 
-	/* early_drop ran inside this allocation: the victim and the tuple it
+	/* early_drop ran inside this allocation: its victims and the tuple they
 	 * made room for */
 	if (ctx && ctx->evict_pending) {
+		__u32 n = ctx->nvictims;
+
 		ctx->evict_pending = 0;
-		r = cts_reserve();
-		if (r) {
-			__builtin_memcpy(r, &ctx->victim, sizeof(*r));
-			r->ts_ns = bpf_ktime_get_boot_ns();
+		ctx->nvictims = 0;
+		for (int i = 0; i < CTS_MAX_VICTIMS; i++) {
+			if (i >= n)
+				break;
+			r = cts_reserve();
+			if (!r)
+				break;
+			__builtin_memcpy(r, &ctx->victims[i], sizeof(*r));
 			cts_fill_tuple(r, orig, 1);
 			cts_submit(r);
 		}
@@ -190,7 +210,7 @@ static __always_inline void on_early_drop_enter(void)
 	if (!ctx)
 		return;
 	ctx->in_early_drop = 1;
-	ctx->victim_valid = 0;
+	ctx->nvictims = 0;
 	ctx->evict_pending = 0;
 }
 
@@ -201,43 +221,59 @@ static __always_inline void on_early_drop_exit(int evicted)
 	if (!ctx)
 		return;
 	ctx->in_early_drop = 0;
-	ctx->evict_pending = evicted && ctx->victim_valid;
-	ctx->victim_valid = 0;
+	ctx->evict_pending = evicted && ctx->nvictims;
 }
 
-/* In early_drop: remember the entry being deleted as the victim. */
+/* An entry early_drop deleted: kept until the allocation returns; beyond
+ * CTS_MAX_VICTIMS in one chain, sent at once without the needed tuple. */
 static __always_inline void note_victim(struct cts_cpu_ctx *ctx, struct nf_conn *ct, __u8 origin)
 {
+	struct ctscope_record *v, *r = 0;
 	struct cts_entry *e;
 	__u64 key = cts_addr(ct);
+	__u32 n = ctx->nvictims;
 
-	if (!ctx->in_early_drop || ctx->victim_valid)
-		return;
-	cts_record_init(&ctx->victim, CTS_KIND_EVICT, origin);
-	cts_fill_ct(&ctx->victim, ct, cts_id(ct));
-	ctx->victim.cause = CTS_CAUSE_EVICTED;
+	if (n < CTS_MAX_VICTIMS) {
+		v = &ctx->victims[n];
+	} else {
+		r = cts_reserve();
+		if (!r)
+			return;
+		v = r;
+	}
+	cts_record_init(v, CTS_KIND_EVICT, origin);
+	cts_fill_ct(v, ct, cts_id(ct));
+	v->flags &= ~CTS_F_HAS_REPLY; /* reply fields: the needed tuple, when known */
+	v->cause = CTS_CAUSE_EVICTED;
 	e = bpf_map_lookup_elem(&entries, &key);
 	if (e && e->start_ns) {
-		ctx->victim.start_ns = e->start_ns;
-		ctx->victim.flags |= CTS_F_HAS_START;
+		v->start_ns = e->start_ns;
+		v->flags |= CTS_F_HAS_START;
 	}
-	ctx->victim_valid = 1;
+	if (r)
+		cts_submit(r);
+	else
+		ctx->nvictims = n + 1;
 }
 
-/* nf_ct_delete(ct, portid, report): the one path of gc/timeout, early_drop
- * and ctnetlink deletes; a non-zero portid is a user-space requester. */
-static __always_inline void on_delete(struct nf_conn *ct, __u32 portid, __u8 origin)
+/* nf_ct_delete(ct, portid, report) returned true: the one path of
+ * gc/timeout, early_drop and ctnetlink deletes. In early_drop, an entry that
+ * had already expired when nf_ct_delete was called (`live` == 0) is reaped
+ * (nf_ct_gc_expired), not evicted: the check is made at entry because the
+ * delete itself moves the timeout. A non-zero portid is a user-space
+ * requester. */
+static __always_inline void on_delete(struct nf_conn *ct, __u32 portid, int live, __u8 origin)
 {
 	struct cts_cpu_ctx *ctx = cts_ctx();
 	__u64 key = cts_addr(ct);
 	struct cts_entry *e;
 	__u8 cause = 0;
 
-	if (ctx && ctx->in_early_drop) {
+	if (portid) {
+		cause = CTS_CAUSE_USER;
+	} else if (ctx && ctx->in_early_drop && live) {
 		cause = CTS_CAUSE_EVICTED;
 		note_victim(ctx, ct, origin);
-	} else if (portid) {
-		cause = CTS_CAUSE_USER;
 	}
 	if (!cause)
 		return; /* decided at destroy from the entry's timeout */
@@ -300,18 +336,11 @@ static __always_inline void on_confirm(struct sk_buff *skb, int verdict, __u8 or
 
 static __always_inline void on_destroy(struct nf_conn *ct, __u8 origin)
 {
-	struct cts_cpu_ctx *ctx = cts_ctx();
 	__u64 key = cts_addr(ct);
 	struct ctscope_record *r;
 	struct cts_entry *e;
 	__u8 cause = 0;
 
-	/* nf_ct_delete may be inlined into early_drop's caller chain; the
-	 * victim's final put happens here, still inside early_drop */
-	if (ctx && ctx->in_early_drop) {
-		note_victim(ctx, ct, origin);
-		cause = CTS_CAUSE_EVICTED;
-	}
 	r = cts_reserve();
 	e = bpf_map_lookup_elem(&entries, &key);
 	if (r) {
@@ -366,7 +395,20 @@ int BPF_PROG(fx_early_drop, struct net *net, unsigned int hash, bool ret)
 SEC("fentry/nf_ct_delete")
 int BPF_PROG(fe_ct_delete, struct nf_conn *ct, u32 portid, int report)
 {
-	on_delete(ct, portid, CTS_ORIGIN_FENTRY);
+	struct cts_cpu_ctx *c = cts_ctx();
+
+	if (c && c->in_early_drop)
+		c->delete_live = !cts_ct_expired(ct);
+	return 0;
+}
+
+SEC("fexit/nf_ct_delete")
+int BPF_PROG(fx_ct_delete, struct nf_conn *ct, u32 portid, int report, bool ret)
+{
+	struct cts_cpu_ctx *c = cts_ctx();
+
+	if (ret)
+		on_delete(ct, portid, c && c->delete_live, CTS_ORIGIN_FENTRY);
 	return 0;
 }
 
@@ -395,30 +437,30 @@ int BPF_PROG(fe_destroy_old, struct nf_conntrack *nfct)
 
 /* ---- kprobe/kretprobe ------------------------------------------------------ */
 
-static __always_inline void kp_save(__u64 a0, __u64 a1, __u64 a2)
+static __always_inline void kp_save(__u64 fn, __u64 a0, __u64 a1, __u64 a2)
 {
-	__u64 tid = bpf_get_current_pid_tgid();
+	struct cts_args_key k = { .tid = bpf_get_current_pid_tgid(), .fn = fn };
 	struct cts_args args = { .a = { a0, a1, a2 } };
 
-	bpf_map_update_elem(&kp_args, &tid, &args, BPF_ANY);
+	bpf_map_update_elem(&kp_args, &k, &args, BPF_ANY);
 }
 
-static __always_inline int kp_take(struct cts_args *out)
+static __always_inline int kp_take(__u64 fn, struct cts_args *out)
 {
-	__u64 tid = bpf_get_current_pid_tgid();
-	struct cts_args *a = bpf_map_lookup_elem(&kp_args, &tid);
+	struct cts_args_key k = { .tid = bpf_get_current_pid_tgid(), .fn = fn };
+	struct cts_args *a = bpf_map_lookup_elem(&kp_args, &k);
 
 	if (!a)
 		return 0;
 	*out = *a;
-	bpf_map_delete_elem(&kp_args, &tid);
+	bpf_map_delete_elem(&kp_args, &k);
 	return 1;
 }
 
 SEC("kprobe/__nf_conntrack_alloc")
 int BPF_KPROBE(kp_alloc, struct net *net, const struct nf_conntrack_zone *zone, const struct nf_conntrack_tuple *orig)
 {
-	kp_save((__u64)(unsigned long)net, (__u64)(unsigned long)zone, (__u64)(unsigned long)orig);
+	kp_save(CTS_KP_ALLOC, (__u64)(unsigned long)net, (__u64)(unsigned long)zone, (__u64)(unsigned long)orig);
 	return 0;
 }
 
@@ -427,7 +469,7 @@ int BPF_KRETPROBE(kr_alloc, struct nf_conn *ret)
 {
 	struct cts_args a;
 
-	if (!kp_take(&a))
+	if (!kp_take(CTS_KP_ALLOC, &a))
 		return 0;
 	on_alloc((struct net *)(unsigned long)a.a[0], (const struct nf_conntrack_zone *)(unsigned long)a.a[1],
 		 (const struct nf_conntrack_tuple *)(unsigned long)a.a[2], ret, CTS_ORIGIN_KPROBE);
@@ -451,14 +493,25 @@ int BPF_KRETPROBE(kr_early_drop, int ret)
 SEC("kprobe/nf_ct_delete")
 int BPF_KPROBE(kp_ct_delete, struct nf_conn *ct, u32 portid)
 {
-	on_delete(ct, portid, CTS_ORIGIN_KPROBE);
+	kp_save(CTS_KP_DELETE, (__u64)(unsigned long)ct, portid, !cts_ct_expired(ct));
+	return 0;
+}
+
+SEC("kretprobe/nf_ct_delete")
+int BPF_KRETPROBE(kr_ct_delete, int ret)
+{
+	struct cts_args a;
+
+	if (!kp_take(CTS_KP_DELETE, &a) || !(ret & 0xff))
+		return 0;
+	on_delete((struct nf_conn *)(unsigned long)a.a[0], (__u32)a.a[1], (int)a.a[2], CTS_ORIGIN_KPROBE);
 	return 0;
 }
 
 SEC("kprobe/__nf_conntrack_confirm")
 int BPF_KPROBE(kp_confirm, struct sk_buff *skb)
 {
-	kp_save((__u64)(unsigned long)skb, 0, 0);
+	kp_save(CTS_KP_CONFIRM, (__u64)(unsigned long)skb, 0, 0);
 	return 0;
 }
 
@@ -467,7 +520,7 @@ int BPF_KRETPROBE(kr_confirm, int ret)
 {
 	struct cts_args a;
 
-	if (!kp_take(&a))
+	if (!kp_take(CTS_KP_CONFIRM, &a))
 		return 0;
 	on_confirm((struct sk_buff *)(unsigned long)a.a[0], ret, CTS_ORIGIN_KPROBE);
 	return 0;

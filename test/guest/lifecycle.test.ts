@@ -1,0 +1,185 @@
+// The lifecycle probes on real Debian kernels (scripts/guest/kernels.txt),
+// booted under qemu: one boot per kernel runs test/guest/scenarios/
+// lifecycle.mjs once with fentry/fexit and once with kprobes, plus
+// `ctscope doctor --json`; every figure is compared here with the kernel's
+// own ground truth measured in the same guest (nft counters, conntrack -L,
+// /proc/net/stat/nf_conntrack, the set of ports that got through).
+
+import { beforeAll, describe, expect, it } from 'vitest';
+
+// @ts-expect-error: plain JS module with JSDoc types
+import { guestSupport, kernelPackages, runInGuest } from '../../scripts/guest/harness.mjs';
+
+const support = guestSupport() as { ok: boolean; why?: string };
+if (!support.ok) console.log(`guest tests skipped: ${support.why}`);
+
+const TCP_STATE_TIME_WAIT = 7;
+const IPS_SEEN_REPLY = 2;
+const IPS_ASSURED = 4;
+const IPS_CONFIRMED = 8;
+const CAUSE = { TIMEOUT: 1, EVICTED: 2, USER: 3 };
+
+interface Destroyed {
+  id: string;
+  proto: number;
+  dport: number;
+  state: number;
+  status: number;
+  cause: number;
+  lifetimeMs: number | null;
+}
+
+interface Run {
+  mode: string;
+  error?: string;
+  capabilities: Array<{ capability: string; chosen: string | null; tried: Array<{ hook: string; result: string }> }>;
+  status: { lost: { total: number } };
+  phase1: {
+    nftNew: number;
+    conntrackL: number;
+    conntrackTcpTimeWait: number;
+    alloc: number;
+    confirm: number;
+    allocUdp: number;
+    allocTcp: number;
+    allocIds: string[];
+    confirmIds: string[];
+    udpDports: number[];
+    origins: number[];
+  };
+  phase2: { left: number; wallMs: number; destroy: number; destroyed: Destroyed[] };
+  phase3: {
+    procDrop: number;
+    procEarlyDrop: number;
+    tableFull: number;
+    tableFullDports: number[];
+    notReceived: number[];
+    evict: number;
+    evictVictimsAllocated: number;
+    evictVictimsDestroyedEvicted: number;
+    evictNeededInFlood: number;
+    evictVictimInFlood: number;
+  };
+  expect: { UDP_FLOWS: number; TCP_FLOWS: number; FLOOD: number; FLOOD_MAX: number };
+}
+
+interface Doctor {
+  kernel: { release: string };
+  capabilities: Array<{ capability: string; chosen: string | null; tried: Array<{ hook: string; result: string }> }>;
+}
+
+const kernels: string[] = support.ok ? kernelPackages() : ['(none)'];
+
+describe.skipIf(!support.ok).each(kernels)('lifecycle probes in a guest running %s', (kernel) => {
+  let runs: Run[] = [];
+  let doctor: Doctor | null = null;
+  let output = '';
+
+  beforeAll(async () => {
+    const r = await runInGuest({
+      kernel,
+      command: [
+        'node dist/cli/main.js doctor --json > "$CTSCOPE_GUEST_OUT/doctor.json" 2>"$CTSCOPE_GUEST_OUT/doctor.err"; echo "doctor exit $?"',
+        'node test/guest/scenarios/lifecycle.mjs fentry kprobe',
+      ].join('\n'),
+      timeoutMs: 8 * 60_000,
+    });
+    output = r.output;
+    console.log(`guest ${r.release}: command reached after ${r.bootMs} ms, done after ${r.durationMs} ms`);
+    runs = ((r.results as { runs?: Run[] } | null)?.runs ?? []) as Run[];
+    try {
+      const fs = await import('node:fs');
+      doctor = JSON.parse(fs.readFileSync(`${r.outDir}/doctor.json`, 'utf8')) as Doctor;
+    } catch {
+      doctor = null;
+    }
+    if (r.exitCode !== 0) console.log(output);
+  }, 9 * 60_000);
+
+  const run = (mode: string): Run => {
+    const found = runs.find((x) => x.mode === mode);
+    if (!found) throw new Error(`the guest produced no ${mode} run; guest output:\n${output}`);
+    if (found.error) throw new Error(`the ${mode} run failed in the guest: ${found.error}`);
+    return found;
+  };
+
+  for (const mode of ['fentry', 'kprobe'] as const) {
+    describe(`--hooks ${mode}`, () => {
+      it('gets the hooks of that kind for every capability, and loses nothing', () => {
+        const r = run(mode);
+        const prefix = mode === 'fentry' ? /^(fentry|fexit):/ : /^(kprobe|kretprobe):/;
+        for (const c of r.capabilities) expect(c.chosen, `${c.capability}: ${JSON.stringify(c.tried)}`).toMatch(prefix);
+        expect(r.phase1.origins).toEqual([mode === 'fentry' ? 1 : 2]);
+        expect(r.status.lost.total).toBe(0);
+      });
+
+      it('ALLOC and CONFIRM counts equal the kernel (nft ct state new, conntrack -L)', () => {
+        const { phase1: p, expect: e } = run(mode);
+        expect(p.nftNew).toBe(e.UDP_FLOWS + e.TCP_FLOWS);
+        expect(p.conntrackL).toBe(e.UDP_FLOWS + e.TCP_FLOWS);
+        expect(p.alloc).toBe(p.nftNew);
+        expect(p.confirm).toBe(p.conntrackL);
+        expect(p.allocUdp).toBe(e.UDP_FLOWS);
+        expect(p.allocTcp).toBe(e.TCP_FLOWS);
+        expect(p.udpDports).toEqual(Array.from({ length: e.UDP_FLOWS }, (_, i) => 5001 + i));
+        expect([...p.confirmIds].sort()).toEqual([...p.allocIds].sort());
+        expect(new Set(p.allocIds).size).toBe(p.alloc);
+      });
+
+      it('DESTROY: every entry ends once, TCP in TIME_WAIT and UDP by timeout, with the right lifetime', () => {
+        const { phase1, phase2: p, expect: e } = run(mode);
+        expect(p.left).toBe(0);
+        // the 30 flows plus the one deleted with conntrack -D
+        expect(p.destroy).toBe(e.UDP_FLOWS + e.TCP_FLOWS + 1);
+        const byId = new Map(p.destroyed.map((d) => [d.id, d]));
+        for (const id of phase1.allocIds) expect(byId.has(id), `entry ${id} allocated but never destroyed`).toBe(true);
+        const tcp = p.destroyed.filter((d) => d.proto === 6);
+        const udp = p.destroyed.filter((d) => d.proto === 17 && d.dport !== 6000);
+        expect(tcp).toHaveLength(e.TCP_FLOWS);
+        expect(udp).toHaveLength(e.UDP_FLOWS);
+        for (const d of tcp) {
+          expect(d.state).toBe(TCP_STATE_TIME_WAIT);
+          expect(d.status & (IPS_CONFIRMED | IPS_ASSURED | IPS_SEEN_REPLY)).toBe(IPS_CONFIRMED | IPS_ASSURED | IPS_SEEN_REPLY);
+          expect(d.cause).toBe(CAUSE.TIMEOUT);
+          // time_wait timeout is 2 s in the guest's namespace
+          expect(d.lifetimeMs).toBeGreaterThanOrEqual(2000);
+          expect(d.lifetimeMs).toBeLessThanOrEqual(p.wallMs);
+        }
+        for (const d of udp) {
+          expect(d.status & (IPS_CONFIRMED | IPS_SEEN_REPLY)).toBe(IPS_CONFIRMED);
+          expect(d.cause).toBe(CAUSE.TIMEOUT);
+          expect(d.lifetimeMs).toBeGreaterThanOrEqual(2000); // udp timeout 2 s
+          expect(d.lifetimeMs).toBeLessThanOrEqual(p.wallMs);
+        }
+        const user = p.destroyed.filter((d) => d.cause === CAUSE.USER);
+        expect(user.map((d) => d.dport)).toEqual([6000]);
+      });
+
+      it('TABLE_FULL: one record per dropped packet, with exactly the dropped tuples', () => {
+        const { phase3: p, expect: e } = run(mode);
+        expect(p.procDrop).toBeGreaterThan(0);
+        expect(p.tableFull).toBe(p.procDrop);
+        expect(p.notReceived).toHaveLength(p.procDrop);
+        expect(p.tableFullDports).toEqual(p.notReceived);
+        expect(p.procDrop + p.procEarlyDrop).toBe(e.FLOOD - e.FLOOD_MAX);
+      });
+
+      it('EVICT: one record per early_drop eviction, naming the victim and the tuple that needed room', () => {
+        const { phase3: p } = run(mode);
+        expect(p.procEarlyDrop).toBeGreaterThan(0);
+        expect(p.evict).toBe(p.procEarlyDrop);
+        expect(p.evictVictimsAllocated).toBe(p.evict);
+        expect(p.evictVictimsDestroyedEvicted).toBe(p.evict);
+        expect(p.evictVictimInFlood).toBe(p.evict);
+        expect(p.evictNeededInFlood).toBe(p.evict);
+      });
+    });
+  }
+
+  it('ctscope doctor --json reports the fexit allocation hook', () => {
+    expect(doctor, `doctor produced no JSON; guest output:\n${output}`).not.toBeNull();
+    const alloc = doctor!.capabilities.find((c) => c.capability === 'alloc');
+    expect(alloc?.chosen).toBe('fexit:__nf_conntrack_alloc');
+    expect(doctor!.kernel.release).toMatch(/^\d+\.\d+/);
+  });
+});

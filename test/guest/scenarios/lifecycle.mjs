@@ -1,0 +1,213 @@
+// Runs INSIDE a guest (scripts/guest/harness.mjs): drives real traffic
+// through two network namespaces while the lifecycle source records, and
+// writes what it saw next to the kernel's own ground truth into
+// $CTSCOPE_GUEST_OUT/results.json. It asserts nothing: test/guest/
+// lifecycle.test.ts compares on the host, so a failure shows both sides.
+//
+//   node test/guest/scenarios/lifecycle.mjs fentry kprobe ...   (one pass per hook mode)
+//
+// Uses the compiled control plane (dist/) and this machine's tools (ip, nft,
+// conntrack, bash) through the read-only 9p root.
+
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const { LifecycleSource } = await import(path.join(root, 'dist/sources/lifecycle.js'));
+
+const OUT = process.env.CTSCOPE_GUEST_OUT ?? '/tmp';
+const KIND = { ALLOC: 2, TABLE_FULL: 3, EVICT: 4, CONFIRM: 5, INSERT_FAILED: 6, DESTROY: 8 };
+const UDP_FLOWS = 23; // primes: an off-by-one or a double count cannot hide
+const TCP_FLOWS = 7;
+const FLOOD = 600;
+const FLOOD_MAX = 200;
+
+const sh = (cmd) => execFileSync('bash', ['-c', cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+// Traffic runs asynchronously: a blocked event loop cannot take the
+// source's batches, and the addon refuses (and counts) what does not fit.
+const shAsync = async (cmd) => (await promisify(execFile)('bash', ['-c', cmd], { encoding: 'utf8' })).stdout;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (m) => process.stdout.write(`[scenario] ${m}\n`);
+
+/** Per-netns conntrack statistics, summed over CPUs, by header name. */
+function ctStat(ns) {
+  const lines = sh(`ip netns exec ${ns} cat /proc/net/stat/nf_conntrack`).trim().split('\n');
+  const names = lines[0].trim().split(/\s+/);
+  const sum = Object.fromEntries(names.map((n) => [n, 0]));
+  for (const l of lines.slice(1)) l.trim().split(/\s+/).forEach((v, i) => (sum[names[i]] += parseInt(v, 16)));
+  return sum;
+}
+
+function nftCounter(ns, comment) {
+  const j = JSON.parse(sh(`ip netns exec ${ns} nft -j list ruleset`));
+  for (const item of j.nftables) {
+    if (item.rule?.comment !== comment) continue;
+    const c = item.rule.expr.find((e) => e.counter);
+    return c.counter.packets;
+  }
+  throw new Error(`no rule with comment ${comment}`);
+}
+
+function nftSet(ns, set) {
+  const j = JSON.parse(sh(`ip netns exec ${ns} nft -j list set inet cts ${set}`));
+  const s = j.nftables.find((x) => x.set)?.set;
+  return (s?.elem ?? []).map(Number);
+}
+
+async function conntrackList(ns) {
+  const out = await shAsync(`ip netns exec ${ns} conntrack -L 2>/dev/null || true`);
+  return out.split('\n').filter((l) => /^(tcp|udp)/.test(l));
+}
+
+async function runMode(mode, idx) {
+  const a = `cts${idx}a`;
+  const b = `cts${idx}b`;
+  const net = `10.9.${idx}`;
+  sh(`ip netns add ${a}; ip netns add ${b}
+      ip link add ${a}v netns ${a} type veth peer name ${b}v netns ${b}
+      ip -n ${a} addr add ${net}.1/24 dev ${a}v; ip -n ${b} addr add ${net}.2/24 dev ${b}v
+      ip -n ${a} link set ${a}v up; ip -n ${b} link set ${b}v up; ip -n ${a} link set lo up; ip -n ${b} link set lo up
+      ip netns exec ${b} sysctl -qw net.netfilter.nf_conntrack_udp_timeout=2 net.netfilter.nf_conntrack_tcp_timeout_time_wait=2`);
+  sh(`ip netns exec ${b} nft -f - <<'EOF'
+table inet cts {
+  set seen { type inet_service; size 65535; }
+  chain in {
+    type filter hook input priority 0;
+    ct state new counter comment "new"
+    udp dport 20000-29999 add @seen { udp dport }
+  }
+}
+EOF`);
+  const netns = fs.statSync(`/run/netns/${b}`).ino;
+
+  const recs = [];
+  const src = new LifecycleSource({ hooks: mode, idKeyFile: '/tmp/cts-id.key' });
+  const t0 = Date.now();
+  await src.start({
+    ingest(c) {
+      for (let i = 0; i < c.length; i++) {
+        if (c.netns[i] !== netns) continue;
+        recs.push({
+          kind: c.kind[i], id: c.id[i].toString(), ts: c.ts[i], start: c.start[i], proto: c.proto[i], sport: c.sport[i],
+          dport: c.dport[i], rsport: c.rsport[i], rdport: c.rdport[i], state: c.state[i], status: c.status[i],
+          cause: c.cause[i], origin: c.origin[i], flags: c.flags[i], aux: c.aux[i],
+        });
+      }
+    },
+  });
+  const startMs = Date.now() - t0;
+  const capabilities = src.capabilities();
+  log(`${mode}: started in ${startMs} ms: ${capabilities.map((c) => `${c.capability}=${c.chosen}`).join(' ')}`);
+  const drain = () => sleep(150);
+
+  // ---- phase 1: 23 UDP + 7 TCP flows, all confirmed --------------------------
+  const server = spawn('ip', ['netns', 'exec', b, process.execPath, '-e',
+    `require('net').createServer(s=>{s.on('data',()=>{});s.on('end',()=>s.end());s.on('error',()=>{})}).listen(8080,'${net}.2',()=>console.log('up'))`],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((res, rej) => {
+    server.stdout.once('data', res);
+    server.once('exit', (c) => rej(new Error(`tcp server exited ${c}`)));
+  });
+  const t1 = Date.now();
+  await shAsync(`ip netns exec ${a} bash -c 'for p in $(seq 5001 ${5000 + UDP_FLOWS}); do echo x >/dev/udp/${net}.2/$p; done
+      for i in $(seq ${TCP_FLOWS}); do exec 3<>/dev/tcp/${net}.2/8080; echo hi >&3; exec 3>&-; done'`);
+  await sleep(300); // FIN handshakes
+  const phase1 = {
+    nftNew: nftCounter(b, 'new'),
+    conntrackL: (await conntrackList(b)).length,
+    conntrackTcpTimeWait: (await conntrackList(b)).filter((l) => l.startsWith('tcp') && l.includes('TIME_WAIT')).length,
+  };
+  await drain();
+  const p1 = recs.slice();
+  phase1.alloc = p1.filter((r) => r.kind === KIND.ALLOC).length;
+  phase1.confirm = p1.filter((r) => r.kind === KIND.CONFIRM).length;
+  phase1.allocUdp = p1.filter((r) => r.kind === KIND.ALLOC && r.proto === 17).length;
+  phase1.allocTcp = p1.filter((r) => r.kind === KIND.ALLOC && r.proto === 6).length;
+  phase1.allocIds = p1.filter((r) => r.kind === KIND.ALLOC).map((r) => r.id);
+  phase1.confirmIds = p1.filter((r) => r.kind === KIND.CONFIRM).map((r) => r.id);
+  phase1.udpDports = p1.filter((r) => r.kind === KIND.ALLOC && r.proto === 17).map((r) => r.dport).sort((x, y) => x - y);
+  phase1.origins = [...new Set(p1.map((r) => r.origin))];
+
+  // one more flow, deleted from user space
+  await shAsync(`ip netns exec ${a} bash -c 'echo x >/dev/udp/${net}.2/6000'`);
+  await sleep(100);
+  await shAsync(`ip netns exec ${b} conntrack -D -p udp --dport 6000 >/dev/null 2>&1`);
+
+  // ---- phase 2: everything times out (udp 2 s, time_wait 2 s) -----------------
+  // A dump kills expired entries on its way (ctnetlink_dump_table), so the
+  // wait does not depend on the gc worker's schedule.
+  let left = -1;
+  for (let i = 0; i < 40; i++) {
+    await sleep(500);
+    left = (await conntrackList(b)).length;
+    if (left === 0) break;
+  }
+  await drain();
+  const t2 = Date.now();
+  const destroys = recs.filter((r) => r.kind === KIND.DESTROY);
+  const phase2 = {
+    left,
+    wallMs: t2 - t1,
+    destroy: destroys.length,
+    destroyed: destroys.map((r) => ({ id: r.id, proto: r.proto, dport: r.dport, state: r.state, status: r.status, cause: r.cause,
+      lifetimeMs: r.flags & 8 ? (r.ts - r.start) / 1e6 : null })),
+  };
+
+  // ---- phase 3: table full and early drop -------------------------------------
+  sh(`ip netns exec ${b} sysctl -qw net.netfilter.nf_conntrack_udp_timeout=60`);
+  const before = ctStat(b);
+  const oldMax = sh('sysctl -n net.netfilter.nf_conntrack_max').trim();
+  const mark = recs.length;
+  sh(`sysctl -qw net.netfilter.nf_conntrack_max=${FLOOD_MAX}`);
+  try {
+    await shAsync(`ip netns exec ${a} bash -c 'for p in $(seq 20000 ${20000 + FLOOD - 1}); do echo x >/dev/udp/${net}.2/$p; done'`);
+  } finally {
+    sh(`sysctl -qw net.netfilter.nf_conntrack_max=${oldMax}`);
+  }
+  await drain();
+  const after = ctStat(b);
+  const p3 = recs.slice(mark);
+  const seen = new Set(nftSet(b, 'seen'));
+  const sent = Array.from({ length: FLOOD }, (_, i) => 20000 + i);
+  const tableFull = p3.filter((r) => r.kind === KIND.TABLE_FULL);
+  const evicts = p3.filter((r) => r.kind === KIND.EVICT);
+  const allocIds = new Set(recs.filter((r) => r.kind === KIND.ALLOC).map((r) => r.id));
+  const evictDestroys = p3.filter((r) => r.kind === KIND.DESTROY && r.cause === 2).map((r) => r.id);
+  const phase3 = {
+    procDrop: after.drop - before.drop,
+    procEarlyDrop: after.early_drop - before.early_drop,
+    tableFull: tableFull.length,
+    tableFullDports: tableFull.map((r) => r.dport).sort((x, y) => x - y),
+    notReceived: sent.filter((p) => !seen.has(p)),
+    evict: evicts.length,
+    evictVictimsAllocated: evicts.filter((r) => allocIds.has(r.id)).length,
+    evictVictimsDestroyedEvicted: evicts.filter((r) => evictDestroys.includes(r.id)).length,
+    evictNeededInFlood: evicts.filter((r) => r.rdport >= 20000 && r.rdport < 20000 + FLOOD).length,
+    evictVictimInFlood: evicts.filter((r) => r.dport >= 20000 && r.dport < 20000 + FLOOD).length,
+  };
+
+  const status = src.status();
+  await src.stop();
+  server.kill();
+  sh(`ip netns del ${a}; ip netns del ${b}`);
+  log(`${mode}: alloc=${phase1.alloc} confirm=${phase1.confirm} destroy=${phase2.destroy} table_full=${phase3.tableFull}/${phase3.procDrop} evict=${phase3.evict}/${phase3.procEarlyDrop}`);
+  return { mode, startMs, capabilities, status, phase1, phase2, phase3, expect: { UDP_FLOWS, TCP_FLOWS, FLOOD, FLOOD_MAX } };
+}
+
+const modes = process.argv.slice(2);
+const results = { kernel: sh('uname -r').trim(), runs: [] };
+let failed = 0;
+for (const [i, mode] of modes.entries()) {
+  try {
+    results.runs.push(await runMode(mode, i + 1));
+  } catch (e) {
+    failed++;
+    results.runs.push({ mode, error: String(e?.stack ?? e) });
+    log(`${mode}: ${e?.stack ?? e}`);
+  }
+}
+fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify(results, null, 1));
+process.exit(failed ? 1 : 0);
