@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitRingSource(env, exports);
   InitNetnsRead(env, exports);
   InitNetlinkSource(env, exports);
+  InitIngress(env, exports);
   return exports;
 }
 

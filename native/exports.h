@@ -10,4 +10,5 @@ void InitClock(Napi::Env env, Napi::Object exports);
 void InitRingSource(Napi::Env env, Napi::Object exports);
 void InitNetnsRead(Napi::Env env, Napi::Object exports);
 void InitNetlinkSource(Napi::Env env, Napi::Object exports);
+void InitIngress(Napi::Env env, Napi::Object exports);
 }  // namespace ctscope

@@ -1,0 +1,770 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// IngressCounter: loads bpf/ingress.bpf.o (arrivals before conntrack),
+// attaches it to interfaces of any network namespace and drains its counting
+// maps. No record per packet: the program aggregates in bounded maps and
+// collect() returns what arrived since the previous call.
+//
+// Attachment, per interface:
+//  - tcx (kernel >= 6.6): a BPF link made with a raw BPF_LINK_CREATE
+//    (attach type BPF_TCX_INGRESS = 46; libbpf 1.1 has no bpf_program__attach_tcx).
+//    Links are file descriptors: when the process dies, even by kill -9, the
+//    kernel detaches them.
+//  - legacy clsact filter otherwise: handle 0xc75c, priority 0xc75c, direct
+//    action. Filters outlive the process, so detach() and process exit remove
+//    them, and every attach first removes a *stale* filter of ours on that
+//    interface (same handle and priority, a program named cts_ingress*, not
+//    one of this process). The clsact qdisc itself is never deleted: others'
+//    filters may hang off it.
+// Both are created from a short-lived thread that joined the target network
+// namespace (setns), because ifindexes, the link target and the rtnetlink
+// socket all resolve in the calling thread's namespace.
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <napi.h>
+#include <linux/netlink.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "exports.h"
+#include "ingress.h"
+
+namespace ctscope {
+
+namespace {
+
+constexpr uint32_t kTcHandle = 0xc75c;
+constexpr uint32_t kTcPriority = 0xc75c;
+constexpr const char *kProgPrefix = "cts_ingress";
+// enum bpf_attach_type: BPF_TCX_INGRESS is 46 since 6.6 (uapi linux/bpf.h);
+// Debian 12's headers predate it.
+constexpr int kBpfTcxIngress = 46;
+// Time for programs that read the old generation to finish before its maps
+// are drained (a tc program runs for microseconds with bottom halves off).
+constexpr auto kFlipGrace = std::chrono::milliseconds(5);
+
+std::string ErrText(int err) {
+  if (err < 0) err = -err;
+  const char *name = strerrorname_np(err);
+  std::string s = strerror(err);
+  if (name) s += std::string(" (") + name + ")";
+  return s;
+}
+
+Napi::Error MakeError(Napi::Env env, const std::string &msg, const char *code, int err) {
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Value().Set("code", code);
+  e.Value().Set("errno", Napi::Number::New(env, err < 0 ? -err : err));
+  return e;
+}
+
+// Runs fn in the network namespace at ns_path ("" = the caller's own) on a
+// short-lived thread; the rest of the process never changes namespace.
+// Returns 0 or a negative errno from entering the namespace.
+int InNetns(const std::string &ns_path, const std::function<void()> &fn) {
+  if (ns_path.empty()) {
+    fn();
+    return 0;
+  }
+  int err = 0;
+  std::thread t([&] {
+    int fd = open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      err = -errno;
+      return;
+    }
+    if (setns(fd, CLONE_NEWNET) != 0) {
+      err = -errno;
+      close(fd);
+      return;
+    }
+    close(fd);
+    fn();
+  });
+  t.join();
+  return err;
+}
+
+std::string ProgName(uint32_t prog_id) {
+  int fd = bpf_prog_get_fd_by_id(prog_id);
+  if (fd < 0) return "";
+  struct bpf_prog_info info = {};
+  uint32_t len = sizeof(info);
+  std::string name;
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) name = info.name;
+  close(fd);
+  return name;
+}
+
+uint32_t ProgId(int prog_fd) {
+  struct bpf_prog_info info = {};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0) return 0;
+  return info.id;
+}
+
+// Does ifindex have a clsact qdisc (in the calling thread's namespace)?
+// Asked before bpf_tc_query, which would otherwise make libbpf print the
+// kernel's "Parent Qdisc doesn't exists" for every interface without one.
+bool HasClsact(int ifindex) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return true;  // let bpf_tc_query decide
+  struct {
+    struct nlmsghdr nh;
+    struct tcmsg tc;
+  } req = {};
+  req.nh.nlmsg_len = sizeof(req);
+  req.nh.nlmsg_type = RTM_GETQDISC;
+  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.nh.nlmsg_seq = 1;
+  req.tc.tcm_family = AF_UNSPEC;
+  req.tc.tcm_ifindex = ifindex;
+  bool found = false, done = false, ok = send(fd, &req, sizeof(req), 0) == (ssize_t)sizeof(req);
+  std::vector<char> buf(32768);
+  while (ok && !done) {
+    ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    int len = (int)n;
+    for (auto *nh = (struct nlmsghdr *)buf.data(); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
+      if (nh->nlmsg_type == NLMSG_DONE || nh->nlmsg_type == NLMSG_ERROR) {
+        done = true;
+        break;
+      }
+      if (nh->nlmsg_type != RTM_NEWQDISC) continue;
+      auto *tc = (struct tcmsg *)NLMSG_DATA(nh);
+      if (tc->tcm_ifindex != ifindex) continue;
+      int alen = (int)(nh->nlmsg_len - NLMSG_LENGTH(sizeof(*tc)));
+      for (auto *rta = (struct rtattr *)((char *)tc + NLMSG_ALIGN(sizeof(*tc))); RTA_OK(rta, alen);
+           rta = RTA_NEXT(rta, alen)) {
+        if (rta->rta_type == TCA_KIND && strcmp((const char *)RTA_DATA(rta), "clsact") == 0) found = true;
+      }
+    }
+  }
+  close(fd);
+  return ok ? found : true;
+}
+
+// Our legacy filter on ifindex (in the calling thread's namespace): its
+// program id, 0 when there is none, or -errno.
+long QueryOurFilter(int ifindex, std::string *name) {
+  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+  DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+  if (!HasClsact(ifindex)) return 0;
+  int err = bpf_tc_query(&hook, &opts);
+  if (err == -ENOENT || err == -EINVAL) return 0;  // no clsact qdisc / no such filter
+  if (err) return err;
+  if (name) *name = ProgName(opts.prog_id);
+  return opts.prog_id;
+}
+
+int DetachFilter(int ifindex) {
+  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+  DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+  return bpf_tc_detach(&hook, &opts);
+}
+
+struct Attachment {
+  uint32_t id;
+  std::string ns_path;  // "" = ctscope's own namespace
+  std::string ifname;
+  int ifindex;
+  bool tcx;
+  int link_fd = -1;  // tcx
+};
+
+struct Snapshot {
+  struct Src {
+    cts_in_src_key key;
+    cts_in_src_val val;
+  };
+  struct Port {
+    cts_in_port_key key;
+    uint64_t count;
+  };
+  struct Pair {
+    cts_in_pair_key key;
+    uint64_t count;
+  };
+  std::vector<Src> src;
+  std::vector<Port> ports;
+  std::vector<Pair> pairs;
+  uint64_t stats[CTS_IN_STAT_MAX] = {};
+  std::string error;
+};
+
+// Everything whose lifetime must cover an in-flight collect().
+struct Loaded {
+  std::mutex mu;  // serializes collect() against close()
+  struct bpf_object *obj = nullptr;
+  int prog_fd = -1;
+  uint32_t prog_id = 0;
+  std::string variant;  // "ct" or "lru"
+  int ctl_fd = -1, stats_fd = -1;
+  int src_fd[2] = {-1, -1}, port_fd[2] = {-1, -1}, pair_fd[2] = {-1, -1};
+  uint32_t gen = 0;
+
+  ~Loaded() {
+    if (obj) bpf_object__close(obj);
+  }
+};
+
+template <typename K, typename V, typename Out>
+int Drain(int fd, Out &out) {
+  std::vector<K> keys;
+  K key, next;
+  void *prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    V val;
+    if (bpf_map_lookup_elem(fd, &next, &val) == 0) out.push_back({next, val});
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  // The map is idle (the program writes the other generation): deleting
+  // after the walk cannot lose an increment.
+  for (auto &k : keys) bpf_map_delete_elem(fd, &k);
+  return 0;
+}
+
+void CollectInto(Loaded &lo, Snapshot &snap) {
+  std::lock_guard<std::mutex> g(lo.mu);
+  if (!lo.obj) {
+    snap.error = "ingress counter is closed";
+    return;
+  }
+  uint32_t old = lo.gen;
+  uint32_t next = old ^ 1, zero = 0;
+  int err = bpf_map_update_elem(lo.ctl_fd, &zero, &next, BPF_ANY);
+  if (err) {
+    snap.error = "cannot switch the counting maps: " + ErrText(err);
+    return;
+  }
+  lo.gen = next;
+  std::this_thread::sleep_for(kFlipGrace);
+  Drain<cts_in_src_key, cts_in_src_val>(lo.src_fd[old], snap.src);
+  Drain<cts_in_port_key, uint64_t>(lo.port_fd[old], snap.ports);
+  Drain<cts_in_pair_key, uint64_t>(lo.pair_fd[old], snap.pairs);
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return;
+  std::vector<uint64_t> per(ncpu);
+  for (uint32_t i = 0; i < CTS_IN_STAT_MAX; i++) {
+    if (bpf_map_lookup_elem(lo.stats_fd, &i, per.data()) != 0) continue;
+    for (int c = 0; c < ncpu; c++) snap.stats[i] += per[c];
+  }
+}
+
+Napi::Uint8Array AddrBytes(Napi::Env env, const uint8_t *addr) {
+  Napi::Uint8Array a = Napi::Uint8Array::New(env, 16);
+  memcpy(a.Data(), addr, 16);
+  return a;
+}
+
+Napi::Object SnapshotToJs(Napi::Env env, const Snapshot &s) {
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Array src = Napi::Array::New(env, s.src.size());
+  for (size_t i = 0; i < s.src.size(); i++) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("family", s.src[i].key.family);
+    e.Set("addr", AddrBytes(env, s.src[i].key.addr));
+    e.Set("tcpSyn", Napi::Number::New(env, (double)s.src[i].val.tcp_syn));
+    e.Set("udpNew", Napi::Number::New(env, (double)s.src[i].val.udp_new));
+    src.Set(i, e);
+  }
+  Napi::Array ports = Napi::Array::New(env, s.ports.size());
+  for (size_t i = 0; i < s.ports.size(); i++) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("proto", s.ports[i].key.proto);
+    e.Set("port", s.ports[i].key.port);
+    e.Set("count", Napi::Number::New(env, (double)s.ports[i].count));
+    ports.Set(i, e);
+  }
+  Napi::Array pairs = Napi::Array::New(env, s.pairs.size());
+  for (size_t i = 0; i < s.pairs.size(); i++) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("family", s.pairs[i].key.family);
+    e.Set("addr", AddrBytes(env, s.pairs[i].key.addr));
+    e.Set("proto", s.pairs[i].key.proto);
+    e.Set("port", s.pairs[i].key.port);
+    e.Set("count", Napi::Number::New(env, (double)s.pairs[i].count));
+    pairs.Set(i, e);
+  }
+  o.Set("src", src);
+  o.Set("ports", ports);
+  o.Set("pairs", pairs);
+  Napi::Object st = Napi::Object::New(env);
+  static const char *names[CTS_IN_STAT_MAX] = {"packets",      "tcpSyn",       "udpNew",   "srcOverflow",
+                                               "portOverflow", "pairOverflow", "ctErrors", "unparsed"};
+  for (int i = 0; i < CTS_IN_STAT_MAX; i++) st.Set(names[i], Napi::Number::New(env, (double)s.stats[i]));
+  o.Set("stats", st);
+  return o;
+}
+
+class CollectWorker : public Napi::AsyncWorker {
+ public:
+  CollectWorker(Napi::Env env, std::shared_ptr<Loaded> lo)
+      : Napi::AsyncWorker(env), lo_(std::move(lo)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { CollectInto(*lo_, snap_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!snap_.error.empty())
+      deferred_.Reject(Napi::Error::New(env, snap_.error).Value());
+    else
+      deferred_.Resolve(SnapshotToJs(env, snap_));
+  }
+  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  std::shared_ptr<Loaded> lo_;
+  Snapshot snap_;
+  Napi::Promise::Deferred deferred_;
+};
+
+bool KernelHasFunc(const char *name) {
+  struct btf *vm = btf__load_vmlinux_btf();
+  if (!vm) return false;
+  bool found = btf__find_by_name_kind(vm, name, BTF_KIND_FUNC) > 0;
+  if (!found) {
+    // nf_conntrack built as a module carries its kfuncs in module BTF.
+    struct btf *mod = btf__load_module_btf("nf_conntrack", vm);
+    if (mod) {
+      found = btf__find_by_name_kind(mod, name, BTF_KIND_FUNC) > 0;
+      btf__free(mod);
+    }
+  }
+  btf__free(vm);
+  return found;
+}
+
+}  // namespace
+
+class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "IngressCounter",
+                       {InstanceMethod<&IngressCounter::Attach>("attach"),
+                        InstanceMethod<&IngressCounter::Detach>("detach"),
+                        InstanceMethod<&IngressCounter::Attachments>("attachments"),
+                        InstanceMethod<&IngressCounter::Collect>("collect"),
+                        InstanceMethod<&IngressCounter::Info>("info"),
+                        InstanceMethod<&IngressCounter::Close>("close"),
+                        StaticMethod<&IngressCounter::ListInterfaces>("listInterfaces"),
+                        StaticMethod<&IngressCounter::RemoveStale>("removeStaleFilters")});
+  }
+
+  // new IngressCounter({ object: string, variant?: 'auto'|'ct'|'lru' })
+  IngressCounter(const Napi::CallbackInfo &info) : Napi::ObjectWrap<IngressCounter>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "new IngressCounter(options)");
+    Napi::Object o = info[0].As<Napi::Object>();
+    if (!o.Get("object").IsString()) throw Napi::TypeError::New(env, "options.object: path of ingress.bpf.o");
+    std::string path = o.Get("object").As<Napi::String>();
+    std::string variant = "auto";
+    if (o.Has("variant") && !o.Get("variant").IsUndefined()) {
+      if (!o.Get("variant").IsString()) throw Napi::TypeError::New(env, "options.variant: 'auto' | 'ct' | 'lru'");
+      variant = o.Get("variant").As<Napi::String>();
+    }
+    if (variant != "auto" && variant != "ct" && variant != "lru")
+      throw Napi::TypeError::New(env, "options.variant: 'auto' | 'ct' | 'lru'");
+
+    std::string first_error;
+    if (variant == "ct" || (variant == "auto" && KernelHasFunc("bpf_skb_ct_lookup"))) {
+      lo_ = Load(path, "ct", &first_error);
+      if (!lo_ && variant == "ct") throw MakeError(env, first_error, "EBPFLOAD", 0);
+    }
+    if (!lo_) {
+      std::string err;
+      lo_ = Load(path, "lru", &err);
+      if (!lo_) throw MakeError(env, first_error.empty() ? err : first_error + "; fallback: " + err, "EBPFLOAD", 0);
+    }
+    {
+      std::lock_guard<std::mutex> g(live_mu_);
+      live_prog_ids_.push_back(lo_->prog_id);
+    }
+    env_ = env;
+    napi_add_env_cleanup_hook(env, CleanupHook, this);
+    hooked_ = true;
+  }
+
+  ~IngressCounter() override {
+    if (hooked_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+    Shutdown();
+  }
+
+ private:
+  static void CleanupHook(void *arg) {
+    auto *self = static_cast<IngressCounter *>(arg);
+    self->hooked_ = false;
+    self->Shutdown();
+  }
+
+  static std::shared_ptr<Loaded> Load(const std::string &path, const std::string &variant, std::string *error) {
+    auto lo = std::make_shared<Loaded>();
+    lo->obj = bpf_object__open_file(path.c_str(), nullptr);
+    if (!lo->obj) {
+      int err = -errno;
+      lo->obj = nullptr;
+      *error = "cannot open " + path + ": " + ErrText(err) + " (run 'make -s bpf')";
+      return nullptr;
+    }
+    std::string want = std::string(kProgPrefix) + "_" + variant;
+    struct bpf_program *prog, *chosen = nullptr;
+    bpf_object__for_each_program(prog, lo->obj) {
+      bool mine = want == bpf_program__name(prog);
+      bpf_program__set_autoload(prog, mine);
+      if (mine) chosen = prog;
+    }
+    if (!chosen) {
+      *error = path + " has no program " + want;
+      return nullptr;
+    }
+    // The LRU of recent UDP tuples is only used by the fallback program.
+    if (variant == "ct") {
+      struct bpf_map *seen = bpf_object__find_map_by_name(lo->obj, "udp_seen");
+      if (seen) bpf_map__set_max_entries(seen, 1);
+    }
+    static constexpr size_t kLog = 256 * 1024;
+    std::unique_ptr<char[]> log(new char[kLog]);
+    log[0] = 0;
+    bpf_program__set_log_buf(chosen, log.get(), kLog);
+    int err = bpf_object__load(lo->obj);
+    if (err) {
+      std::string tail = log.get();
+      if (tail.size() > 2000) tail = "..." + tail.substr(tail.size() - 2000);
+      *error = "loading " + want + " from " + path + " failed: " + ErrText(err) +
+               (tail.empty() ? "" : "\nverifier log (tail):\n" + tail);
+      return nullptr;
+    }
+    bpf_program__set_log_buf(chosen, nullptr, 0);
+    lo->prog_fd = bpf_program__fd(chosen);
+    lo->prog_id = ProgId(lo->prog_fd);
+    lo->variant = variant;
+    auto fd = [&](const char *name) {
+      struct bpf_map *m = bpf_object__find_map_by_name(lo->obj, name);
+      return m ? bpf_map__fd(m) : -1;
+    };
+    lo->ctl_fd = fd("ctl");
+    lo->stats_fd = fd("stats");
+    lo->src_fd[0] = fd("src0");
+    lo->src_fd[1] = fd("src1");
+    lo->port_fd[0] = fd("port0");
+    lo->port_fd[1] = fd("port1");
+    lo->pair_fd[0] = fd("pair0");
+    lo->pair_fd[1] = fd("pair1");
+    for (int f : {lo->ctl_fd, lo->stats_fd, lo->src_fd[0], lo->src_fd[1], lo->port_fd[0], lo->port_fd[1],
+                  lo->pair_fd[0], lo->pair_fd[1]}) {
+      if (f < 0) {
+        *error = path + " lacks one of the maps ctl, stats, src0/1, port0/1, pair0/1 (stale build?)";
+        return nullptr;
+      }
+    }
+    return lo;
+  }
+
+  // Detaches one attachment; returns 0 or -errno (already gone counts as 0).
+  int DetachOne(Attachment &a) {
+    if (a.tcx) {
+      if (a.link_fd >= 0) close(a.link_fd);
+      a.link_fd = -1;
+      return 0;
+    }
+    int result = 0;
+    uint32_t mine = lo_ ? lo_->prog_id : 0;
+    int err = InNetns(a.ns_path, [&] {
+      long id = QueryOurFilter(a.ifindex, nullptr);
+      // Only the filter running our program: a later run may have put its
+      // own there after the interface came back.
+      if (id > 0 && (uint32_t)id == mine) result = DetachFilter(a.ifindex);
+    });
+    // A namespace that is gone took the interface and its filters with it.
+    if (err == -ENOENT) return 0;
+    return err ? err : (result == -ENOENT || result == -ENODEV ? 0 : result);
+  }
+
+  void Shutdown() {
+    for (auto &kv : attached_) DetachOne(kv.second);
+    attached_.clear();
+    if (lo_) {
+      {
+        std::lock_guard<std::mutex> g(live_mu_);
+        for (auto it = live_prog_ids_.begin(); it != live_prog_ids_.end(); ++it)
+          if (*it == lo_->prog_id) {
+            live_prog_ids_.erase(it);
+            break;
+          }
+      }
+      std::lock_guard<std::mutex> g(lo_->mu);
+      if (lo_->obj) bpf_object__close(lo_->obj);
+      lo_->obj = nullptr;
+    }
+    lo_.reset();
+  }
+
+  void CheckOpen(Napi::Env env) {
+    if (!lo_) throw Napi::Error::New(env, "ingress counter is closed");
+  }
+
+  // attach(nsPath: string|null, ifname: string, hook: 'auto'|'tcx'|'tc-clsact')
+  //   -> { id, ifindex, hook: 'tcx'|'tc-clsact', staleRemoved: number }
+  Napi::Value Attach(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    if (info.Length() < 3 || !(info[0].IsString() || info[0].IsNull()) || !info[1].IsString() ||
+        !info[2].IsString())
+      throw Napi::TypeError::New(env, "attach(nsPath: string|null, ifname: string, hook: 'auto'|'tcx'|'tc-clsact')");
+    std::string ns = info[0].IsNull() ? "" : std::string(info[0].As<Napi::String>());
+    std::string ifname = info[1].As<Napi::String>();
+    std::string hook = info[2].As<Napi::String>();
+    if (hook != "auto" && hook != "tcx" && hook != "tc-clsact")
+      throw Napi::TypeError::New(env, "hook: 'auto' | 'tcx' | 'tc-clsact'");
+    if (ifname.empty() || ifname.size() >= IF_NAMESIZE) throw Napi::TypeError::New(env, "ifname: 1-15 characters");
+
+    Attachment a;
+    a.ns_path = ns;
+    a.ifname = ifname;
+    int stale = 0;
+    int fail = 0;
+    std::string what;
+    const int prog_fd = lo_->prog_fd;
+    const uint32_t prog_id = lo_->prog_id;
+    int nserr = InNetns(ns, [&] {
+      a.ifindex = (int)if_nametoindex(ifname.c_str());
+      if (!a.ifindex) {
+        fail = -errno;
+        what = "no interface";
+        return;
+      }
+      // A crash (kill -9) leaves legacy filters behind; remove ours only.
+      std::string name;
+      long id = QueryOurFilter(a.ifindex, &name);
+      if (id > 0 && (uint32_t)id != prog_id && name.rfind(kProgPrefix, 0) == 0 && !IsLive((uint32_t)id)) {
+        if (DetachFilter(a.ifindex) == 0) stale++;
+      }
+      if (hook != "tc-clsact") {
+        int fd = bpf_link_create(prog_fd, a.ifindex, (enum bpf_attach_type)kBpfTcxIngress, nullptr);
+        if (fd >= 0) {
+          a.tcx = true;
+          a.link_fd = fd;
+          return;
+        }
+        fail = fd < 0 ? fd : -errno;
+        what = "tcx link";
+        // Kernels before 6.6 do not know the attach type: EINVAL.
+        if (hook == "tcx" || fail != -EINVAL) return;
+      }
+      DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = a.ifindex, .attach_point = BPF_TC_INGRESS);
+      int err = bpf_tc_hook_create(&h);  // the clsact qdisc; EEXIST when someone made it already
+      if (err && err != -EEXIST) {
+        fail = err;
+        what = "clsact qdisc";
+        return;
+      }
+      DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .prog_fd = prog_fd, .handle = kTcHandle, .priority = kTcPriority);
+      err = bpf_tc_attach(&h, &o);
+      if (err) {
+        fail = err;
+        what = "clsact filter";
+        return;
+      }
+      a.tcx = false;
+      fail = 0;
+    });
+    std::string where = (ns.empty() ? "" : ns + ":") + ifname;
+    if (nserr) throw MakeError(env, "cannot enter network namespace " + ns + ": " + ErrText(nserr), "ENETNS", nserr);
+    if (fail)
+      throw MakeError(env, "cannot attach the ingress counter to " + where + " (" + what + "): " + ErrText(fail),
+                      "EBPFATTACH", fail);
+    a.id = next_id_++;
+    attached_[a.id] = a;
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("id", a.id);
+    r.Set("ifindex", a.ifindex);
+    r.Set("hook", a.tcx ? "tcx" : "tc-clsact");
+    r.Set("staleRemoved", stale);
+    return r;
+  }
+
+  // detach(id) -> boolean (false: unknown id). Throws when the kernel refuses.
+  Napi::Value Detach(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "detach(id: number)");
+    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    auto it = attached_.find(id);
+    if (it == attached_.end()) return Napi::Boolean::New(env, false);
+    int err = DetachOne(it->second);
+    std::string where = it->second.ifname;
+    attached_.erase(it);
+    if (err) throw MakeError(env, "cannot detach the ingress counter from " + where + ": " + ErrText(err), "EBPFDETACH", err);
+    return Napi::Boolean::New(env, true);
+  }
+
+  Napi::Value Attachments(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Napi::Array out = Napi::Array::New(env, attached_.size());
+    uint32_t i = 0;
+    for (auto &kv : attached_) {
+      const Attachment &a = kv.second;
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("id", a.id);
+      o.Set("netns", a.ns_path.empty() ? env.Null() : Napi::String::New(env, a.ns_path));
+      o.Set("ifname", a.ifname);
+      o.Set("ifindex", a.ifindex);
+      o.Set("hook", a.tcx ? "tcx" : "tc-clsact");
+      if (a.tcx) {
+        // The kernel clears the link's ifindex when the device goes away.
+        // Debian 12's uapi header predates the union's `tcx` member
+        // ({ ifindex, attach_type }); `netns` ({ netns_ino, attach_type })
+        // sits at the same offset.
+        struct bpf_link_info li = {};
+        uint32_t len = sizeof(li);
+        bool alive = bpf_obj_get_info_by_fd(a.link_fd, &li, &len) == 0 && li.netns.netns_ino != 0;
+        o.Set("alive", alive);
+      }
+      out.Set(i++, o);
+    }
+    return out;
+  }
+
+  // collect() -> Promise<{ src, ports, pairs, stats }>: arrivals since the
+  // previous call; stats are totals since load.
+  Napi::Value Collect(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    auto *w = new CollectWorker(env, lo_);
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("variant", lo_->variant);
+    o.Set("program", std::string(kProgPrefix) + "_" + lo_->variant);
+    o.Set("progId", lo_->prog_id);
+    o.Set("tcHandle", kTcHandle);
+    o.Set("tcPriority", kTcPriority);
+    return o;
+  }
+
+  // close(): detaches everything (links closed, our legacy filters removed)
+  // and unloads. Idempotent. Detach failures are returned, not thrown.
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Napi::Array errs = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (auto &kv : attached_) {
+      int err = DetachOne(kv.second);
+      if (err) errs.Set(n++, kv.second.ifname + ": " + ErrText(err));
+    }
+    attached_.clear();
+    Shutdown();
+    return errs;
+  }
+
+  // IngressCounter.listInterfaces(nsPath: string|null) -> [{ name, ifindex }]
+  static Napi::Value ListInterfaces(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !(info[0].IsString() || info[0].IsNull()))
+      throw Napi::TypeError::New(env, "listInterfaces(nsPath: string|null)");
+    std::string ns = info[0].IsNull() ? "" : std::string(info[0].As<Napi::String>());
+    std::vector<std::pair<std::string, int>> out;
+    int lerr = 0;
+    int err = InNetns(ns, [&] {
+      struct if_nameindex *ni = if_nameindex();
+      if (!ni) {
+        lerr = -errno;
+        return;
+      }
+      for (auto *p = ni; p->if_index; p++) out.emplace_back(p->if_name, (int)p->if_index);
+      if_freenameindex(ni);
+    });
+    if (err) throw MakeError(env, "cannot enter network namespace " + ns + ": " + ErrText(err), "ENETNS", err);
+    if (lerr) throw MakeError(env, "cannot list interfaces: " + ErrText(lerr), "EIFLIST", lerr);
+    Napi::Array a = Napi::Array::New(env, out.size());
+    for (size_t i = 0; i < out.size(); i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", out[i].first);
+      o.Set("ifindex", out[i].second);
+      a.Set(i, o);
+    }
+    return a;
+  }
+
+  // IngressCounter.removeStaleFilters(nsPath: string|null, ifname: string) -> number
+  // Removes a legacy filter of ours (handle/priority and program name) that
+  // no live IngressCounter of this process owns.
+  static Napi::Value RemoveStale(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !(info[0].IsString() || info[0].IsNull()) || !info[1].IsString())
+      throw Napi::TypeError::New(env, "removeStaleFilters(nsPath: string|null, ifname: string)");
+    std::string ns = info[0].IsNull() ? "" : std::string(info[0].As<Napi::String>());
+    std::string ifname = info[1].As<Napi::String>();
+    int removed = 0, fail = 0;
+    int err = InNetns(ns, [&] {
+      int ifindex = (int)if_nametoindex(ifname.c_str());
+      if (!ifindex) {
+        fail = -errno;
+        return;
+      }
+      std::string name;
+      long id = QueryOurFilter(ifindex, &name);
+      if (id <= 0 || name.rfind(kProgPrefix, 0) != 0) return;
+      if (IsLive((uint32_t)id)) return;
+      int e = DetachFilter(ifindex);
+      if (e == 0) removed++;
+      else fail = e;
+    });
+    if (err) throw MakeError(env, "cannot enter network namespace " + ns + ": " + ErrText(err), "ENETNS", err);
+    if (fail) throw MakeError(env, "cannot remove a stale filter on " + ifname + ": " + ErrText(fail), "EBPFDETACH", fail);
+    return Napi::Number::New(env, removed);
+  }
+
+  // Program ids of the IngressCounters alive in this process: their filters
+  // are never stale.
+  static bool IsLive(uint32_t id) {
+    std::lock_guard<std::mutex> g(live_mu_);
+    for (uint32_t live : live_prog_ids_)
+      if (live == id) return true;
+    return false;
+  }
+
+  static std::mutex live_mu_;
+  static std::vector<uint32_t> live_prog_ids_;
+
+  napi_env env_ = nullptr;
+  bool hooked_ = false;
+  std::shared_ptr<Loaded> lo_;
+  std::map<uint32_t, Attachment> attached_;
+  uint32_t next_id_ = 1;
+};
+
+std::mutex IngressCounter::live_mu_;
+std::vector<uint32_t> IngressCounter::live_prog_ids_;
+
+void InitIngress(Napi::Env env, Napi::Object exports) {
+  exports.Set("IngressCounter", IngressCounter::Define(env));
+}
+
+}  // namespace ctscope
