@@ -61,8 +61,11 @@ export function arrivalsAdvice(arrivals: ArrivalsModel, model?: Model, opts: Arr
     entries = tcpEntriesBySource(model);
     admitted = new Map(model.topK({ by: 'src', kinds: ['alloc'], window, limit: 1000 }).items.map((i) => [i.key, i.count]));
   }
+  // Without the Model nothing says whether handshakes completed: only a
+  // rate five times higher is called a flood then.
+  const minRate = entries ? synRate : synRate * 5;
   for (const it of top.items) {
-    if (it.tcp_syn < minSyns || it.tcp_syn / window < synRate) continue;
+    if (it.tcp_syn < minSyns || it.tcp_syn / window < minRate) continue;
     const e = entries?.get(it.key) ?? { established: 0, half_open: 0 };
     const establishedPerSyn = it.tcp_syn > 0 ? e.established / it.tcp_syn : 0;
     // Without the Model nothing says whether the handshakes completed.
