@@ -319,8 +319,9 @@ export async function runReplay(input: ReplayInput, sinks: ReplaySink[], opts: R
       if (paced) await pace(ts);
       for (const s of sinks) s.ingestProc?.(item.snapshot);
     } else {
-      ts = item.ts;
+      // status frames carry the writer's clock, not an event time: they do not move the replay clock
       for (const s of sinks) s.status?.(item.ts, item.sources);
+      continue;
     }
     if (p.lastTs === null || ts > p.lastTs) {
       p.lastTs = ts;
