@@ -170,6 +170,7 @@ class NetlinkReader {
     std::string netns_path;  // empty: the namespace the process runs in
     int rcvbuf = 128 << 20;
     uint32_t poll_ms = 20;
+    uint32_t coalesce_us = 1000;
     uint32_t batch_records = 1024;
     bool dump_at_start = true;
   };
@@ -225,7 +226,8 @@ class NetlinkReader {
 
   std::atomic<uint64_t> overruns{0}, resyncs{0}, dumps{0}, events{0},
       parse_errors{0}, recv_errors{0}, last_dump_entries{0}, queue_losses{0};
-  std::atomic<bool> resync_active{false};
+  // A resync runs (active) or waits for its turn (pending: backoff).
+  std::atomic<bool> resync_active{false}, resync_pending_{false};
 
   std::string last_error() {
     std::lock_guard<std::mutex> g(err_mu_);
@@ -437,7 +439,9 @@ class NetlinkReader {
 
   // ---- events ----
 
-  void DrainEvents() {
+  // Returns how many datagrams it read.
+  unsigned DrainEvents() {
+    unsigned got = 0;
     struct mmsghdr msgs[kEventVecLen];
     struct iovec iov[kEventVecLen];
     for (int round = 0; round < 64; round++) {
@@ -450,7 +454,7 @@ class NetlinkReader {
       }
       int n = recvmmsg(ev_fd_, msgs, kEventVecLen, MSG_DONTWAIT, nullptr);
       if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return got;
         if (errno == EINTR) continue;
         if (errno == ENOBUFS) {
           OnOverrun();
@@ -458,8 +462,9 @@ class NetlinkReader {
         }
         recv_errors.fetch_add(1, std::memory_order_relaxed);
         SetError(Errno("recv events", errno));
-        return;
+        return got;
       }
+      got += (unsigned)n;
       uint64_t now = BootNs();
       int64_t off = (int64_t)ClockNs(CLOCK_REALTIME) - (int64_t)now;
       for (int i = 0; i < n; i++) {
@@ -469,8 +474,9 @@ class NetlinkReader {
         }
         HandleEvents(evbuf_.data() + i * kEventBufSize, msgs[i].msg_len, now, off);
       }
-      if ((unsigned)n < kEventVecLen) return;
+      if ((unsigned)n < kEventVecLen) return got;
     }
+    return got;
   }
 
   void HandleEvents(const uint8_t *buf, size_t len, uint64_t now, int64_t off) {
@@ -641,7 +647,7 @@ class NetlinkReader {
         continue;
       }
       if (pfd[0].revents) break;
-      if (pfd[1].revents) DrainEvents();
+      unsigned got = pfd[1].revents ? DrainEvents() : 0;
       if (dumping_ && pfd[2].revents) ReadDump();
       now = BootNs();
       if (resync_pending_ && !dumping_ && now >= next_resync_ns) {
@@ -656,6 +662,11 @@ class NetlinkReader {
         if (!StartDump(false)) resync_pending_ = true;
       }
       if (pending_ > 0 && BootNs() >= first_pending_ns_ + poll_ns) FlushNow();
+      // Under load, waking per event costs more than the events (a poll and
+      // a recvmmsg returning one datagram each): let the socket buffer
+      // gather for a moment, as the ring-buffer readers drain on a timer.
+      // The buffer is sized for far more than one pause's worth.
+      if (got > 0 && opts_.coalesce_us > 0 && !dumping_) usleep(opts_.coalesce_us);
     }
     FlushNow();
   }
@@ -672,7 +683,6 @@ class NetlinkReader {
   uint32_t pending_ = 0;
   uint64_t first_pending_ns_ = 0;
   uint64_t seen_dropped_ = 0;
-  bool resync_pending_ = false;
   bool dumping_ = false, dump_at_start_ = false, dump_intr_ = false;
   uint32_t dump_seq_ = 0;
   uint64_t dump_begin_ns_ = 0, dump_entries_ = 0;
@@ -717,6 +727,7 @@ class NetlinkSourceWrap : public Napi::ObjectWrap<NetlinkSourceWrap> {
     };
     opts.rcvbuf = (int)num("rcvbufBytes", 128 << 20, 4096, 2147483647.0 / 2);
     opts.poll_ms = (uint32_t)num("pollMs", 20, 1, 10000);
+    opts.coalesce_us = (uint32_t)num("coalesceUs", 1000, 0, 100000);
     opts.batch_records = (uint32_t)num("batchRecords", 1024, 1, 1 << 20);
     size_t queued = (size_t)num("maxQueuedBatches", 256, 1, 1 << 20);
     Napi::Value d = o.Get("dumpAtStart");
@@ -774,7 +785,7 @@ class NetlinkSourceWrap : public Napi::ObjectWrap<NetlinkSourceWrap> {
     n("lastDumpEntries", (double)r.last_dump_entries.load());
     n("parseErrors", (double)r.parse_errors.load());
     n("recvErrors", (double)r.recv_errors.load());
-    s.Set("resyncing", Napi::Boolean::New(env, r.resync_active.load()));
+    s.Set("resyncing", Napi::Boolean::New(env, r.resync_active.load() || r.resync_pending_.load()));
     s.Set("running", Napi::Boolean::New(env, r.running()));
     std::string e = r.last_error();
     s.Set("lastError", e.empty() ? env.Null() : Napi::String::New(env, e));

@@ -1,0 +1,294 @@
+#!/usr/bin/env node
+// ctnetlink: ctscope's reader (native/netlink_source.cc + decodeBatch) and
+// `conntrack -E` side by side, on the same events, in a namespace of our own.
+//
+// Phases:
+//   burst N  N new UDP flows (hping3, one packet each, several senders), then
+//            `conntrack -F`: N DESTROY events in one kernel loop, the sharpest
+//            burst ctnetlink produces.
+//   sustained  senders for SUSTAIN_S seconds with nf_conntrack_udp_timeout=1,
+//            so entries die as fast as they are born (NEW + DESTROY).
+// Kernel truth: NEW = nft counter of `ct state new ct status != confirmed`
+// (first packet of each entry, before confirmation); DESTROY = entries before
+// + NEW - entries after (nothing else uses the namespace).
+// Each phase starts both listeners fresh with the same buffer (128 MiB).
+//
+// Run: npm run bench -- netlink   (root; builds nothing: `make -s all` first)
+
+import { execFileSync, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const require = createRequire(import.meta.url);
+const NS = 'ctsbench-nl';
+const RCVBUF = 128 << 20;
+const SENDERS = Number(process.env.SENDERS ?? 3);
+const BURSTS = (process.env.BURSTS ?? '5000,20000,50000,100000,150000').split(',').map(Number);
+const SUSTAIN_S = Number(process.env.SUSTAIN_S ?? 8);
+const FLOOD_SENDERS = Number(process.env.FLOOD_SENDERS ?? 1);
+const LOCK_DIR = '/run/ctscope-kernel-test.lock';
+
+function why() {
+  if (process.getuid?.() !== 0) return 'needs root';
+  for (const t of ['ip', 'nft', 'conntrack', 'hping3']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' });
+    } catch {
+      return `${t} is not installed`;
+    }
+  }
+  if (!fs.existsSync(path.join(root, 'build/Release/ctscope.node'))) return 'addon not built (make -s all)';
+  return null;
+}
+
+const skip = why();
+if (skip) {
+  console.log(`skipped: ${skip}`);
+  process.exit(0);
+}
+
+const addon = require(path.join(root, 'build/Release/ctscope.node'));
+let decodeBatch = null;
+try {
+  ({ decodeBatch } = await import(path.join(root, 'dist/records/batch.js')));
+} catch {
+  /* count kinds from the raw bytes instead */
+}
+
+const sh = (args, input) => execFileSync(args[0], args.slice(1), { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+const inNs = (args, input) => sh(['ip', 'netns', 'exec', NS, ...args], input);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The kernel-test lock (test/helpers/lab.ts): benches drive traffic too.
+async function lock() {
+  for (;;) {
+    try {
+      fs.mkdirSync(LOCK_DIR);
+      fs.writeFileSync(`${LOCK_DIR}/pid`, String(process.pid));
+      return;
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e;
+      try {
+        process.kill(Number(fs.readFileSync(`${LOCK_DIR}/pid`, 'utf8')), 0);
+      } catch (k) {
+        if (k.code === 'ESRCH') fs.rmSync(LOCK_DIR, { recursive: true, force: true });
+      }
+      await sleep(200);
+    }
+  }
+}
+const unlock = () => fs.rmSync(LOCK_DIR, { recursive: true, force: true });
+
+function setup() {
+  try {
+    sh(['ip', 'netns', 'del', NS]);
+  } catch {
+    /* none left over */
+  }
+  sh(['ip', 'netns', 'add', NS]);
+  inNs(['ip', 'link', 'set', 'lo', 'up']);
+  inNs(['nft', '-f', '-'], `table inet ctsbench {\n chain out {\n type filter hook output priority 0;\n ct state new ct status != confirmed counter\n }\n}\n`);
+}
+
+function truthNew() {
+  const m = /packets (\d+)/.exec(inNs(['nft', 'list', 'chain', 'inet', 'ctsbench', 'out']));
+  return m ? Number(m[1]) : 0;
+}
+const entries = () => Number(inNs(['conntrack', '-C']).trim());
+
+const CLK_TCK = Number(sh(['getconf', 'CLK_TCK']).trim()) || 100;
+
+/** utime + stime of a process, seconds (/proc/PID/stat fields 14 and 15). */
+function procCpuSeconds(pid) {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** `conntrack -E` in the namespace; counts lines by event type. */
+function startConntrackE() {
+  const child = spawn('ip', ['netns', 'exec', NS, 'conntrack', '-E', '-b', String(RCVBUF)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const c = { child, NEW: 0, UPDATE: 0, DESTROY: 0, enobufs: 0, shown: NaN, stderr: '', cpu: 0 };
+  let tail = '';
+  child.stdout.on('data', (d) => {
+    const s = tail + d.toString('latin1');
+    let i = 0;
+    for (;;) {
+      const j = s.indexOf('\n', i);
+      if (j < 0) break;
+      const t = s.charCodeAt(s.indexOf('[', i) + 1); // "    [NEW]", " [UPDATE]", "[DESTROY]"
+      if (t === 78) c.NEW++;
+      else if (t === 85) c.UPDATE++;
+      else if (t === 68) c.DESTROY++;
+      i = j + 1;
+    }
+    tail = s.slice(i);
+  });
+  child.stderr.on('data', (d) => {
+    c.stderr += d.toString();
+    c.enobufs = (c.stderr.match(/ENOBUFS/g) ?? []).length;
+    const m = /(\d+) flow events have been shown/.exec(c.stderr);
+    if (m) c.shown = Number(m[1]); // its own count, printed on SIGINT
+  });
+  return c;
+}
+
+async function stopConntrackE(c) {
+  c.cpu = procCpuSeconds(c.child.pid);
+  const done = new Promise((r) => c.child.once('exit', r));
+  c.child.kill('SIGINT'); // it flushes stdout and prints its count on SIGINT
+  await Promise.race([done, sleep(5000)]);
+  c.child.kill('SIGKILL');
+}
+
+/** ctscope's reader, records decoded as the daemon does. */
+function startCtscope() {
+  const c = { NEW: 0, UPDATE: 0, DESTROY: 0, loss: 0, reader: null, cpu0: process.cpuUsage() };
+  const count = (kind, n) => {
+    if (kind === 2) c.NEW += n;
+    else if (kind === 7) c.UPDATE += n;
+    else if (kind === 8) c.DESTROY += n;
+    else if (kind === 10) c.loss += n;
+  };
+  c.reader = new addon.NetlinkSource({
+    netnsPath: `/run/netns/${NS}`,
+    rcvbufBytes: RCVBUF,
+    onBatch(buf, n) {
+      if (decodeBatch) {
+        const cols = decodeBatch(buf, n);
+        for (let i = 0; i < n; i++) count(cols.kind[i], 1);
+      } else {
+        const u8 = new Uint8Array(buf);
+        for (let i = 0; i < n; i++) count(u8[i * 160 + 141], 1);
+      }
+    },
+  });
+  c.reader.start();
+  return c;
+}
+
+function stopCtscope(c) {
+  const u = process.cpuUsage(c.cpu0);
+  c.cpu = (u.user + u.system) / 1e6;
+  c.stats = c.reader.stats();
+  c.reader.stop();
+}
+
+/** hping3 senders: `total` one-packet UDP flows split over SENDERS processes. */
+function senders(total, opts = {}) {
+  const n = opts.senders ?? SENDERS;
+  const per = Math.ceil(total / n);
+  const procs = [];
+  for (let s = 0; s < n; s++) {
+    const pace = opts.flood ? ['--flood'] : ['-i', 'u1', '-c', String(per)];
+    const args = ['netns', 'exec', NS, 'hping3', '--udp', '-q', '-s', '1024', '-p', String(7 + s), ...pace, '127.0.0.1'];
+    procs.push(spawn('ip', args, { stdio: 'ignore' }));
+  }
+  const exited = Promise.all(procs.map((p) => new Promise((r) => p.once('exit', r))));
+  return { procs, exited };
+}
+
+async function settle(ct, cs, expect) {
+  // Until both listeners report everything or stop moving for a second.
+  let last = -1;
+  let still = 0;
+  for (let i = 0; i < 300 && still < 10; i++) {
+    await sleep(100);
+    const n = cs.NEW + cs.DESTROY;
+    if (n >= expect && last === n) break;
+    still = n === last ? still + 1 : 0;
+    last = n;
+  }
+  await sleep(1000); // conntrack -E's output is block-buffered: it flushes on exit
+}
+
+async function phase(label, drive) {
+  inNs(['conntrack', '-F']);
+  await sleep(300);
+  const ct = startConntrackE();
+  const cs = startCtscope();
+  await sleep(500); // both subscribed
+  cs.cpu0 = process.cpuUsage();
+  const ct0 = procCpuSeconds(ct.child.pid);
+  const e0 = entries();
+  const n0 = truthNew();
+  const t0 = Date.now();
+  const window = await drive();
+  const driveS = (Date.now() - t0) / 1000;
+  const n1 = truthNew();
+  const e1 = entries();
+  const truth = { NEW: n1 - n0, DESTROY: e0 + (n1 - n0) - e1 };
+  await settle(ct, cs, truth.NEW + truth.DESTROY);
+  stopCtscope(cs);
+  await stopConntrackE(ct);
+  ct.cpu -= ct0;
+  const tot = truth.NEW + truth.DESTROY;
+  let rate = tot / driveS;
+  if (window) {
+    // The sending window's own rate (the drive also waits for the tail).
+    const newW = window.NEW - n0;
+    rate = (newW + (e0 + newW - window.entries)) / window.seconds;
+  }
+  const row = {
+    label,
+    truth: tot,
+    rate: Math.round(rate),
+    cs: { seen: cs.NEW + cs.DESTROY, lost: Math.max(0, tot - (cs.NEW + cs.DESTROY)), overruns: cs.stats.overruns, queueDropped: cs.stats.queueDropped, cpu: cs.cpu },
+    ct: { seen: ct.NEW + ct.DESTROY, lost: Math.max(0, tot - (ct.NEW + ct.DESTROY)), enobufs: ct.enobufs, cpu: ct.cpu },
+  };
+  console.error(JSON.stringify(row));
+  return row;
+}
+
+await lock();
+const rows = [];
+try {
+  setup();
+  for (const n of BURSTS) {
+    rows.push(
+      await phase(`burst ${n.toLocaleString('en')} flows + flush`, async () => {
+        const s = senders(n);
+        await s.exited;
+        await sleep(200);
+        inNs(['conntrack', '-F']);
+      }),
+    );
+  }
+  inNs(['sysctl', '-qw', 'net.netfilter.nf_conntrack_udp_timeout=1']);
+  rows.push(
+    await phase(`sustained ${SUSTAIN_S} s (udp timeout 1 s)`, async () => {
+      // One flooding sender: about 50k new flows/s here, so ~100k events/s.
+      const s = senders(0, { flood: true, senders: FLOOD_SENDERS });
+      const w0 = Date.now();
+      await sleep(SUSTAIN_S * 1000);
+      for (const p of s.procs) p.kill('SIGINT');
+      await s.exited;
+      const window = { NEW: truthNew(), entries: entries(), seconds: (Date.now() - w0) / 1000 };
+      await sleep(2500); // the last entries expire
+      return window;
+    }),
+  );
+} finally {
+  try {
+    sh(['ip', 'netns', 'del', NS]);
+  } catch {
+    /* already gone */
+  }
+  unlock();
+}
+
+const f = (x) => x.toLocaleString('en');
+console.log('| phase | kernel events | events/s | ctscope seen | ctscope lost | ctscope overruns | ctscope CPU s | conntrack -E seen | conntrack -E lost | ENOBUFS msgs | conntrack -E CPU s |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const r of rows) {
+  console.log(
+    `| ${r.label} | ${f(r.truth)} | ${f(r.rate)} | ${f(r.cs.seen)} | ${f(r.cs.lost)} | ${r.cs.overruns} | ${r.cs.cpu.toFixed(2)} | ${f(r.ct.seen)} | ${f(r.ct.lost)} | ${r.ct.enobufs} | ${r.ct.cpu.toFixed(2)} |`,
+  );
+}
