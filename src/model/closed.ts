@@ -49,24 +49,24 @@ export class ClosedFlows {
   push(ft: FlowTable, s: number, endNs: number, cause: number, lifetimeNs: number): void {
     const i = this.next;
     this.next = (i + 1) % this.idLo.length;
-    this.idLo[i] = ft.idLo[s]!;
-    this.idHi[i] = ft.idHi[s]!;
-    this.start[i] = ft.start[s]!;
+    this.idLo[i] = ft.idLo(s);
+    this.idHi[i] = ft.idHi(s);
+    this.start[i] = ft.start(s);
     this.end[i] = endNs;
     this.since[i] = ft.sinceNs(s);
     this.lifetime[i] = lifetimeNs;
-    this.src[i] = ft.src[s]!;
-    this.dst[i] = ft.dst[s]!;
-    this.sport[i] = ft.sport[s]!;
-    this.dport[i] = ft.dport[s]!;
-    this.netns[i] = ft.netns[s]!;
-    this.mark[i] = ft.mark[s]!;
-    this.zone[i] = ft.zone[s]!;
-    this.proto[i] = ft.proto[s]!;
-    this.status[i] = ft.status[s]!;
-    this.flags[i] = ft.flags[s]!;
+    this.src[i] = ft.src(s);
+    this.dst[i] = ft.dst(s);
+    this.sport[i] = ft.sport(s);
+    this.dport[i] = ft.dport(s);
+    this.netns[i] = ft.netns(s);
+    this.mark[i] = ft.mark(s);
+    this.zone[i] = ft.zone(s);
+    this.proto[i] = ft.proto(s);
+    this.status[i] = ft.status(s);
+    this.flags[i] = ft.flags(s);
     this.cause[i] = cause;
-    this.hist[i] = ft.hist[s]!;
+    this.hist[i] = ft.hist(s);
   }
 
   /** Newest closed entry with this id, or -1. */

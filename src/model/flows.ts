@@ -1,20 +1,25 @@
-// The live flow table: one slot per conntrack entry keyed by its opaque
-// 64-bit id, as columns of typed arrays (linear probing, backward-shift
-// deletion, no tombstones). About 55 bytes of columns per slot; the table
-// doubles up to the capacity `maxFlows` needs at a load factor <= 0.5..0.75.
+// The live flow table: one entry per conntrack entry keyed by its opaque
+// 64-bit id. Entries are dense and fixed-size (56 bytes, one cache line or
+// two) in one ArrayBuffer, so an update touches one place in memory, not one
+// per column; a separate open-addressing index (linear probing, 8 bytes a
+// slot: entry number + the id's hash, backward-shift deletion, no tombstones)
+// finds them. Removal moves the last entry into the hole, so iteration is a
+// plain loop over 0..count-1. At 1,000,000 entries: 56 MB of entries + 16 MB
+// of index = ~75 bytes per flow.
+//
 // At `maxFlows` live entries an insert evicts the least recently seen of a
 // few sampled entries (approximate LRU) and counts it.
 //
 // Times: `start` is CLOCK_BOOTTIME ns (f64); `last` (last record seen) and
-// `since` (last state change) are u32 milliseconds after start, so they fit
-// 49 days of entry age. `last` is rounded up so that a record at or after a
-// dump's start is never taken for an older one.
+// `since` (last state change) are u32 milliseconds after start (49 days of
+// age). `last` is rounded up so that a record at or after a dump's start is
+// never taken for an older one.
 
 import { pow2 } from './heavy.js';
 
-/** flags column */
+/** flags field */
 export const FF = {
-  SRC_V6: 0x01, // src/dst columns hold IPv6 intern ids
+  SRC_V6: 0x01, // src/dst hold IPv6 intern ids
   CONFIRMED: 0x02,
   START_KNOWN: 0x04, // start is the real allocation time
   OPEN_SEEN: 0x08, // opened by a dump (SEEN), not by an allocation
@@ -24,264 +29,272 @@ export const FF = {
 
 const MS = 1e6;
 const SAMPLE = 8;
+/** Entry size in 32-bit words (56 bytes; a multiple of 8 for the f64 start). */
+export const ENTRY_WORDS = 14;
+const W_IDLO = 0;
+const W_IDHI = 1;
+// words 2-3: start (f64 index e * 7 + 1)
+const W_LAST = 4;
+const W_SINCE = 5;
+const W_SRC = 6;
+const W_DST = 7;
+const W_PORTS = 8; // sport | dport << 16
+const W_NETNS = 9;
+const W_MARK = 10;
+const W_ZPS = 11; // zone | proto << 16 | state << 24
+const W_SF = 12; // status (low 16 bits) | flags << 16
+const W_HIST = 13;
 
 export class FlowTable {
   readonly maxFlows: number;
-  private readonly maxCap: number;
-  cap: number;
-  mask: number;
   count = 0;
-  /** Entries dropped because the table was at maxFlows. */
+  /** Entries dropped because the table held maxFlows. */
   evictions = 0;
+  /** Set by upsert(): whether the entry was just inserted. */
+  created = false;
 
-  idLo!: Uint32Array;
-  idHi!: Uint32Array;
-  start!: Float64Array;
-  last!: Uint32Array;
-  since!: Uint32Array;
-  src!: Uint32Array;
-  dst!: Uint32Array;
-  sport!: Uint16Array;
-  dport!: Uint16Array;
-  netns!: Uint32Array;
-  mark!: Uint32Array;
-  zone!: Uint16Array;
-  proto!: Uint8Array;
-  state!: Uint8Array;
-  status!: Uint16Array;
-  flags!: Uint8Array;
-  /** Last four state codes, newest in the low byte (see stateCode). */
-  hist!: Uint32Array;
-
+  private index: Int32Array; // entry + 1; 0: empty
+  private tags: Uint32Array; // hash of the id in that slot
+  private imask: number;
+  private u32: Uint32Array;
+  private f64: Float64Array;
+  private capEntries: number;
   private rng = 0x12345678;
 
-  constructor(maxFlows = 1_000_000, initialCapacity = 1 << 14) {
+  constructor(maxFlows = 1_000_000, initialCapacity = 1 << 12) {
     this.maxFlows = Math.max(1, maxFlows);
-    this.maxCap = pow2(Math.ceil(this.maxFlows / 0.75));
-    this.cap = Math.min(this.maxCap, pow2(initialCapacity));
-    this.mask = this.cap - 1;
-    this.alloc(this.cap);
+    this.capEntries = Math.min(this.maxFlows, initialCapacity);
+    const buf = new ArrayBuffer(this.capEntries * ENTRY_WORDS * 4);
+    this.u32 = new Uint32Array(buf);
+    this.f64 = new Float64Array(buf);
+    const icap = pow2(Math.ceil((this.capEntries * 4) / 3) + 1);
+    this.index = new Int32Array(icap);
+    this.tags = new Uint32Array(icap);
+    this.imask = icap - 1;
   }
 
-  private alloc(cap: number): void {
-    this.idLo = new Uint32Array(cap);
-    this.idHi = new Uint32Array(cap);
-    this.start = new Float64Array(cap);
-    this.last = new Uint32Array(cap);
-    this.since = new Uint32Array(cap);
-    this.src = new Uint32Array(cap);
-    this.dst = new Uint32Array(cap);
-    this.sport = new Uint16Array(cap);
-    this.dport = new Uint16Array(cap);
-    this.netns = new Uint32Array(cap);
-    this.mark = new Uint32Array(cap);
-    this.zone = new Uint16Array(cap);
-    this.proto = new Uint8Array(cap);
-    this.state = new Uint8Array(cap);
-    this.status = new Uint16Array(cap);
-    this.flags = new Uint8Array(cap);
-    this.hist = new Uint32Array(cap);
-  }
-
-  /** Bytes of the columns (the table's memory). */
+  /** Bytes held: entries + index. */
   bytes(): number {
-    return this.cap * 55;
+    return this.u32.byteLength + this.index.byteLength + this.tags.byteLength;
   }
 
   static hash(lo: number, hi: number): number {
     let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
     h ^= h >>> 13;
     h = Math.imul(h, 0xc2b2ae35);
-    return h ^ (h >>> 16);
+    return (h ^ (h >>> 16)) >>> 0;
   }
 
-  /** Slot of id (lo, hi), or -1. */
+  /** Entry of id (lo, hi), or -1. */
   find(lo: number, hi: number): number {
-    const { idLo, idHi, mask } = this;
-    for (let s = FlowTable.hash(lo, hi) & mask; ; s = (s + 1) & mask) {
-      const l = idLo[s]!;
-      const h = idHi[s]!;
-      if (l === lo && h === hi) return s;
-      if (l === 0 && h === 0) return -1;
+    const h = FlowTable.hash(lo, hi);
+    const { index, tags, imask, u32 } = this;
+    for (let s = h & imask; ; s = (s + 1) & imask) {
+      const x = index[s]!;
+      if (x === 0) return -1;
+      if (tags[s] === h) {
+        const w = (x - 1) * ENTRY_WORDS;
+        if (u32[w] === lo && u32[w + 1] === hi) return x - 1;
+      }
     }
   }
 
   /**
-   * Slot for id (lo, hi), inserting an empty entry when absent. `created` is
-   * set to whether it was inserted. Ids (0, 0) are not stored: returns -1.
+   * Entry for id (lo, hi), inserting a zeroed one when absent (`created`
+   * tells which). Id 0 (none) is not stored: returns -1.
    */
-  upsert(lo: number, hi: number, nowNs: number): number {
+  upsert(lo: number, hi: number): number {
     if (lo === 0 && hi === 0) return -1;
-    let s = this.find(lo, hi);
-    if (s >= 0) {
+    const e = this.find(lo, hi);
+    if (e >= 0) {
       this.created = false;
-      return s;
+      return e;
     }
-    if (this.count >= this.maxFlows) {
-      this.evictOne(nowNs);
-    } else if ((this.count + 1) * 4 > this.cap * 3 && this.cap < this.maxCap) {
-      this.grow();
-    }
-    const mask = this.mask;
-    s = FlowTable.hash(lo, hi) & mask;
-    while (this.idLo[s] !== 0 || this.idHi[s] !== 0) s = (s + 1) & mask;
-    this.idLo[s] = lo;
-    this.idHi[s] = hi;
-    this.start[s] = 0;
-    this.last[s] = 0;
-    this.since[s] = 0;
-    this.src[s] = 0;
-    this.dst[s] = 0;
-    this.sport[s] = 0;
-    this.dport[s] = 0;
-    this.netns[s] = 0;
-    this.mark[s] = 0;
-    this.zone[s] = 0;
-    this.proto[s] = 0;
-    this.state[s] = 0;
-    this.status[s] = 0;
-    this.flags[s] = 0;
-    this.hist[s] = 0;
-    this.count++;
+    if (this.count >= this.maxFlows) this.evictOne();
+    if (this.count >= this.capEntries) this.growEntries();
+    if ((this.count + 1) * 4 > this.index.length * 3) this.growIndex();
+    const n = this.count++;
+    const w = n * ENTRY_WORDS;
+    const u = this.u32;
+    u[w + W_IDLO] = lo;
+    u[w + W_IDHI] = hi;
+    for (let k = 2; k < ENTRY_WORDS; k++) u[w + k] = 0;
+    this.place(n, FlowTable.hash(lo, hi));
     this.created = true;
-    return s;
+    return n;
   }
 
-  created = false;
-
-  /** Record that slot s was seen at nowNs. */
-  touch(s: number, nowNs: number): void {
-    const d = Math.ceil((nowNs - this.start[s]!) / MS);
-    this.last[s] = d <= 0 ? 0 : d > 0xffffffff ? 0xffffffff : d;
+  private place(e: number, h: number): void {
+    const { index, imask } = this;
+    let s = h & imask;
+    while (index[s] !== 0) s = (s + 1) & imask;
+    index[s] = e + 1;
+    this.tags[s] = h;
   }
 
-  lastNs(s: number): number {
-    return this.start[s]! + this.last[s]! * MS;
+  private slotOf(e: number): number {
+    const w = e * ENTRY_WORDS;
+    const h = FlowTable.hash(this.u32[w]!, this.u32[w + 1]!);
+    for (let s = h & this.imask; ; s = (s + 1) & this.imask) if (this.index[s] === e + 1) return s;
   }
 
-  sinceNs(s: number): number {
-    return this.start[s]! + this.since[s]! * MS;
-  }
-
-  setSince(s: number, nowNs: number): void {
-    const d = Math.floor((nowNs - this.start[s]!) / MS);
-    this.since[s] = d <= 0 ? 0 : d > 0xffffffff ? 0xffffffff : d;
-  }
-
-  private evictOne(nowNs: number): void {
-    let best = -1;
-    let bestLast = Infinity;
-    let seen = 0;
-    this.rng = (Math.imul(this.rng, 1103515245) + 12345) >>> 0;
-    for (let s = this.rng & this.mask, n = 0; seen < SAMPLE && n < this.cap; s = (s + 1) & this.mask, n++) {
-      if (this.idLo[s] === 0 && this.idHi[s] === 0) continue;
-      seen++;
-      const l = this.lastNs(s);
-      if (l < bestLast) {
-        bestLast = l;
-        best = s;
+  /** Remove entry e; the last entry moves into its place (callers iterating must revisit e). */
+  remove(e: number): void {
+    // Index: backward-shift deletion keeps every probe chain intact.
+    const { index, tags, imask } = this;
+    let hole = this.slotOf(e);
+    let j = hole;
+    for (;;) {
+      j = (j + 1) & imask;
+      if (index[j] === 0) break;
+      const home = tags[j]! & imask;
+      if (hole <= j ? home <= hole || home > j : home <= hole && home > j) {
+        index[hole] = index[j]!;
+        tags[hole] = tags[j]!;
+        hole = j;
       }
     }
-    void nowNs;
+    index[hole] = 0;
+    const last = --this.count;
+    if (e !== last) {
+      this.index[this.slotOf(last)] = e + 1;
+      const u = this.u32;
+      const to = e * ENTRY_WORDS;
+      const from = last * ENTRY_WORDS;
+      for (let k = 0; k < ENTRY_WORDS; k++) u[to + k] = u[from + k]!;
+    }
+  }
+
+  private evictOne(): void {
+    let best = -1;
+    let bestLast = Infinity;
+    for (let k = 0; k < SAMPLE && k < this.count; k++) {
+      this.rng = (Math.imul(this.rng, 1103515245) + 12345) >>> 0;
+      const e = this.rng % this.count;
+      const l = this.lastNs(e);
+      if (l < bestLast) {
+        bestLast = l;
+        best = e;
+      }
+    }
     if (best >= 0) {
       this.remove(best);
       this.evictions++;
     }
   }
 
-  /** Delete slot s (backward-shift: keeps every probe chain intact). */
-  remove(s: number): void {
-    const mask = this.mask;
-    let hole = s;
-    let j = s;
-    for (;;) {
-      j = (j + 1) & mask;
-      const lo = this.idLo[j]!;
-      const hi = this.idHi[j]!;
-      if (lo === 0 && hi === 0) break;
-      const home = FlowTable.hash(lo, hi) & mask;
-      // Move j into the hole when its home is not in (hole, j] (cyclically).
-      if (hole <= j ? home <= hole || home > j : home <= hole && home > j) {
-        this.move(j, hole);
-        hole = j;
-      }
-    }
-    this.idLo[hole] = 0;
-    this.idHi[hole] = 0;
-    this.count--;
+  private growEntries(): void {
+    this.capEntries = Math.min(this.maxFlows, this.capEntries * 2);
+    const buf = new ArrayBuffer(this.capEntries * ENTRY_WORDS * 4);
+    const u32 = new Uint32Array(buf);
+    u32.set(this.u32.subarray(0, this.count * ENTRY_WORDS));
+    this.u32 = u32;
+    this.f64 = new Float64Array(buf);
   }
 
-  private move(from: number, to: number): void {
-    this.idLo[to] = this.idLo[from]!;
-    this.idHi[to] = this.idHi[from]!;
-    this.start[to] = this.start[from]!;
-    this.last[to] = this.last[from]!;
-    this.since[to] = this.since[from]!;
-    this.src[to] = this.src[from]!;
-    this.dst[to] = this.dst[from]!;
-    this.sport[to] = this.sport[from]!;
-    this.dport[to] = this.dport[from]!;
-    this.netns[to] = this.netns[from]!;
-    this.mark[to] = this.mark[from]!;
-    this.zone[to] = this.zone[from]!;
-    this.proto[to] = this.proto[from]!;
-    this.state[to] = this.state[from]!;
-    this.status[to] = this.status[from]!;
-    this.flags[to] = this.flags[from]!;
-    this.hist[to] = this.hist[from]!;
+  private growIndex(): void {
+    const old = this.index;
+    const oldTags = this.tags;
+    this.index = new Int32Array(old.length * 2);
+    this.tags = new Uint32Array(old.length * 2);
+    this.imask = this.index.length - 1;
+    for (let s = 0; s < old.length; s++) if (old[s] !== 0) this.place(old[s]! - 1, oldTags[s]!);
   }
 
-  private grow(): void {
-    const old = {
-      idLo: this.idLo,
-      idHi: this.idHi,
-      start: this.start,
-      last: this.last,
-      since: this.since,
-      src: this.src,
-      dst: this.dst,
-      sport: this.sport,
-      dport: this.dport,
-      netns: this.netns,
-      mark: this.mark,
-      zone: this.zone,
-      proto: this.proto,
-      state: this.state,
-      status: this.status,
-      flags: this.flags,
-      hist: this.hist,
-    };
-    const oldCap = this.cap;
-    this.cap *= 2;
-    this.mask = this.cap - 1;
-    this.alloc(this.cap);
-    for (let i = 0; i < oldCap; i++) {
-      const lo = old.idLo[i]!;
-      const hi = old.idHi[i]!;
-      if (lo === 0 && hi === 0) continue;
-      let s = FlowTable.hash(lo, hi) & this.mask;
-      while (this.idLo[s] !== 0 || this.idHi[s] !== 0) s = (s + 1) & this.mask;
-      this.idLo[s] = lo;
-      this.idHi[s] = hi;
-      this.start[s] = old.start[i]!;
-      this.last[s] = old.last[i]!;
-      this.since[s] = old.since[i]!;
-      this.src[s] = old.src[i]!;
-      this.dst[s] = old.dst[i]!;
-      this.sport[s] = old.sport[i]!;
-      this.dport[s] = old.dport[i]!;
-      this.netns[s] = old.netns[i]!;
-      this.mark[s] = old.mark[i]!;
-      this.zone[s] = old.zone[i]!;
-      this.proto[s] = old.proto[i]!;
-      this.state[s] = old.state[i]!;
-      this.status[s] = old.status[i]!;
-      this.flags[s] = old.flags[i]!;
-      this.hist[s] = old.hist[i]!;
-    }
+  // ---- fields of entry e
+  idLo(e: number): number {
+    return this.u32[e * ENTRY_WORDS + W_IDLO]!;
+  }
+  idHi(e: number): number {
+    return this.u32[e * ENTRY_WORDS + W_IDHI]!;
+  }
+  start(e: number): number {
+    return this.f64[e * (ENTRY_WORDS / 2) + 1]!;
+  }
+  setStart(e: number, ns: number): void {
+    this.f64[e * (ENTRY_WORDS / 2) + 1] = ns;
+  }
+  src(e: number): number {
+    return this.u32[e * ENTRY_WORDS + W_SRC]!;
+  }
+  dst(e: number): number {
+    return this.u32[e * ENTRY_WORDS + W_DST]!;
+  }
+  sport(e: number): number {
+    return this.u32[e * ENTRY_WORDS + W_PORTS]! & 0xffff;
+  }
+  dport(e: number): number {
+    return this.u32[e * ENTRY_WORDS + W_PORTS]! >>> 16;
+  }
+  netns(e: number): number {
+    return this.u32[e * ENTRY_WORDS + W_NETNS]!;
+  }
+  mark(e: number): number {
+    return this.u32[e * ENTRY_WORDS + W_MARK]!;
+  }
+  zone(e: number): number {
+    return this.u32[e * ENTRY_WORDS + W_ZPS]! & 0xffff;
+  }
+  proto(e: number): number {
+    return (this.u32[e * ENTRY_WORDS + W_ZPS]! >>> 16) & 0xff;
+  }
+  state(e: number): number {
+    return this.u32[e * ENTRY_WORDS + W_ZPS]! >>> 24;
+  }
+  status(e: number): number {
+    return this.u32[e * ENTRY_WORDS + W_SF]! & 0xffff;
+  }
+  flags(e: number): number {
+    return this.u32[e * ENTRY_WORDS + W_SF]! >>> 16;
+  }
+  hist(e: number): number {
+    return this.u32[e * ENTRY_WORDS + W_HIST]!;
+  }
+  /** Current state code (states.ts): the newest byte of the history. */
+  stateCode(e: number): number {
+    return this.u32[e * ENTRY_WORDS + W_HIST]! & 0xff;
   }
 
-  live(s: number): boolean {
-    return this.idLo[s] !== 0 || this.idHi[s] !== 0;
+  /** Tuple and identity fields at once (entry just created). */
+  setTuple(e: number, src: number, dst: number, sport: number, dport: number, netns: number, mark: number, zone: number, proto: number): void {
+    const w = e * ENTRY_WORDS;
+    const u = this.u32;
+    u[w + W_SRC] = src;
+    u[w + W_DST] = dst;
+    u[w + W_PORTS] = (sport | (dport << 16)) >>> 0;
+    u[w + W_NETNS] = netns;
+    u[w + W_MARK] = mark;
+    u[w + W_ZPS] = ((zone & 0xffff) | (proto << 16) | ((u[w + W_ZPS]! >>> 24) << 24)) >>> 0;
+  }
+  setState(e: number, state: number): void {
+    const w = e * ENTRY_WORDS + W_ZPS;
+    this.u32[w] = ((this.u32[w]! & 0xffffff) | (state << 24)) >>> 0;
+  }
+  setStatus(e: number, status: number): void {
+    const w = e * ENTRY_WORDS + W_SF;
+    this.u32[w] = ((this.u32[w]! & 0xffff0000) | (status & 0xffff)) >>> 0;
+  }
+  setFlags(e: number, flags: number): void {
+    const w = e * ENTRY_WORDS + W_SF;
+    this.u32[w] = ((this.u32[w]! & 0xffff) | (flags << 16)) >>> 0;
+  }
+  setHist(e: number, h: number): void {
+    this.u32[e * ENTRY_WORDS + W_HIST] = h >>> 0;
+  }
+
+  /** Record that entry e was seen at nowNs. */
+  touch(e: number, nowNs: number): void {
+    const d = Math.ceil((nowNs - this.start(e)) / MS);
+    this.u32[e * ENTRY_WORDS + W_LAST] = d <= 0 ? 0 : d > 0xffffffff ? 0xffffffff : d;
+  }
+  lastNs(e: number): number {
+    return this.start(e) + this.u32[e * ENTRY_WORDS + W_LAST]! * MS;
+  }
+  sinceNs(e: number): number {
+    return this.start(e) + this.u32[e * ENTRY_WORDS + W_SINCE]! * MS;
+  }
+  setSince(e: number, nowNs: number): void {
+    const d = Math.floor((nowNs - this.start(e)) / MS);
+    this.u32[e * ENTRY_WORDS + W_SINCE] = d <= 0 ? 0 : d > 0xffffffff ? 0xffffffff : d;
   }
 }

@@ -110,6 +110,32 @@ export function pow2(n: number): number {
 
 const EMPTY = new Float64Array(1);
 
+/** The k-th smallest (0-based) of a[0..n), reordering a (Hoare quickselect). */
+export function selectKth(a: Float64Array, n: number, k: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
+}
+
 export class WindowedHeavyHitters {
   readonly maxKeys: number;
   private readonly trimAfter: number;
@@ -117,6 +143,9 @@ export class WindowedHeavyHitters {
   // the current second
   private keys: Float64Array;
   private counts: Float64Array;
+  private spareKeys: Float64Array;
+  private spareCounts: Float64Array;
+  private readonly order: Float64Array;
   private n = 0;
   private floor = 0;
   private curSec = -1;
@@ -132,6 +161,9 @@ export class WindowedHeavyHitters {
     const cap = pow2(this.maxKeys * 2);
     this.keys = new Float64Array(cap);
     this.counts = new Float64Array(cap);
+    this.spareKeys = new Float64Array(cap);
+    this.spareCounts = new Float64Array(cap);
+    this.order = new Float64Array(this.maxKeys);
     const hist = opts.historySeconds ?? 900;
     const ringSize = pow2(hist + 2);
     this.ring = new Array<Float64Array>(ringSize).fill(EMPTY);
@@ -223,27 +255,32 @@ export class WindowedHeavyHitters {
   private compact(): void {
     this.compactions++;
     const n = this.n;
-    const order = new Float64Array(n);
+    const order = this.order;
     let j = 0;
     for (let i = 0; i < this.counts.length; i++) if (this.counts[i] !== 0) order[j++] = this.counts[i]!;
-    order.sort();
-    const cut = order[Math.floor(n / 2)]!;
+    const cut = selectKth(order, n, n >> 1);
+    // Re-insert the survivors into the spare arrays, then swap (no allocation).
     const keys = this.keys;
     const counts = this.counts;
-    this.keys = new Float64Array(keys.length);
-    this.counts = new Float64Array(counts.length);
+    const nk = this.spareKeys;
+    const nc = this.spareCounts;
+    nc.fill(0);
     this.n = 0;
     const mask = keys.length - 1;
     for (let i = 0; i < counts.length; i++) {
       const c = counts[i]!;
       if (c > cut) {
         let s = keyHash(keys[i]!) & mask;
-        while (this.counts[s] !== 0) s = (s + 1) & mask;
-        this.keys[s] = keys[i]!;
-        this.counts[s] = c;
+        while (nc[s] !== 0) s = (s + 1) & mask;
+        nk[s] = keys[i]!;
+        nc[s] = c;
         this.n++;
       }
     }
+    this.spareKeys = keys;
+    this.spareCounts = counts;
+    this.keys = nk;
+    this.counts = nc;
     this.floor += cut;
   }
 

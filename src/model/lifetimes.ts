@@ -2,7 +2,7 @@
 // <= 2^i ms (i = 0..NBUCKETS-2, up to ~12 days), the last bucket the rest.
 // Cheap to fill (clz32, no log), and Prometheus-ready (cumulative `le`).
 
-import { keyHash, pow2 } from './heavy.js';
+import { keyHash, pow2, selectKth } from './heavy.js';
 
 export const NBUCKETS = 32;
 /** Upper bounds in seconds of the finite buckets. */
@@ -53,14 +53,22 @@ export function quantileOf(buckets: ArrayLike<number>, count: number, q: number)
 export class KeyedLifetimes {
   private keys: Float64Array;
   private counts: Float64Array; // 0: empty slot
-  private hist: Uint32Array;
+  private hist: Uint16Array;
+  private spareKeys: Float64Array;
+  private spareCounts: Float64Array;
+  private spareHist: Uint16Array;
+  private readonly order: Float64Array;
   private n = 0;
 
-  constructor(readonly maxKeys = 2048) {
+  constructor(readonly maxKeys = 1024) {
     const cap = pow2(maxKeys * 2);
     this.keys = new Float64Array(cap);
     this.counts = new Float64Array(cap);
-    this.hist = new Uint32Array(cap * NBUCKETS);
+    this.hist = new Uint16Array(cap * NBUCKETS);
+    this.spareKeys = new Float64Array(cap);
+    this.spareCounts = new Float64Array(cap);
+    this.spareHist = new Uint16Array(cap * NBUCKETS);
+    this.order = new Float64Array(cap);
   }
 
   add(k: number, ns: number): void {
@@ -69,7 +77,10 @@ export class KeyedLifetimes {
     while (this.counts[s] !== 0) {
       if (this.keys[s] === k) {
         this.counts[s]!++;
-        this.hist[s * NBUCKETS + bucketOf(ns)]!++;
+        const b = s * NBUCKETS + bucketOf(ns);
+        // u16 buckets: halve them all when one would overflow (the median holds).
+        if (this.hist[b] === 0xffff) this.halve(s);
+        this.hist[b]!++;
         return;
       }
       s = (s + 1) & mask;
@@ -81,36 +92,56 @@ export class KeyedLifetimes {
     }
     this.keys[s] = k;
     this.counts[s] = 1;
+    this.hist.fill(0, s * NBUCKETS, s * NBUCKETS + NBUCKETS);
     this.hist[s * NBUCKETS + bucketOf(ns)] = 1;
     this.n++;
+  }
+
+  private halve(s: number): void {
+    for (let b = s * NBUCKETS; b < s * NBUCKETS + NBUCKETS; b++) this.hist[b] = this.hist[b]! >>> 1;
   }
 
   /** Median lifetime (seconds, bucket upper bound) of key k, null when unknown. */
   median(k: number): number | null {
     const mask = this.keys.length - 1;
     for (let s = keyHash(k) & mask; this.counts[s] !== 0; s = (s + 1) & mask) {
-      if (this.keys[s] === k) return quantileOf(this.hist.subarray(s * NBUCKETS, s * NBUCKETS + NBUCKETS), this.counts[s]!, 0.5);
+      if (this.keys[s] === k) {
+        const h = this.hist.subarray(s * NBUCKETS, s * NBUCKETS + NBUCKETS);
+        let total = 0;
+        for (let b = 0; b < NBUCKETS; b++) total += h[b]!;
+        return quantileOf(h, total, 0.5);
+      }
     }
     return null;
   }
 
   private compact(): void {
-    const order = Array.from(this.counts.filter((c) => c !== 0)).sort((a, b) => a - b);
-    const cut = order[Math.floor(order.length / 2)]!;
+    const order = this.order;
+    let j = 0;
+    for (let i = 0; i < this.counts.length; i++) if (this.counts[i] !== 0) order[j++] = this.counts[i]!;
+    const cut = selectKth(order, j, j >> 1);
     const { keys, counts, hist } = this;
-    this.keys = new Float64Array(keys.length);
-    this.counts = new Float64Array(counts.length);
-    this.hist = new Uint32Array(hist.length);
+    const nk = this.spareKeys;
+    const nc = this.spareCounts;
+    const nh = this.spareHist;
+    nc.fill(0);
     this.n = 0;
     const mask = keys.length - 1;
     for (let i = 0; i < counts.length; i++) {
       if (counts[i]! <= cut) continue;
       let s = keyHash(keys[i]!) & mask;
-      while (this.counts[s] !== 0) s = (s + 1) & mask;
-      this.keys[s] = keys[i]!;
-      this.counts[s] = counts[i]!;
-      this.hist.set(hist.subarray(i * NBUCKETS, i * NBUCKETS + NBUCKETS), s * NBUCKETS);
+      while (nc[s] !== 0) s = (s + 1) & mask;
+      nk[s] = keys[i]!;
+      nc[s] = counts[i]!;
+      for (let b = 0; b < NBUCKETS; b++) nh[s * NBUCKETS + b] = hist[i * NBUCKETS + b]!;
       this.n++;
     }
+    // Slots left empty keep stale buckets: add() resets a slot's buckets when it takes it.
+    this.spareKeys = keys;
+    this.spareCounts = counts;
+    this.spareHist = hist;
+    this.keys = nk;
+    this.counts = nc;
+    this.hist = nh;
   }
 }

@@ -146,6 +146,8 @@ export class Model implements RecordSink {
   readonly lifetimes = new Map<number, Histogram>();
   /** Time spent in the final state before destroy, same grouping. */
   readonly finalDwell = new Map<number, Histogram>();
+  private readonly lifetimeByGroup: (Histogram | undefined)[] = new Array(256 * NSTATE_CODES).fill(undefined);
+  private readonly dwellByGroup: (Histogram | undefined)[] = new Array(256 * NSTATE_CODES).fill(undefined);
   /** Destroys by cause (index: enum ctscope_cause). */
   readonly destroyCauses = new Float64Array(CAUSE_NAMES.length + 1);
   /** Netfilter drops by skb drop reason (aux). */
@@ -180,7 +182,7 @@ export class Model implements RecordSink {
     for (let i = 0; i < STREAMS.length * NDIMS; i++) {
       this.hh.push(new WindowedHeavyHitters({ maxKeys: this.opts.heavyKeys, historySeconds: this.opts.historySeconds }));
     }
-    for (let d = 0; d < NDIMS; d++) this.keyLifetimes.push(new KeyedLifetimes(2048));
+    for (let d = 0; d < NDIMS; d++) this.keyLifetimes.push(new KeyedLifetimes(1024));
     this.closed = new ClosedFlows(this.opts.closedFlows);
   }
 
@@ -298,16 +300,16 @@ export class Model implements RecordSink {
   private open(b: RecordColumns, i: number, o: number, openFlags: number): void {
     const ft = this.flows;
     const ts = b.ts[i]!;
-    const s = ft.upsert(idLo(b.bytes, o), idHi(b.bytes, o), ts);
+    const s = ft.upsert(idLo(b.bytes, o), idHi(b.bytes, o));
     if (s < 0) return;
     if (ft.created) {
       this.fill(b, i, o, s);
       const st = b.start[i]!;
       const known = st > 0 && (openFlags === 0 || (b.flags[i]! & Flag.HAS_START) !== 0);
-      ft.start[s] = known ? st : ts;
-      ft.flags[s] = (ft.flags[s]! & FF.SRC_V6) | openFlags | (known ? FF.START_KNOWN : 0);
+      ft.setStart(s, known ? st : ts);
+      ft.setFlags(s, (ft.flags(s) & FF.SRC_V6) | openFlags | (known ? FF.START_KNOWN : 0));
       ft.setSince(s, ts);
-      ft.hist[s] = stateCode(b.proto[i]!, b.state[i]!, b.status[i]!);
+      ft.setHist(s, stateCode(b.proto[i]!, b.state[i]!, b.status[i]!));
     } else {
       this.setState(b, i, s, ts);
     }
@@ -319,51 +321,44 @@ export class Model implements RecordSink {
     const fam = b.family[i]!;
     const src = addressKey(b.bytes, o + SADDR, fam, this.v6);
     const dst = addressKey(b.bytes, o + DADDR, fam, this.v6);
-    ft.src[s] = src >= TWO32 ? src - TWO32 : src;
-    ft.dst[s] = dst >= TWO32 ? dst - TWO32 : dst;
-    ft.flags[s] = src >= TWO32 ? FF.SRC_V6 : 0;
-    ft.sport[s] = b.sport[i]!;
-    ft.dport[s] = b.dport[i]!;
-    ft.netns[s] = b.netns[i]!;
-    ft.mark[s] = b.mark[i]!;
-    ft.zone[s] = b.zone[i]!;
-    ft.proto[s] = b.proto[i]!;
-    ft.state[s] = b.state[i]!;
-    ft.status[s] = b.status[i]! & 0xffff;
+    ft.setTuple(s, src >= TWO32 ? src - TWO32 : src, dst >= TWO32 ? dst - TWO32 : dst, b.sport[i]!, b.dport[i]!, b.netns[i]!, b.mark[i]!, b.zone[i]!, b.proto[i]!);
+    ft.setFlags(s, src >= TWO32 ? FF.SRC_V6 : 0);
+    ft.setState(s, b.state[i]!);
+    ft.setStatus(s, b.status[i]!);
   }
 
   /** UPDATE / CONFIRM: state or status changed. */
   private change(b: RecordColumns, i: number, o: number, confirm: boolean): void {
     const ft = this.flows;
     const ts = b.ts[i]!;
-    const s = ft.upsert(idLo(b.bytes, o), idHi(b.bytes, o), ts);
+    const s = ft.upsert(idLo(b.bytes, o), idHi(b.bytes, o));
     if (s < 0) return;
     if (ft.created) {
       this.fill(b, i, o, s);
       const st = b.start[i]!;
       const known = st > 0 && (b.flags[i]! & Flag.HAS_START) !== 0;
-      ft.start[s] = known ? st : ts;
-      ft.flags[s] = (ft.flags[s]! & FF.SRC_V6) | FF.OPEN_UPDATE | (known ? FF.START_KNOWN : 0);
+      ft.setStart(s, known ? st : ts);
+      ft.setFlags(s, (ft.flags(s) & FF.SRC_V6) | FF.OPEN_UPDATE | (known ? FF.START_KNOWN : 0));
       ft.setSince(s, ts);
-      ft.hist[s] = stateCode(b.proto[i]!, b.state[i]!, b.status[i]!);
+      ft.setHist(s, stateCode(b.proto[i]!, b.state[i]!, b.status[i]!));
     } else {
       this.setState(b, i, s, ts);
     }
-    if (confirm) ft.flags[s]! |= FF.CONFIRMED;
+    if (confirm) ft.setFlags(s, ft.flags(s) | FF.CONFIRMED);
     ft.touch(s, ts);
   }
 
   private setState(b: RecordColumns, i: number, s: number, ts: number): void {
     const ft = this.flows;
-    const proto = ft.proto[s]!;
+    const proto = ft.proto(s);
     // A message without protocol info (state 0) keeps the TCP state we know.
     const st = b.state[i]!;
-    if (st !== 0 || proto !== IPPROTO_TCP) ft.state[s] = st;
+    if (st !== 0 || proto !== IPPROTO_TCP) ft.setState(s, st);
     const status = b.status[i]!;
-    if (status !== 0) ft.status[s] = status & 0xffff;
-    const code = stateCode(proto, ft.state[s]!, ft.status[s]!);
-    if (code !== (ft.hist[s]! & 0xff)) {
-      ft.hist[s] = ((ft.hist[s]! << 8) | code) >>> 0;
+    if (status !== 0) ft.setStatus(s, status);
+    const code = stateCode(proto, ft.state(s), ft.status(s));
+    if (code !== ft.stateCode(s)) {
+      ft.setHist(s, (ft.hist(s) << 8) | code);
       ft.setSince(s, ts);
     }
   }
@@ -381,10 +376,10 @@ export class Model implements RecordSink {
     let since = start;
     if (s >= 0) {
       this.setState(b, i, s, ts);
-      proto = ft.proto[s]!;
-      code = ft.hist[s]! & 0xff;
-      if (ft.flags[s]! & FF.START_KNOWN) {
-        start = ft.start[s]!;
+      proto = ft.proto(s);
+      code = ft.hist(s) & 0xff;
+      if (ft.flags(s) & FF.START_KNOWN) {
+        start = ft.start(s);
         known = true;
       }
       since = ft.sinceNs(s);
@@ -395,8 +390,8 @@ export class Model implements RecordSink {
     if (known && ts >= start) {
       lifetime = ts - start;
       const g = proto * NSTATE_CODES + code;
-      let h = this.lifetimes.get(g);
-      if (!h) this.lifetimes.set(g, (h = new Histogram()));
+      let h = this.lifetimeByGroup[g];
+      if (!h) this.lifetimes.set(g, (h = this.lifetimeByGroup[g] = new Histogram()));
       h.add(lifetime);
       const k = this.k;
       for (let d = 0; d < NDIMS; d++) this.keyLifetimes[d]!.add(k[d]!, lifetime);
@@ -406,8 +401,8 @@ export class Model implements RecordSink {
     if (s >= 0) {
       if (ts >= since) {
         const g = proto * NSTATE_CODES + code;
-        let h = this.finalDwell.get(g);
-        if (!h) this.finalDwell.set(g, (h = new Histogram()));
+        let h = this.dwellByGroup[g];
+        if (!h) this.finalDwell.set(g, (h = this.dwellByGroup[g] = new Histogram()));
         h.add(ts - since);
       }
       this.closed.push(ft, s, ts, cause, lifetime);
@@ -420,9 +415,9 @@ export class Model implements RecordSink {
     const ft = this.flows;
     let closed = 0;
     // Removal shifts later entries back; rescan a slot after removing from it.
-    for (let s = 0; s < ft.cap; ) {
-      if (ft.live(s) && ft.netns[s] === netns && ft.lastNs(s) < sinceNs) {
-        this.closed.push(ft, s, ts, cause, ft.flags[s]! & FF.START_KNOWN ? ts - ft.start[s]! : -1);
+    for (let s = 0; s < ft.count; ) {
+      if (ft.netns(s) === netns && ft.lastNs(s) < sinceNs) {
+        this.closed.push(ft, s, ts, cause, ft.flags(s) & FF.START_KNOWN ? ts - ft.start(s) : -1);
         ft.remove(s);
         closed++;
         continue;
@@ -527,26 +522,26 @@ export class Model implements RecordSink {
     const ft = this.flows;
     switch (d) {
       case DIM.src:
-        return ft.flags[s]! & FF.SRC_V6 ? TWO32 + ft.src[s]! : ft.src[s]!;
+        return ft.flags(s) & FF.SRC_V6 ? TWO32 + ft.src(s) : ft.src(s);
       case DIM.dst:
-        return ft.flags[s]! & FF.SRC_V6 ? TWO32 + ft.dst[s]! : ft.dst[s]!;
+        return ft.flags(s) & FF.SRC_V6 ? TWO32 + ft.dst(s) : ft.dst(s);
       case DIM.dport:
-        return ft.dport[s]!;
+        return ft.dport(s);
       case DIM.proto:
-        return ft.proto[s]!;
+        return ft.proto(s);
       case DIM.netns:
-        return ft.netns[s]!;
+        return ft.netns(s);
       case DIM.zone:
-        return ft.zone[s]!;
+        return ft.zone(s);
       case DIM.mark:
-        return ft.mark[s]!;
+        return ft.mark(s);
       default:
-        return (ft.flags[s]! & FF.SRC_V6 ? TWO32 + ft.src[s]! : ft.src[s]!) * 65536 + ft.dport[s]!;
+        return (ft.flags(s) & FF.SRC_V6 ? TWO32 + ft.src(s) : ft.src(s)) * 65536 + ft.dport(s);
     }
   }
 
   private flowState(s: number): number {
-    return this.flows.hist[s]! & 0xff;
+    return this.flows.stateCode(s);
   }
 
   /**
@@ -564,10 +559,9 @@ export class Model implements RecordSink {
     sc.clear();
     const byState = new Map<number, number>();
     let total = 0;
-    for (let s = 0; s < ft.cap; s++) {
-      if (!ft.live(s)) continue;
+    for (let s = 0; s < ft.count; s++) {
       const code = this.flowState(s);
-      const proto = ft.proto[s]!;
+      const proto = ft.proto(s);
       const g = proto * NSTATE_CODES + code;
       byState.set(g, (byState.get(g) ?? 0) + 1);
       if (q.state !== undefined && code !== q.state) continue;
@@ -580,12 +574,11 @@ export class Model implements RecordSink {
     top.forEach((t, i) => index.set(t.key, i));
     const breakdown = top.map(() => new Map<number, number>());
     if (top.length) {
-      for (let s = 0; s < ft.cap; s++) {
-        if (!ft.live(s)) continue;
+      for (let s = 0; s < ft.count; s++) {
         const i = index.get(this.flowKey(s, d));
         if (i === undefined) continue;
         const code = this.flowState(s);
-        const proto = ft.proto[s]!;
+        const proto = ft.proto(s);
         if (q.state !== undefined && code !== q.state) continue;
         if (q.proto !== undefined && proto !== q.proto) continue;
         const g = proto * NSTATE_CODES + code;
@@ -616,9 +609,8 @@ export class Model implements RecordSink {
   liveStates(): Map<number, number> {
     const ft = this.flows;
     const m = new Map<number, number>();
-    for (let s = 0; s < ft.cap; s++) {
-      if (!ft.live(s)) continue;
-      const g = ft.proto[s]! * NSTATE_CODES + this.flowState(s);
+    for (let s = 0; s < ft.count; s++) {
+      const g = ft.proto(s) * NSTATE_CODES + this.flowState(s);
       m.set(g, (m.get(g) ?? 0) + 1);
     }
     return m;
@@ -634,15 +626,14 @@ export class Model implements RecordSink {
     const out = new Map<string, Map<number, number>>();
     const ft = this.flows;
     const memo = new Map<number, string>();
-    for (let s = 0; s < ft.cap; s++) {
-      if (!ft.live(s)) continue;
+    for (let s = 0; s < ft.count; s++) {
       const k = this.flowKey(s, d);
       let text = memo.get(k);
       if (text === undefined) memo.set(k, (text = formatKey(d, k, this.v6)));
       if (!wanted.has(text)) continue;
       let m = out.get(text);
       if (!m) out.set(text, (m = new Map()));
-      m.set(ft.proto[s]!, (m.get(ft.proto[s]!) ?? 0) + 1);
+      m.set(ft.proto(s), (m.get(ft.proto(s)) ?? 0) + 1);
     }
     return out;
   }
@@ -660,19 +651,18 @@ export class Model implements RecordSink {
     const limit = f.limit ?? 100;
     const hits: number[] = [];
     let total = 0;
-    for (let s = 0; s < ft.cap; s++) {
-      if (!ft.live(s)) continue;
-      if (f.proto !== undefined && ft.proto[s] !== f.proto) continue;
-      if (f.sport !== undefined && ft.sport[s] !== f.sport) continue;
-      if (f.dport !== undefined && ft.dport[s] !== f.dport) continue;
-      if (f.netns !== undefined && ft.netns[s] !== f.netns) continue;
+    for (let s = 0; s < ft.count; s++) {
+      if (f.proto !== undefined && ft.proto(s) !== f.proto) continue;
+      if (f.sport !== undefined && ft.sport(s) !== f.sport) continue;
+      if (f.dport !== undefined && ft.dport(s) !== f.dport) continue;
+      if (f.netns !== undefined && ft.netns(s) !== f.netns) continue;
       if (f.state !== undefined && this.flowState(s) !== f.state) continue;
       if (src !== undefined && this.flowKey(s, DIM.src) !== src) continue;
       if (dst !== undefined && this.flowKey(s, DIM.dst) !== dst) continue;
       total++;
       hits.push(s);
     }
-    hits.sort((a, b) => ft.start[a]! - ft.start[b]!);
+    hits.sort((a, b) => ft.start(a) - ft.start(b));
     if (hits.length > limit) hits.length = limit;
     return { total, flows: hits.map((s) => this.liveView(s)) };
   }
@@ -686,21 +676,21 @@ export class Model implements RecordSink {
   private liveView(s: number): FlowView {
     const ft = this.flows;
     const now = this.nowNs;
-    const fl = ft.flags[s]!;
-    const start = ft.start[s]!;
+    const fl = ft.flags(s);
+    const start = ft.start(s);
     return {
-      id: ((BigInt(ft.idHi[s]!) << 32n) | BigInt(ft.idLo[s]!)).toString(),
+      id: ((BigInt(ft.idHi(s)) << 32n) | BigInt(ft.idLo(s))).toString(),
       live: true,
-      proto: protoName(ft.proto[s]!),
+      proto: protoName(ft.proto(s)),
       src: formatAddressKey(this.flowKey(s, DIM.src), this.v6),
-      sport: ft.sport[s]!,
+      sport: ft.sport(s),
       dst: formatAddressKey(this.flowKey(s, DIM.dst), this.v6),
-      dport: ft.dport[s]!,
-      netns: ft.netns[s]!,
-      zone: ft.zone[s]!,
-      mark: ft.mark[s]!,
+      dport: ft.dport(s),
+      netns: ft.netns(s),
+      zone: ft.zone(s),
+      mark: ft.mark(s),
       state: stateName(this.flowState(s)),
-      status: ft.status[s]!,
+      status: ft.status(s),
       confirmed: (fl & FF.CONFIRMED) !== 0,
       opened: openedName(fl),
       start_s: round(start / 1e9),
@@ -708,7 +698,7 @@ export class Model implements RecordSink {
       age_s: round(Math.max(0, now - start) / 1e9),
       last_seen_s_ago: round(Math.max(0, now - ft.lastNs(s)) / 1e9),
       state_since_s: round(Math.max(0, now - ft.sinceNs(s)) / 1e9),
-      states: histNames(ft.hist[s]!),
+      states: histNames(ft.hist(s)),
     };
   }
 
