@@ -30,6 +30,9 @@ interface ProcTrack {
   last: ProcSnapshot;
   peakCount: number;
   peakTs: number;
+  /** Highest count/max of any snapshot (max may change during a capture), and that max. */
+  peakUtil: number;
+  peakUtilMax: number;
 }
 
 /** Whole-capture tallies kept beside the model (a ReplaySink). */
@@ -89,13 +92,18 @@ export class ReplayTally implements ReplaySink {
   }
 
   ingestProc(s: ProcSnapshot): void {
+    const util = s.max > 0 ? s.count / s.max : 0;
     const t = this.proc.get(s.netns);
-    if (!t) this.proc.set(s.netns, { first: s, last: s, peakCount: s.count, peakTs: s.ts });
+    if (!t) this.proc.set(s.netns, { first: s, last: s, peakCount: s.count, peakTs: s.ts, peakUtil: util, peakUtilMax: s.max });
     else {
       t.last = s;
       if (s.count > t.peakCount) {
         t.peakCount = s.count;
         t.peakTs = s.ts;
+      }
+      if (util > t.peakUtil) {
+        t.peakUtil = util;
+        t.peakUtilMax = s.max;
       }
     }
   }
@@ -152,7 +160,7 @@ export interface ReplayReport {
     by_src: unknown[];
     by_dport: unknown[];
     states: unknown[];
-    kernel: Array<{ netns: number; max: number; peak_count: number; peak_at: string | null; peak_utilization: number | null; last_count: number }>;
+    kernel: Array<{ netns: number; max: number; peak_count: number; peak_at: string | null; peak_utilization: number | null; peak_utilization_max: number; last_count: number }>;
   };
   drops: {
     total: number;
@@ -229,7 +237,8 @@ export function buildReport(x: ReportInputs): ReplayReport {
     max: t.last.max,
     peak_count: t.peakCount,
     peak_at: wall(t.peakTs),
-    peak_utilization: t.last.max > 0 ? round(t.peakCount / t.last.max) : null,
+    peak_utilization: t.peakUtilMax > 0 ? round(t.peakUtil) : null,
+    peak_utilization_max: t.peakUtilMax,
     last_count: t.last.count,
   }));
   const delta = (t: ProcTrack, key: string) => (key in t.last.stats && key in t.first.stats ? t.last.stats[key]! - t.first.stats[key]! : null);
@@ -391,7 +400,9 @@ export function formatReportText(r: ReplayReport): string {
     L.push(`  ${`${s.proto} ${s.state}`.padEnd(24)} ${String(s.count).padStart(10)}  ${pct(s.share).padStart(7)}`);
   }
   for (const k of r.occupancy.kernel) {
-    L.push(`  kernel, netns ${k.netns}: peak ${k.peak_count} of max ${k.max}${k.peak_utilization !== null ? ` (${pct(k.peak_utilization)})` : ''}, ${k.last_count} at the end`);
+    L.push(
+      `  kernel, netns ${k.netns}: peak ${k.peak_count}, max ${k.max}${k.peak_utilization !== null ? `; highest utilization ${pct(k.peak_utilization)} of max ${k.peak_utilization_max}` : ''}; ${k.last_count} at the end`,
+    );
   }
   L.push('');
   L.push(`Drops: ${r.drops.total}${r.drops.total ? ` (${Object.entries(r.drops.by_kind).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`);
@@ -411,13 +422,13 @@ export function formatReportText(r: ReplayReport): string {
       const a = n.actual;
       const b = n.what_if;
       const above = (o: { seconds_above: typeof a.seconds_above }) => (o.seconds_above ? `${round(o.seconds_above['70'])}/${round(o.seconds_above['85'])}/${round(o.seconds_above['95'])} s` : 'n/a');
-      L.push(`  netns ${n.netns}          actual            what-if`);
-      L.push(`    max             ${String(a.max ?? '?').padEnd(18)}${b.max ?? '?'}`);
-      L.push(`    peak            ${String(a.peak).padEnd(18)}${b.peak}`);
-      L.push(`    mean            ${String(round(a.mean)).padEnd(18)}${round(b.mean)}`);
-      L.push(`    ≥70/85/95 %     ${above(a).padEnd(18)}${above(b)}`);
-      L.push(`    drops           ${String(a.drops).padEnd(18)}${b.drops} (avoided ${b.avoided_drops})`);
-      L.push(`    evictions       ${String(a.evictions).padEnd(18)}${b.evictions}`);
+      L.push(`  netns ${n.netns}`.padEnd(20) + 'actual'.padEnd(26) + 'what-if');
+      L.push(`    max             ${String(a.max ?? '?').padEnd(26)}${b.max ?? '?'}`);
+      L.push(`    peak            ${String(a.peak).padEnd(26)}${b.peak}`);
+      L.push(`    mean            ${String(round(a.mean)).padEnd(26)}${round(b.mean)}`);
+      L.push(`    ≥70/85/95 %     ${above(a).padEnd(26)}${above(b)}`);
+      L.push(`    drops           ${String(Math.max(a.drops, a.kernel_drops ?? 0)).padEnd(26)}${b.drops + (a.drops - b.avoided_drops)} (avoided ${b.avoided_drops})`);
+      L.push(`    evictions       ${String(a.evictions).padEnd(26)}${b.evictions}`);
     }
     for (const note of w.notes) L.push(`  note: ${note}`);
   }

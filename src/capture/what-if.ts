@@ -198,6 +198,11 @@ export class LifetimeCollector implements RecordSink {
   readonly learned: (number | undefined)[] = [];
   readonly tableFullTs: number[] = [];
   readonly tableFullNetns: number[] = [];
+  /** Netfilter drop records (tp_btf kfree_skb): table-full drops among others. */
+  readonly dropTs: number[] = [];
+  readonly dropNetns: number[] = [];
+  /** Lowest nf_conntrack_max seen per netns (it may change during a capture). */
+  readonly minMax = new Map<number, number>();
   drops = 0;
   evictions = 0;
   firstTs = Infinity;
@@ -217,6 +222,7 @@ export class LifetimeCollector implements RecordSink {
     if (!this.firstProc.has(s.netns)) this.firstProc.set(s.netns, s);
     this.lastProc.set(s.netns, s);
     this.procPeak.set(s.netns, Math.max(this.procPeak.get(s.netns) ?? 0, s.count));
+    if (s.max > 0) this.minMax.set(s.netns, Math.min(this.minMax.get(s.netns) ?? Infinity, s.max));
   }
 
   ingest(b: RecordColumns): void {
@@ -295,6 +301,8 @@ export class LifetimeCollector implements RecordSink {
           break;
         case Kind.DROP:
           this.drops++;
+          this.dropTs.push(ts);
+          this.dropNetns.push(b.netns[i]!);
           break;
         case Kind.EVICT:
           this.evictions++;
@@ -434,8 +442,19 @@ export function simulate(c: LifetimeCollector, spec: WhatIfSpec): WhatIfResult {
   for (const [ns, idx] of groups) {
     const first = c.firstProc.get(ns);
     const last = c.lastProc.get(ns);
-    const actualMax = last?.max || null;
-    const full = (fullByNs.get(ns) ?? []).sort((a, b) => a - b);
+    const actualMax = c.minMax.get(ns) ?? null;
+    if (actualMax !== null && last && last.max !== actualMax) {
+      notes.push(`nf_conntrack_max changed during the capture (netns ${ns}: lowest ${actualMax}, last ${last.max}); the actual column uses the lowest`);
+    }
+    const kernelDrops = first && last && 'drop' in last.stats ? (last.stats.drop ?? 0) - (first.stats.drop ?? 0) : null;
+    let full = (fullByNs.get(ns) ?? []).sort((a, b) => a - b);
+    if (full.length === 0 && kernelDrops && kernelDrops > 0) {
+      // no table-full records (the ctnetlink fallback cannot see them), but the
+      // kernel counted conntrack drops: take the netfilter drop records of this
+      // netns as those attempts, as many as the kernel counted
+      full = c.dropTs.filter((_, i) => c.dropNetns[i] === ns).sort((a, b) => a - b).slice(0, kernelDrops);
+      if (full.length) notes.push(`netns ${ns}: ${full.length} netfilter drop records taken as table-full attempts (the kernel counted ${kernelDrops} conntrack drops)`);
+    }
     const actual = sweep(idx, lt.start, lt.end, lt.info, t0, t1, Infinity, actualMax, full, false);
     const wMax = spec.max ?? actualMax;
     const w = sweep(idx, lt.start, wEnd, lt.info, t0, t1, spec.max ?? Infinity, wMax, full, true);
@@ -449,7 +468,7 @@ export function simulate(c: LifetimeCollector, spec: WhatIfSpec): WhatIfResult {
         evictions: c.evictions,
         max: actualMax,
         kernel_peak_count: kernelPeak,
-        kernel_drops: first && last && 'drop' in last.stats ? (last.stats.drop ?? 0) - (first.stats.drop ?? 0) : null,
+        kernel_drops: kernelDrops,
         kernel_early_drops: first && last && 'early_drop' in last.stats ? (last.stats.early_drop ?? 0) - (first.stats.early_drop ?? 0) : null,
       },
       what_if: {
@@ -464,7 +483,7 @@ export function simulate(c: LifetimeCollector, spec: WhatIfSpec): WhatIfResult {
   if (!spec.max && byNetns.every((n) => n.actual.max === null)) {
     notes.push('nf_conntrack_max unknown (no /proc snapshot in the capture): pass max=N to see time above 70/85/95 %');
   }
-  if (c.tableFullTs.length === 0 && c.drops === 0) notes.push('the capture holds no table-full drop records (a text import or a source without the drop hook cannot see them)');
+  if (c.tableFullTs.length === 0 && c.drops === 0 && byNetns.every((n) => !n.actual.kernel_drops)) notes.push('the capture holds no table-full drop records (a text import or a source without the drop hook cannot see them)');
   return {
     spec: { timeouts: { ...spec.timeouts }, max: spec.max ?? null },
     actual_timeouts: actualTimeouts,
