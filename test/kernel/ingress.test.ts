@@ -129,6 +129,7 @@ describe.skipIf(why !== null)('ingress arrivals (kernel)', () => {
              }
            }
            table inet ingc {
+             # every hping3 UDP packet has its own source port: one packet per flow
              counter udpN {}
              chain pre {
                type filter hook prerouting priority 0;
@@ -299,6 +300,48 @@ describe.skipIf(why !== null)('ingress arrivals (kernel)', () => {
         expect(stdout).toMatch(/pref 100 u32/);
         const q = await lab.exec(lab.server, ['tc', 'qdisc', 'show', 'dev', lab.serverIf]);
         expect(q.stdout).toMatch(/clsact/);
+      } finally {
+        await source?.stop();
+        await lab.destroy();
+      }
+    });
+  }, 60_000);
+
+  // The two ways of judging "first packet of a UDP flow" agree with the
+  // entries conntrack created for the same traffic: 13 one-packet flows plus
+  // one flow of 29 packets (fixed source port).
+  it.each(['ct', 'lru'] as const)('counts one arrival per new UDP flow, as conntrack creates entries (%s)', async (variant) => {
+    await withKernelLock(async () => {
+      const lab = await Lab.create(variant === 'ct' ? 'ingu' : 'ingv');
+      let source: IngressSource | null = null;
+      try {
+        await lab.nft(
+          lab.server,
+          `table inet ingu {
+             counter allpkts {}
+             chain pre {
+               type filter hook prerouting priority 0;
+               udp dport 5353 counter name allpkts
+               udp dport 5353 ct state new
+             }
+           }`,
+        );
+        const arrivals = new ArrivalsModel();
+        source = new IngressSource({ specs: `${lab.server}/${lab.serverIf}`, arrivals, variant });
+        await source.start();
+        expect(source.status().udp_new_by).toBe(variant === 'ct' ? 'conntrack lookup' : 'recent-tuple LRU');
+        await lab.exec(lab.client, ['hping3', '-q', '--udp', '-p', '5353', '-c', '13', '-i', 'u1000', lab.serverAddress]).catch((e: unknown) => e);
+        await lab.exec(lab.client, ['hping3', '-q', '--udp', '-s', '40000', '-k', '-p', '5353', '-c', '29', '-i', 'u1000', lab.serverAddress]).catch((e: unknown) => e);
+        await drain(source);
+        // nft's `ct state new` matches every packet of a flow that has not
+        // seen a reply yet, so the kernel's count of flows is its table.
+        const flows = (await lab.conntrackList(lab.server, ['-p', 'udp', '--dport', '5353'])).filter((l) => l.startsWith('udp')).length;
+        const packets = await counter(lab, lab.server, 'inet', 'ingu', 'allpkts');
+        const r = arrivals.query({ by: 'src', window: 900, limit: 5 });
+        console.info(`udp (${variant}): conntrack ${flows} flows of ${packets} packets; arrivals ${JSON.stringify(r.items)}`);
+        expect(packets).toBe(13 + 29);
+        expect(flows).toBe(14);
+        expect(r.items).toMatchObject([{ key: lab.clientAddress, udp_new: flows, tcp_syn: 0 }]);
       } finally {
         await source?.stop();
         await lab.destroy();
