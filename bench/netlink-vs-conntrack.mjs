@@ -6,8 +6,11 @@
 //   burst N  N new UDP flows (hping3, one packet each, several senders), then
 //            `conntrack -F`: N DESTROY events in one kernel loop, the sharpest
 //            burst ctnetlink produces.
-//   sustained  senders for SUSTAIN_S seconds with nf_conntrack_udp_timeout=1,
-//            so entries die as fast as they are born (NEW + DESTROY).
+//   sustained  flooding senders for SUSTAIN_S seconds with 1 s timeouts, so
+//            entries die as fast as they are born. Default TCP SYNs to a
+//            closed port: the kernel's RST ends each unassured entry at once
+//            (NEW + DESTROY, no userspace peer, a small table); SUSTAIN_PROTO=udp
+//            lets 1 s timeouts end them instead.
 // Kernel truth: NEW = nft counter of `ct state new ct status != confirmed`
 // (first packet of each entry, before confirmation); DESTROY = entries before
 // + NEW - entries after (nothing else uses the namespace).
@@ -26,9 +29,10 @@ const require = createRequire(import.meta.url);
 const NS = 'ctsbench-nl';
 const RCVBUF = 128 << 20;
 const SENDERS = Number(process.env.SENDERS ?? 3);
-const BURSTS = (process.env.BURSTS ?? '5000,20000,50000,100000,150000').split(',').map(Number);
+const BURSTS = (process.env.BURSTS ?? '5000,20000,50000,100000,150000').split(',').map(Number).filter((n) => n > 0);
 const SUSTAIN_S = Number(process.env.SUSTAIN_S ?? 8);
-const FLOOD_SENDERS = Number(process.env.FLOOD_SENDERS ?? 1);
+const FLOOD_SENDERS = Number(process.env.FLOOD_SENDERS ?? 2);
+const SUSTAIN_TCP = (process.env.SUSTAIN_PROTO ?? 'tcp') === 'tcp';
 const LOCK_DIR = '/run/ctscope-kernel-test.lock';
 
 function why() {
@@ -188,7 +192,11 @@ function senders(total, opts = {}) {
   const procs = [];
   for (let s = 0; s < n; s++) {
     const pace = opts.flood ? ['--flood'] : ['-i', 'u1', '-c', String(per)];
-    const args = ['netns', 'exec', NS, 'hping3', '--udp', '-q', '-s', '1024', '-p', String(7 + s), ...pace, '127.0.0.1'];
+    // TCP: a SYN to a closed port is answered by the kernel's RST, so each
+    // flow is NEW, UPDATE (SYN_SENT -> CLOSE) and DESTROY with no userspace
+    // peer: the most events per sender CPU second.
+    const proto = opts.tcp ? ['-S'] : ['--udp'];
+    const args = ['netns', 'exec', NS, 'hping3', ...proto, '-q', '-s', '1024', '-p', String(7 + s), ...pace, '127.0.0.1'];
     procs.push(spawn('ip', args, { stdio: 'ignore' }));
   }
   const exited = Promise.all(procs.map((p) => new Promise((r) => p.once('exit', r))));
@@ -220,7 +228,7 @@ async function phase(label, drive) {
   const e0 = entries();
   const n0 = truthNew();
   const t0 = Date.now();
-  const window = await drive();
+  const window = await drive(cs);
   const driveS = (Date.now() - t0) / 1000;
   const n1 = truthNew();
   const e1 = entries();
@@ -230,18 +238,24 @@ async function phase(label, drive) {
   await stopConntrackE(ct);
   ct.cpu -= ct0;
   const tot = truth.NEW + truth.DESTROY;
-  let rate = tot / driveS;
-  if (window) {
+  // UPDATEs have no kernel counter: ctscope's count stands in when it saw
+  // no overrun (the kernel reports every event it could not deliver).
+  let rate = (tot + cs.UPDATE) / driveS;
+  if (window?.flushS) {
+    // A burst's peak: the flush's DESTROY events over the wall time of
+    // `conntrack -F` (process start included, so an underestimate).
+    rate = truth.DESTROY / window.flushS;
+  } else if (window) {
     // The sending window's own rate (the drive also waits for the tail).
     const newW = window.NEW - n0;
-    rate = (newW + (e0 + newW - window.entries)) / window.seconds;
+    rate = (newW + (e0 + newW - window.entries) + window.updates) / window.seconds;
   }
   const row = {
     label,
     truth: tot,
     rate: Math.round(rate),
-    cs: { seen: cs.NEW + cs.DESTROY, lost: Math.max(0, tot - (cs.NEW + cs.DESTROY)), overruns: cs.stats.overruns, queueDropped: cs.stats.queueDropped, cpu: cs.cpu },
-    ct: { seen: ct.NEW + ct.DESTROY, lost: Math.max(0, tot - (ct.NEW + ct.DESTROY)), enobufs: ct.enobufs, cpu: ct.cpu },
+    cs: { seen: cs.NEW + cs.DESTROY, updates: cs.UPDATE, lost: Math.max(0, tot - (cs.NEW + cs.DESTROY)), overruns: cs.stats.overruns, queueDropped: cs.stats.queueDropped, cpu: cs.cpu },
+    ct: { seen: ct.NEW + ct.DESTROY, updates: ct.UPDATE, lost: Math.max(0, tot - (ct.NEW + ct.DESTROY)), enobufs: ct.enobufs, cpu: ct.cpu },
   };
   console.error(JSON.stringify(row));
   return row;
@@ -257,20 +271,23 @@ try {
         const s = senders(n);
         await s.exited;
         await sleep(200);
+        const f0 = process.hrtime.bigint();
         inNs(['conntrack', '-F']);
+        return { flushS: Number(process.hrtime.bigint() - f0) / 1e9 };
       }),
     );
   }
-  inNs(['sysctl', '-qw', 'net.netfilter.nf_conntrack_udp_timeout=1']);
+  inNs(['sysctl', '-qw', 'net.netfilter.nf_conntrack_udp_timeout=1', 'net.netfilter.nf_conntrack_tcp_timeout_close=1']);
   rows.push(
-    await phase(`sustained ${SUSTAIN_S} s (udp timeout 1 s)`, async () => {
-      // One flooding sender: about 50k new flows/s here, so ~100k events/s.
-      const s = senders(0, { flood: true, senders: FLOOD_SENDERS });
+    await phase(`sustained ${SUSTAIN_S} s, ${FLOOD_SENDERS}× ${SUSTAIN_TCP ? 'TCP SYN→RST' : 'UDP'} flood, timeouts 1 s`, async (cs) => {
+      const s = senders(0, { flood: true, senders: FLOOD_SENDERS, tcp: SUSTAIN_TCP });
+      await sleep(200); // past the senders' start
+      const u0 = cs.UPDATE;
       const w0 = Date.now();
       await sleep(SUSTAIN_S * 1000);
       for (const p of s.procs) p.kill('SIGINT');
       await s.exited;
-      const window = { NEW: truthNew(), entries: entries(), seconds: (Date.now() - w0) / 1000 };
+      const window = { NEW: truthNew(), entries: entries(), seconds: (Date.now() - w0) / 1000, updates: cs.UPDATE - u0 };
       await sleep(2500); // the last entries expire
       return window;
     }),
@@ -285,10 +302,10 @@ try {
 }
 
 const f = (x) => x.toLocaleString('en');
-console.log('| phase | kernel events | events/s | ctscope seen | ctscope lost | ctscope overruns | ctscope CPU s | conntrack -E seen | conntrack -E lost | ENOBUFS msgs | conntrack -E CPU s |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('| phase | events/s (all kinds) | kernel NEW+DESTROY | ctscope NEW+DESTROY | ctscope lost | ctscope UPDATE | ctscope overruns | ctscope CPU s | conntrack -E NEW+DESTROY | conntrack -E lost | conntrack -E UPDATE | ENOBUFS msgs | conntrack -E CPU s |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   console.log(
-    `| ${r.label} | ${f(r.truth)} | ${f(r.rate)} | ${f(r.cs.seen)} | ${f(r.cs.lost)} | ${r.cs.overruns} | ${r.cs.cpu.toFixed(2)} | ${f(r.ct.seen)} | ${f(r.ct.lost)} | ${r.ct.enobufs} | ${r.ct.cpu.toFixed(2)} |`,
+    `| ${r.label} | ${f(r.rate)} | ${f(r.truth)} | ${f(r.cs.seen)} | ${f(r.cs.lost)} | ${f(r.cs.updates)} | ${r.cs.overruns} | ${r.cs.cpu.toFixed(2)} | ${f(r.ct.seen)} | ${f(r.ct.lost)} | ${f(r.ct.updates)} | ${r.ct.enobufs} | ${r.ct.cpu.toFixed(2)} |`,
   );
 }
