@@ -10,6 +10,8 @@ import path from 'node:path';
 import { parse, UsageError } from '../args.js';
 import { CaptureWriter } from '../../capture/writer.js';
 import type { RecordSink, SourceStatus } from '../../sources/source.js';
+import type { RecordColumns } from '../../records/batch.js';
+import type { CaptureSourceInfo } from '../../capture/format.js';
 import type { ProcSnapshot } from '../../proc/types.js';
 import { boottimeNs } from '../../native/addon.js';
 import { UserError } from '../../errors.js';
@@ -102,33 +104,50 @@ export async function recordCommand(argv: string[], deps: RecordDeps = {}): Prom
   const dir = path.dirname(path.resolve(file));
   if (!fs.existsSync(dir)) throw new UserError(`record: directory ${dir} does not exist`);
 
-  let writer: CaptureWriter;
-  try {
-    writer = CaptureWriter.open(file, {
-      ...(rotateBytes ? { rotateBytes } : {}),
-      onRotate: (f) => log(`record: continuing in ${f}`),
-      onError: (e) => log(`record: ${e.message}; recording stopped`),
-    });
-  } catch (e) {
-    throw new UserError(`record: cannot create ${file}: ${(e as NodeJS.ErrnoException).message}`);
-  }
+  // The header names the sources and the hooks they got, known once they
+  // started; what they deliver meanwhile (the dump at start) waits in memory,
+  // bounded: past 256 MiB the file is opened without the hook names.
+  let writer: CaptureWriter | null = null;
+  const early: Array<RecordColumns | ProcSnapshot> = [];
+  let earlyBytes = 0;
+  const openWriter = (sources: CaptureSourceInfo[]) => {
+    try {
+      writer = CaptureWriter.open(file, {
+        ...(rotateBytes ? { rotateBytes } : {}),
+        sources,
+        onRotate: (f) => log(`record: continuing in ${f}`),
+        onError: (e) => log(`record: ${e.message}; recording stopped`),
+      });
+    } catch (e) {
+      throw new UserError(`record: cannot create ${file}: ${(e as NodeJS.ErrnoException).message}`);
+    }
+    for (const x of early.splice(0)) {
+      if ('bytes' in x) writer.ingest(x);
+      else writer.writeProc(x);
+    }
+    return writer;
+  };
+  const sink: RecordSink = {
+    ingest(b) {
+      if (writer) return writer.ingest(b);
+      early.push(b);
+      earlyBytes += b.bytes.length;
+      if (earlyBytes > 256 * 1024 * 1024) openWriter([]);
+    },
+  };
+  const onProc = (p: ProcSnapshot) => (writer ? writer.writeProc(p) : early.push(p));
   const start = deps.startSources ?? defaultStartSources;
-  let live: LiveHandle;
-  try {
-    live = await start(writer, (s) => writer.writeProc(s), { procIntervalMs });
-  } catch (e) {
-    writer.close('error');
-    throw e;
-  }
+  const live = await start(sink, onProc, { procIntervalMs });
+  const w: CaptureWriter = writer ?? openWriter(live.status().map((st) => ({ name: st.name, hook: st.hook, ...(st.detail ? { detail: st.detail } : {}) })));
   const statuses = live.status();
   for (const s of statuses) log(`record: source ${s.name}: ${s.state}${s.hook ? ` (${s.hook})` : ''}${s.detail ? ` — ${s.detail}` : ''}`);
   if (!statuses.some((s) => s.state === 'running' || s.state === 'degraded')) {
     await live.stop();
-    writer.close('error');
+    w.close('error');
     throw new UserError('record: no source is running, nothing to record (see `ctscope doctor`)');
   }
-  writer.writeStatus(boottimeNs(), statuses);
-  const statusTimer = setInterval(() => writer.writeStatus(boottimeNs(), live.status()), 10_000);
+  w.writeStatus(boottimeNs(), statuses);
+  const statusTimer = setInterval(() => w.writeStatus(boottimeNs(), live.status()), 10_000);
   statusTimer.unref();
   log(`record: writing ${file}${duration ? ` for ${duration} s` : ''}; Ctrl-C to stop`);
 
@@ -139,9 +158,9 @@ export async function recordCommand(argv: string[], deps: RecordDeps = {}): Prom
   if (timer) clearTimeout(timer);
   clearInterval(statusTimer);
   await live.stop();
-  writer.writeStatus(boottimeNs(), live.status());
-  writer.close(reason);
-  const st = writer.stats();
+  w.writeStatus(boottimeNs(), live.status());
+  w.close(reason);
+  const st = w.stats();
   log(
     `record: ${st.records} records, ${st.procSnapshots} /proc snapshots, ${st.bytes} bytes in ${st.files.length === 1 ? st.files[0] : `${st.files.length} files (${st.files[0]} … ${st.files[st.files.length - 1]})`}`,
   );
