@@ -1,5 +1,6 @@
 // The arrivals model, its advice, the --ingress spec parser and
 // GET /v1/arrivals, with known inputs and a fake clock.
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { errorHandler } from '../../src/api/errors.js';
@@ -11,6 +12,7 @@ import { Kind } from '../../src/records/layout.js';
 import type { RecordInit } from '../../src/records/encode.js';
 import { parseIngressSpecs, globToRegExp } from '../../src/sources/ingress-spec.js';
 import { UserError } from '../../src/errors.js';
+import { createIngress } from '../../src/sources/ingress-wiring.js';
 import { batch, SEC } from './model-batch.js';
 
 function v4(a: string): Uint8Array {
@@ -267,5 +269,26 @@ describe('GET /v1/arrivals', () => {
     const r = await app.inject(`/v1/arrivals?${qs}`);
     expect(r.statusCode).toBe(400);
     expect(r.json().message).toMatch(msg);
+  });
+});
+
+describe('createIngress (daemon wiring)', () => {
+  it('rejects a bad hook or spec as a user error', () => {
+    expect(() => createIngress({ spec: 'eth0', hook: 'xdp' })).toThrow(/--ingress-hook must be one of auto, tcx, tc-clsact/);
+    expect(() => createIngress({ spec: 'eth0', hook: 'xdp' })).toThrow(UserError);
+    expect(() => createIngress({ spec: 'a/b/c' })).toThrow(UserError);
+  });
+
+  it('exposes bounded metrics that pass promtool', () => {
+    const w = createIngress({ spec: 'veth*' });
+    w.arrivals.add(delta({ src: [{ family: 2, addr: v4('10.0.0.1'), tcpSyn: 5, udpNew: 0 }], tcpSyn: 5, udpNew: 2, srcOverflow: 1 }));
+    const text = w.metrics();
+    expect(text).toContain('ctscope_ingress_arrivals_total{proto="tcp"} 5');
+    expect(text).toContain('ctscope_ingress_unattributed_arrivals_total{map="src"} 1');
+    const p = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(p.error, 'promtool is installed by scripts/setup.sh --test').toBeUndefined();
+    expect(p.stdout + p.stderr).toBe('');
+    expect(p.status).toBe(0);
+    expect(w.routes.plugin).toBe(arrivalsRoutes);
   });
 });

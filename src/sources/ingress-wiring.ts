@@ -1,0 +1,76 @@
+// Everything the daemon needs for `ctscope run --ingress SPEC[,SPEC...]` in
+// one object: the source, the arrivals it fills, the /v1/arrivals route
+// plugin, the advice to merge into /v1/advice and the /metrics families.
+//
+//   const ingress = opts.ingress ? createIngress({ spec: opts.ingress, hook: opts.ingressHook, model }) : null;
+//   sources.push(ingress.source);                 // start()/stop() with the others
+//   plugins.push(ingress.routes);                 // buildApp({ plugins })
+//   advice.push(...ingress.advice());             // in /v1/advice
+//   metrics.raw(ingress.metrics());               // in /metrics
+
+import type { FastifyPluginAsync } from 'fastify';
+import { arrivalsRoutes } from '../api/routes/arrivals.js';
+import { UserError } from '../errors.js';
+import { Exposition } from '../metrics/exposition.js';
+import type { Advice } from '../model/advice.js';
+import { arrivalsAdvice, type ArrivalsAdviceOptions } from '../model/arrivals-advice.js';
+import { ArrivalsModel, type ArrivalsOptions } from '../model/arrivals.js';
+import type { Model } from '../model/model.js';
+import { parseIngressSpecs } from './ingress-spec.js';
+import { IngressSource, type IngressHook } from './ingress.js';
+
+export const INGRESS_HOOKS: readonly IngressHook[] = ['auto', 'tcx', 'tc-clsact'];
+
+export interface IngressWiring {
+  source: IngressSource;
+  arrivals: ArrivalsModel;
+  routes: { plugin: FastifyPluginAsync<any>; opts: Record<string, unknown> };
+  advice(opts?: ArrivalsAdviceOptions): Advice[];
+  metrics(): string;
+}
+
+export interface CreateIngressOptions {
+  /** The --ingress value. */
+  spec: string;
+  /** The --ingress-hook value (default auto: tcx where the kernel has it). */
+  hook?: string;
+  /** The daemon's Model: admitted/dropped per key and the SYN-flood check against established entries. */
+  model?: Model;
+  arrivals?: ArrivalsOptions;
+}
+
+/** Throws UserError for a bad --ingress or --ingress-hook value. */
+export function createIngress(o: CreateIngressOptions): IngressWiring {
+  const specs = parseIngressSpecs(o.spec);
+  const hook = (o.hook ?? 'auto') as IngressHook;
+  if (!INGRESS_HOOKS.includes(hook)) {
+    throw new UserError(`--ingress-hook must be one of ${INGRESS_HOOKS.join(', ')}, not '${o.hook}'`);
+  }
+  const arrivals = new ArrivalsModel({ historySeconds: o.model?.opts.historySeconds, ...o.arrivals });
+  const source = new IngressSource({ specs, arrivals, hook });
+  return {
+    source,
+    arrivals,
+    routes: { plugin: arrivalsRoutes, opts: { arrivals, model: o.model } },
+    advice: (opts) => arrivalsAdvice(arrivals, o.model, opts),
+    metrics: () => ingressMetrics(source, arrivals),
+  };
+}
+
+/** Prometheus families of the ingress source (bounded: no per-key series). */
+export function ingressMetrics(source: IngressSource, arrivals: ArrivalsModel): string {
+  const e = new Exposition();
+  const st = source.status();
+  e.family('ctscope_ingress_arrivals_total', 'counter', 'New-flow arrivals seen at netdev ingress before conntrack (TCP SYN without ACK, first packet of a UDP flow).');
+  e.sample('ctscope_ingress_arrivals_total', arrivals.totals.tcpSyn, { proto: 'tcp' });
+  e.sample('ctscope_ingress_arrivals_total', arrivals.totals.udpNew, { proto: 'udp' });
+  e.family('ctscope_ingress_unattributed_arrivals_total', 'counter', 'Arrivals counted in the totals but not per key because an in-kernel counting map was full.');
+  e.sample('ctscope_ingress_unattributed_arrivals_total', arrivals.totals.srcOverflow, { map: 'src' });
+  e.sample('ctscope_ingress_unattributed_arrivals_total', arrivals.totals.portOverflow, { map: 'dport' });
+  e.sample('ctscope_ingress_unattributed_arrivals_total', arrivals.totals.pairOverflow, { map: 'src_dport' });
+  e.family('ctscope_ingress_attached_interfaces', 'gauge', 'Interfaces the ingress counter is attached to, by hook.');
+  for (const hook of ['tcx', 'tc-clsact']) {
+    e.sample('ctscope_ingress_attached_interfaces', st.interfaces.filter((i) => i.hook === hook).length, { hook });
+  }
+  return e.text();
+}
