@@ -224,23 +224,11 @@ static __always_inline void on_early_drop_exit(int evicted)
 	ctx->evict_pending = evicted && ctx->nvictims;
 }
 
-/* An entry early_drop deleted: kept until the allocation returns; beyond
- * CTS_MAX_VICTIMS in one chain, sent at once without the needed tuple. */
-static __always_inline void note_victim(struct cts_cpu_ctx *ctx, struct nf_conn *ct, __u8 origin)
+static __always_inline void fill_victim(struct ctscope_record *v, struct nf_conn *ct, __u8 origin)
 {
-	struct ctscope_record *v, *r = 0;
 	struct cts_entry *e;
 	__u64 key = cts_addr(ct);
-	__u32 n = ctx->nvictims;
 
-	if (n < CTS_MAX_VICTIMS) {
-		v = &ctx->victims[n];
-	} else {
-		r = cts_reserve();
-		if (!r)
-			return;
-		v = r;
-	}
 	cts_record_init(v, CTS_KIND_EVICT, origin);
 	cts_fill_ct(v, ct, cts_id(ct));
 	v->flags &= ~CTS_F_HAS_REPLY; /* reply fields: the needed tuple, when known */
@@ -250,10 +238,25 @@ static __always_inline void note_victim(struct cts_cpu_ctx *ctx, struct nf_conn 
 		v->start_ns = e->start_ns;
 		v->flags |= CTS_F_HAS_START;
 	}
-	if (r)
+}
+
+/* An entry early_drop deleted: kept until the allocation returns; beyond
+ * CTS_MAX_VICTIMS in one chain, sent at once without the needed tuple. */
+static __always_inline void note_victim(struct cts_cpu_ctx *ctx, struct nf_conn *ct, __u8 origin)
+{
+	struct ctscope_record *r;
+	__u32 n = ctx->nvictims;
+
+	if (n >= CTS_MAX_VICTIMS) {
+		r = cts_reserve();
+		if (!r)
+			return;
+		fill_victim(r, ct, origin);
 		cts_submit(r);
-	else
-		ctx->nvictims = n + 1;
+		return;
+	}
+	fill_victim(&ctx->victims[n], ct, origin);
+	ctx->nvictims = n + 1;
 }
 
 /* nf_ct_delete(ct, portid, report) returned true: the one path of

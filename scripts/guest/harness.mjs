@@ -318,7 +318,12 @@ function shellQuote(s) {
  * (default: the project root). The command finds a writable directory in
  * $CTSCOPE_GUEST_OUT; a results.json written there is parsed into `results`.
  *
- * @param {{ kernel: string, command: string, timeoutMs?: number, cwd?: string,
+ * `snapshot` lists paths (relative to the project root) copied when the run
+ * starts and bind-mounted over the originals in the guest, so a rebuild on
+ * the host during the run (others share the tree) cannot pull the addon or
+ * the BPF objects from under it.
+ *
+ * @param {{ kernel: string, command: string, timeoutMs?: number, cwd?: string, snapshot?: string[],
  *           env?: Record<string,string>, memoryMb?: number, cpus?: number,
  *           log?: (line: string) => void, onConsole?: (chunk: string) => void }} opts
  * @returns {Promise<{ exitCode: number, output: string, console: string, results: unknown,
@@ -334,7 +339,18 @@ export async function runInGuest(opts) {
   const outDir = path.join(runDir, 'out');
   fs.mkdirSync(outDir, { recursive: true });
   const env = { HOME: '/tmp', PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', CTSCOPE_GUEST: k.release, CTSCOPE_GUEST_OUT: outDir, ...opts.env };
+  const binds = [];
+  for (const rel of opts.snapshot ?? []) {
+    const src = path.resolve(ROOT, rel);
+    if (!src.startsWith(`${ROOT}/`)) throw new GuestError(`snapshot path '${rel}' is outside the project`);
+    if (!fs.existsSync(src)) throw new GuestError(`snapshot path '${rel}' does not exist (build first: npm run build)`);
+    const copy = path.join(runDir, 'snap', path.relative(ROOT, src));
+    fs.mkdirSync(path.dirname(copy), { recursive: true });
+    fs.cpSync(src, copy, { recursive: true });
+    binds.push(`mount --bind ${shellQuote(copy)} ${shellQuote(src)} || exit 125`);
+  }
   const script = [
+    ...binds,
     ...Object.entries(env).map(([key, v]) => `export ${key}=${shellQuote(v)}`),
     `cd ${shellQuote(opts.cwd ?? ROOT)} || exit 125`,
     `exec 2>&1`,

@@ -17,6 +17,10 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const { LifecycleSource } = await import(path.join(root, 'dist/sources/lifecycle.js'));
+const { CaptureWriter } = await import(path.join(root, 'dist/capture/writer.js'));
+const { openReplay, runReplay } = await import(path.join(root, 'dist/capture/replay.js'));
+const { formatAddress } = await import(path.join(root, 'dist/records/address.js'));
+const { FIELDS, RECORD_SIZE } = await import(path.join(root, 'dist/records/layout.js'));
 
 const OUT = process.env.CTSCOPE_GUEST_OUT ?? '/tmp';
 const KIND = { ALLOC: 2, TABLE_FULL: 3, EVICT: 4, CONFIRM: 5, INSERT_FAILED: 6, DESTROY: 8 };
@@ -24,6 +28,9 @@ const UDP_FLOWS = 23; // primes: an off-by-one or a double count cannot hide
 const TCP_FLOWS = 7;
 const FLOOD = 600;
 const FLOOD_MAX = 200;
+// extra client addresses (last octet) and their UDP flow counts: the
+// recorded churn must replay with exactly these allocations per source
+const SOURCES = { 11: 2, 12: 3, 13: 5 };
 
 const sh = (cmd) => execFileSync('bash', ['-c', cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 // Traffic runs asynchronously: a blocked event loop cannot take the
@@ -69,6 +76,7 @@ async function runMode(mode, idx) {
   sh(`ip netns add ${a}; ip netns add ${b}
       ip link add ${a}v netns ${a} type veth peer name ${b}v netns ${b}
       ip -n ${a} addr add ${net}.1/24 dev ${a}v; ip -n ${b} addr add ${net}.2/24 dev ${b}v
+      ${Object.keys(SOURCES).map((o) => `ip -n ${a} addr add ${net}.${o}/24 dev ${a}v;`).join(' ')}
       ip -n ${a} link set ${a}v up; ip -n ${b} link set ${b}v up; ip -n ${a} link set lo up; ip -n ${b} link set lo up
       ip netns exec ${b} sysctl -qw net.netfilter.nf_conntrack_udp_timeout=2 net.netfilter.nf_conntrack_tcp_timeout_time_wait=2`);
   sh(`ip netns exec ${b} nft -f - <<'EOF'
@@ -77,6 +85,7 @@ table inet cts {
   chain in {
     type filter hook input priority 0;
     ct state new counter comment "new"
+${Object.keys(SOURCES).map((o) => `    ip saddr ${net}.${o} ct state new counter comment "src${o}"`).join('\n')}
     udp dport 20000-29999 add @seen { udp dport }
   }
 }
@@ -84,14 +93,17 @@ EOF`);
   const netns = fs.statSync(`/run/netns/${b}`).ino;
 
   const recs = [];
+  const capFile = path.join(OUT, `churn-${mode}.ctcap`);
+  const writer = CaptureWriter.open(capFile, { flushMs: 100 });
   const src = new LifecycleSource({ hooks: mode, idKeyFile: '/tmp/cts-id.key' });
   const t0 = Date.now();
   await src.start({
     ingest(c) {
+      writer.ingest(c);
       for (let i = 0; i < c.length; i++) {
         if (c.netns[i] !== netns) continue;
         recs.push({
-          kind: c.kind[i], id: c.id[i].toString(), ts: c.ts[i], start: c.start[i], proto: c.proto[i], sport: c.sport[i],
+          kind: c.kind[i], id: c.id[i].toString(), saddr: formatAddress(c.bytes, i * RECORD_SIZE + FIELDS.saddr.offset, c.family[i]), ts: c.ts[i], start: c.start[i], proto: c.proto[i], sport: c.sport[i],
           dport: c.dport[i], rsport: c.rsport[i], rdport: c.rdport[i], state: c.state[i], status: c.status[i],
           cause: c.cause[i], origin: c.origin[i], flags: c.flags[i], aux: c.aux[i],
         });
@@ -111,24 +123,39 @@ EOF`);
     server.stdout.once('data', res);
     server.once('exit', (c) => rej(new Error(`tcp server exited ${c}`)));
   });
+  // the kernel's own account of confirmations and destructions: ctnetlink
+  // events (NEW is sent when an entry is confirmed)
+  const events = spawn('ip', ['netns', 'exec', b, 'conntrack', '-E', '-e', 'NEW,DESTROY'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let eventText = '';
+  events.stdout.setEncoding('utf8');
+  events.stdout.on('data', (d) => (eventText += d));
+  await sleep(700);
+  const eventCount = (type, proto) => eventText.split('\n').filter((l) => l.includes(`[${type}]`) && (!proto || l.includes(` ${proto} `))).length;
   const t1 = Date.now();
   await shAsync(`ip netns exec ${a} bash -c 'for p in $(seq 5001 ${5000 + UDP_FLOWS}); do echo x >/dev/udp/${net}.2/$p; done
       for i in $(seq ${TCP_FLOWS}); do exec 3<>/dev/tcp/${net}.2/8080; echo hi >&3; exec 3>&-; done'`);
+  // the per-source churn, from one process bound to each extra address
+  await shAsync(`ip netns exec ${a} ${process.execPath} -e '
+    const d = require("dgram"); const plan = ${JSON.stringify(SOURCES)}; let port = 7000, left = 0;
+    for (const [o, n] of Object.entries(plan)) {
+      const s = d.createSocket("udp4"); s.bind(0, "${net}." + o, () => { for (let i = 0; i < n; i++) { left++; s.send("x", port++, "${net}.2", () => { if (--left === 0) process.exit(0); }); } });
+    }'`);
   await sleep(300); // FIN handshakes
   const phase1 = {
     nftNew: nftCounter(b, 'new'),
-    conntrackL: (await conntrackList(b)).length,
-    conntrackTcpTimeWait: (await conntrackList(b)).filter((l) => l.startsWith('tcp') && l.includes('TIME_WAIT')).length,
+    eventsNew: eventCount('NEW'),
   };
   await drain();
   const p1 = recs.slice();
   phase1.alloc = p1.filter((r) => r.kind === KIND.ALLOC).length;
+  phase1.nftPerSource = Object.fromEntries(Object.keys(SOURCES).map((o) => [`${net}.${o}`, nftCounter(b, `src${o}`)]));
+  phase1.allocPerSource = Object.fromEntries(Object.keys(SOURCES).map((o) => [`${net}.${o}`, p1.filter((r) => r.kind === KIND.ALLOC && r.saddr === `${net}.${o}`).length]));
   phase1.confirm = p1.filter((r) => r.kind === KIND.CONFIRM).length;
   phase1.allocUdp = p1.filter((r) => r.kind === KIND.ALLOC && r.proto === 17).length;
   phase1.allocTcp = p1.filter((r) => r.kind === KIND.ALLOC && r.proto === 6).length;
   phase1.allocIds = p1.filter((r) => r.kind === KIND.ALLOC).map((r) => r.id);
   phase1.confirmIds = p1.filter((r) => r.kind === KIND.CONFIRM).map((r) => r.id);
-  phase1.udpDports = p1.filter((r) => r.kind === KIND.ALLOC && r.proto === 17).map((r) => r.dport).sort((x, y) => x - y);
+  phase1.udpDports = p1.filter((r) => r.kind === KIND.ALLOC && r.proto === 17 && r.dport < 7000).map((r) => r.dport).sort((x, y) => x - y);
   phase1.origins = [...new Set(p1.map((r) => r.origin))];
 
   // one more flow, deleted from user space
@@ -148,7 +175,10 @@ EOF`);
   await drain();
   const t2 = Date.now();
   const destroys = recs.filter((r) => r.kind === KIND.DESTROY);
+  await sleep(300);
+  events.kill();
   const phase2 = {
+    eventsDestroy: eventCount('DESTROY'),
     left,
     wallMs: t2 - t1,
     destroy: destroys.length,
@@ -191,10 +221,32 @@ EOF`);
 
   const status = src.status();
   await src.stop();
+  writer.close();
+
+  // ---- replay of the recording: allocations per source ---------------------------
+  const replayed = {};
+  let replayRecords = 0;
+  await runReplay(openReplay([capFile]), [{
+    ingest(c) {
+      replayRecords += c.length;
+      for (let i = 0; i < c.length; i++) {
+        if (c.kind[i] !== KIND.ALLOC || c.netns[i] !== netns) continue;
+        const sa = formatAddress(c.bytes, i * RECORD_SIZE + FIELDS.saddr.offset, c.family[i]);
+        replayed[sa] = (replayed[sa] ?? 0) + 1;
+      }
+    },
+  }]);
+  const replay = {
+    records: replayRecords,
+    recorded: status.records,
+    allocPerSource: Object.fromEntries(Object.keys(SOURCES).map((o) => [`${net}.${o}`, replayed[`${net}.${o}`] ?? 0])),
+  };
   server.kill();
   sh(`ip netns del ${a}; ip netns del ${b}`);
   log(`${mode}: alloc=${phase1.alloc} confirm=${phase1.confirm} destroy=${phase2.destroy} table_full=${phase3.tableFull}/${phase3.procDrop} evict=${phase3.evict}/${phase3.procEarlyDrop}`);
-  return { mode, startMs, capabilities, status, phase1, phase2, phase3, expect: { UDP_FLOWS, TCP_FLOWS, FLOOD, FLOOD_MAX } };
+  const SRC_FLOWS = Object.values(SOURCES).reduce((x, y) => x + y, 0);
+  return { mode, startMs, capabilities, status, phase1, phase2, phase3, replay,
+    expect: { UDP_FLOWS, TCP_FLOWS, SRC_FLOWS, FLOWS: UDP_FLOWS + TCP_FLOWS + SRC_FLOWS, FLOOD, FLOOD_MAX, perSource: Object.fromEntries(Object.entries(SOURCES).map(([o, n]) => [`${net}.${o}`, n])) } };
 }
 
 const modes = process.argv.slice(2);
