@@ -91,11 +91,22 @@ export class KeyCounter {
   /** The `limit` largest entries, largest first (ties: smaller key first). */
   top(limit: number): Array<{ key: number; count: number }> {
     const out: Array<{ key: number; count: number }> = [];
-    for (let i = 0; i < this.keys.length; i++) if (this.used[i]) out.push({ key: this.keys[i]!, count: this.sums[i]! });
+    if (limit <= 0 || this.size === 0) return out;
+    // Select the cut first so that only about `limit` objects are made.
+    let cut = -Infinity;
+    if (this.size > limit) {
+      if (this.sel.length < this.size) this.sel = new Float64Array(this.keys.length);
+      let j = 0;
+      for (let i = 0; i < this.keys.length; i++) if (this.used[i]) this.sel[j++] = this.sums[i]!;
+      cut = selectKth(this.sel, j, j - limit);
+    }
+    for (let i = 0; i < this.keys.length; i++) if (this.used[i] && this.sums[i]! >= cut) out.push({ key: this.keys[i]!, count: this.sums[i]! });
     out.sort((a, b) => b.count - a.count || a.key - b.key);
     if (out.length > limit) out.length = limit;
     return out;
   }
+
+  private sel = new Float64Array(0);
 
   *entries(): IterableIterator<[number, number]> {
     for (let i = 0; i < this.keys.length; i++) if (this.used[i]) yield [this.keys[i]!, this.sums[i]!];
@@ -147,6 +158,7 @@ export class WindowedHeavyHitters {
   private spareCounts: Float64Array;
   private readonly order: Float64Array;
   private n = 0;
+  private lastSlot = 0;
   private floor = 0;
   private curSec = -1;
   // frozen seconds
@@ -177,6 +189,12 @@ export class WindowedHeavyHitters {
   add(k: number, v = 1): void {
     const keys = this.keys;
     const counts = this.counts;
+    // Runs of one key (a storm's source, the one netns) skip the hash.
+    const l = this.lastSlot;
+    if (keys[l] === k && counts[l] !== 0) {
+      counts[l] = counts[l]! + v;
+      return;
+    }
     const mask = keys.length - 1;
     let s = keyHash(k) & mask;
     for (;;) {
@@ -184,6 +202,7 @@ export class WindowedHeavyHitters {
       if (c === 0) break;
       if (keys[s] === k) {
         counts[s] = c + v;
+        this.lastSlot = s;
         return;
       }
       s = (s + 1) & mask;
@@ -195,6 +214,7 @@ export class WindowedHeavyHitters {
     }
     keys[s] = k;
     counts[s] = v;
+    this.lastSlot = s;
     this.n++;
   }
 

@@ -47,7 +47,8 @@ export function quantileOf(buckets: ArrayLike<number>, count: number, q: number)
  * Lifetime histograms per key of one dimension, bounded: at most `maxKeys`
  * keys; when full, the keys with the fewest lifetimes (at or below the
  * median) are forgotten. A key's histogram therefore covers the entries of
- * that key destroyed since it was last (re)admitted — enough for the median
+ * that key destroyed since it was last (re)admitted (once full, new keys are
+ * admitted one time in eight) — enough for the median
  * lifetime of the heavy keys the API ranks.
  */
 export class KeyedLifetimes {
@@ -59,6 +60,7 @@ export class KeyedLifetimes {
   private spareHist: Uint16Array;
   private readonly order: Float64Array;
   private n = 0;
+  private rng = 0x2545f491;
 
   constructor(readonly maxKeys = 1024) {
     const cap = pow2(maxKeys * 2);
@@ -86,6 +88,11 @@ export class KeyedLifetimes {
       s = (s + 1) & mask;
     }
     if (this.n >= this.maxKeys) {
+      // Full: admit a new key one time in eight, so a long tail of one-off
+      // keys does not compact the table on every destroy, while a heavy key
+      // (the ones the API ranks) gets in after a few entries.
+      this.rng = (Math.imul(this.rng, 1103515245) + 12345) >>> 0;
+      if ((this.rng >>> 29) !== 0) return;
       this.compact();
       this.add(k, ns);
       return;

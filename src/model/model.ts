@@ -212,9 +212,14 @@ export class Model implements RecordSink {
     const bytes = b.bytes;
     this.batches++;
     this.records += n;
+    if (n > this.pendCap) this.growPending(n);
     for (let i = 0, o = 0; i < n; i++, o += 160) {
       const ts = b.ts[i]!;
-      if (ts > this.nowNs || this.curSec < 0) this.advance(ts);
+      if (ts > this.nowNs || this.curSec < 0) {
+        // Counts pending for the current second go in before it is frozen.
+        if (Math.floor(ts / 1e9) !== this.curSec) this.flush();
+        this.advance(ts);
+      }
       const kind = b.kind[i]!;
       switch (kind) {
         case Kind.ALLOC:
@@ -271,6 +276,51 @@ export class Model implements RecordSink {
           break;
       }
     }
+    this.flush();
+  }
+
+  // Counting is deferred to the end of the batch (or of the second) and done
+  // one dimension at a time: each heavy-hitter table then stays in cache for
+  // a whole run of keys instead of eight tables being touched per record.
+  private pendCap = 0;
+  private pendN = 0;
+  private pendKeys = new Float64Array(0); // d * pendCap + j
+  private pendStream = new Uint8Array(0);
+  private lifeN = 0;
+  private lifeKeys = new Float64Array(0);
+  private lifeNs = new Float64Array(0);
+
+  private growPending(n: number): void {
+    this.flush();
+    this.pendCap = Math.max(n, 1024);
+    this.pendKeys = new Float64Array(NDIMS * this.pendCap);
+    this.pendStream = new Uint8Array(this.pendCap);
+    this.lifeKeys = new Float64Array(NDIMS * this.pendCap);
+    this.lifeNs = new Float64Array(this.pendCap);
+  }
+
+  private flush(): void {
+    const n = this.pendN;
+    if (n > 0) {
+      const cap = this.pendCap;
+      const keys = this.pendKeys;
+      const streams = this.pendStream;
+      for (let d = 0; d < NDIMS; d++) {
+        const base = d * cap;
+        for (let j = 0; j < n; j++) this.hh[streams[j]! * NDIMS + d]!.add(keys[base + j]!);
+      }
+      this.pendN = 0;
+    }
+    const m = this.lifeN;
+    if (m > 0) {
+      const cap = this.pendCap;
+      for (let d = 0; d < NDIMS; d++) {
+        const kl = this.keyLifetimes[d]!;
+        const base = d * cap;
+        for (let j = 0; j < m; j++) kl.add(this.lifeKeys[base + j]!, this.lifeNs[j]!);
+      }
+      this.lifeN = 0;
+    }
   }
 
   /** The dimension keys of record i into this.k. */
@@ -290,10 +340,12 @@ export class Model implements RecordSink {
   }
 
   private count(stream: number): void {
-    const base = stream * NDIMS;
+    const j = this.pendN++;
     const k = this.k;
-    const hh = this.hh;
-    for (let d = 0; d < NDIMS; d++) hh[base + d]!.add(k[d]!);
+    const cap = this.pendCap;
+    const keys = this.pendKeys;
+    for (let d = 0; d < NDIMS; d++) keys[d * cap + j] = k[d]!;
+    this.pendStream[j] = stream;
   }
 
   /** ALLOC (flags 0) or SEEN: the entry is alive. */
@@ -394,7 +446,10 @@ export class Model implements RecordSink {
       if (!h) this.lifetimes.set(g, (h = this.lifetimeByGroup[g] = new Histogram()));
       h.add(lifetime);
       const k = this.k;
-      for (let d = 0; d < NDIMS; d++) this.keyLifetimes[d]!.add(k[d]!, lifetime);
+      const j = this.lifeN++;
+      const cap = this.pendCap;
+      for (let d = 0; d < NDIMS; d++) this.lifeKeys[d * cap + j] = k[d]!;
+      this.lifeNs[j] = lifetime;
     } else {
       this.unknownLifetimes++;
     }
@@ -557,34 +612,42 @@ export class Model implements RecordSink {
     const ft = this.flows;
     const sc = this.scratch;
     sc.clear();
-    const byState = new Map<number, number>();
+    const NG = 256 * NSTATE_CODES;
+    const byStateArr = new Float64Array(NG);
+    const wantState = q.state ?? -1;
+    const wantProto = q.proto ?? -1;
     let total = 0;
     for (let s = 0; s < ft.count; s++) {
-      const code = this.flowState(s);
+      const code = ft.stateCode(s);
       const proto = ft.proto(s);
-      const g = proto * NSTATE_CODES + code;
-      byState.set(g, (byState.get(g) ?? 0) + 1);
-      if (q.state !== undefined && code !== q.state) continue;
-      if (q.proto !== undefined && proto !== q.proto) continue;
+      byStateArr[proto * NSTATE_CODES + code]! += 1;
+      if (wantState >= 0 && code !== wantState) continue;
+      if (wantProto >= 0 && proto !== wantProto) continue;
       total++;
       sc.add(this.flowKey(s, d), 1);
     }
+    const byState = new Map<number, number>();
+    for (let g = 0; g < NG; g++) if (byStateArr[g]! > 0) byState.set(g, byStateArr[g]!);
     const top = sc.top(q.limit);
-    const index = new Map<number, number>();
-    top.forEach((t, i) => index.set(t.key, i));
-    const breakdown = top.map(() => new Map<number, number>());
+    // Second pass for the top keys only: (item, proto/state) counts.
+    const index = new KeyCounter(top.length + 1);
+    top.forEach((t, i) => index.add(t.key, i + 1));
+    const parts = new KeyCounter(64);
     if (top.length) {
       for (let s = 0; s < ft.count; s++) {
-        const i = index.get(this.flowKey(s, d));
-        if (i === undefined) continue;
-        const code = this.flowState(s);
+        const code = ft.stateCode(s);
         const proto = ft.proto(s);
-        if (q.state !== undefined && code !== q.state) continue;
-        if (q.proto !== undefined && proto !== q.proto) continue;
-        const g = proto * NSTATE_CODES + code;
-        const m = breakdown[i]!;
-        m.set(g, (m.get(g) ?? 0) + 1);
+        if (wantState >= 0 && code !== wantState) continue;
+        if (wantProto >= 0 && proto !== wantProto) continue;
+        const i = index.get(this.flowKey(s, d));
+        if (i === 0) continue;
+        parts.add((i - 1) * NG + proto * NSTATE_CODES + code, 1);
       }
+    }
+    const breakdown = top.map(() => new Map<number, number>());
+    for (const [k, n] of parts.entries()) {
+      const i = Math.floor(k / NG);
+      breakdown[i]!.set(k - i * NG, n);
     }
     const rateWindow = Math.min(60, this.opts.historySeconds);
     const [from, to] = this.range(rateWindow);
