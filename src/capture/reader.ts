@@ -85,6 +85,40 @@ export function looksLikeCapture(head: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * The footer of a capture file, read from its tail without reading the rest
+ * (null when the file has none or it is damaged): lets a replay know the
+ * capture's time span before it starts.
+ */
+export function peekFooter(file: string): CaptureFooter | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const n = Math.min(size, 64 * 1024);
+    const b = Buffer.alloc(n);
+    fs.readSync(fd, b, 0, n, size - n);
+    for (let i = n - FRAME_HEADER_SIZE; i >= 0; i--) {
+      if (b[i] !== SYNC0 || b[i + 1] !== SYNC1 || b[i + 2] !== FrameType.FOOTER) continue;
+      const len = b.readUInt32LE(i + 4);
+      if (i + FRAME_HEADER_SIZE + len !== n) continue;
+      const payload = b.subarray(i + FRAME_HEADER_SIZE);
+      if (crc32(payload, crc32(b.subarray(i + 2, i + 8))) !== b.readUInt32LE(i + 8)) return null;
+      const f = packr.unpack(payload) as CaptureFooter;
+      return f && typeof f.records === 'number' ? f : null;
+    }
+    return null;
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export class CaptureReader {
   readonly header: CaptureHeader;
   readonly integrity: CaptureIntegrity;

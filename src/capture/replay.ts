@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { RecordColumns } from '../records/batch.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import type { SourceStatus } from '../sources/source.js';
-import { CaptureError, CaptureReader, looksLikeCapture, type CaptureIntegrity, type CaptureItem } from './reader.js';
+import { CaptureError, CaptureReader, looksLikeCapture, peekFooter, type CaptureIntegrity, type CaptureItem } from './reader.js';
 import type { CaptureHeader } from './format.js';
 import { ImportError, probeTextFile, readConntrackText, type ImportStats } from '../import/conntrack-text.js';
 
@@ -49,6 +49,8 @@ export interface ReplayInput {
   items(): Generator<CaptureItem>;
   /** Complete once items() has finished. */
   summary(): ReplaySummary;
+  /** Seconds from first to last record if known before replaying (footers, last text line), else null. */
+  spanSeconds(): number | null;
 }
 
 /** A replay that cannot start: the message says what and where. */
@@ -151,6 +153,19 @@ class CaptureInput implements ReplayInput {
     }
   }
 
+  spanSeconds(): number | null {
+    // first and last segment footers; a segment without one: unknown
+    let file = this.first.file;
+    let f = peekFooter(file);
+    const first = f?.first_ts ?? null;
+    for (let hops = 0; f && f.next && hops < 100_000; hops++) {
+      file = path.join(path.dirname(file), path.basename(f.next));
+      f = peekFooter(file);
+    }
+    if (!f || first === null || f.last_ts === null) return null;
+    return Math.max(0, (f.last_ts - first) / 1e9);
+  }
+
   summary(): ReplaySummary {
     const partial = this.problems.length > 0 || this.integrity.some((i) => i.partial);
     const records = this.integrity.reduce((a, i) => a + i.records, 0);
@@ -201,6 +216,30 @@ class TextInput implements ReplayInput {
       const later = infos.slice(i + 1).find((x) => x.sawTimestamp);
       return later ? later.firstSec : first;
     });
+  }
+
+  spanSeconds(): number | null {
+    // the last timestamp of any file, read from its tail
+    let last = -Infinity;
+    for (const file of this.files) {
+      try {
+        const fd = fs.openSync(file, 'r');
+        try {
+          const size = fs.fstatSync(fd).size;
+          const n = Math.min(size, 64 * 1024);
+          const b = Buffer.alloc(n);
+          fs.readSync(fd, b, 0, n, size - n);
+          const text = b.toString('latin1');
+          const re = /^\[(\d{1,12})\.(\d{1,9})\]/gm;
+          for (let m = re.exec(text); m; m = re.exec(text)) last = Math.max(last, Number(m[1]) + 1);
+        } finally {
+          fs.closeSync(fd);
+        }
+      } catch {
+        return null;
+      }
+    }
+    return Number.isFinite(last) ? Math.max(0, last - (this.baseSec + 1)) : 0;
   }
 
   *items(): Generator<CaptureItem> {

@@ -47,8 +47,14 @@ export class ReplayTally implements ReplaySink {
   private readonly alloc: WindowedHeavyHitters[];
   private readonly destroy: WindowedHeavyHitters[];
 
+  /**
+   * churn: keep whole-capture churn summaries. Not needed (and skipped, it is
+   * a third of the replay's own cost) when the capture is known to fit in the
+   * model's windowed history: the model then answers for the whole capture.
+   */
   constructor(
     private readonly model: Model,
+    readonly churnEnabled = true,
     readonly heavyKeys = 65536,
   ) {
     // one bucket (second 0) for the whole capture
@@ -61,6 +67,7 @@ export class ReplayTally implements ReplaySink {
     const n = b.length;
     if (n === 0) return;
     const kinds = this.kinds;
+    const churn = this.churnEnabled;
     const bytes = b.bytes;
     const v6 = this.model.v6;
     const [aSrc, aDst, aPort] = this.alloc as [WindowedHeavyHitters, WindowedHeavyHitters, WindowedHeavyHitters];
@@ -68,7 +75,9 @@ export class ReplayTally implements ReplaySink {
     for (let i = 0, o = 0; i < n; i++, o += 160) {
       const k = b.kind[i]!;
       kinds[k]!++;
-      if (k === Kind.ALLOC) {
+      if (!churn) {
+        if (k === Kind.LOSS) this.lostEvents += b.aux[i]!;
+      } else if (k === Kind.ALLOC) {
         const fam = b.family[i]!;
         aSrc.add(addressKey(bytes, o + SADDR, fam, v6));
         aDst.add(addressKey(bytes, o + DADDR, fam, v6));
@@ -218,6 +227,23 @@ export function buildReport(x: ReportInputs): ReplayReport {
   const span = model.span();
   const covers = span >= Math.ceil(seconds) + 1;
   const churnOf = (i: number, by: 'src' | 'dst' | 'dport') => {
+    if (!tally.churnEnabled) {
+      // the model's window spans the whole capture
+      const m = model.churn({ by, window: Math.max(1, span), limit });
+      const total = k[Kind.ALLOC]!;
+      return {
+        total,
+        error_bound: m.error_bound,
+        items: m.items.map((it) => ({
+          key: it.key,
+          count: it.count,
+          rate: seconds > 0 ? round(it.count / seconds) : it.count,
+          share: total > 0 ? round(it.count / total) : 0,
+          destroyed: Number(it.destroyed ?? 0),
+          median_lifetime_s: (it.median_lifetime_s as number | null | undefined) ?? null,
+        })),
+      };
+    }
     const c = tally.churn(i, limit, seconds);
     if (covers) {
       const m = model.churn({ by, window: span, limit: Math.max(limit * 4, 100) });

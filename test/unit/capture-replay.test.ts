@@ -157,3 +157,40 @@ describe('usage errors', () => {
     expect(r.err).toMatch(/cannot open .*nope\.ctcap: no such file/);
   });
 });
+
+describe('captures longer than the model history', () => {
+  it('count churn over the whole capture (whole-capture summaries), not the last window', async () => {
+    const { encodeBatch } = await import('../../src/records/encode.js');
+    const { Kind } = await import('../../src/records/layout.js');
+    const { openReplay } = await import('../../src/capture/replay.js');
+    const f = path.join(dir, 'long.ctcap');
+    const w = CaptureWriter.open(f, { flushMs: 0, flushRecords: 100, bootBaseNs: 0 });
+    // 2,000 s: 10.1.0.1 allocates early only, 10.1.0.2 throughout
+    const rs = [];
+    let id = 1;
+    for (let t = 0; t < 2000; t += 10) {
+      if (t < 500) rs.push({ kind: Kind.ALLOC, ts: (t + 1) * 1e9, id: BigInt(id++), src: '10.1.0.1', dst: '10.9.9.9', dport: 53, proto: 17 });
+      rs.push({ kind: Kind.ALLOC, ts: (t + 2) * 1e9, id: BigInt(id++), src: '10.1.0.2', dst: '10.9.9.9', dport: 53, proto: 17 });
+    }
+    w.ingestRaw(encodeBatch(rs));
+    w.close();
+    expect(openReplay([f]).spanSeconds()).toBeCloseTo(1991, 0);
+    const r = await report([f]);
+    expect(r.churn.window_s).toBeCloseTo(1991, 0);
+    expect(r.churn.src.map((i) => [i.key, i.count])).toEqual([
+      ['10.1.0.2', 200],
+      ['10.1.0.1', 50],
+    ]);
+  });
+
+  it('know the span of text input from its last line', async () => {
+    const { openReplay } = await import('../../src/capture/replay.js');
+    const file = path.join(FX, 'conntrack', 'plain-ts-id.txt');
+    const lines = linesWith(file, '[');
+    const first = Number(/^\[(\d+)/.exec(lines[0]!)![1]);
+    const last = Number(/^\[(\d+)/.exec(lines[lines.length - 1]!)![1]);
+    const span = openReplay([file]).spanSeconds()!;
+    expect(span).toBeGreaterThanOrEqual(last - first);
+    expect(span).toBeLessThanOrEqual(last - first + 2);
+  });
+});

@@ -56,7 +56,9 @@ export interface ReplaySession {
 export function startReplay(files: string[], opts: { speed?: number; whatIf?: WhatIfSpec | null } = {}): ReplaySession {
   const input = openReplay(files);
   const model = new Model();
-  const tally = new ReplayTally(model);
+  // whole-capture churn summaries only when the model's window cannot cover the capture
+  const span = input.spanSeconds();
+  const tally = new ReplayTally(model, span === null || span + 2 > model.opts.historySeconds);
   const lifetimes = opts.whatIf ? new LifetimeCollector() : null;
   const sinks: ReplaySink[] = [model, tally];
   if (lifetimes) sinks.push(lifetimes);
