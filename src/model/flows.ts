@@ -53,8 +53,9 @@ export class FlowTable {
   /** Set by upsert(): whether the entry was just inserted. */
   created = false;
 
-  private index: Int32Array; // entry + 1; 0: empty
-  private tags: Uint32Array; // hash of the id in that slot
+  // Slot s: index[2s] = entry + 1 (0: empty), index[2s + 1] = the id's hash,
+  // side by side so a probe reads one cache line.
+  private index: Uint32Array;
   private imask: number;
   private u32: Uint32Array;
   private f64: Float64Array;
@@ -68,14 +69,13 @@ export class FlowTable {
     this.u32 = new Uint32Array(buf);
     this.f64 = new Float64Array(buf);
     const icap = pow2(Math.ceil((this.capEntries * 4) / 3) + 1);
-    this.index = new Int32Array(icap);
-    this.tags = new Uint32Array(icap);
+    this.index = new Uint32Array(2 * icap);
     this.imask = icap - 1;
   }
 
   /** Bytes held: entries + index. */
   bytes(): number {
-    return this.u32.byteLength + this.index.byteLength + this.tags.byteLength;
+    return this.u32.byteLength + this.index.byteLength;
   }
 
   static hash(lo: number, hi: number): number {
@@ -88,11 +88,11 @@ export class FlowTable {
   /** Entry of id (lo, hi), or -1. */
   find(lo: number, hi: number): number {
     const h = FlowTable.hash(lo, hi);
-    const { index, tags, imask, u32 } = this;
+    const { index, imask, u32 } = this;
     for (let s = h & imask; ; s = (s + 1) & imask) {
-      const x = index[s]!;
+      const x = index[2 * s]!;
       if (x === 0) return -1;
-      if (tags[s] === h) {
+      if (index[2 * s + 1] === h) {
         const w = (x - 1) * ENTRY_WORDS;
         if (u32[w] === lo && u32[w + 1] === hi) return x - 1;
       }
@@ -112,7 +112,7 @@ export class FlowTable {
     }
     if (this.count >= this.maxFlows) this.evictOne();
     if (this.count >= this.capEntries) this.growEntries();
-    if ((this.count + 1) * 4 > this.index.length * 3) this.growIndex();
+    if ((this.count + 1) * 4 > (this.imask + 1) * 3) this.growIndex();
     const n = this.count++;
     const w = n * ENTRY_WORDS;
     const u = this.u32;
@@ -127,37 +127,37 @@ export class FlowTable {
   private place(e: number, h: number): void {
     const { index, imask } = this;
     let s = h & imask;
-    while (index[s] !== 0) s = (s + 1) & imask;
-    index[s] = e + 1;
-    this.tags[s] = h;
+    while (index[2 * s] !== 0) s = (s + 1) & imask;
+    index[2 * s] = e + 1;
+    index[2 * s + 1] = h;
   }
 
   private slotOf(e: number): number {
     const w = e * ENTRY_WORDS;
     const h = FlowTable.hash(this.u32[w]!, this.u32[w + 1]!);
-    for (let s = h & this.imask; ; s = (s + 1) & this.imask) if (this.index[s] === e + 1) return s;
+    for (let s = h & this.imask; ; s = (s + 1) & this.imask) if (this.index[2 * s] === e + 1) return s;
   }
 
   /** Remove entry e; the last entry moves into its place (callers iterating must revisit e). */
   remove(e: number): void {
     // Index: backward-shift deletion keeps every probe chain intact.
-    const { index, tags, imask } = this;
+    const { index, imask } = this;
     let hole = this.slotOf(e);
     let j = hole;
     for (;;) {
       j = (j + 1) & imask;
-      if (index[j] === 0) break;
-      const home = tags[j]! & imask;
+      if (index[2 * j] === 0) break;
+      const home = index[2 * j + 1]! & imask;
       if (hole <= j ? home <= hole || home > j : home <= hole && home > j) {
-        index[hole] = index[j]!;
-        tags[hole] = tags[j]!;
+        index[2 * hole] = index[2 * j]!;
+        index[2 * hole + 1] = index[2 * j + 1]!;
         hole = j;
       }
     }
-    index[hole] = 0;
+    index[2 * hole] = 0;
     const last = --this.count;
     if (e !== last) {
-      this.index[this.slotOf(last)] = e + 1;
+      this.index[2 * this.slotOf(last)] = e + 1;
       const u = this.u32;
       const to = e * ENTRY_WORDS;
       const from = last * ENTRY_WORDS;
@@ -194,11 +194,9 @@ export class FlowTable {
 
   private growIndex(): void {
     const old = this.index;
-    const oldTags = this.tags;
-    this.index = new Int32Array(old.length * 2);
-    this.tags = new Uint32Array(old.length * 2);
-    this.imask = this.index.length - 1;
-    for (let s = 0; s < old.length; s++) if (old[s] !== 0) this.place(old[s]! - 1, oldTags[s]!);
+    this.index = new Uint32Array(old.length * 2);
+    this.imask = this.index.length / 2 - 1;
+    for (let s = 0; s < old.length; s += 2) if (old[s] !== 0) this.place(old[s]! - 1, old[s + 1]!);
   }
 
   // ---- fields of entry e
