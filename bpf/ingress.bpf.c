@@ -46,9 +46,10 @@
 /* bpf_ct_opts as of 6.0 (12 bytes); later kernels accept this size too. */
 #define CTS_CT_OPTS_SZ 12
 
-#ifndef TCX_NEXT
-#define TCX_NEXT -1
-#endif
+/* enum tcx_action_base (6.6+) has TCX_NEXT = -1, the value of
+ * TC_ACT_UNSPEC: "continue with the next program/filter" in both modes.
+ * Spelled out for vmlinux.h files that predate tcx. */
+#define CTS_TC_NEXT -1
 
 extern struct nf_conn *bpf_skb_ct_lookup(struct __sk_buff *skb_ctx, struct bpf_sock_tuple *bpf_tuple,
 					 __u32 tuple__sz, struct bpf_ct_opts *opts,
@@ -360,7 +361,7 @@ static __always_inline int cts_ingress(struct __sk_buff *skb, int use_ct)
 		cts_count(&p);
 	}
 out:
-	return TCX_NEXT;
+	return CTS_TC_NEXT;
 }
 
 SEC("tc")

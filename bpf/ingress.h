@@ -23,7 +23,7 @@
 /* Per-CPU counters, index into `stats`. Totals are exact even when a
  * counting map is full. */
 enum cts_in_stat {
-	CTS_IN_STAT_PACKETS = 0,	/* IPv4/IPv6 packets seen */
+	CTS_IN_STAT_PACKETS = 0,	/* TCP/UDP packets seen (IPv4, IPv6; first fragments) */
 	CTS_IN_STAT_TCP_SYN = 1,	/* TCP SYN without ACK */
 	CTS_IN_STAT_UDP_NEW = 2,	/* first packet of a UDP flow */
 	CTS_IN_STAT_SRC_OVERFLOW = 3,	/* arrivals not counted per source: map full */
