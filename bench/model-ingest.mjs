@@ -252,7 +252,7 @@ async function benchVisibility() {
   const lat = [];
   const start = hr();
   let sent = 0;
-  while (hr() - start < SECONDS * 1000) {
+  while (hr() - start < (SECONDS + 1) * 1000) {
     const due = ((hr() - start) / 1000) * 100000;
     if (sent + BATCH <= due) {
       w.fill(buf, BATCH);
@@ -260,7 +260,7 @@ async function benchVisibility() {
       model.ingest(decodeBatch(buf, BATCH));
       const r = await app.inject('/v1/churn?by=src&window=1&limit=10');
       if (r.statusCode !== 200) throw new Error(r.body);
-      lat.push(hr() - t0);
+      if (hr() - start > 1000) lat.push(hr() - t0); // after a second of JIT warm-up
       sent += BATCH;
     } else await new Promise((r) => setTimeout(r, 1));
   }

@@ -20,6 +20,7 @@ import { Histogram, KeyedLifetimes, NBUCKETS, BUCKET_LE_SECONDS } from './lifeti
 import { IPPROTO_TCP, NSTATE_CODES, stateCode, stateName } from './states.js';
 import { ClosedFlows } from './closed.js';
 import { ProcHistory, forecast, type Forecast } from './forecast.js';
+import { advise, type Advice, type AdviceEnvironment } from './advice.js';
 
 export { DIMENSIONS, type Dimension } from './keys.js';
 
@@ -133,6 +134,20 @@ export interface LifetimeGroup {
   p90_s: number | null;
   p99_s: number | null;
   buckets: Array<{ le: number | '+Inf'; count: number }>;
+}
+
+export interface ModelReport {
+  span_s: number;
+  window_s: number;
+  records: number;
+  totals: Record<CounterName, number>;
+  live_flows: number;
+  churn: { src: TopKResult; dst: TopKResult; dport: TopKResult };
+  occupancy: { src: TopKResult; dport: TopKResult };
+  drops: { src: TopKResult; dport: TopKResult };
+  lifetimes: ReturnType<Model['lifetimeGroups']>;
+  forecast: Forecast | null;
+  advice: Advice[];
 }
 
 export class Model implements RecordSink {
@@ -841,6 +856,34 @@ export class Model implements RecordSink {
     const span = Math.min(300, this.span());
     const net = span > 0 ? (this.windowSum('alloc', span) - this.windowSum('destroy', span) - this.windowSum('sync_closed', span)) / span : null;
     return forecast(h, net, this.nowNs);
+  }
+
+  /**
+   * Everything a report needs in one call (the replayer's report, a support
+   * bundle): churn by src/dst/dport, occupancy by src/dport, drops by src and
+   * dport, lifetimes by final state, the forecast and the advice. `window`
+   * defaults to all the history the model holds.
+   */
+  report(opts: { limit?: number; window?: number; environment?: AdviceEnvironment } = {}): ModelReport {
+    const limit = opts.limit ?? this.opts.topK;
+    const window = Math.max(1, Math.min(opts.window ?? this.span(), this.opts.historySeconds));
+    return {
+      span_s: this.span(),
+      window_s: window,
+      records: this.records,
+      totals: Object.fromEntries(COUNTERS.map((c) => [c, this.counter(c)])) as Record<CounterName, number>,
+      live_flows: this.flows.count,
+      churn: {
+        src: this.churn({ by: 'src', window, limit }),
+        dst: this.churn({ by: 'dst', window, limit }),
+        dport: this.churn({ by: 'dport', window, limit }),
+      },
+      occupancy: { src: this.occupancy({ by: 'src', limit }), dport: this.occupancy({ by: 'dport', limit }) },
+      drops: { src: this.drops({ by: 'src', window, limit }), dport: this.drops({ by: 'dport', window, limit }) },
+      lifetimes: this.lifetimeGroups('state'),
+      forecast: this.forecast(),
+      advice: advise(this, opts.environment ?? {}).advice,
+    };
   }
 
   /** Namespaces with /proc snapshots. */

@@ -248,3 +248,63 @@ describe('occupancy, drops, forecast', () => {
     expect(flat.forecast()!.time_to_full_s).toBeNull();
   });
 });
+
+describe('pieces', () => {
+  it('KeyCounter.top selects the largest with ties broken by key, whatever the size', async () => {
+    const { KeyCounter, selectKth } = await import('../../src/model/heavy.js');
+    const c = new KeyCounter(4);
+    for (let k = 0; k < 5000; k++) c.add(k, k % 97);
+    const top = c.top(5);
+    expect(top.map((t) => t.count)).toEqual([96, 96, 96, 96, 96]);
+    expect(top.map((t) => t.key)).toEqual([96, 193, 290, 387, 484]);
+    const a = new Float64Array([5, 1, 4, 1, 3, 9, 2, 6]);
+    expect(selectKth(a.slice(), 8, 0)).toBe(1);
+    expect(selectKth(a.slice(), 8, 7)).toBe(9);
+    expect(selectKth(a.slice(), 8, 4)).toBe(4);
+  });
+
+  it('report() gathers churn, occupancy, drops, lifetimes, forecast and advice', () => {
+    const m = new Model();
+    const recs: RecordInit[] = [];
+    for (let i = 0; i < 31; i++) recs.push(alloc('10.10.0.1', 3 * SEC));
+    recs.push({ kind: Kind.TABLE_FULL, ts: 3 * SEC, src: '10.10.0.2', proto: UDP, dport: 53 });
+    m.ingest(batch(recs));
+    const r = m.report({ limit: 3 });
+    expect(r.churn.src.items[0]).toMatchObject({ key: '10.10.0.1', count: 31 });
+    expect(r.churn.dport.items[0]).toMatchObject({ key: '53', count: 31 });
+    expect(r.occupancy.src.items[0]).toMatchObject({ key: '10.10.0.1', count: 31 });
+    expect(r.drops.src.items[0]).toMatchObject({ key: '10.10.0.2', count: 1 });
+    expect(r.totals).toMatchObject({ alloc: 31, table_full: 1 });
+    expect(r.forecast).toBeNull();
+    expect(Array.isArray(r.advice)).toBe(true);
+  });
+});
+
+describe('advice', () => {
+  it('recommends TIME_WAIT timeout, NOTRACK and connection reuse from what it saw, with evidence', async () => {
+    const { advise } = await import('../../src/model/advice.js');
+    const m = new Model();
+    const recs: RecordInit[] = [];
+    let id = 1_000_000n;
+    // 1,499 short TCP connections 10.11.0.5 -> :80; 1,399 closed after 0.5 s, 100 still in TIME_WAIT.
+    for (let i = 0; i < 1499; i++) {
+      const r = { id: id++, src: '10.11.0.5', dst: '10.11.0.9', sport: 20000 + i, dport: 80, proto: TCP, netns: 3 };
+      recs.push({ ...r, kind: Kind.ALLOC, ts: 10 * SEC, start: 10 * SEC, state: 1 });
+      recs.push({ ...r, kind: Kind.UPDATE, ts: 10.1 * SEC, state: TIME_WAIT, status: IPS.SEEN_REPLY | IPS.ASSURED });
+      if (i >= 100) recs.push({ ...r, kind: Kind.DESTROY, ts: 10.5 * SEC, cause: Cause.TIMEOUT });
+    }
+    // 503 UDP flows to :53 from many sources, never answered.
+    for (let i = 0; i < 503; i++) recs.push(alloc(`10.12.${i >> 8}.${i & 255}`, 10.6 * SEC, { dport: 53, netns: 3 }));
+    m.ingest(batch(recs));
+    m.ingestProc({ ts: 10.7 * SEC, netns: 3, count: 603, max: 700, buckets: 1024, stats: {}, timeouts: { tcp_timeout_time_wait: 120, udp_timeout: 30 } });
+    const a = advise(m, { slabObjectSize: 320, memTotalBytes: 2 ** 30 }).advice;
+    const byId = new Map(a.map((x) => [x.id, x]));
+    expect(byId.get('connection_reuse')?.evidence).toMatchObject({ src: '10.11.0.5', dport: 80, allocations: 1499, destroyed: 1399, median_lifetime_s: 0.512 });
+    expect(byId.get('notrack')?.evidence).toMatchObject({ dport: 53, allocations: 503, udp_share_of_live: 1 });
+    expect(byId.get('udp_timeout')?.evidence).toMatchObject({ unreplied_udp_entries: 503, udp_timeout_s: 30 });
+    expect(byId.get('table_size')).toMatchObject({ severity: 'action', evidence: { max: 700, peak: 603, entry_bytes: 320 } });
+    // 100 of 603 live entries in TIME_WAIT (17 %) is below the 20 % threshold: no TIME_WAIT advice.
+    expect(byId.has('time_wait_timeout')).toBe(false);
+    expect(a[0]!.severity).toBe('action');
+  });
+});
