@@ -146,7 +146,7 @@ async function benchIngest() {
 }
 
 // ------------------------------------------------------------ memory (fresh process)
-function benchMemory() {
+async function benchMemory() {
   const N = 1_000_000;
   global.gc?.();
   const rss0 = process.memoryUsage().rss;
@@ -169,6 +169,20 @@ function benchMemory() {
   console.log(`| whole process RSS | **${fmt(mu.rss / 2 ** 20)} MiB** (node baseline before the model ${fmt(rss0 / 2 ** 20)} MiB) | ≤ 200 MB |`);
   console.log(`| RSS growth per flow | ${fmt((mu.rss - rss0) / model.flows.count)} B/flow (flows + windows + summaries) | |`);
   console.log(`| heap used / array buffers | ${fmt(mu.heapUsed / 2 ** 20)} MiB / ${fmt(mu.arrayBuffers / 2 ** 20)} MiB | |`);
+  // What reading the table costs at that size (scans, not windowed summaries).
+  const { renderModelMetrics } = await import(path.join(root, 'dist/metrics/model.js'));
+  const t = (f) => {
+    const xs = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = hr();
+      f();
+      xs.push(hr() - t0);
+    }
+    return `median ${fmt(pct(xs, 0.5), 1)} ms, max ${fmt(Math.max(...xs), 1)} ms`;
+  };
+  console.log(`| at 1M flows: GET /v1/occupancy?by=src (table scan) | ${t(() => model.occupancy({ by: 'src', limit: 10 }))} | |`);
+  console.log(`| at 1M flows: /metrics model part (topK 10, one scan) | ${t(() => renderModelMetrics(model, { topK: 10 }))} | |`);
+  console.log(`| at 1M flows: GET /v1/churn?by=src&window=60 | ${t(() => model.churn({ by: 'src', window: 60, limit: 10 }))} | ≤ 20 ms |`);
 }
 
 // ------------------------------------------------------------ query under load
@@ -269,7 +283,7 @@ async function benchVisibility() {
 }
 
 if (mode === 'memory') {
-  benchMemory();
+  await benchMemory();
 } else {
   if (mode === 'all' || mode === 'ingest') await benchIngest();
   if (mode === 'all') {

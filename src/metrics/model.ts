@@ -61,8 +61,9 @@ export function writeModelMetrics(out: Exposition, model: Model, opts: ModelMetr
   out.family('ctscope_flows_evicted_total', 'counter', 'Entries the model stopped tracking because it held --max-flows entries.');
   out.sample('ctscope_flows_evicted_total', model.flows.evictions);
 
-  // occupancy by protocol and state
-  const states = [...model.liveStates()].sort((a, b) => a[0] - b[0]);
+  // occupancy by protocol and state, and the top holders: one pass over the table
+  const occ = model.occupancySummary(k > 0 ? dims : [], k);
+  const states = [...occ.states].sort((a, b) => a[0] - b[0]);
   out.family('ctscope_conntrack_entries', 'gauge', 'Live conntrack entries by protocol and state (UDP and others: UNREPLIED / REPLIED / ASSURED).');
   for (const [g, n] of states) out.sample('ctscope_conntrack_entries', n, { proto: protoName(Math.floor(g / NSTATE_CODES)), state: stateName(g % NSTATE_CODES) });
 
@@ -92,7 +93,7 @@ export function writeModelMetrics(out: Exposition, model: Model, opts: ModelMetr
     }
     out.family('ctscope_top_entries', 'gauge', 'Live conntrack entries held by the current top-K keys per dimension.');
     for (const by of dims) {
-      for (const it of model.occupancy({ by, limit: k }).items) out.sample('ctscope_top_entries', it.count, { dimension: by, key: it.key });
+      for (const it of occ.tops.get(by) ?? []) out.sample('ctscope_top_entries', it.count, { dimension: by, key: it.key });
     }
   }
 

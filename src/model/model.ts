@@ -683,6 +683,27 @@ export class Model implements RecordSink {
     return { by: q.by, window: 0, total, items, error_bound: 0, live, states };
   }
 
+  /**
+   * One pass over the table for /metrics: the top `limit` holders in each of
+   * `dims`, and the live entries by protocol/state code.
+   */
+  occupancySummary(dims: readonly Dimension[], limit: number): { tops: Map<Dimension, Array<{ key: string; count: number }>>; states: Map<number, number> } {
+    const ft = this.flows;
+    const ds = dims.map((d) => dimIndex(d));
+    const counters = ds.map(() => new KeyCounter(1024));
+    const NG = 256 * NSTATE_CODES;
+    const byState = new Float64Array(NG);
+    for (let s = 0; s < ft.count; s++) {
+      byState[ft.proto(s) * NSTATE_CODES + ft.stateCode(s)]! += 1;
+      for (let j = 0; j < ds.length; j++) counters[j]!.add(this.flowKey(s, ds[j]!), 1);
+    }
+    const tops = new Map<Dimension, Array<{ key: string; count: number }>>();
+    dims.forEach((d, j) => tops.set(d, counters[j]!.top(limit).map((t) => ({ key: formatKey(ds[j]!, t.key, this.v6), count: t.count }))));
+    const states = new Map<number, number>();
+    for (let g = 0; g < NG; g++) if (byState[g]! > 0) states.set(g, byState[g]!);
+    return { tops, states };
+  }
+
   /** Live entries by protocol and state code: Map(proto * NSTATE_CODES + code -> count). */
   liveStates(): Map<number, number> {
     const ft = this.flows;
