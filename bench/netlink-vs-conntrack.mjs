@@ -6,6 +6,9 @@
 //   burst N  N new UDP flows (hping3, one packet each, several senders), then
 //            `conntrack -F`: N DESTROY events in one kernel loop, the sharpest
 //            burst ctnetlink produces.
+//   generated  bench/netlink-gen.py creates and deletes entries through
+//            ctnetlink at a fixed rate (default 100k and 150k events/s) for
+//            GEN_S seconds: same kernel event path, rates hping3 cannot reach.
 //   sustained  flooding senders for SUSTAIN_S seconds with 1 s timeouts, so
 //            entries die as fast as they are born. Default TCP SYNs to a
 //            closed port: the kernel's RST ends each unassured entry at once
@@ -33,6 +36,11 @@ const BURSTS = (process.env.BURSTS ?? '5000,20000,50000,100000,150000').split(',
 const SUSTAIN_S = Number(process.env.SUSTAIN_S ?? 8);
 const FLOOD_SENDERS = Number(process.env.FLOOD_SENDERS ?? 2);
 const SUSTAIN_TCP = (process.env.SUSTAIN_PROTO ?? 'tcp') === 'tcp';
+// Entries made and deleted through ctnetlink (bench/netlink-gen.py): the
+// kernel's event path is the same, and it reaches rates packets cannot here.
+const GEN_RATES = (process.env.GEN_RATES ?? '100000,150000').split(',').map(Number).filter((n) => n > 0);
+const GEN_S = Number(process.env.GEN_S ?? 8);
+const f = (x) => x.toLocaleString('en');
 const LOCK_DIR = '/run/ctscope-kernel-test.lock';
 
 function why() {
@@ -232,7 +240,7 @@ async function phase(label, drive) {
   const driveS = (Date.now() - t0) / 1000;
   const n1 = truthNew();
   const e1 = entries();
-  const truth = { NEW: n1 - n0, DESTROY: e0 + (n1 - n0) - e1 };
+  const truth = window?.truth ?? { NEW: n1 - n0, DESTROY: e0 + (n1 - n0) - e1 };
   await settle(ct, cs, truth.NEW + truth.DESTROY);
   stopCtscope(cs);
   await stopConntrackE(ct);
@@ -245,10 +253,9 @@ async function phase(label, drive) {
     // A burst's peak: the flush's DESTROY events over the wall time of
     // `conntrack -F` (process start included, so an underestimate).
     rate = truth.DESTROY / window.flushS;
-  } else if (window) {
+  } else if (window?.rate) {
     // The sending window's own rate (the drive also waits for the tail).
-    const newW = window.NEW - n0;
-    rate = (newW + (e0 + newW - window.entries) + window.updates) / window.seconds;
+    rate = window.rate;
   }
   const row = {
     label,
@@ -282,16 +289,39 @@ try {
     await phase(`sustained ${SUSTAIN_S} s, ${FLOOD_SENDERS}× ${SUSTAIN_TCP ? 'TCP SYN→RST' : 'UDP'} flood, timeouts 1 s`, async (cs) => {
       const s = senders(0, { flood: true, senders: FLOOD_SENDERS, tcp: SUSTAIN_TCP });
       await sleep(200); // past the senders' start
+      const n0 = truthNew();
+      const e0 = entries();
       const u0 = cs.UPDATE;
       const w0 = Date.now();
       await sleep(SUSTAIN_S * 1000);
+      const n1 = truthNew();
+      const e1 = entries();
+      const seconds = (Date.now() - w0) / 1000;
+      const u1 = cs.UPDATE;
       for (const p of s.procs) p.kill('SIGINT');
       await s.exited;
-      const window = { NEW: truthNew(), entries: entries(), seconds: (Date.now() - w0) / 1000, updates: cs.UPDATE - u0 };
       await sleep(2500); // the last entries expire
-      return window;
+      return { rate: (n1 - n0 + (e0 + (n1 - n0) - e1) + (u1 - u0)) / seconds };
     }),
   );
+  for (const target of GEN_RATES) {
+    rows.push(
+      await phase(`sustained ${GEN_S} s at ${f(target)} events/s, entries made by ctnetlink`, async () => {
+        // Asynchronously: a blocked event loop would stall conntrack -E's pipe.
+        const gen = spawn('ip', ['netns', 'exec', NS, '/usr/bin/python3', path.join(root, 'bench/netlink-gen.py'), String(target), String(GEN_S)], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let out = '';
+        gen.stdout.on('data', (d) => (out += d));
+        await new Promise((r) => gen.once('exit', r));
+        const g = JSON.parse(out);
+        // Creates run from 0 to GEN_S, deletes from 1 s to GEN_S + 1: the
+        // events of GEN_S seconds' worth over the send loop's wall time less
+        // that 1 s offset. Equals the target when the generator kept pace.
+        return { rate: (g.created + g.deleted) / (g.wall - 1), truth: { NEW: g.created - g.errors, DESTROY: g.deleted - g.errors } };
+      }),
+    );
+  }
 } finally {
   try {
     sh(['ip', 'netns', 'del', NS]);
@@ -301,7 +331,6 @@ try {
   unlock();
 }
 
-const f = (x) => x.toLocaleString('en');
 console.log('| phase | events/s (all kinds) | kernel NEW+DESTROY | ctscope NEW+DESTROY | ctscope lost | ctscope UPDATE | ctscope overruns | ctscope CPU s | conntrack -E NEW+DESTROY | conntrack -E lost | conntrack -E UPDATE | ENOBUFS msgs | conntrack -E CPU s |');
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
