@@ -144,7 +144,10 @@ export class LifecycleSource implements Source {
       const programs = plannedPrograms(this.plan);
       if (programs.length === 0) {
         this.state = 'unavailable';
-        this.detail = this.opts.hooks === 'netlink' ? 'hooks forced to netlink' : `no eBPF hook allowed here: ${this.refusals()}`;
+        const blind = this.blindSpots();
+        this.detail =
+          (this.opts.hooks === 'netlink' ? 'hooks forced to netlink' : `no eBPF hook allowed here: ${this.refusals()}`) +
+          (this.opts.hooks === 'netlink' ? '' : `; served by ctnetlink: ${this.netlinkCapabilities().join(', ') || 'nothing'}; cannot see: ${blind.join('; ')}`);
         return;
       }
       const RingSource = ringSourceClass();

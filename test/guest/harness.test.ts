@@ -6,18 +6,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-// @ts-expect-error: plain JS module with JSDoc types
 import { guestSupport, kernelPackages, moduleLoadOrder, prepareKernel, runInGuest } from '../../scripts/guest/harness.mjs';
 
-const support = guestSupport() as { ok: boolean; why?: string };
+const support = guestSupport();
 if (!support.ok) console.log(`guest harness tests skipped: ${support.why}`);
-const kernel = support.ok ? (kernelPackages() as string[])[0]! : '';
+const kernel = support.ok ? kernelPackages()[0]! : '';
 
 describe.skipIf(!support.ok)('guest harness', () => {
   it('resolves the meta package, fetches and orders modules by modules.dep', () => {
-    const k = prepareKernel(kernel) as { pkg: string; release: string; dir: string; modules: string[] };
+    const k = prepareKernel(kernel);
     expect(k.pkg).toMatch(/^linux-image-\d/);
-    const order: string[] = k.modules.map((m) => path.basename(m, '.ko'));
+    const order = k.modules.map((m) => path.basename(m, '.ko'));
     // dependencies before their users (9p needs netfs and 9pnet; nft_ct needs nf_tables and nf_conntrack)
     for (const [dep, user] of [['virtio_ring', 'virtio_pci'], ['9pnet', '9p'], ['netfs', '9p'], ['nf_tables', 'nft_ct'], ['nf_conntrack', 'nft_ct'], ['nf_defrag_ipv4', 'nf_conntrack']]) {
       expect(order.indexOf(dep!), `${dep} in ${order.join(',')}`).toBeGreaterThanOrEqual(0);

@@ -7,10 +7,9 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 
-// @ts-expect-error: plain JS module with JSDoc types
 import { guestSupport, kernelPackages, runInGuest } from '../../scripts/guest/harness.mjs';
 
-const support = guestSupport() as { ok: boolean; why?: string };
+const support = guestSupport();
 if (!support.ok) console.log(`guest tests skipped: ${support.why}`);
 
 const TCP_STATE_TIME_WAIT = 7;
