@@ -128,6 +128,10 @@ export function collectDoctorReport(opts: DoctorOptions = {}): DoctorReport {
     const all = plan.flatMap((c) => c.tried);
     report.features.fentry = featureFrom(all, /^(fentry|fexit):/);
     report.features.kprobe = featureFrom(all, /^(kprobe|kretprobe):/);
+    if (report.features.kprobe === 'not checked') {
+      const k = probe.kprobes();
+      report.features.kprobe = k.ok ? 'available (not tried: fentry/fexit attached)' : (k.why ?? 'no kprobes');
+    }
   }
 
   // drops: tp_btf kfree_skb with netfilter reasons from BTF
