@@ -167,7 +167,7 @@ function machine() {
   return `${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, node ${process.version}`;
 }
 
-const results = { machine: machine(), records: N, lines: M };
+const results = { machine: machine(), load_before: os.loadavg()[0], records: N, lines: M };
 
 // ---- 1. write the capture
 const capFile = path.join(dir, 'bench.ctcap');
@@ -227,14 +227,19 @@ const capFile = path.join(dir, 'bench.ctcap');
   let out = '';
   let err = '';
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const code = await replayCommand([capFile, '--report', 'json'], { out: (s) => (out += s), err: (s) => (err += s) });
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(c0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   if (code !== 0) throw new Error(`replay failed (${code}): ${err}`);
   const rep = JSON.parse(out);
   if (rep.records.total !== N) throw new Error(`replayed ${rep.records.total} of ${N} records`);
   results.replay = {
     seconds: ms / 1000,
     records_per_s: Math.round(N / (ms / 1000)),
+    cpu_seconds: cpuMs / 1000,
+    records_per_cpu_s: Math.round(N / (cpuMs / 1000)),
     replay_loop_records_per_s: rep.replay.records_per_s,
     tracked_peak: rep.occupancy.tracked_peak,
     top_src: rep.churn.src[0],
@@ -242,7 +247,7 @@ const capFile = path.join(dir, 'bench.ctcap');
   };
   if (!values.json) {
     console.log(
-      `replay --report json: ${(ms / 1000).toFixed(2)} s = ${results.replay.records_per_s.toLocaleString('en-US')} records/s end to end (replay loop ${rep.replay.records_per_s.toLocaleString('en-US')}/s), peak ${rep.occupancy.tracked_peak} tracked entries, RSS ${results.replay.rss_mib} MiB`,
+      `replay --report json: ${(ms / 1000).toFixed(2)} s wall = ${results.replay.records_per_s.toLocaleString('en-US')} records/s; ${(cpuMs / 1000).toFixed(2)} s CPU = ${results.replay.records_per_cpu_s.toLocaleString('en-US')} records/CPU-s; peak ${rep.occupancy.tracked_peak} tracked entries, RSS ${results.replay.rss_mib} MiB`,
     );
   }
 }
@@ -283,17 +288,24 @@ const txtFile = path.join(dir, 'bench-events.txt');
   fs.closeSync(fd);
   const size = fs.statSync(txtFile).size;
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const gen = readConntrackText(txtFile);
   let records = 0;
   let r;
   while (!(r = gen.next()).done) records += r.value.length;
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(c0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   const stats = r.value.stats;
   if (stats.parsed !== M || stats.unparsed.count !== 0) throw new Error(`text: parsed ${stats.parsed} of ${M}, unparsed ${stats.unparsed.count}`);
-  results.text = { seconds: ms / 1000, lines_per_s: Math.round(M / (ms / 1000)), mib_per_s: size / 2 ** 20 / (ms / 1000), bytes: size };
-  if (!values.json) console.log(`conntrack -E text: ${M.toLocaleString('en-US')} lines (${(size / 2 ** 20).toFixed(0)} MiB) parsed to records in ${(ms / 1000).toFixed(2)} s = ${results.text.lines_per_s.toLocaleString('en-US')} lines/s`);
+  results.text = { seconds: ms / 1000, lines_per_s: Math.round(M / (ms / 1000)), cpu_seconds: cpuMs / 1000, lines_per_cpu_s: Math.round(M / (cpuMs / 1000)), bytes: size };
+  if (!values.json) {
+    console.log(
+      `conntrack -E text: ${M.toLocaleString('en-US')} lines (${(size / 2 ** 20).toFixed(0)} MiB) to records in ${(ms / 1000).toFixed(2)} s wall = ${results.text.lines_per_s.toLocaleString('en-US')} lines/s; ${(cpuMs / 1000).toFixed(2)} s CPU = ${results.text.lines_per_cpu_s.toLocaleString('en-US')} lines/CPU-s`,
+    );
+  }
 }
 
 if (!values.keep) fs.rmSync(dir, { recursive: true, force: true });
 if (values.json) console.log(JSON.stringify(results, null, 2));
-else console.log(`machine: ${results.machine}`);
+else console.log(`machine: ${results.machine}; load average ${results.load_before.toFixed(2)} before, ${os.loadavg()[0].toFixed(2)} after`);

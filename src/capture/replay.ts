@@ -7,7 +7,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { RecordColumns } from '../records/batch.js';
+import { decodeBatch, type RecordColumns } from '../records/batch.js';
+import { RECORD_SIZE } from '../records/layout.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import type { SourceStatus } from '../sources/source.js';
 import { CaptureError, CaptureReader, looksLikeCapture, peekFooter, type CaptureIntegrity, type CaptureItem } from './reader.js';
@@ -346,13 +347,29 @@ export async function runReplay(input: ReplayInput, sinks: ReplaySink[], opts: R
       const b = item.batch;
       if (b.length === 0) continue;
       ts = b.ts[b.length - 1]!;
-      if (paced) {
-        // pace on the batch's first record, so a batch is delivered when it begins
-        await pace(b.ts[0]!);
-      }
-      for (const s of sinks) s.ingest(b);
-      p.records += b.length;
       if (p.firstTs === null || b.ts[0]! < p.firstTs) p.firstTs = b.ts[0]!;
+      if (!paced) {
+        for (const s of sinks) s.ingest(b);
+        p.records += b.length;
+      } else {
+        // deliver in slices of ~20 ms of wall time, each when its first record is due
+        for (let i = 0; i < b.length; ) {
+          const t = b.ts[i]!;
+          let j = i + 1;
+          while (j < b.length && b.ts[j]! < t + 20e6 * speed) j++;
+          await pace(t);
+          if (opts.signal?.aborted) break;
+          const part = i === 0 && j === b.length ? b : decodeBatch(b.bytes.subarray(i * RECORD_SIZE, j * RECORD_SIZE), j - i);
+          for (const s of sinks) s.ingest(part);
+          p.records += part.length;
+          const last = part.ts[part.length - 1]!;
+          if (p.lastTs === null || last > p.lastTs) {
+            p.lastTs = last;
+            for (const s of sinks) s.advance?.(last);
+          }
+          i = j;
+        }
+      }
     } else if (item.type === 'proc') {
       ts = item.snapshot.ts;
       if (paced) await pace(ts);

@@ -99,6 +99,7 @@ const RB = 93; // ]
 const EQ = 61; // =
 
 const isSpace = (c: number | undefined) => c === SP || c === TAB || c === CR;
+const POW10 = [1, 10, 100, 1000, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 const isDigit = (c: number | undefined) => c !== undefined && c >= 48 && c <= 57;
 
 /** Do bytes [s, e) spell `lit`? */
@@ -196,7 +197,10 @@ export class ConntrackTextImporter {
   private readonly bytes = new Float64Array(2);
   private readonly addr = new Uint8Array(64); // 4 × 16: src, dst, rsrc, rdst
 
+  private readonly baseSec: number;
+
   constructor(private readonly opts: ImporterOptions) {
+    this.baseSec = opts.baseSec;
     this.batchRecords = opts.batchRecords ?? 4096;
     this.keep = opts.keepLines ?? 20;
     this.buf = new Uint8Array(this.batchRecords * RECORD_SIZE);
@@ -316,7 +320,7 @@ export class ConntrackTextImporter {
         fd++;
       }
       if (b[q] !== RB || fd === 0) return 'bad timestamp';
-      tsNs = (sec - this.opts.baseSec) * 1e9 + frac * 10 ** (9 - fd);
+      tsNs = (sec - this.baseSec) * 1e9 + frac * POW10[9 - fd]!;
       p = q + 1;
       while (p < e && isSpace(b[p])) p++;
     }
@@ -546,11 +550,21 @@ export class ConntrackTextImporter {
       flags,
     });
     const out = this.buf;
-    out.set(this.addr.subarray(0, 16), off + FIELDS.saddr.offset);
-    out.set(this.addr.subarray(16, 32), off + FIELDS.daddr.offset);
+    const a = this.addr;
+    // four 16-byte fields; a plain loop beats four subarray() + set() here
+    const so = off + FIELDS.saddr.offset;
+    const dO = off + FIELDS.daddr.offset;
+    for (let i = 0; i < 16; i++) {
+      out[so + i] = a[i]!;
+      out[dO + i] = a[16 + i]!;
+    }
     if (hasReply) {
-      out.set(this.addr.subarray(32, 48), off + FIELDS.rsaddr.offset);
-      out.set(this.addr.subarray(48, 64), off + FIELDS.rdaddr.offset);
+      const ro = off + FIELDS.rsaddr.offset;
+      const rd = off + FIELDS.rdaddr.offset;
+      for (let i = 0; i < 16; i++) {
+        out[ro + i] = a[32 + i]!;
+        out[rd + i] = a[48 + i]!;
+      }
     }
     out[off + FIELDS.family.offset] = fam === 6 ? AF_INET6 : AF_INET;
     if (++this.n === this.batchRecords) this.flush();

@@ -194,3 +194,27 @@ describe('captures longer than the model history', () => {
     expect(span).toBeLessThanOrEqual(last - first + 2);
   });
 });
+
+describe('--speed', () => {
+  it('paces the replay on the capture clock', async () => {
+    const { openReplay, runReplay } = await import('../../src/capture/replay.js');
+    const file = path.join(FX, 'conntrack', 'plain-ts-id-ext.txt');
+    const input = openReplay([file]);
+    const span = input.spanSeconds()!;
+    let last = 0;
+    let deliveries = 0;
+    const t0 = Date.now();
+    const p = await runReplay(input, [{ ingest: () => void deliveries++, advance: (ns) => (last = ns) }], { speed: 50 });
+    const wall = Date.now() - t0;
+    const capture = (p.lastTs! - p.firstTs!) / 1e6;
+    expect(capture).toBeGreaterThan(1000);
+    expect(span * 1000).toBeGreaterThanOrEqual(capture);
+    // at 50x the capture's milliseconds take a 50th of that: the last slice
+    // (at most 20 ms of wall time wide) is due no earlier than that minus 20 ms
+    expect(wall).toBeGreaterThanOrEqual(capture / 50 - 40);
+    expect(wall).toBeLessThan(capture / 50 + 2000);
+    expect(last).toBe(p.lastTs);
+    // one 313-line batch from the file, delivered in slices as the clock reaches them
+    expect(deliveries).toBeGreaterThanOrEqual(3);
+  });
+});
