@@ -19,6 +19,7 @@
 #include "ctscope_record.h"
 
 #define CTS_IPS_CONFIRMED 8
+#define CTS_IPS_TEMPLATE (1 << 11)
 #define CTS_NFCT_PTRMASK (~7UL)
 #define CTS_MAX_ERRNO 4095
 #define CTS_IPPROTO_TCP 6

@@ -344,6 +344,9 @@ static __always_inline void on_destroy(struct nf_conn *ct, __u8 origin)
 	struct cts_entry *e;
 	__u8 cause = 0;
 
+	/* templates (CT target, zones) are freed through here too: not entries */
+	if (BPF_CORE_READ(ct, status) & CTS_IPS_TEMPLATE)
+		return;
 	r = cts_reserve();
 	e = bpf_map_lookup_elem(&entries, &key);
 	if (r) {
