@@ -10,6 +10,7 @@
 //   3. parse `conntrack -E -o timestamp,id,extended` text (M lines, default
 //      2,000,000, formatted from the same kind of flows): lines/s.
 // usage: node bench/capture-replay.mjs [--records N] [--lines M] [--keep DIR] [--json]
+// (each stage runs in its own process; --stage write|replay|text runs one)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,8 +20,26 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(root, 'dist', p));
 const { values } = parseArgs({
-  options: { records: { type: 'string' }, lines: { type: 'string' }, keep: { type: 'string' }, json: { type: 'boolean' } },
+  options: { records: { type: 'string' }, lines: { type: 'string' }, keep: { type: 'string' }, json: { type: 'boolean' }, stage: { type: 'string' } },
 });
+// Each stage runs in a fresh child process (a clean heap, as a real
+// `ctscope replay` would have); the parent only orchestrates.
+if (!values.stage) {
+  const { spawnSync } = await import('node:child_process');
+  const dirArg = values.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ctbench-'));
+  const all = {};
+  for (const stage of ['write', 'replay', 'text']) {
+    const args = [fileURLToPath(import.meta.url), '--stage', stage, '--keep', dirArg, '--records', String(values.records ?? 10_000_000), '--lines', String(values.lines ?? 2_000_000)];
+    if (values.json) args.push('--json');
+    const r = spawnSync(process.execPath, args, { stdio: ['ignore', values.json ? 'pipe' : 'inherit', 'inherit'], encoding: 'utf8' });
+    if (r.status !== 0) process.exit(r.status ?? 1);
+    if (values.json) Object.assign(all, JSON.parse(r.stdout));
+  }
+  if (!values.keep) fs.rmSync(dirArg, { recursive: true, force: true });
+  if (values.json) console.log(JSON.stringify(all, null, 2));
+  process.exit(0);
+}
+const stage = values.stage;
 const N = Number(values.records ?? 10_000_000);
 const M = Number(values.lines ?? 2_000_000);
 
@@ -31,7 +50,7 @@ const { FIELDS, RECORD_SIZE, Kind, IPS, AF_INET6, AF_INET } = await dist('record
 const { replayCommand } = await dist('cli/commands/replay.js');
 const { readConntrackText } = await dist('import/conntrack-text.js');
 
-const dir = values.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ctbench-'));
+const dir = values.keep;
 fs.mkdirSync(dir, { recursive: true });
 let seed = 12345;
 const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296);
@@ -167,11 +186,11 @@ function machine() {
   return `${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, node ${process.version}`;
 }
 
-const results = { machine: machine(), load_before: os.loadavg()[0], records: N, lines: M };
+const results = stage === 'write' ? { machine: machine(), load_before: os.loadavg()[0], records: N, lines: M } : {};
 
 // ---- 1. write the capture
 const capFile = path.join(dir, 'bench.ctcap');
-{
+if (stage === 'write') {
   const t0 = performance.now();
   const w = CaptureWriter.open(capFile, { flushMs: 0, host: 'bench', kernel: os.release(), sources: [{ name: 'synthetic', hook: null }] });
   const BATCH = 4096;
@@ -223,7 +242,19 @@ const capFile = path.join(dir, 'bench.ctcap');
 }
 
 // ---- 2. replay with the full model and the report
-{
+if (stage === 'replay') {
+  // read + checksum + decode alone (also brings the file into the page cache)
+  {
+    const { openReplay, runReplay } = await dist('capture/replay.js');
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const p = await runReplay(openReplay([capFile]), []);
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(c0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    results.read_decode = { records_per_s: Math.round(p.records / (ms / 1000)), records_per_cpu_s: Math.round(p.records / (cpuMs / 1000)) };
+    if (!values.json) console.log(`read + crc32 + decodeBatch alone: ${results.read_decode.records_per_s.toLocaleString('en-US')} records/s; ${results.read_decode.records_per_cpu_s.toLocaleString('en-US')} records/CPU-s`);
+  }
   let out = '';
   let err = '';
   const t0 = performance.now();
@@ -254,7 +285,7 @@ const capFile = path.join(dir, 'bench.ctcap');
 
 // ---- 3. conntrack -E text parsing
 const txtFile = path.join(dir, 'bench-events.txt');
-{
+if (stage === 'text') {
   const fd = fs.openSync(txtFile, 'w');
   let chunk = [];
   const EV = { [Kind.ALLOC]: '    [NEW]', [Kind.UPDATE]: ' [UPDATE]', [Kind.DESTROY]: '[DESTROY]' };
@@ -306,6 +337,6 @@ const txtFile = path.join(dir, 'bench-events.txt');
   }
 }
 
-if (!values.keep) fs.rmSync(dir, { recursive: true, force: true });
-if (values.json) console.log(JSON.stringify(results, null, 2));
-else console.log(`machine: ${results.machine}; load average ${results.load_before.toFixed(2)} before, ${os.loadavg()[0].toFixed(2)} after`);
+if (values.json) console.log(JSON.stringify(results));
+else if (stage === 'write') console.log(`machine: ${results.machine}; load average ${results.load_before.toFixed(2)}`);
+else if (stage === 'text') console.log(`load average ${os.loadavg()[0].toFixed(2)} at the end`);
