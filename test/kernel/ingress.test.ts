@@ -19,7 +19,7 @@ import { errorHandler } from '../../src/api/errors.js';
 import { arrivalsRoutes } from '../../src/api/routes/arrivals.js';
 import { ArrivalsModel } from '../../src/model/arrivals.js';
 import { arrivalsAdvice } from '../../src/model/arrivals-advice.js';
-import { INGRESS_OBJECT, IngressSource, type IngressHook } from '../../src/sources/ingress.js';
+import { INGRESS_OBJECT, IngressSource, ingressCounterClass, type IngressHook } from '../../src/sources/ingress.js';
 
 const run = promisify(execFile);
 const t = kernelTier();
@@ -39,6 +39,8 @@ const FLOOD = 3001; // SYNs from the flood source
 const CONNS = 7; // HTTP connections from the normal source (IPv4)
 const CONNS6 = 3; // ... over IPv6
 const UDP = 13; // new UDP flows from the normal source
+const SRC_ENTRIES = 16384; // CTS_IN_SRC_ENTRIES (bpf/ingress.h)
+const SPOOFED = 20011; // SYNs from random sources
 
 async function counter(lab: Lab, ns: string, family: string, table: string, name: string): Promise<number> {
   const { stdout } = await lab.exec(ns, ['nft', '-j', 'list', 'counter', family, table, name]);
@@ -348,6 +350,50 @@ describe.skipIf(why !== null)('ingress arrivals (kernel)', () => {
       }
     });
   }, 60_000);
+
+  // More distinct sources in one period than the per-source map holds (a
+  // spoofed flood): the map fills, every arrival beyond it is counted as
+  // overflow, and the totals still equal nft's counter.
+  it('counts what a full per-source map could not hold', async () => {
+    await withKernelLock(async () => {
+      const lab = await Lab.create('ingo');
+      const counterClass = ingressCounterClass();
+      const c = new counterClass({ object: INGRESS_OBJECT });
+      try {
+        await lab.nft(
+          lab.server,
+          `table netdev ingo {
+             counter syn {}
+             chain in {
+               type filter hook ingress device "${lab.serverIf}" priority 0;
+               tcp flags & (syn|ack) == syn counter name syn
+             }
+           }`,
+        );
+        c.attach(`/run/netns/${lab.server}`, lab.serverIf, 'auto');
+        await lab.exec(lab.client, ['hping3', '-q', '-S', '--rand-source', '-p', '80', '-c', String(SPOOFED), '-i', 'u20', lab.serverAddress], { timeoutMs: 60_000 }).catch((e: unknown) => e);
+        const got = await c.collect();
+        const kernel = await counter(lab, lab.server, 'netdev', 'ingo', 'syn');
+        const attributed = got.src.reduce((s, e) => s + e.tcpSyn, 0);
+        console.info(`overflow: nft ${kernel} SYNs; ${got.src.length} sources held, ${attributed} attributed, overflow ${got.stats.srcOverflow}`);
+        expect(kernel).toBeGreaterThan(SRC_ENTRIES + 1000);
+        expect(got.stats.tcpSyn).toBe(kernel);
+        expect(got.src.length).toBe(SRC_ENTRIES);
+        expect(attributed + got.stats.srcOverflow).toBe(kernel);
+        expect(got.stats.portOverflow).toBe(0);
+        expect(got.ports).toEqual([{ proto: 6, port: 80, count: kernel }]);
+        // what the model answers: the total exact, the bound covering the rest
+        const arrivals = new ArrivalsModel();
+        arrivals.add({ ...got, tcpSyn: got.stats.tcpSyn, udpNew: 0, srcOverflow: got.stats.srcOverflow, portOverflow: 0, pairOverflow: got.stats.pairOverflow });
+        const r = arrivals.query({ by: 'src', window: 60, limit: 1 });
+        expect(r.total).toBe(kernel);
+        expect(r.error_bound).toBeGreaterThanOrEqual(got.stats.srcOverflow);
+      } finally {
+        c.close();
+        await lab.destroy();
+      }
+    });
+  }, 120_000);
 
   it('attaches interfaces that appear later within 1 s and forgets vanished ones', async () => {
     await withKernelLock(async () => {
