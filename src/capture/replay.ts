@@ -290,8 +290,15 @@ class TextInput implements ReplayInput {
 
   summary(): ReplaySummary {
     const s = this.stats;
-    const partial = !!s && (s.unparsed.count > 0 || s.lossWarnings > 0);
-    let detail: string | null = null;
+    const untimed = !!s && s.events.new + s.events.update + s.events.destroy > 0 && !s.sawTimestamps;
+    if (untimed && !this.problems.some((p) => p.message.startsWith('events without timestamps'))) {
+      this.problems.push({
+        file: this.files.join(', '),
+        message: 'events without timestamps (conntrack -E was run without -o timestamp): they all count at one instant, so rates and lifetimes are meaningless',
+      });
+    }
+    const partial = !!s && (s.unparsed.count > 0 || s.lossWarnings > 0 || untimed);
+    let detail: string | null = untimed ? this.problems[this.problems.length - 1]!.message : null;
     if (s && s.unparsed.count > 0) detail = `${s.unparsed.count} line(s) could not be read (first: ${this.problems[0]?.file} ${this.problems[0]?.message})`;
     else if (s && s.lossWarnings > 0) detail = `conntrack reported lost events (ENOBUFS) ${s.lossWarnings} time(s) while capturing`;
     return {

@@ -218,3 +218,17 @@ describe('--speed', () => {
     expect(deliveries).toBeGreaterThanOrEqual(3);
   });
 });
+
+describe('conntrack -E without -o timestamp', () => {
+  it('is replayed but flagged: times are unknown', async () => {
+    const src = fs.readFileSync(path.join(FX, 'conntrack', 'plain-ts-id-ext.txt'), 'utf8');
+    const f = path.join(dir, 'untimed.txt');
+    fs.writeFileSync(f, src.replace(/^\[\d+\.\d+\]\t/gm, ''));
+    const r = await run([f, '--report', 'json']);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.out) as ReplayReport;
+    expect(rep.records.alloc).toBe(77);
+    expect(rep.partial.partial).toBe(true);
+    expect(rep.partial.detail).toMatch(/without -o timestamp/);
+  });
+});
