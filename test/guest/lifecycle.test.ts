@@ -85,6 +85,7 @@ const kernels: string[] = support.ok ? kernelPackages() : ['(none)'];
 describe.skipIf(!support.ok).each(kernels)('lifecycle probes in a guest running %s', (kernel) => {
   let runs: Run[] = [];
   let doctor: Doctor | null = null;
+  let doctorKprobe: Doctor | null = null;
   let output = '';
 
   beforeAll(async () => {
@@ -92,6 +93,7 @@ describe.skipIf(!support.ok).each(kernels)('lifecycle probes in a guest running 
       kernel,
       command: [
         `node -e 'import("./dist/cli/commands/doctor.js").then((m) => m.doctorCommand(["--json"]))' > "$CTSCOPE_GUEST_OUT/doctor.json"`,
+        `node -e 'import("./dist/cli/commands/doctor.js").then((m) => m.doctorCommand(["--json", "--hooks", "kprobe"]))' > "$CTSCOPE_GUEST_OUT/doctor-kprobe.json"`,
         'node test/guest/scenarios/lifecycle.mjs fentry kprobe',
       ].join('\n'),
       timeoutMs: 8 * 60_000,
@@ -103,8 +105,9 @@ describe.skipIf(!support.ok).each(kernels)('lifecycle probes in a guest running 
     try {
       const fs = await import('node:fs');
       doctor = JSON.parse(fs.readFileSync(`${r.outDir}/doctor.json`, 'utf8')) as Doctor;
+      doctorKprobe = JSON.parse(fs.readFileSync(`${r.outDir}/doctor-kprobe.json`, 'utf8')) as Doctor;
     } catch {
-      doctor = null;
+      // the assertions below say which one is missing
     }
     if (r.exitCode !== 0) console.log(output);
   }, 9 * 60_000);
@@ -203,5 +206,19 @@ describe.skipIf(!support.ok).each(kernels)('lifecycle probes in a guest running 
     const alloc = doctor!.capabilities.find((c) => c.capability === 'alloc');
     expect(alloc?.chosen).toBe('fexit:__nf_conntrack_alloc');
     expect(doctor!.kernel.release).toMatch(/^\d+\.\d+/);
+    const drops = doctor!.capabilities.find((c) => c.capability === 'drops');
+    expect(drops?.chosen).toBe('tp_btf:kfree_skb');
+  });
+
+  it('ctscope doctor --hooks kprobe --json reports the kprobe hooks', () => {
+    expect(doctorKprobe, `doctor --hooks kprobe produced no JSON; guest output:\n${output}`).not.toBeNull();
+    const chosen = Object.fromEntries(doctorKprobe!.capabilities.map((c) => [c.capability, c.chosen]));
+    expect(chosen).toMatchObject({
+      alloc: 'kprobe:__nf_conntrack_alloc',
+      table_full: 'kretprobe:__nf_conntrack_alloc',
+      evict: 'kretprobe:early_drop',
+      confirm: 'kretprobe:__nf_conntrack_confirm',
+      destroy: 'kprobe:nf_ct_destroy',
+    });
   });
 });
