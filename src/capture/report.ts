@@ -154,7 +154,8 @@ export interface ReplayReport {
     origin: string | null;
     host: string | null;
     kernel: string | null;
-    sources: Array<{ name: string; hook: string | null }>;
+    /** detail: what a source could not see (its blind spots), as it said when recording. */
+    sources: Array<{ name: string; hook: string | null; detail?: string }>;
     started_at: string | null;
     ended_at: string | null;
     duration_s: number;
@@ -280,7 +281,7 @@ export function buildReport(x: ReportInputs): ReplayReport {
       origin: input.header?.origin ?? (summary.format === 'conntrack-text' ? 'conntrack text' : null),
       host: input.header?.host ?? null,
       kernel: input.header?.kernel ?? null,
-      sources: (input.header?.sources ?? []).map((s) => ({ name: s.name, hook: s.hook })),
+      sources: (input.header?.sources ?? []).map((s) => ({ name: s.name, hook: s.hook, ...(s.detail ? { detail: s.detail } : {}) })),
       started_at: wall(tally.firstTs),
       ended_at: wall(tally.lastTs),
       duration_s: round(seconds),

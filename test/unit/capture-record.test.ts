@@ -1,6 +1,7 @@
 // ctscope record with injected live sources, and the replay API served over a
 // replayed model (the same routes as live).
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -105,5 +106,19 @@ describe('the API over a replay', () => {
     const res = await fetch(`http://127.0.0.1:${addr.port}/v1/status`);
     expect((await res.json()).mode).toBe('replay');
     await srv.close();
+  });
+});
+
+describe('replay /metrics', () => {
+  it('carries the table, source and model series, clean for promtool-style parsing', async () => {
+    const s = startReplay([path.resolve(__dirname, '../../share/sample.ctcap')]);
+    await s.done;
+    const text = s.metrics();
+    expect(text).toMatch(/^# TYPE \S+ (counter|gauge|histogram)/m);
+    // the model's allocation counter equals the report's
+    expect(/^ctscope_conntrack_allocations_total (\d+)$/m.exec(text)?.[1]).toBe('1396');
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    if (promtool.error) console.warn(`promtool not installed: ${promtool.error.message}`);
+    else expect(promtool.status, promtool.stdout + promtool.stderr).toBe(0);
   });
 });

@@ -19,6 +19,7 @@ import type { ProcSnapshot } from '../../proc/types.js';
 import type { SourceStatus } from '../../sources/source.js';
 import { Exposition } from '../../metrics/exposition.js';
 import { renderSourceMetrics, renderTableMetrics } from '../../metrics/table.js';
+import { writeModelMetrics } from '../../metrics/model.js';
 import { VERSION } from '../../version.js';
 import { UserError } from '../../errors.js';
 
@@ -106,6 +107,7 @@ export function startReplay(files: string[], opts: { speed?: number; whatIf?: Wh
     const out = new Exposition();
     renderTableMetrics(out, table.host(), table.all());
     renderSourceMetrics(out, status().sources);
+    writeModelMetrics(out, model, { topK: model.opts.topK });
     return out.text();
   };
   return { input, model, tally, lifetimes, done, status, table, metrics, stop: () => abort.abort() };
