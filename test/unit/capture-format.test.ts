@@ -182,3 +182,17 @@ describe('partial and damaged captures', () => {
     expectErr(h, /checksum mismatch in the header frame at byte 12/, 12);
   });
 });
+
+describe('write errors', () => {
+  it('a full disk stops the recording, reported by status(), never thrown at the sources', () => {
+    const errors: string[] = [];
+    const w = CaptureWriter.open('/dev/full', { flushMs: 0, flushRecords: 10, onError: (e) => errors.push(e.message) });
+    expect(() => w.ingestRaw(records(100))).not.toThrow();
+    expect(() => w.writeProc(snap(1))).not.toThrow();
+    w.close();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/writing \/dev\/full: ENOSPC/);
+    expect(w.status()).toMatchObject({ name: 'recorder', state: 'failed' });
+    expect(w.stats().error).toMatch(/ENOSPC/);
+  });
+});
