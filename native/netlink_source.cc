@@ -175,9 +175,12 @@ class NetlinkReader {
     bool dump_at_start = true;
   };
 
-  NetlinkReader(Options opts, std::unique_ptr<BatchChannel> ch)
+  // consumed: batches JS has taken (counted by the relay in front of onBatch).
+  NetlinkReader(Options opts, std::unique_ptr<BatchChannel> ch,
+                std::shared_ptr<std::atomic<uint64_t>> consumed, uint64_t max_queued)
       : opts_(std::move(opts)), ch_(std::move(ch)),
-        batch_records_(opts_.batch_records) {}
+        batch_records_(opts_.batch_records), consumed_(std::move(consumed)),
+        max_queued_(max_queued) {}
 
   ~NetlinkReader() {
     Stop();
@@ -312,20 +315,42 @@ class NetlinkReader {
 
   // ---- record output ----
 
-  void Emit(const struct ctscope_record &r) {
+  // Appends; counts the batch if Append flushed one into the queue.
+  void Put(const struct ctscope_record &r) {
+    uint64_t before = ch_->delivered();
     ch_->Append(&r);
     if (pending_ == 0) first_pending_ns_ = BootNs();
     if (++pending_ >= batch_records_) {
       pending_ = 0;  // Append flushed
-      CheckQueueLoss();
+      if (ch_->delivered() != before) sent_batches_++;
     }
+  }
+
+  void Emit(const struct ctscope_record &r) {
+    Put(r);
+    if (pending_ == 0) CheckQueueLoss();
   }
 
   void FlushNow() {
     if (pending_ == 0) return;
+    uint64_t before = ch_->delivered();
     ch_->Flush();
+    if (ch_->delivered() != before) sent_batches_++;
     pending_ = 0;
     CheckQueueLoss();
+  }
+
+  // Batches handed to the queue that JS has not taken yet. The reader stops
+  // reading while the queue is full: events wait in the socket buffer (128
+  // MiB; if that fills, the kernel says ENOBUFS and we resync) and a dump
+  // waits in the kernel, where it costs nothing. Refusing records instead
+  // would turn every JS hiccup into a loss, and a resync dump would refuse
+  // its own records in a loop.
+  // The relay counts a batch when its call starts, so in flight = queued,
+  // which the channel caps at max_queued_; each step between two checks
+  // completes at most one batch.
+  bool Room() const {
+    return sent_batches_ - consumed_->load(std::memory_order_acquire) < max_queued_;
   }
 
   // Records refused by a full JS queue are lost to the model just like an
@@ -338,10 +363,7 @@ class NetlinkReader {
     queue_losses.fetch_add(1, std::memory_order_relaxed);
     struct ctscope_record r = Base(CTS_KIND_LOSS, BootNs());
     r.aux = lost > UINT32_MAX ? UINT32_MAX : (uint32_t)lost;
-    ch_->Append(&r);
-    if (pending_ == 0) first_pending_ns_ = BootNs();
-    ++pending_;  // cannot reach batch_records_ from 0 in one step unless 1
-    if (pending_ >= batch_records_) pending_ = 0;
+    Put(r);
     RequestResync();
   }
 
@@ -444,7 +466,7 @@ class NetlinkReader {
     unsigned got = 0;
     struct mmsghdr msgs[kEventVecLen];
     struct iovec iov[kEventVecLen];
-    for (int round = 0; round < 64; round++) {
+    for (int round = 0; round < 64 && Room(); round++) {
       memset(msgs, 0, sizeof(msgs));
       for (unsigned i = 0; i < kEventVecLen; i++) {
         iov[i].iov_base = evbuf_.data() + i * kEventBufSize;
@@ -452,7 +474,10 @@ class NetlinkReader {
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
       }
-      int n = recvmmsg(ev_fd_, msgs, kEventVecLen, MSG_DONTWAIT, nullptr);
+      // At most one batch completes per round, so Room() checked per round
+      // is enough to never overfill the queue.
+      unsigned vlen = std::min<unsigned>(kEventVecLen, batch_records_ - pending_);
+      int n = recvmmsg(ev_fd_, msgs, vlen, MSG_DONTWAIT, nullptr);
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return got;
         if (errno == EINTR) continue;
@@ -474,7 +499,7 @@ class NetlinkReader {
         }
         HandleEvents(evbuf_.data() + i * kEventBufSize, msgs[i].msg_len, now, off);
       }
-      if ((unsigned)n < kEventVecLen) return got;
+      if ((unsigned)n < vlen) return got;
     }
     return got;
   }
@@ -566,14 +591,27 @@ class NetlinkReader {
       EndDump(false);
       return;
     }
+    dump_off_ = 0;
+    dump_len_ = (size_t)n;
+    ParseDump();
+  }
+
+  // Parses what is left of the last dump chunk, stopping while the queue is
+  // full (see Room()); the rest waits in dumpbuf_.
+  void ParseDump() {
     uint64_t now = BootNs();
     int64_t off = (int64_t)ClockNs(CLOCK_REALTIME) - (int64_t)now;
-    size_t len = (size_t)n;
+    size_t len = dump_len_ - dump_off_;
     uint8_t cause = dump_at_start_ ? CTS_CAUSE_AT_START : CTS_CAUSE_AT_RESYNC;
-    for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)dumpbuf_.data();
+    for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)(dumpbuf_.data() + dump_off_);
          NLMSG_OK(nlh, len); nlh = NLMSG_NEXT(nlh, len)) {
+      if (!Room()) {
+        dump_off_ = (const uint8_t *)nlh - dumpbuf_.data();
+        return;
+      }
       if (nlh->nlmsg_seq != dump_seq_) continue;  // a stale, abandoned dump
       if (nlh->nlmsg_type == NLMSG_DONE) {
+        dump_off_ = dump_len_ = 0;
         EndDump(true);
         return;
       }
@@ -581,6 +619,7 @@ class NetlinkReader {
         const auto *e = (const struct nlmsgerr *)NLMSG_DATA(nlh);
         recv_errors.fetch_add(1, std::memory_order_relaxed);
         SetError(Errno("dump", -e->error));
+        dump_off_ = dump_len_ = 0;
         EndDump(false);
         return;
       }
@@ -595,6 +634,7 @@ class NetlinkReader {
       dump_entries_++;
       Emit(r);
     }
+    dump_off_ = dump_len_ = 0;
   }
 
   void EndDump(bool complete) {
@@ -630,6 +670,8 @@ class NetlinkReader {
     if (opts_.dump_at_start) StartDump(true);
     for (;;) {
       uint64_t now = BootNs();
+      bool room = Room();
+      bool dump_left = dump_off_ < dump_len_;
       int timeout = -1;
       if (pending_ > 0) {
         uint64_t due = first_pending_ns_ + poll_ns;
@@ -639,16 +681,23 @@ class NetlinkReader {
         uint64_t wait = next_resync_ns > now ? (next_resync_ns - now + 999999) / 1000000 : 0;
         if (timeout < 0 || (int)wait < timeout) timeout = (int)wait;
       }
+      if (room && dump_left) timeout = 0;
+      // Queue full: only watch for stop, and look again shortly.
+      if (!room) timeout = 2;
       struct pollfd pfd[3] = {{stop_fd_, POLLIN, 0}, {ev_fd_, POLLIN, 0}, {dump_fd_, POLLIN, 0}};
-      int rc = poll(pfd, dumping_ ? 3 : 2, timeout);
+      nfds_t nfds = !room ? 1 : (dumping_ && !dump_left) ? 3 : 2;
+      int rc = poll(pfd, nfds, timeout);
       if (rc < 0 && errno != EINTR) {
         SetError(Errno("poll", errno));
         usleep(10000);
         continue;
       }
       if (pfd[0].revents) break;
-      unsigned got = pfd[1].revents ? DrainEvents() : 0;
-      if (dumping_ && pfd[2].revents) ReadDump();
+      unsigned got = nfds > 1 && pfd[1].revents ? DrainEvents() : 0;
+      if (dumping_ && Room()) {
+        if (dump_off_ < dump_len_) ParseDump();
+        else if (nfds > 2 && pfd[2].revents) ReadDump();
+      }
       now = BootNs();
       if (resync_pending_ && !dumping_ && now >= next_resync_ns) {
         resync_pending_ = false;
@@ -661,7 +710,7 @@ class NetlinkReader {
         next_resync_ns = now + resync_gap;
         if (!StartDump(false)) resync_pending_ = true;
       }
-      if (pending_ > 0 && BootNs() >= first_pending_ns_ + poll_ns) FlushNow();
+      if (pending_ > 0 && Room() && BootNs() >= first_pending_ns_ + poll_ns) FlushNow();
       // Under load, waking per event costs more than the events (a poll and
       // a recvmmsg returning one datagram each): let the socket buffer
       // gather for a moment, as the ring-buffer readers drain on a timer.
@@ -674,6 +723,10 @@ class NetlinkReader {
   Options opts_;
   std::unique_ptr<BatchChannel> ch_;
   uint32_t batch_records_;
+  std::shared_ptr<std::atomic<uint64_t>> consumed_;
+  uint64_t max_queued_;
+  uint64_t sent_batches_ = 0;
+  size_t dump_off_ = 0, dump_len_ = 0;
   std::thread thread_;
   bool running_ = false;
   int ev_fd_ = -1, dump_fd_ = -1, stop_fd_ = -1;
@@ -692,6 +745,18 @@ class NetlinkReader {
 };
 
 // ---- the JS object ----
+
+struct BatchRelay {
+  Napi::FunctionReference target;
+  std::shared_ptr<std::atomic<uint64_t>> consumed;
+};
+
+static Napi::Value Relay(const Napi::CallbackInfo &info) {
+  auto *r = static_cast<BatchRelay *>(info.Data());
+  // Counted first: the batch has left the queue even if the consumer throws.
+  r->consumed->fetch_add(1, std::memory_order_release);
+  return r->target.Call({info[0], info[1]});
+}
 
 class NetlinkSourceWrap : public Napi::ObjectWrap<NetlinkSourceWrap> {
  public:
@@ -732,11 +797,16 @@ class NetlinkSourceWrap : public Napi::ObjectWrap<NetlinkSourceWrap> {
     size_t queued = (size_t)num("maxQueuedBatches", 256, 1, 1 << 20);
     Napi::Value d = o.Get("dumpAtStart");
     opts.dump_at_start = d.IsUndefined() ? true : d.ToBoolean().Value();
-    auto ch = std::make_unique<BatchChannel>(env, cb.As<Napi::Function>(), queued,
-                                             opts.batch_records);
+    // The channel calls a relay that counts the batch as taken, then the
+    // consumer: the reader's flow control (Room()) needs to know.
+    auto consumed = std::make_shared<std::atomic<uint64_t>>(0);
+    auto *relay = new BatchRelay{Napi::Persistent(cb.As<Napi::Function>()), consumed};
+    Napi::Function relay_fn = Napi::Function::New(env, Relay, "onBatch", relay);
+    relay_fn.AddFinalizer([](Napi::Env, BatchRelay *r) { delete r; }, relay);
+    auto ch = std::make_unique<BatchChannel>(env, relay_fn, queued, opts.batch_records);
     // A reader must not keep the process alive by itself (like an unref'd timer).
     ch->Unref(env);
-    reader_ = std::make_unique<NetlinkReader>(std::move(opts), std::move(ch));
+    reader_ = std::make_unique<NetlinkReader>(std::move(opts), std::move(ch), consumed, queued);
     napi_add_env_cleanup_hook(env, Cleanup, this);
   }
 

@@ -215,3 +215,106 @@ describe.skipIf(!tier.ok)('netlink source: forced overrun', () => {
     expect(st.namespaces[0]!.stats!.running).toBe(true);
   });
 });
+
+describe.skipIf(!tier.ok)('netlink source: stalled consumer', () => {
+  let release: () => void = () => undefined;
+  let lab: Lab;
+  let serverNs = 0;
+
+  /** Blocks the JS thread for `ms` on the first batch with an ALLOC (a slow query, a long GC). */
+  class StallingSink extends ReferenceSink {
+    stalledMs = 0;
+    private armed = true;
+    constructor(
+      netns: () => number,
+      private readonly ms: number,
+    ) {
+      super(netns);
+    }
+    override ingest(c: Parameters<ReferenceSink['ingest']>[0]): void {
+      if (this.armed && c.kind.includes(Kind.ALLOC)) {
+        this.armed = false;
+        const t = Date.now();
+        while (Date.now() - t < this.ms) {
+          /* stall */
+        }
+        this.stalledMs = Date.now() - t;
+      }
+      super.ingest(c);
+    }
+  }
+
+  beforeAll(async () => {
+    release = await holdKernelLock();
+    lab = await Lab.create('ctnls');
+    await lab.exec(lab.server, ['sysctl', '-qw', 'net.netfilter.nf_conntrack_udp_timeout=600']);
+    serverNs = lab.netnsInode(lab.server);
+  }, 120_000);
+
+  afterAll(async () => {
+    await lab?.destroy();
+    release();
+  });
+
+  // With the default buffer a stall is absorbed: the reader stops reading
+  // while the JS queue is full and the socket buffer holds the events. With a
+  // small one the kernel overruns it, and the resync repairs the table.
+  for (const c of [
+    { name: 'absorbs a 1.5 s stall with nothing lost', host: 31, flows: 1999, rcvbuf: undefined, loss: false },
+    { name: 'resyncs after a stall overruns a 64 KiB buffer', host: 32, flows: 2003, rcvbuf: 65536, loss: true },
+  ]) {
+    it(c.name, async () => {
+      const src = await lab.addClientAddress(c.host);
+      await lab.nft(lab.server, newFlowRules(lab, [src]).replace('table inet ctstest', `table inet ctstest${c.host}`));
+      const sink = new StallingSink(() => serverNs, 1500);
+      // A short queue and small batches, so the stall fills it at once.
+      const source = new NetlinkSource({
+        include: (ns) => ns.inode === serverNs,
+        processes: false,
+        batchRecords: 16,
+        maxQueuedBatches: 2,
+        pollMs: 5,
+        rcvbufBytes: c.rcvbuf,
+      });
+      await source.start(sink);
+      try {
+        await until(() => sink.syncs.length > 0, 5000, 'the dump at start');
+        const syncs0 = sink.syncs.length;
+        await udpFlows((ns, a) => lab.exec(ns, a), lab.client, src, lab.serverAddress, c.flows, { intervalUs: 50 });
+        await until(() => sink.stalledMs > 0, 5000, 'the stall');
+        if (c.loss) {
+          await until(() => source.status().lost.netlinkOverruns! > 0, 2000, 'the overrun to show');
+          await until(() => !source.status().namespaces[0]!.stats!.resyncing && sink.syncs.length > syncs0, 20_000, 'the resync');
+        } else {
+          await until(() => (sink.allocBySource.get(src) ?? 0) >= c.flows, 5000, 'every allocation').catch((e) => {
+            console.info(JSON.stringify({ alloc: sink.allocBySource.get(src), st: source.status().namespaces[0] }));
+            throw e;
+          });
+        }
+        await new Promise((r) => setTimeout(r, 200));
+        const kernel = conntrackIds(await lab.conntrackList(lab.server, ['-o', 'id']));
+        const ours = sink.liveIds();
+        const st = source.status();
+        console.info(
+          `stall (${c.rcvbuf ?? 'default'} rcvbuf): stalled ${sink.stalledMs} ms, overruns=${st.lost.netlinkOverruns} ` +
+            `queueDropped=${st.lost.queueDropped} resyncs=${st.lost.resyncs} alloc=${sink.allocBySource.get(src) ?? 0} kernel=${kernel.size} ours=${ours.size}`,
+        );
+        expect(sink.stalledMs).toBeGreaterThanOrEqual(1500);
+        expect(st.lost.queueDropped).toBe(0);
+        if (c.loss) {
+          expect(st.lost.netlinkOverruns).toBeGreaterThan(0);
+          expect(st.lost.resyncs).toBeGreaterThan(0);
+          expect(sink.losses).toBeGreaterThan(0);
+        } else {
+          expect(st.lost).toMatchObject({ netlinkOverruns: 0, resyncs: 0, total: 0 });
+          expect(sink.allocBySource.get(src)).toBe(c.flows);
+        }
+        expect(kernel.size).toBeGreaterThanOrEqual(c.flows);
+        expect([...kernel].filter((id) => !ours.has(id))).toEqual([]);
+        expect([...ours].filter((id) => !kernel.has(id))).toEqual([]);
+      } finally {
+        await source.stop();
+      }
+    });
+  }
+});
