@@ -37,7 +37,7 @@ export const BOOT_MODULES = [
 const AUTOLOAD_DIRS = ['kernel/net/netfilter', 'kernel/net/ipv4/netfilter', 'kernel/net/ipv6/netfilter', 'kernel/net/sched', 'kernel/crypto'];
 
 /** Bumped when the initramfs layout or init script changes: forces a rebuild. */
-const INITRAMFS_VERSION = 3;
+const INITRAMFS_VERSION = 4;
 
 const BEGIN = '@@CTSCOPE-GUEST:BEGIN@@';
 const EXIT_RE = /@@CTSCOPE-GUEST:EXIT (\d+)@@/;
@@ -160,6 +160,7 @@ export function prepareKernel(kernel, opts = {}) {
   if (!fs.existsSync(initramfs)) {
     log(opts, `building initramfs for ${release}`);
     buildInitramfs({ modDir, release, modules, out: initramfs });
+    for (const f of fs.readdirSync(dir)) if (/^initramfs-v\d+\.cpio$/.test(f) && path.join(dir, f) !== initramfs) fs.rmSync(path.join(dir, f));
   }
   return { pkg, release, dir, vmlinuz, initramfs, modules };
 }
@@ -252,6 +253,9 @@ while read -r m; do
 done < /modules.load
 run=$(sed -n 's/.*ctscope_run=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
 [ -n "$run" ] || fail "no ctscope_run= on the kernel command line"
+# the guest powers itself off even if the host process that started it died
+tmo=$(sed -n 's/.*ctscope_timeout=\\([0-9]*\\).*/\\1/p' /proc/cmdline)
+[ -n "$tmo" ] && (sleep "$tmo"; echo "@@CTSCOPE-GUEST:FAIL watchdog: still running after $tmo s@@"; poweroff -f) &
 ip link set lo up
 mkdir -p /host
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro hostroot /host || fail "mount of the host root (9p) failed"
@@ -363,7 +367,7 @@ export async function runInGuest(opts) {
     '-accel', 'tcg', '-cpu', 'max', '-smp', String(opts.cpus ?? 2), '-m', String(opts.memoryMb ?? 2048),
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-serial', 'stdio', '-monitor', 'none',
     '-kernel', k.vmlinuz, '-initrd', k.initramfs,
-    '-append', `console=ttyS0 quiet loglevel=3 panic=-1 ctscope_run=${runDir}`,
+    '-append', `console=ttyS0 quiet loglevel=3 panic=-1 ctscope_run=${runDir} ctscope_timeout=${Math.ceil(timeoutMs / 1000) + 10}`,
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     '-virtfs', `local,path=${runDir},mount_tag=results,security_model=none`,
   ];
@@ -386,10 +390,16 @@ export async function runInGuest(opts) {
     timedOut = true;
     child.kill('SIGKILL');
   }, timeoutMs);
+  // a test runner exiting (e.g. on its own timeout) takes the guest with it
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
   const { code, signal } = await new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (c, s) => resolve({ code: c, signal: s }));
-  }).finally(() => clearTimeout(timer));
+  }).finally(() => {
+    clearTimeout(timer);
+    process.removeListener('exit', reap);
+  });
   const durationMs = Date.now() - started;
   const tail = consoleText.split('\n').slice(-40).join('\n');
 
