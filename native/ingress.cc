@@ -711,6 +711,14 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
     o.Set("progId", lo_->prog_id);
     o.Set("tcHandle", kTcHandle);
     o.Set("tcPriority", kTcPriority);
+    // Does this kernel have tcx? Asked without touching any interface: a
+    // link to ifindex 0 fails with ENODEV where BPF_TCX_INGRESS exists
+    // (6.6+) and EINVAL where the attach type is unknown.
+    int fd = bpf_link_create(lo_->prog_fd, 0, (enum bpf_attach_type)kBpfTcxIngress, nullptr);
+    int err = fd < 0 ? -fd : 0;
+    if (fd >= 0) close(fd);
+    o.Set("tcx", err == ENODEV);
+    o.Set("tcxProbeErrno", err);
     return o;
   }
 

@@ -57,7 +57,8 @@ export interface IngressCounterHandle {
   detach(id: number): boolean;
   attachments(): IngressAttachment[];
   collect(): Promise<IngressCollected>;
-  info(): { variant: 'ct' | 'lru'; program: string; progId: number; tcHandle: number; tcPriority: number };
+  /** tcx: whether this kernel has tcx links (probed without touching an interface). */
+  info(): { variant: 'ct' | 'lru'; program: string; progId: number; tcHandle: number; tcPriority: number; tcx: boolean; tcxProbeErrno: number };
   /** Detaches everything and unloads; returns detach failures. */
   close(): string[];
 }
@@ -74,6 +75,30 @@ export function ingressCounterClass(): IngressCounterClass {
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const INGRESS_OBJECT = path.join(root, 'bpf/.output/ingress.bpf.o');
+
+export interface IngressProbe {
+  ok: boolean;
+  /** The hook 'auto' attaches with on this kernel. */
+  hook: 'tcx' | 'tc-clsact' | null;
+  /** How "first packet of a UDP flow" is judged. */
+  udpNewBy: 'conntrack lookup' | 'recent-tuple LRU' | null;
+  why?: string;
+}
+
+/** For `ctscope doctor`: loads the ingress program (attaching nothing) and reports what it would use. */
+export function probeIngress(object = INGRESS_OBJECT): IngressProbe {
+  let c: IngressCounterHandle | null = null;
+  try {
+    if (!fs.existsSync(object)) return { ok: false, hook: null, udpNewBy: null, why: `${object} is not built (run 'make -s bpf')` };
+    c = new (ingressCounterClass())({ object });
+    const info = c.info();
+    return { ok: true, hook: info.tcx ? 'tcx' : 'tc-clsact', udpNewBy: info.variant === 'ct' ? 'conntrack lookup' : 'recent-tuple LRU' };
+  } catch (e) {
+    return { ok: false, hook: null, udpNewBy: null, why: (e as Error).message };
+  } finally {
+    c?.close();
+  }
+}
 
 export interface IngressSourceOptions {
   /** Parsed specs, or the --ingress text. */

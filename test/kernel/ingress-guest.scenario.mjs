@@ -43,6 +43,7 @@ async function scenario(variant) {
     sh(`ip netns exec ${S} nft -f -`, ruleset);
     const c = new addon.IngressCounter({ object: `${root}bpf/.output/ingress.bpf.o`, variant });
     out.chosen = c.info().variant;
+    out.tcxProbe = c.info().tcx;
     out.hook = c.attach(`/run/netns/${S}`, 'v1', 'auto').hook;
     out.filtersAttached = ours();
     sh(`ip netns exec ${C} hping3 -q -S -p 80 -c 211 -i u500 10.66.0.2 >/dev/null 2>&1 || true`);

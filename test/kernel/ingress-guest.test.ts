@@ -18,6 +18,7 @@ const kernels: string[] = support.ok ? kernelPackages() : ['(none)'];
 interface ScenarioRun {
   variant: string;
   chosen: string;
+  tcxProbe: boolean;
   hook: string;
   error?: string;
   filtersAttached: number;
@@ -47,6 +48,7 @@ describe.skipIf(!support.ok).each(kernels)('ingress counter in a guest running %
       // tcx arrived in 6.6; the guest matrix kernels are older
       expect(run.hook).toBe(/^[0-5]\.|^6\.[0-5]\./.test(res.release) ? 'tc-clsact' : 'tcx');
       expect(run.filtersAttached).toBe(run.hook === 'tc-clsact' ? 1 : 0);
+      expect(run.tcxProbe).toBe(run.hook === 'tcx');
       expect(run.nftSyn).toBe(211);
       expect(run.conntrackUdp).toBe(14);
       expect(run.arrivals).toEqual({ tcpSyn: run.nftSyn, udpNew: run.conntrackUdp });

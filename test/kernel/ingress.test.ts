@@ -420,3 +420,21 @@ describe.skipIf(why !== null)('ingress arrivals (kernel)', () => {
     });
   }, 60_000);
 });
+
+describe.skipIf(why !== null)('probeIngress (doctor)', () => {
+  it('reports tcx and the conntrack lookup on this kernel without attaching anything', async () => {
+    const { probeIngress } = await import('../../src/sources/ingress.js');
+    const ingressLinks = async () => {
+      const progs = JSON.parse((await run('bpftool', ['-j', 'prog', 'list'])).stdout || '[]') as Array<{ id: number; name?: string }>;
+      const ours = new Set(progs.filter((p) => p.name?.startsWith('cts_ingress')).map((p) => p.id));
+      const links = JSON.parse((await run('bpftool', ['-j', 'link', 'list'])).stdout || '[]') as Array<{ prog_id: number }>;
+      return links.filter((l) => ours.has(l.prog_id)).length;
+    };
+    await withKernelLock(async () => {
+      const before = await ingressLinks();
+      expect(probeIngress()).toEqual({ ok: true, hook: 'tcx', udpNewBy: 'conntrack lookup' });
+      expect(probeIngress('/nonexistent.bpf.o')).toMatchObject({ ok: false, why: expect.stringContaining('not built') });
+      expect(await ingressLinks()).toBe(before);
+    });
+  });
+});
