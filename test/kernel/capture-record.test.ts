@@ -11,7 +11,7 @@ import { holdKernelLock, tcpClients, tcpServer, udpFlows, countersBySource, unti
 import { NetlinkSource } from '../../src/sources/netlink.js';
 import { readNetnsSnapshot } from '../../src/proc/poller.js';
 import { Model } from '../../src/model/model.js';
-import { recordCommand, type StartSources } from '../../src/cli/commands/record.js';
+import { builtinStartSources, recordCommand, type StartSources } from '../../src/cli/commands/record.js';
 import { replayCommand, startReplay } from '../../src/cli/commands/replay.js';
 import type { ReplayReport } from '../../src/capture/report.js';
 
@@ -123,5 +123,31 @@ describe.skipIf(!tier.ok)('ctscope record during a lab churn', () => {
     expect(rep.input.sources.map((s) => s.name)).toEqual(['netlink']);
     expect(rep.churn.src.map((i) => [i.key, i.count])).toEqual(liveChurn);
     expect(rep.occupancy.kernel[0]!.netns).toBe(serverNs);
+  }, 120_000);
+
+  it('records with its built-in live sources (every namespace, drops, /proc) until --duration', async () => {
+    const serverNs = lab.netnsInode(lab.server);
+    const before = countersBySource(await lab.nftJson(lab.server), 'pre');
+    const file = path.join(dir, 'builtin.ctcap');
+    const log: string[] = [];
+    const N = 53;
+    const recording = recordCommand(['-o', file, '--duration', '4', '--proc-interval', '250'], {
+      startSources: builtinStartSources,
+      stopSignal: () => new Promise(() => undefined),
+      log: (l) => log.push(l),
+    });
+    await new Promise((r) => setTimeout(r, 1500)); // dumps at start
+    await udpFlows((ns, a) => lab.exec(ns, a), lab.client, udpSrc, lab.serverAddress, N, { basePort: 30000, intervalUs: 1000 });
+    expect(await recording).toBe(0);
+    const after = countersBySource(await lab.nftJson(lab.server), 'pre');
+    expect(after.get(udpSrc)! - before.get(udpSrc)!).toBe(N);
+    expect(log.join('\n')).toMatch(/source netlink: running/);
+    let out = '';
+    expect(await replayCommand([file, '--report', 'json', '--limit', '100'], { out: (s) => (out += s), err: () => undefined })).toBe(0);
+    const rep = JSON.parse(out) as ReplayReport;
+    expect(rep.input.sources.map((s) => s.name)).toContain('netlink');
+    expect(rep.churn.src.find((i) => i.key === udpSrc)?.count).toBe(N);
+    // a /proc snapshot of the lab's namespace is in the file
+    expect(rep.occupancy.kernel.some((k) => k.netns === serverNs)).toBe(true);
   }, 120_000);
 });

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse, UsageError } from '../args.js';
 import { CaptureWriter } from '../../capture/writer.js';
-import type { RecordSink, SourceStatus } from '../../sources/source.js';
+import type { RecordSink, Source, SourceStatus } from '../../sources/source.js';
 import type { RecordColumns } from '../../records/batch.js';
 import type { CaptureSourceInfo } from '../../capture/format.js';
 import type { ProcSnapshot } from '../../proc/types.js';
@@ -38,17 +38,53 @@ export type StartSources = (sink: RecordSink, onProc: (s: ProcSnapshot) => void,
  * The default: the daemon's own source set. src/daemon.ts exports
  * `startLiveSources(sink, onProc, opts): Promise<LiveHandle>` (same signature as
  * StartSources); resolved at run time so this module has no build-time
- * dependency on the daemon's wiring.
+ * dependency on the daemon's wiring. Until the daemon provides it, a built-in
+ * set is used: the ctnetlink source over every namespace, the tp_btf drop
+ * source when it loads, and the /proc poller over the followed namespaces.
  */
 export const defaultStartSources: StartSources = async (sink, onProc, opts) => {
-  let mod: { startLiveSources?: StartSources };
+  let mod: { startLiveSources?: StartSources } | null = null;
   try {
     mod = (await import(new URL('../../daemon.js', import.meta.url).href)) as { startLiveSources?: StartSources };
   } catch (e) {
-    throw new UserError(`record: the live sources are not available in this build (${(e as Error).message})`);
+    if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
   }
-  if (typeof mod.startLiveSources !== 'function') throw new UserError('record: this build has no live sources (src/daemon.ts lacks startLiveSources)');
-  return mod.startLiveSources(sink, onProc, opts);
+  if (mod && typeof mod.startLiveSources === 'function') return mod.startLiveSources(sink, onProc, opts);
+  return builtinStartSources(sink, onProc, opts);
+};
+
+/** The built-in live side (see defaultStartSources). */
+export const builtinStartSources: StartSources = async (sink, onProc, opts) => {
+  const { NetlinkSource } = await import('../../sources/netlink.js');
+  const { DropSource } = await import('../../sources/bpf-drops.js');
+  const { ProcPoller } = await import('../../proc/poller.js');
+  const netlink = new NetlinkSource();
+  const sources: Source[] = [netlink];
+  try {
+    await netlink.start(sink);
+  } catch {
+    /* its status() says why */
+  }
+  try {
+    const drops = new DropSource();
+    sources.push(drops);
+    await drops.start(sink);
+  } catch {
+    /* its status() says why (no BTF reason, no object, EPERM) */
+  }
+  const poller = new ProcPoller({
+    intervalMs: opts.procIntervalMs,
+    namespaces: () => new Map(netlink.status().namespaces.filter((n) => n.path).map((n) => [n.inode, n.path!] as [number, string])),
+    onSnapshot: onProc,
+  });
+  poller.start();
+  return {
+    status: () => sources.map((s) => s.status()),
+    stop: async () => {
+      poller.stop();
+      for (const s of sources) await s.stop().catch(() => undefined);
+    },
+  };
 };
 
 export interface RecordDeps {
