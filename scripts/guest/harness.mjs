@@ -126,7 +126,10 @@ export function prepareKernel(kernel, opts = {}) {
   if (!fs.existsSync(ignore)) fs.writeFileSync(ignore, '*\n');
 
   const dir = path.join(CACHE_DIR, 'k', pkg);
-  if (!fs.existsSync(path.join(dir, '.extracted'))) {
+  // a trimmed tree (module files deleted once the initramfs held them) is
+  // extracted again when a new initramfs version needs the modules
+  const stale = fs.existsSync(path.join(dir, '.trimmed')) && !fs.existsSync(path.join(dir, `initramfs-v${INITRAMFS_VERSION}.cpio`));
+  if (stale || !fs.existsSync(path.join(dir, '.extracted'))) {
     const debDir = path.join(CACHE_DIR, 'debs');
     let deb = fs.readdirSync(debDir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
     if (!deb) {
@@ -161,6 +164,10 @@ export function prepareKernel(kernel, opts = {}) {
     log(opts, `building initramfs for ${release}`);
     buildInitramfs({ modDir, release, modules, out: initramfs });
     for (const f of fs.readdirSync(dir)) if (/^initramfs-v\d+\.cpio$/.test(f) && path.join(dir, f) !== initramfs) fs.rmSync(path.join(dir, f));
+    // the ~400 MB of modules are in the initramfs (and the cached .deb) now;
+    // the module indexes stay for moduleLoadOrder
+    fs.rmSync(path.join(modDir, 'kernel'), { recursive: true, force: true });
+    fs.writeFileSync(path.join(dir, '.trimmed'), '');
   }
   return { pkg, release, dir, vmlinuz, initramfs, modules };
 }
@@ -401,6 +408,7 @@ export async function runInGuest(opts) {
     process.removeListener('exit', reap);
   });
   const durationMs = Date.now() - started;
+  fs.rmSync(path.join(runDir, 'snap'), { recursive: true, force: true });
   const tail = consoleText.split('\n').slice(-40).join('\n');
 
   if (timedOut) throw new GuestError(`guest ${k.release} timed out after ${timeoutMs} ms (${bootMs ? 'command was running' : 'still booting'}): ${opts.command}`, tail);
@@ -426,7 +434,7 @@ export async function runInGuest(opts) {
       throw new GuestError(`guest wrote an unreadable ${resultsFile}: ${err.message}`, tail);
     }
   }
-  pruneRuns(opts.keepRuns ?? 20);
+  pruneRuns(opts.keepRuns ?? 8);
   return { exitCode, output, console: consoleText, results, outDir, release: k.release, pkg: k.pkg, bootMs, durationMs };
 }
 
