@@ -260,7 +260,7 @@ export class CaptureReader {
           this.skipFrame(at, `records frame at byte ${at}: ${e.message}`);
           return null;
         }
-        this.good(at);
+        this.good();
         ig.records += n;
         return { type: 'records', batch, offset: at };
       }
@@ -269,7 +269,7 @@ export class CaptureReader {
           this.skipFrame(at, `proc frame at byte ${at} is malformed`);
           return null;
         }
-        this.good(at);
+        this.good();
         ig.procSnapshots++;
         const s = obj as unknown as ProcSnapshot;
         return {
@@ -291,7 +291,7 @@ export class CaptureReader {
           this.skipFrame(at, `status frame at byte ${at} is malformed`);
           return null;
         }
-        this.good(at);
+        this.good();
         return { type: 'status', ts: obj.ts, sources: obj.sources as SourceStatus[], offset: at };
       }
       case FrameType.FOOTER: {
@@ -299,7 +299,7 @@ export class CaptureReader {
           this.skipFrame(at, `footer at byte ${at} is malformed`);
           return null;
         }
-        this.good(at);
+        this.good();
         ig.footer = obj as unknown as CaptureFooter;
         if (this.pos < ig.fileSize) {
           this.problem(this.pos, `${ig.fileSize - this.pos} bytes after the footer at byte ${at} ignored`);
@@ -312,7 +312,7 @@ export class CaptureReader {
         return null;
       default:
         // A newer writer's frame type with a valid checksum: skip it, it is not damage.
-        this.good(at);
+        this.good();
         ig.unknownFrames++;
         return null;
     }
@@ -383,10 +383,9 @@ export class CaptureReader {
     ig.complete = !ig.partial;
   }
 
-  private good(at: number): void {
+  private good(): void {
     this.integrity.frames++;
     this.integrity.goodUntil = this.pos;
-    void at;
   }
 
   private skipFrame(at: number, message: string): void {

@@ -10,7 +10,7 @@
 
 import type { RecordColumns } from '../records/batch.js';
 import type { ProcSnapshot } from '../proc/types.js';
-import { Kind, KIND_NAMES } from '../records/layout.js';
+import { Kind } from '../records/layout.js';
 import { addressKey, DADDR, DIM, formatKey, SADDR } from '../model/keys.js';
 import { KeyCounter, WindowedHeavyHitters } from '../model/heavy.js';
 import { round, type Model } from '../model/model.js';
@@ -471,6 +471,5 @@ export function formatReportText(r: ReplayReport): string {
     L.push(`Unparsed lines: ${r.unparsed.count}`);
     for (const u of r.unparsed.first_lines.slice(0, 10)) L.push(`  line ${u.line}: ${u.why}: ${u.text.slice(0, 120)}`);
   }
-  void KIND_NAMES;
   return `${L.join('\n')}\n`;
 }

@@ -528,7 +528,7 @@ export class ConntrackTextImporter {
     encodeRecord(this.buf, off, {
       kind,
       ts,
-      id: ctId >= 0 ? BigInt(ctId) : this.tupleId(b, proto, zone),
+      id: ctId >= 0 ? BigInt(ctId) : this.tupleId(proto, zone),
       start,
       packets,
       bytes,
@@ -578,7 +578,7 @@ export class ConntrackTextImporter {
   }
 
   /** An entry id for lines printed without id=: FNV-1a of the original tuple. */
-  private tupleId(b: Uint8Array, proto: number, zone: number): bigint {
+  private tupleId(proto: number, zone: number): bigint {
     let h1 = 0x811c9dc5;
     let h2 = 0x01000193;
     const mix = (c: number) => {
@@ -590,7 +590,6 @@ export class ConntrackTextImporter {
       mix(v & 255);
       mix((v >>> 8) & 255);
     }
-    void b;
     // high bit set: cannot collide with a kernel id (32-bit)
     return (BigInt(h2 | 0x80000000) << 32n) | BigInt(h1);
   }
