@@ -40,6 +40,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -447,11 +448,22 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
     env_ = env;
     napi_add_env_cleanup_hook(env, CleanupHook, this);
     hooked_ = true;
+    live_.insert(this);
+  }
+
+  // process.on('exit') listener (registered once by InitIngress): legacy
+  // filters outlive the process, and process.exit() does not run the env
+  // cleanup hooks, so every counter still open detaches here.
+  static Napi::Value OnProcessExit(const Napi::CallbackInfo &info) {
+    std::set<IngressCounter *> all = live_;
+    for (auto *c : all) c->Shutdown();
+    return info.Env().Undefined();
   }
 
   ~IngressCounter() override {
     if (hooked_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
     Shutdown();
+    live_.erase(this);
   }
 
  private:
@@ -545,6 +557,7 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
   }
 
   void Shutdown() {
+    live_.erase(this);
     for (auto &kv : attached_) DetachOne(kv.second);
     attached_.clear();
     if (lo_) {
@@ -806,6 +819,8 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
 
   static std::mutex live_mu_;
   static std::vector<uint32_t> live_prog_ids_;
+  // Open counters of this (main) thread, for OnProcessExit.
+  static std::set<IngressCounter *> live_;
 
   napi_env env_ = nullptr;
   bool hooked_ = false;
@@ -816,9 +831,17 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
 
 std::mutex IngressCounter::live_mu_;
 std::vector<uint32_t> IngressCounter::live_prog_ids_;
+std::set<IngressCounter *> IngressCounter::live_;
 
 void InitIngress(Napi::Env env, Napi::Object exports) {
   exports.Set("IngressCounter", IngressCounter::Define(env));
+  Napi::Value process = env.Global().Get("process");
+  if (process.IsObject()) {
+    Napi::Value on = process.As<Napi::Object>().Get("on");
+    if (on.IsFunction())
+      on.As<Napi::Function>().Call(process, {Napi::String::New(env, "exit"),
+                                             Napi::Function::New(env, IngressCounter::OnProcessExit, "ctscopeIngressExit")});
+  }
 }
 
 }  // namespace ctscope

@@ -74,13 +74,15 @@ async function linksOf(progId: number): Promise<unknown[]> {
 }
 
 /** A separate process that attaches the counter and waits to be killed. */
-function attachingChild(nsPath: string, ifname: string, hook: IngressHook): Promise<{ child: ChildProcess; progId: number }> {
+function attachingChild(nsPath: string, ifname: string, hook: IngressHook, then: 'wait' | 'exit' = 'wait'): Promise<{ child: ChildProcess; progId: number }> {
+  // 'exit': leaves without close(), as a daemon dying of an exception would
   const script = `
     const a = require(${JSON.stringify(ADDON_PATH)});
     const c = new a.IngressCounter({ object: ${JSON.stringify(INGRESS_OBJECT)} });
     const r = c.attach(${JSON.stringify(nsPath)}, ${JSON.stringify(ifname)}, ${JSON.stringify(hook)});
     process.stdout.write(JSON.stringify({ progId: c.info().progId, hook: r.hook }) + '\\n');
-    setInterval(() => {}, 1000);`;
+    if (${JSON.stringify(then)} === 'exit') setTimeout(() => process.exit(3), 100);
+    else setInterval(() => {}, 1000);`;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -92,7 +94,9 @@ function attachingChild(nsPath: string, ifname: string, hook: IngressHook): Prom
         else resolve({ child, progId: info.progId });
       }
     });
-    child.on('exit', (code) => reject(new Error(`attaching child exited with ${code}`)));
+    child.on('exit', (code) => {
+      if (!out.includes('\n')) reject(new Error(`attaching child exited with ${code}`));
+    });
   });
 }
 
@@ -291,6 +295,7 @@ describe.skipIf(why !== null)('ingress arrivals (kernel)', () => {
         source = new IngressSource({ specs: `${lab.server}/${lab.serverIf}`, arrivals: new ArrivalsModel(), hook: 'tc-clsact' });
         await source.start();
         const st = source.status();
+        expect(st.interfaces).toHaveLength(1);
         expect(st.stale_filters_removed).toBe(1);
         const mine = await ourFilters(lab, lab.serverIf);
         expect(mine.some((l) => l.includes(`${legacy.progId}`))).toBe(false);
@@ -302,6 +307,13 @@ describe.skipIf(why !== null)('ingress arrivals (kernel)', () => {
         expect(stdout).toMatch(/pref 100 u32/);
         const q = await lab.exec(lab.server, ['tc', 'qdisc', 'show', 'dev', lab.serverIf]);
         expect(q.stdout).toMatch(/clsact/);
+
+        // a process that exits without stop()/close(): the addon's cleanup
+        // hook removes its legacy filter on the way out
+        const exiting = await attachingChild(nsPath, lab.serverIf, 'tc-clsact', 'exit');
+        await new Promise<void>((r) => (exiting.child.exitCode !== null ? r() : exiting.child.once('exit', () => r())));
+        expect(exiting.child.exitCode).toBe(3);
+        expect(await ourFilters(lab, lab.serverIf)).toEqual([]);
       } finally {
         await source?.stop();
         await lab.destroy();
