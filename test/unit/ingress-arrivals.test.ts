@@ -192,6 +192,23 @@ describe('arrivalsAdvice', () => {
   });
 });
 
+describe('arrivalsAdvice: spoofed floods', () => {
+  it('flags a SYN flood spread over many sources, with the unattributed count', () => {
+    let now = 0;
+    const a = new ArrivalsModel({ now: () => now });
+    for (let t = 0; t < 10; t++) {
+      now = t;
+      // 1,000 sources of 3 SYNs each per second, plus 500 the kernel could not attribute
+      const src = Array.from({ length: 1000 }, (_, i) => ({ family: 2, addr: v4(`10.${t}.${i >> 8}.${i & 255}`), tcpSyn: 3, udpNew: 0 }));
+      a.add(delta({ src, tcpSyn: 3500, srcOverflow: 500 }));
+    }
+    const adv = arrivalsAdvice(a, undefined, { window: 10 });
+    expect(adv.map((x) => [x.id, x.severity])).toEqual([['syn_flood', 'warn']]);
+    expect(adv[0]!.title).toMatch(/from many sources/);
+    expect(adv[0]!.evidence).toMatchObject({ syn_arrivals: 35000, unattributed_arrivals: 5000 });
+  });
+});
+
 describe('--ingress specs', () => {
   it.each([
     ['eth0', [[null, 'eth0', true], [null, 'eth01', false]]],
