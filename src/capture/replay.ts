@@ -13,7 +13,7 @@ import type { ProcSnapshot } from '../proc/types.js';
 import type { SourceStatus } from '../sources/source.js';
 import { CaptureError, CaptureReader, looksLikeCapture, peekFooter, type CaptureIntegrity, type CaptureItem } from './reader.js';
 import type { CaptureHeader } from './format.js';
-import { ImportError, probeTextFile, readConntrackText, type ImportStats } from '../import/conntrack-text.js';
+import { ConntrackTextImporter, ImportError, probeTextFile, readConntrackText, type ImportStats } from '../import/conntrack-text.js';
 
 export type ReplayFormat = 'ctcap' | 'conntrack-text';
 
@@ -47,7 +47,7 @@ export interface ReplayInput {
   readonly bootBaseNs: number;
   /** The first segment's header (captures only). */
   readonly header: CaptureHeader | null;
-  items(): Generator<CaptureItem>;
+  items(): Generator<CaptureItem> | AsyncGenerator<CaptureItem>;
   /** Complete once items() has finished. */
   summary(): ReplaySummary;
   /** Seconds from first to last record if known before replaying (footers, last text line), else null. */
@@ -87,8 +87,12 @@ function head(file: string, n: number): { bytes: Buffer; size: number; mtimeSec:
 }
 
 /** Open one capture or one or more conntrack text files. Throws ReplayInputError. */
-export function openReplay(files: string[]): ReplayInput {
+export function openReplay(files: string[], opts: { stdin?: NodeJS.ReadableStream } = {}): ReplayInput {
   if (files.length === 0) throw new ReplayInputError('no input file');
+  if (files.includes('-')) {
+    if (files.length > 1) throw new ReplayInputError("'-' (conntrack text on standard input) cannot be combined with files");
+    return new StreamInput(opts.stdin ?? process.stdin);
+  }
   const heads = files.map((f) => ({ file: f, ...head(f, 64 * 1024) }));
   for (const h of heads) if (h.size === 0) throw new ReplayInputError(`${h.file} is empty (0 bytes): nothing to replay`);
   const isCap = heads.map((h) => looksLikeCapture(h.bytes));
@@ -315,6 +319,96 @@ class TextInput implements ReplayInput {
   }
 }
 
+/**
+ * conntrack text arriving on a pipe (`stdbuf -oL conntrack -E -o
+ * timestamp,id,extended | ctscope replay - --serve`): parsed as it comes, the
+ * clock set by the first timestamp; the replay ends when the pipe closes.
+ */
+class StreamInput implements ReplayInput {
+  readonly format = 'conntrack-text' as const;
+  readonly files = ['-'];
+  readonly header = null;
+  bootBaseNs = 0;
+  private stats: ImportStats | null = null;
+  private records = 0;
+  private readonly problems: ReplayProblem[] = [];
+
+  constructor(private readonly stream: NodeJS.ReadableStream) {}
+
+  spanSeconds(): number | null {
+    return null;
+  }
+
+  async *items(): AsyncGenerator<CaptureItem> {
+    const out: RecordColumns[] = [];
+    let imp: ConntrackTextImporter | null = null;
+    let carry: Buffer = Buffer.alloc(0);
+    let skipping = false;
+    const feed = (b: Buffer, final: boolean) => {
+      if (b.length === 0) return;
+      if (!imp) {
+        const nul = b.indexOf(0);
+        if (nul >= 0) throw new ReplayInputError(`standard input is not conntrack text (binary data at byte ${nul})`);
+        const m = /^\[(\d{1,12})\.\d{1,9}\]/m.exec(b.toString('latin1', 0, Math.min(b.length, 64 * 1024)));
+        const first = m ? Number(m[1]) : Math.floor(Date.now() / 1000);
+        this.bootBaseNs = (first - 1) * 1e9;
+        imp = new ConntrackTextImporter({ baseSec: first - 1, tableTimeSec: first, emit: (bytes, count) => out.push(decodeBatch(bytes, count)) });
+      }
+      let s = 0;
+      for (;;) {
+        const nl = b.indexOf(10, s);
+        if (nl < 0) break;
+        if (skipping) skipping = false;
+        else imp.pushBytes(b, s, nl);
+        s = nl + 1;
+      }
+      carry = b.subarray(s);
+      if (carry.length > 1 << 20) {
+        if (!skipping) imp.pushOverlong(carry.subarray(0, 200));
+        skipping = true;
+        carry = Buffer.alloc(0);
+      }
+      if (final && carry.length && !skipping) imp.pushBytes(carry, 0, carry.length);
+    };
+    for await (const chunk of this.stream as AsyncIterable<Buffer | string>) {
+      const b = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+      feed(carry.length ? Buffer.concat([carry, b]) : b, false);
+      // a pipe is live: hand over what arrived rather than wait for a full batch
+      (imp as ConntrackTextImporter | null)?.flushNow();
+      while (out.length) {
+        const batch = out.shift()!;
+        this.records += batch.length;
+        yield { type: 'records', batch, offset: 0 };
+      }
+    }
+    feed(carry, true);
+    if (!imp) throw new ReplayInputError('standard input was empty: nothing to replay');
+    this.stats = (imp as ConntrackTextImporter).end();
+    while (out.length) {
+      const batch = out.shift()!;
+      this.records += batch.length;
+      yield { type: 'records', batch, offset: 0 };
+    }
+    for (const u of this.stats.unparsed.first_lines) this.problems.push({ file: '-', line: u.line, message: `line ${u.line}: ${u.why}` });
+  }
+
+  summary(): ReplaySummary {
+    const s = this.stats;
+    const partial = !!s && (s.unparsed.count > 0 || s.lossWarnings > 0);
+    return {
+      format: this.format,
+      files: ['-'],
+      partial,
+      detail: s && s.unparsed.count > 0 ? `${s.unparsed.count} line(s) could not be read (first: ${this.problems[0]?.message})` : s && s.lossWarnings > 0 ? `conntrack reported lost events (ENOBUFS) ${s.lossWarnings} time(s)` : null,
+      problems: [...this.problems],
+      integrity: [],
+      import: s,
+      records: this.records,
+      procSnapshots: 0,
+    };
+  }
+}
+
 /** Where replayed items go. The model implements all three. */
 export interface ReplaySink {
   ingest(batch: RecordColumns): void;
@@ -347,7 +441,14 @@ export async function runReplay(input: ReplayInput, sinks: ReplaySink[], opts: R
   let wallStart = 0;
   let capStart = 0;
   let lastYield = performance.now();
-  for (const item of input.items()) {
+  // sync for files (no await per item on the hot path), async for a pipe
+  const it = input.items();
+  const next = (): IteratorResult<CaptureItem> | Promise<IteratorResult<CaptureItem>> => it.next();
+  for (;;) {
+    let r = next();
+    if (r instanceof Promise) r = await r;
+    if (r.done) break;
+    const item = r.value;
     if (opts.signal?.aborted) break;
     let ts: number;
     if (item.type === 'records') {

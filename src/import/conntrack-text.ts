@@ -242,6 +242,11 @@ export class ConntrackTextImporter {
     this.unparsed(text(head, 0, Math.min(200, head.length)), `line longer than ${MAX_LINE} characters`);
   }
 
+  /** Emit the records parsed so far as a (short) batch now: for live pipes. */
+  flushNow(): void {
+    this.flush();
+  }
+
   /** Flush the last partial batch; returns the statistics. */
   end(): ImportStats {
     this.flush();

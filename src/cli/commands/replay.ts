@@ -30,7 +30,9 @@ Replay a capture through the same model as the live daemon.
   FILE              a .ctcap capture (rotated segments are followed), or text
                     written by 'conntrack -E -o timestamp,id[,extended]'; a
                     'conntrack -L -o extended,id' file given first is the table
-                    at start
+                    at start; '-' reads conntrack text from a pipe as it comes:
+                    stdbuf -oL conntrack -E -o timestamp,id,extended |
+                      ctscope replay - --serve
   --report FMT      print a report: text (default without --serve) or json
   --serve           serve the HTTP API over the replayed model (as live)
   --listen H:P      where to serve (default 127.0.0.1:9640)
@@ -54,8 +56,8 @@ export interface ReplaySession {
 }
 
 /** Start replaying `files` into a fresh model. Throws ReplayInputError when nothing can be read. */
-export function startReplay(files: string[], opts: { speed?: number; whatIf?: WhatIfSpec | null } = {}): ReplaySession {
-  const input = openReplay(files);
+export function startReplay(files: string[], opts: { speed?: number; whatIf?: WhatIfSpec | null; stdin?: NodeJS.ReadableStream } = {}): ReplaySession {
+  const input = openReplay(files, opts.stdin ? { stdin: opts.stdin } : {});
   const model = new Model();
   // whole-capture churn summaries only when the model's window cannot cover the capture
   const span = input.spanSeconds();
