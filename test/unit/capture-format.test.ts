@@ -196,3 +196,41 @@ describe('write errors', () => {
     expect(w.stats().error).toMatch(/ENOSPC/);
   });
 });
+
+describe('a recorder killed with SIGKILL', () => {
+  // The writer runs in a child process (from dist/, which `npm test` builds
+  // first) that is killed mid-recording, as a daemon under `kill -9` would be.
+  const dist = path.resolve(__dirname, '../../dist/capture/writer.js');
+  it('leaves a file that replays up to its last complete frame, flagged partial', async () => {
+    expect(fs.existsSync(dist), `${dist} missing: run make -s ts`).toBe(true);
+    const { spawn } = await import('node:child_process');
+    const f = path.join(dir, 'killed.ctcap');
+    const code = `
+      const { CaptureWriter } = await import(${JSON.stringify(dist)});
+      const { encodeBatch } = await import(${JSON.stringify(path.resolve(__dirname, '../../dist/records/encode.js'))});
+      const w = CaptureWriter.open(${JSON.stringify(f)}, { flushRecords: 64, flushMs: 10 });
+      let id = 1;
+      setInterval(() => {
+        const rs = [];
+        for (let i = 0; i < 37; i++) rs.push({ kind: 2, ts: id * 1e6, id: BigInt(id++), src: '10.0.0.1', dst: '10.0.0.2', proto: 17 });
+        w.ingestRaw(encodeBatch(rs));
+        if (id > 300) process.stdout.write('going\\n');
+      }, 1);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    await new Promise((r) => setTimeout(r, 200));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const r = CaptureReader.open(f);
+    const items = [...r.items()];
+    r.close();
+    const n = items.reduce((a, it) => a + (it.type === 'records' ? it.batch.length : 0), 0);
+    expect(n).toBeGreaterThan(300);
+    expect(r.integrity.partial).toBe(true);
+    expect(r.integrity.footer).toBeNull();
+    expect(r.integrity.problems.some((p) => /no footer/.test(p.message))).toBe(true);
+    // ids are 1..n without gaps: every complete frame, in order
+    const ids = items.flatMap((it) => (it.type === 'records' ? Array.from(it.batch.id) : []));
+    expect(ids[ids.length - 1]).toBe(BigInt(n));
+  });
+});
