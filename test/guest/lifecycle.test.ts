@@ -50,7 +50,14 @@ interface Run {
     nftPerSource: Record<string, number>;
     allocPerSource: Record<string, number>;
   };
-  phase2: { eventsDestroy: number; left: number; wallMs: number; destroy: number; destroyed: Destroyed[] };
+  phase2: {
+    eventsDestroy: number;
+    eventsPackets: number;
+    eventsBytes: number;
+    destroyPackets: number;
+    destroyBytes: number;
+    destroyWithCounters: number;
+    left: number; wallMs: number; destroy: number; destroyed: Destroyed[] };
   phase3: {
     procDrop: number;
     procEarlyDrop: number;
@@ -148,6 +155,11 @@ describe.skipIf(!support.ok).each(kernels)('lifecycle probes in a guest running 
         // the flows plus the one deleted with conntrack -D
         expect(p.destroy).toBe(e.FLOWS + 1);
         expect(p.destroy).toBe(p.eventsDestroy);
+        // nf_conntrack_acct=1 in the namespace: final counters equal the kernel's DESTROY events
+        expect(p.destroyWithCounters).toBe(p.destroy);
+        expect(p.eventsPackets).toBeGreaterThan(0);
+        expect(p.destroyPackets).toBe(p.eventsPackets);
+        expect(p.destroyBytes).toBe(p.eventsBytes);
         const byId = new Map(p.destroyed.map((d) => [d.id, d]));
         for (const id of phase1.allocIds) expect(byId.has(id), `entry ${id} allocated but never destroyed`).toBe(true);
         const tcp = p.destroyed.filter((d) => d.proto === 6);

@@ -78,7 +78,7 @@ async function runMode(mode, idx) {
       ip -n ${a} addr add ${net}.1/24 dev ${a}v; ip -n ${b} addr add ${net}.2/24 dev ${b}v
       ${Object.keys(SOURCES).map((o) => `ip -n ${a} addr add ${net}.${o}/24 dev ${a}v;`).join(' ')}
       ip -n ${a} link set ${a}v up; ip -n ${b} link set ${b}v up; ip -n ${a} link set lo up; ip -n ${b} link set lo up
-      ip netns exec ${b} sysctl -qw net.netfilter.nf_conntrack_udp_timeout=2 net.netfilter.nf_conntrack_tcp_timeout_time_wait=2`);
+      ip netns exec ${b} sysctl -qw net.netfilter.nf_conntrack_udp_timeout=2 net.netfilter.nf_conntrack_tcp_timeout_time_wait=2 net.netfilter.nf_conntrack_acct=1`);
   sh(`ip netns exec ${b} nft -f - <<'EOF'
 table inet cts {
   set seen { type inet_service; size 65535; }
@@ -105,7 +105,7 @@ EOF`);
         recs.push({
           kind: c.kind[i], id: c.id[i].toString(), saddr: formatAddress(c.bytes, i * RECORD_SIZE + FIELDS.saddr.offset, c.family[i]), ts: c.ts[i], start: c.start[i], proto: c.proto[i], sport: c.sport[i],
           dport: c.dport[i], rsport: c.rsport[i], rdport: c.rdport[i], state: c.state[i], status: c.status[i],
-          cause: c.cause[i], origin: c.origin[i], flags: c.flags[i], aux: c.aux[i],
+          cause: c.cause[i], origin: c.origin[i], flags: c.flags[i], aux: c.aux[i], packets: c.packets[i], bytes: c.byteCount[i],
         });
       }
     },
@@ -177,8 +177,16 @@ EOF`);
   const destroys = recs.filter((r) => r.kind === KIND.DESTROY);
   await sleep(300);
   events.kill();
+  // nf_conntrack_acct=1: DESTROY events carry packets= and bytes= of both directions
+  const sumEvents = (key) => eventText.split('\n').filter((l) => l.includes('[DESTROY]'))
+    .reduce((t, l) => t + [...l.matchAll(new RegExp(`${key}=(\\d+)`, 'g'))].reduce((x, m) => x + Number(m[1]), 0), 0);
   const phase2 = {
     eventsDestroy: eventCount('DESTROY'),
+    eventsPackets: sumEvents('packets'),
+    eventsBytes: sumEvents('bytes'),
+    destroyPackets: destroys.reduce((t, r) => t + r.packets, 0),
+    destroyBytes: destroys.reduce((t, r) => t + r.bytes, 0),
+    destroyWithCounters: destroys.filter((r) => r.flags & 4).length,
     left,
     wallMs: t2 - t1,
     destroy: destroys.length,
