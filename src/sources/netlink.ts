@@ -346,7 +346,8 @@ export class NetlinkSource implements Source {
       f.reader = reader;
     } catch (e) {
       // Retried by retryFailed() while the namespace still exists.
-      f.error = (e as Error).message;
+      const msg = (e as Error).message;
+      f.error = /Operation not permitted/.test(msg) ? `${msg} (ctnetlink events need CAP_NET_ADMIN: run ctscope as root)` : msg;
     }
   }
 

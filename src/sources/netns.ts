@@ -29,6 +29,18 @@ export interface NetnsScanOptions {
   processes?: boolean;
 }
 
+/**
+ * pid -> netns inode from earlier scans. readlink of every /proc/PID/ns/net
+ * is most of a scan's cost (tens of ms with thousands of processes, every
+ * 500 ms). A new namespace comes with a new process (clone, a container
+ * runtime) or a bind mount, or from a process that moves itself right after
+ * it starts (unshare(1), `ip netns exec`): so a pid is re-read while it is
+ * young (FRESH_MS) and on every full scan, which catches the rest.
+ */
+export type PidNetnsCache = Map<string, { inode: number; firstSeen: number }>;
+
+const FRESH_MS = 3000;
+
 const NET_LINK = /^net:\[(\d+)\]$/;
 
 /** The namespace ctscope itself runs in (the "host" one). */
@@ -38,7 +50,7 @@ export function ownNetns(procDir = '/proc'): { inode: number; dev: number } {
 }
 
 /** Every namespace visible now, by inode. Never throws for races with exiting processes. */
-export function scanNamespaces(opts: NetnsScanOptions = {}): Map<number, NetnsEntry> {
+export function scanNamespaces(opts: NetnsScanOptions = {}, cache?: PidNetnsCache, full = true): Map<number, NetnsEntry> {
   const runDir = opts.runDir ?? '/run/netns';
   const procDir = opts.procDir ?? '/proc';
   const out = new Map<number, NetnsEntry>();
@@ -71,25 +83,36 @@ export function scanNamespaces(opts: NetnsScanOptions = {}): Map<number, NetnsEn
     } catch {
       /* no procfs */
     }
+    const alive = cache ? new Set(pids) : null;
+    const now = Date.now();
     for (const pid of pids) {
-      let link: string;
-      try {
-        link = fs.readlinkSync(path.join(procDir, pid, 'ns/net'));
-      } catch {
-        continue; // exited, or a kernel thread
+      const known = cache?.get(pid);
+      let inode = !full && known && now - known.firstSeen > FRESH_MS ? known.inode : undefined;
+      if (inode === undefined) {
+        let link: string;
+        try {
+          link = fs.readlinkSync(path.join(procDir, pid, 'ns/net'));
+        } catch {
+          cache?.delete(pid);
+          continue; // exited, or a kernel thread
+        }
+        const m = NET_LINK.exec(link);
+        if (!m) continue;
+        inode = Number(m[1]);
+        cache?.set(pid, { inode, firstSeen: known?.firstSeen ?? now });
       }
-      const m = NET_LINK.exec(link);
-      if (!m) continue;
-      const inode = Number(m[1]);
       if (!out.has(inode)) out.set(inode, { inode, path: path.join(procDir, pid, 'ns/net'), name: `pid:${pid}` });
     }
+    if (cache && alive) for (const pid of cache.keys()) if (!alive.has(pid)) cache.delete(pid);
   }
   return out;
 }
 
 export interface NetnsWatcherOptions extends NetnsScanOptions {
-  /** Period of the full scan (default 500 ms: a namespace is followed within 1 s). */
+  /** Period of the scan (default 500 ms: a namespace is followed within 1 s). */
   scanMs?: number;
+  /** Every how many scans known pids are re-read too (default 10). */
+  fullEvery?: number;
   onAppear(ns: NetnsEntry): void;
   onVanish(ns: NetnsEntry): void;
   /** After every scan, with what exists now. */
@@ -102,6 +125,8 @@ export class NetnsWatcher {
   private timer: NodeJS.Timeout | null = null;
   private watcher: fs.FSWatcher | null = null;
   private debounce: NodeJS.Timeout | null = null;
+  private readonly pidCache: PidNetnsCache = new Map();
+  private scans = 0;
 
   constructor(private readonly opts: NetnsWatcherOptions) {}
 
@@ -128,7 +153,8 @@ export class NetnsWatcher {
   scan(): void {
     let now: Map<number, NetnsEntry>;
     try {
-      now = scanNamespaces(this.opts);
+      const full = this.scans++ % (this.opts.fullEvery ?? 10) === 0;
+      now = scanNamespaces(this.opts, this.pidCache, full);
     } catch {
       return; // /proc unreadable for a moment: keep what we know
     }

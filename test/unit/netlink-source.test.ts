@@ -64,6 +64,24 @@ describe('scanNamespaces', () => {
     );
   });
 
+  it('re-reads known pids only while young or on a full scan, and forgets exited ones', () => {
+    addPid(42, 4026532001);
+    const cache = new Map<string, { inode: number; firstSeen: number }>();
+    expect([...scanNamespaces({ procDir, runDir }, cache, true).keys()]).toContain(4026532001);
+    cache.get('42')!.firstSeen -= 10_000; // no longer young
+    // pid 42 moved to another namespace (setns): a quick scan trusts the cache...
+    removePid(42);
+    addPid(42, 4026532009);
+    addPid(43, 4026532005); // ...but reads new pids.
+    const quick = scanNamespaces({ procDir, runDir }, cache, false);
+    expect([...quick.keys()]).toEqual(expect.arrayContaining([4026532001, 4026532005]));
+    expect(quick.has(4026532009)).toBe(false);
+    expect([...scanNamespaces({ procDir, runDir }, cache, true).keys()]).toEqual(expect.arrayContaining([4026532009, 4026532005]));
+    removePid(43);
+    scanNamespaces({ procDir, runDir }, cache, false);
+    expect(cache.has('43')).toBe(false);
+  });
+
   it('skips /proc when asked', () => {
     addPid(42, 4026532001);
     expect([...scanNamespaces({ procDir, runDir, processes: false }).keys()]).toEqual([hostInode]);
