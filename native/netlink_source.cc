@@ -527,7 +527,8 @@ class NetlinkReader {
         parse_errors.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      if (kind == CTS_KIND_ALLOC) r.start_ns = r.ts_ns;
+      // Without the kernel's own start time, receipt stands in (flag unset).
+      if (kind == CTS_KIND_ALLOC && !(r.flags & CTS_F_HAS_START)) r.start_ns = r.ts_ns;
       if (kind == CTS_KIND_DESTROY && dumping_) destroyed_in_dump_.insert(r.id);
       Emit(r);
     }
