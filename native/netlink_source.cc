@@ -218,6 +218,8 @@ class NetlinkReader {
       (void)w;
       thread_.join();
     }
+    // Now, not at GC: our sockets keep their namespace alive.
+    CloseFds();
     running_ = false;
     ch_->Release();
   }
