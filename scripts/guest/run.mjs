@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs a command on a guest kernel of the matrix (see harness.mjs):
-//   node scripts/guest/run.mjs [--kernel PKG] [--timeout SECONDS] [--verbose] -- COMMAND...
+//   node scripts/guest/run.mjs [--kernel PKG] [--timeout SECONDS] [--snapshot] [--verbose] -- COMMAND...
+//     --snapshot: run against a copy of the addon, bpf/.output and dist taken now
 //   node scripts/guest/run.mjs --fetch      fetch and prepare every kernel of kernels.txt
 //   node scripts/guest/run.mjs --list       print kernels.txt resolved to versioned packages
 // Exit code: the command's, or 2 when the guest could not run it.
@@ -14,7 +15,7 @@ const flag = (name) => {
   const i = flags.indexOf(name);
   return i < 0 ? undefined : flags[i + 1];
 };
-const usage = 'usage: run.mjs [--kernel PKG] [--timeout SECONDS] [--verbose] -- COMMAND | --fetch | --list';
+const usage = 'usage: run.mjs [--kernel PKG] [--timeout SECONDS] [--snapshot] [--verbose] -- COMMAND | --fetch | --list';
 const log = (l) => process.stderr.write(`${l}\n`);
 
 try {
@@ -38,6 +39,7 @@ try {
       kernel: flag('--kernel') ?? kernelPackages()[0],
       command,
       timeoutMs: timeout * 1000,
+      snapshot: flags.includes('--snapshot') ? ['build/Release/ctscope.node', 'bpf/.output', 'dist'] : [],
       log,
       onConsole: verbose ? (c) => process.stderr.write(c) : undefined,
     });

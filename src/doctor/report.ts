@@ -8,6 +8,7 @@ import os from 'node:os';
 import { loadAddon } from '../native/addon.js';
 import { bpfObjectPath, ringSourceClass } from '../sources/bpf-ring.js';
 import { netfilterDropReasons } from '../sources/bpf-drops.js';
+import { probeIngress } from '../sources/ingress.js';
 import {
   BLIND_SPOT,
   CONNTRACK_MODULE,
@@ -154,7 +155,7 @@ export function collectDoctorReport(opts: DoctorOptions = {}): DoctorReport {
   if (!drops.chosen) drops.tried.push({ hook: 'none', result: 'blind: netfilter drops are only counted by /proc/net/stat/nf_conntrack' });
   report.capabilities.push(drops);
 
-  // ingress: tcx from 6.6, the clsact qdisc before
+  // ingress: tcx from 6.6, the clsact qdisc before (the ingress source's own probe)
   const ingress = { capability: 'ingress', chosen: null as string | null, tried: [] as Array<{ hook: string; result: string }> };
   let attach: Record<string, number> | null = null;
   try {
@@ -162,15 +163,20 @@ export function collectDoctorReport(opts: DoctorOptions = {}): DoctorReport {
   } catch {
     attach = null;
   }
-  if (attach && 'BPF_TCX_INGRESS' in attach) {
-    report.features.tcx = 'ok (BTF enum bpf_attach_type has BPF_TCX_INGRESS)';
-    ingress.chosen = 'tcx:ingress';
-    ingress.tried.push({ hook: 'tcx:ingress', result: 'available (BPF_TCX_INGRESS)' });
+  report.features.tcx =
+    attach && 'BPF_TCX_INGRESS' in attach
+      ? 'ok (BTF enum bpf_attach_type has BPF_TCX_INGRESS)'
+      : attach
+        ? 'no (kernel < 6.6: no BPF_TCX_INGRESS)'
+        : 'unknown (no BTF or addon)';
+  const ip = addonOk ? probeIngress() : { ok: false, hook: null, udpNewBy: null, why: 'native addon not built' };
+  if (ip.ok && ip.hook) {
+    ingress.chosen = ip.hook === 'tcx' ? 'tcx:ingress' : 'tc:clsact-ingress';
+    if (ip.hook !== 'tcx') ingress.tried.push({ hook: 'tcx:ingress', result: report.features.tcx });
+    ingress.tried.push({ hook: ingress.chosen, result: `loaded (UDP first packets judged by ${ip.udpNewBy})` });
   } else {
-    report.features.tcx = attach ? 'no (kernel < 6.6: no BPF_TCX_INGRESS)' : 'unknown (no BTF or addon)';
     ingress.tried.push({ hook: 'tcx:ingress', result: report.features.tcx });
-    ingress.chosen = 'tc:clsact-ingress';
-    ingress.tried.push({ hook: 'tc:clsact-ingress', result: 'legacy clsact filter' });
+    ingress.tried.push({ hook: 'tc:clsact-ingress', result: ip.why ?? 'refused' });
   }
   report.capabilities.push(ingress);
 

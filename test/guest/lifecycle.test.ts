@@ -220,6 +220,8 @@ describe.skipIf(!support.ok).each(kernels)('lifecycle probes in a guest running 
     expect(doctor!.kernel.release).toMatch(/^\d+\.\d+/);
     const drops = doctor!.capabilities.find((c) => c.capability === 'drops');
     expect(drops?.chosen).toBe('tp_btf:kfree_skb');
+    const ingress = doctor!.capabilities.find((c) => c.capability === 'ingress');
+    expect(ingress?.chosen).toMatch(/^(tcx:ingress|tc:clsact-ingress)$/);
   });
 
   it('ctscope doctor --hooks kprobe --json reports the kprobe hooks', () => {
