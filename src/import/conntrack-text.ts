@@ -196,6 +196,7 @@ export class ConntrackTextImporter {
   private readonly packets = new Float64Array(2);
   private readonly bytes = new Float64Array(2);
   private readonly addr = new Uint8Array(64); // 4 × 16: src, dst, rsrc, rdst
+  private tokEnd = 0;
 
   private readonly baseSec: number;
 
@@ -288,6 +289,33 @@ export class ConntrackTextImporter {
       if (++this.n === this.batchRecords) this.flush();
     }
     return true;
+  }
+
+  /**
+   * The number token starting at s (ends at a blank or e; this.tokEnd is set
+   * to its end): decimal parsed while scanning; anything else through num().
+   */
+  private numTok(b: Uint8Array, s: number, e: number, max: number): number {
+    let n = 0;
+    let i = s;
+    for (; i < e; i++) {
+      const c = b[i]!;
+      if (c === SP || c === TAB || c === CR) break;
+      const d = c - 48;
+      if (d < 0 || d > 9) {
+        n = -1;
+        break;
+      }
+      n = n * 10 + d;
+    }
+    if (n < 0 || i === s || i - s > 16) {
+      let w = i;
+      while (w < e && !isSpace(b[w])) w++;
+      this.tokEnd = w;
+      return num(b, s, w, max);
+    }
+    this.tokEnd = i;
+    return n > max ? -1 : n;
   }
 
   /** Address at [s, e) into this.addr[o..o+16); 4 or 6, 0 when not an address. */
@@ -415,23 +443,31 @@ export class ConntrackTextImporter {
     while (p < e) {
       while (p < e && isSpace(b[p])) p++;
       if (p >= e) break;
-      w = p;
-      while (w < e && !isSpace(b[w])) w++;
-      if (b[p] === LB) {
+      // the key up to '=': values are then scanned once, numbers parsed as they are scanned
+      let k = p;
+      let c = b[k];
+      while (k < e && c !== EQ && c !== SP && c !== TAB && c !== CR) c = b[++k];
+      if (c !== EQ || k === p || b[p] === LB) {
+        w = k;
+        while (w < e && !isSpace(b[w])) w++;
+        if (b[p] !== LB) return `unexpected word '${text(b, p, w)}'`;
         if (eq(b, p, w, '[UNREPLIED]')) unreplied = true;
         else if (eq(b, p, w, '[ASSURED]')) assured = true;
         // [OFFLOAD], [HW_OFFLOAD] and the like: flags we do not record
         p = w;
         continue;
       }
-      let k = p;
-      while (k < w && b[k] !== EQ) k++;
-      if (k === w || k === p) return `unexpected word '${text(b, p, w)}'`;
       const vs = k + 1;
       const kl = k - p;
+      // keys told apart by length, first two and last character (src, dst,
+      // sport, dport, id, type, code, packets, bytes, mark, zone): no string compare
       const c0 = b[p]!;
-      if (kl === 3 && c0 === 115 && eq(b, p, k, 'src')) {
+      const c1 = b[p + 1];
+      const cl = b[k - 1];
+      if (kl === 3 && c0 === 115 && c1 === 114 && cl === 99) {
         if (this.nt === 2) return 'more than two tuples';
+        w = vs;
+        while (w < e && !isSpace(b[w])) w++;
         cur = this.nt++;
         this.srcS[cur] = vs;
         this.srcE[cur] = w;
@@ -440,46 +476,58 @@ export class ConntrackTextImporter {
         this.type[cur] = this.code[cur] = -1;
         this.hasIcmpId[cur] = 0;
         this.packets[cur] = this.bytes[cur] = -1;
-      } else if (kl === 3 && c0 === 100 && eq(b, p, k, 'dst')) {
+      } else if (kl === 3 && c0 === 100 && c1 === 115 && cl === 116) {
         if (cur < 0) return 'dst= before src=';
+        w = vs;
+        while (w < e && !isSpace(b[w])) w++;
         this.dstS[cur] = vs;
         this.dstE[cur] = w;
-      } else if (kl === 5 && (eq(b, p, k, 'sport') || eq(b, p, k, 'dport'))) {
+      } else if (kl === 5 && (c0 === 115 || c0 === 100) && c1 === 112 && cl === 116) {
         if (cur < 0) return `${text(b, p, k)}= before src=`;
-        const n = num(b, vs, w, 65535);
+        const n = this.numTok(b, vs, e, 65535);
+        w = this.tokEnd;
         if (n < 0) return `bad ${text(b, p, w)}`;
         if (c0 === 115) this.sport[cur] = n;
         else this.dport[cur] = n;
-      } else if (kl === 2 && eq(b, p, k, 'id')) {
+      } else if (kl === 2 && c0 === 105 && c1 === 100) {
         // ICMP tuples carry their echo id as id= too: the first id= after a
         // tuple's code= is the echo id, any other is the entry id.
-        const n = num(b, vs, w, 0xffffffff);
+        const n = this.numTok(b, vs, e, 0xffffffff);
+        w = this.tokEnd;
         if (n < 0) return `bad ${text(b, p, w)}`;
         if (icmp && cur >= 0 && this.code[cur]! >= 0 && !this.hasIcmpId[cur]) {
           this.icmpId[cur] = n;
           this.hasIcmpId[cur] = 1;
         } else ctId = n;
-      } else if (kl === 4 && (eq(b, p, k, 'type') || eq(b, p, k, 'code'))) {
+      } else if (kl === 4 && ((c0 === 116 && c1 === 121 && cl === 101) || (c0 === 99 && c1 === 111 && cl === 101))) {
         if (cur < 0) return `${text(b, p, k)}= before src=`;
-        const n = num(b, vs, w, 255);
+        const n = this.numTok(b, vs, e, 255);
+        w = this.tokEnd;
         if (n < 0) return `bad ${text(b, p, w)}`;
         if (c0 === 116) this.type[cur] = n;
         else this.code[cur] = n;
-      } else if ((kl === 7 && eq(b, p, k, 'packets')) || (kl === 5 && eq(b, p, k, 'bytes'))) {
+      } else if ((kl === 7 && c0 === 112 && c1 === 97 && cl === 115) || (kl === 5 && c0 === 98 && c1 === 121 && cl === 115)) {
         if (cur < 0) return `${text(b, p, k)}= before src=`;
-        const n = num(b, vs, w, Number.MAX_SAFE_INTEGER);
+        const n = this.numTok(b, vs, e, Number.MAX_SAFE_INTEGER);
+        w = this.tokEnd;
         if (n < 0) return `bad ${text(b, p, w)}`;
         if (kl === 7) this.packets[cur] = n;
         else this.bytes[cur] = n;
-      } else if (kl === 4 && eq(b, p, k, 'mark')) {
-        mark = num(b, vs, w, 0xffffffff);
+      } else if (kl === 4 && c0 === 109 && c1 === 97 && cl === 107) {
+        mark = this.numTok(b, vs, e, 0xffffffff);
+        w = this.tokEnd;
         if (mark < 0) return `bad ${text(b, p, w)}`;
-      } else if ((kl === 4 && eq(b, p, k, 'zone')) || (kl === 9 && eq(b, p, k, 'zone-orig'))) {
-        zone = num(b, vs, w, 65535);
+      } else if ((kl === 4 && c0 === 122 && c1 === 111 && cl === 101) || (kl === 9 && eq(b, p, k, 'zone-orig'))) {
+        zone = this.numTok(b, vs, e, 65535);
+        w = this.tokEnd;
         if (zone < 0) return `bad ${text(b, p, w)}`;
       } else if (kl === 10 && eq(b, p, k, 'delta-time')) {
-        delta = num(b, vs, w, Number.MAX_SAFE_INTEGER);
+        delta = this.numTok(b, vs, e, Number.MAX_SAFE_INTEGER);
+        w = this.tokEnd;
         if (delta < 0) return `bad ${text(b, p, w)}`;
+      } else {
+        w = vs;
+        while (w < e && !isSpace(b[w])) w++;
       }
       // use=, secctx=, labels=, helper=, zone-reply=, srckey=, vtag=, ...: read, not recorded
       p = w;
