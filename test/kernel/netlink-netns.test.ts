@@ -49,6 +49,8 @@ describe.skipIf(!tier.ok)('netlink source: namespaces come and go', () => {
     source = new NetlinkSource({
       // Only what this test creates: the machine has other engineers' labs.
       include: (ns) => ns.name === NAMED || (holder?.pid !== undefined && ns.name === `pid:${holder.pid}`),
+      // Opt-in (a flag in the CLI): only namespaces this test creates are followed.
+      enableAccounting: true,
     });
     await source.start(sink);
   });
@@ -68,7 +70,8 @@ describe.skipIf(!tier.ok)('netlink source: namespaces come and go', () => {
     console.info(`named namespace followed after ${followMs} ms`);
     expect(followMs).toBeLessThan(1000);
     const ns = source.status().namespaces.find((n) => n.inode === inode)!;
-    expect(ns).toMatchObject({ name: NAMED, path: `/run/netns/${NAMED}`, state: 'running' });
+    expect(ns).toMatchObject({ name: NAMED, path: `/run/netns/${NAMED}`, state: 'running', accounting: { acct: true, timestamp: true } });
+    expect(sh('ip', 'netns', 'exec', NAMED, 'sysctl', '-n', 'net.netfilter.nf_conntrack_acct').trim()).toBe('1');
 
     // Its records carry its inode.
     sh('ip', 'netns', 'exec', NAMED, 'ip', 'link', 'set', 'lo', 'up');
