@@ -9,6 +9,7 @@
 // appear later are attached within 1 s.
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import Fastify from 'fastify';
@@ -406,6 +407,51 @@ describe.skipIf(why !== null)('ingress arrivals (kernel)', () => {
       }
     });
   }, 120_000);
+
+  // IPv6 with an extension header before UDP (Hop-by-Hop, sent by
+  // ingress-hbh.py): the parser walks it to find the ports.
+  it('finds UDP behind an IPv6 Hop-by-Hop header', async () => {
+    await withKernelLock(async () => {
+      const lab = await Lab.create('ingh');
+      let source: IngressSource | null = null;
+      try {
+        await lab.nft(
+          lab.server,
+          `table netdev ingh {
+             counter hopopts {}
+             chain in {
+               type filter hook ingress device "${lab.serverIf}" priority 0;
+               ip6 saddr ${lab.clientAddress6} exthdr hbh exists udp dport 5555 counter name hopopts
+             }
+           }
+           table inet ingh {
+             chain pre {
+               type filter hook prerouting priority 0;
+               ct state new
+             }
+           }`,
+        );
+        const arrivals = new ArrivalsModel();
+        source = new IngressSource({ specs: `${lab.server}/${lab.serverIf}`, arrivals });
+        await source.start();
+        // neighbour discovery first, so no datagram waits for it
+        await lab.exec(lab.client, ['ping', '-6', '-c', '1', '-W', '2', lab.serverAddress6]);
+        await lab.exec(lab.client, ['python3', fileURLToPath(new URL('./ingress-hbh.py', import.meta.url)), lab.serverAddress6, '5', '5555']);
+        await drain(source);
+        const withHbh = await counter(lab, lab.server, 'netdev', 'ingh', 'hopopts');
+        const flows = (await lab.conntrackList(lab.server, ['-f', 'ipv6', '-p', 'udp', '--dport', '5555'])).filter((l) => l.startsWith('udp')).length;
+        const item = arrivals.query({ by: 'src', window: 900, limit: 5 }).items.find((i) => i.key === lab.clientAddress6);
+        console.info(`hbh: nft ${withHbh} packets with a Hop-by-Hop header, conntrack ${flows} flows, arrivals ${JSON.stringify(item)}`);
+        expect(withHbh).toBe(5);
+        expect(flows).toBe(5);
+        expect(item).toMatchObject({ udp_new: 5, tcp_syn: 0 });
+        expect(arrivals.query({ by: 'dport', window: 900, limit: 5 }).items).toMatchObject([{ key: '5555', udp_new: 5 }]);
+      } finally {
+        await source?.stop();
+        await lab.destroy();
+      }
+    });
+  }, 60_000);
 
   it('attaches interfaces that appear later within 1 s and forgets vanished ones', async () => {
     await withKernelLock(async () => {
