@@ -13,6 +13,10 @@ export interface StatusReport {
   /** For replays: the file and whether it was cut short. */
   replay?: { file: string; partial: boolean; detail?: string };
   sources: SourceStatus[];
+  /** Live only: per capability, the hook chosen and every refused candidate with its reason. */
+  capabilities?: Array<{ capability: string; chosen: string | null; tried: Array<{ hook: string; result: string }> }>;
+  /** Live only: what this daemon cannot see on this kernel, in words. */
+  blind_spots?: string[];
   lost: { total: number };
 }
 

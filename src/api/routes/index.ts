@@ -10,7 +10,7 @@ import type { Dimension, DropKind, Model } from '../../model/model.js';
 import { protoNumber } from '../../model/keys.js';
 import { parseAddress } from '../../records/address.js';
 import { stateFromName } from '../../model/states.js';
-import { advise, type AdviceEnvironment } from '../../model/advice.js';
+import { advise, type Advice, type AdviceEnvironment } from '../../model/advice.js';
 import {
   adviceSchema,
   byParam,
@@ -30,6 +30,8 @@ export interface ModelRoutesOptions {
   model: Model;
   /** Host facts for /v1/advice (slab object size, memory); read lazily. */
   environment?: () => AdviceEnvironment;
+  /** Advice from outside the model (the ingress source's SYN-flood and scan checks), appended. */
+  moreAdvice?: () => Advice[];
 }
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -205,6 +207,10 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
         response: { 200: adviceSchema, ...errors },
       },
     },
-    async () => advise(model, opts.environment?.() ?? {}),
+    async () => {
+      const r = advise(model, opts.environment?.() ?? {});
+      if (opts.moreAdvice) r.advice.push(...opts.moreAdvice());
+      return r;
+    },
   );
 }

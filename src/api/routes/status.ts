@@ -26,6 +26,14 @@ const sourceSchema = {
     detail: { type: 'string' },
     records: { type: 'integer' },
     lost: lossSchema,
+    // the ctnetlink source: the namespaces it follows (and failed to)
+    namespaces: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { inode: { type: 'integer' }, name: { type: 'string' }, state: { type: 'string' }, error: { type: ['string', 'null'] } },
+      },
+    },
   },
   required: ['name', 'state', 'hook', 'records', 'lost'],
 } as const;
@@ -43,6 +51,18 @@ export const statusSchema = {
       properties: { file: { type: 'string' }, partial: { type: 'boolean' }, detail: { type: 'string' } },
     },
     sources: { type: 'array', items: sourceSchema },
+    capabilities: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          capability: { type: 'string' },
+          chosen: { type: ['string', 'null'] },
+          tried: { type: 'array', items: { type: 'object', properties: { hook: { type: 'string' }, result: { type: 'string' } } } },
+        },
+      },
+    },
+    blind_spots: { type: 'array', items: { type: 'string' } },
     lost: { type: 'object', properties: { total: { type: 'integer' } }, required: ['total'] },
   },
   required: ['version', 'mode', 'kernel', 'sources', 'lost'],

@@ -8,9 +8,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse, UsageError } from '../args.js';
-import { CaptureWriter } from '../../capture/writer.js';
+import type { CaptureWriter } from '../../capture/writer.js';
+import { DeferredCapture } from '../../capture/recorder.js';
 import type { RecordSink, Source, SourceStatus } from '../../sources/source.js';
-import type { RecordColumns } from '../../records/batch.js';
 import type { CaptureSourceInfo } from '../../capture/format.js';
 import type { ProcSnapshot } from '../../proc/types.js';
 import { boottimeNs } from '../../native/addon.js';
@@ -140,41 +140,21 @@ export async function recordCommand(argv: string[], deps: RecordDeps = {}): Prom
   const dir = path.dirname(path.resolve(file));
   if (!fs.existsSync(dir)) throw new UserError(`record: directory ${dir} does not exist`);
 
-  // The header names the sources and the hooks they got, known once they
-  // started; what they deliver meanwhile (the dump at start) waits in memory,
-  // bounded: past 256 MiB the file is opened without the hook names.
-  let writer: CaptureWriter | null = null;
-  const early: Array<RecordColumns | ProcSnapshot> = [];
-  let earlyBytes = 0;
+  const capture = new DeferredCapture(file, {
+    ...(rotateBytes ? { rotateBytes } : {}),
+    onRotate: (f) => log(`record: continuing in ${f}`),
+    onError: (e) => log(`record: ${e.message}; recording stopped`),
+  });
   const openWriter = (sources: CaptureSourceInfo[]) => {
     try {
-      writer = CaptureWriter.open(file, {
-        ...(rotateBytes ? { rotateBytes } : {}),
-        sources,
-        onRotate: (f) => log(`record: continuing in ${f}`),
-        onError: (e) => log(`record: ${e.message}; recording stopped`),
-      });
+      return capture.open(sources);
     } catch (e) {
-      throw new UserError(`record: cannot create ${file}: ${(e as NodeJS.ErrnoException).message}`);
+      throw new UserError(`record: ${(e as Error).message}`);
     }
-    for (const x of early.splice(0)) {
-      if ('bytes' in x) writer.ingest(x);
-      else writer.writeProc(x);
-    }
-    return writer;
   };
-  const sink: RecordSink = {
-    ingest(b) {
-      if (writer) return writer.ingest(b);
-      early.push(b);
-      earlyBytes += b.bytes.length;
-      if (earlyBytes > 256 * 1024 * 1024) openWriter([]);
-    },
-  };
-  const onProc = (p: ProcSnapshot) => (writer ? writer.writeProc(p) : early.push(p));
   const start = deps.startSources ?? defaultStartSources;
-  const live = await start(sink, onProc, { procIntervalMs });
-  const w: CaptureWriter = writer ?? openWriter(live.status().map((st) => ({ name: st.name, hook: st.hook, ...(st.detail ? { detail: st.detail } : {}) })));
+  const live = await start(capture, (p) => capture.writeProc(p), { procIntervalMs });
+  const w: CaptureWriter = openWriter(live.status().map(DeferredCapture.sourceInfo));
   const statuses = live.status();
   for (const s of statuses) log(`record: source ${s.name}: ${s.state}${s.hook ? ` (${s.hook})` : ''}${s.detail ? ` — ${s.detail}` : ''}`);
   if (!statuses.some((s) => s.state === 'running' || s.state === 'degraded')) {

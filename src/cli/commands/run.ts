@@ -1,0 +1,141 @@
+// `ctscope run` (the daemon) and `ctscope start` (what `npm start` runs: the
+// daemon where this machine can host it, else a replay of the bundled sample).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse, parseIntFlag, parseListen, UsageError, type Listen } from '../args.js';
+import { Daemon } from '../../daemon.js';
+import { HOOK_MODES, type HookMode } from '../../sources/lifecycle-hooks.js';
+import { UserError } from '../../errors.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const SAMPLE_CAPTURE = path.join(root, 'share/sample.ctcap');
+const DEFAULT_LISTEN = '127.0.0.1:9640';
+
+export const RUN_USAGE = `usage: ctscope run [options]
+
+The daemon: loads the eBPF programs this kernel allows (ctnetlink where it
+refuses function hooks), follows every network namespace, and serves the HTTP
+API and /metrics until SIGINT/SIGTERM.
+
+Options:
+  --listen HOST:PORT       address to serve on (default ${DEFAULT_LISTEN}: loopback
+                           unless you say otherwise; the API has no authentication)
+  --hooks MODE             auto (default), fentry, kprobe or netlink: force the
+                           lifecycle hooks instead of the first the kernel allows
+  --record FILE            also record every record to a .ctcap capture file
+  --ingress SPEC[,SPEC]    count new-flow arrivals at netdev ingress before conntrack:
+                           NAME, a GLOB (veth*) or NETNS/NAME (a /run/netns name)
+  --ingress-hook HOOK      auto (default: tcx where the kernel has it), tcx or tc-clsact
+  --max-flows N            live flows tracked (default 1000000); beyond, the least
+                           recently seen are evicted and counted
+  --metrics-top-k K        per-key series in /metrics for the top K keys only (default 10)
+  --proc-interval MS       /proc polling period (default 1000)
+  --enable-conntrack-accounting
+                           turn on nf_conntrack_acct and nf_conntrack_timestamp in the
+                           followed namespaces (ctscope changes no sysctl unless asked)
+  -h, --help               this help
+`;
+
+const RUN_OPTIONS = {
+  listen: { type: 'string' },
+  hooks: { type: 'string' },
+  record: { type: 'string' },
+  ingress: { type: 'string' },
+  'ingress-hook': { type: 'string' },
+  'max-flows': { type: 'string' },
+  'metrics-top-k': { type: 'string' },
+  'proc-interval': { type: 'string' },
+  'enable-conntrack-accounting': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Resolves on SIGINT or SIGTERM. */
+function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: string) => () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      resolve(sig);
+    };
+    const onInt = on('SIGINT');
+    const onTerm = on('SIGTERM');
+    process.once('SIGINT', onInt);
+    process.once('SIGTERM', onTerm);
+  });
+}
+
+export async function runCommand(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  const { values } = parse('run', argv, RUN_OPTIONS);
+  if (values.help) {
+    out(RUN_USAGE);
+    return 0;
+  }
+  const hooks = (values.hooks ?? 'auto') as HookMode;
+  if (!HOOK_MODES.includes(hooks)) throw new UsageError(`--hooks must be one of ${HOOK_MODES.join(', ')}, got '${values.hooks}'`, 'run');
+  if (values['ingress-hook'] !== undefined && values.ingress === undefined) throw new UsageError('--ingress-hook needs --ingress', 'run');
+  const listen = parseListen(values.listen ?? DEFAULT_LISTEN);
+  const maxFlows = parseIntFlag('max-flows', values['max-flows'], 1_000_000, 1000, 50_000_000);
+  const metricsTopK = parseIntFlag('metrics-top-k', values['metrics-top-k'], 10, 1, 1000);
+  const procIntervalMs = parseIntFlag('proc-interval', values['proc-interval'], 1000, 100, 3_600_000);
+  if (values.record !== undefined) {
+    const dir = path.dirname(path.resolve(values.record));
+    if (!fs.existsSync(dir)) throw new UserError(`--record: directory ${dir} does not exist`);
+  }
+  if (process.getuid?.() !== 0) {
+    throw new UserError('the daemon needs root (BPF programs, netlink, namespaces): run it with sudo, or serve a capture without privileges with `ctscope replay FILE --serve`');
+  }
+  const daemon = new Daemon({
+    listen,
+    hooks,
+    maxFlows,
+    metricsTopK,
+    procIntervalMs,
+    ...(values.record !== undefined ? { record: values.record } : {}),
+    ...(values.ingress !== undefined ? { ingress: { spec: values.ingress, ...(values['ingress-hook'] !== undefined ? { hook: values['ingress-hook'] } : {}) } } : {}),
+    ...(values['enable-conntrack-accounting'] ? { enableAccounting: true } : {}),
+  });
+  const stopping = untilSignal();
+  const address = await daemon.start();
+  const st = daemon.statusReport();
+  out(`ctscope ${st.version}: listening on ${address} (kernel ${st.kernel.release})\n`);
+  for (const s of st.sources) out(`ctscope: source ${s.name}: ${s.state}${s.hook ? ` (${s.hook})` : ''}${s.detail ? ` — ${s.detail}` : ''}\n`);
+  for (const b of st.blind_spots ?? []) out(`ctscope: blind spot: ${b}\n`);
+  const sig = await stopping;
+  out(`ctscope: ${sig}: detaching and stopping\n`);
+  await daemon.stop();
+  return 0;
+}
+
+/** Why this machine cannot host the live daemon, or null when it can. */
+export function liveUnavailableReason(): string | null {
+  if (process.getuid?.() !== 0) return 'not running as root';
+  if (!fs.existsSync('/sys/kernel/btf/vmlinux')) return 'the kernel has no BTF (/sys/kernel/btf/vmlinux)';
+  if (!fs.existsSync(path.join(root, 'build/Release/ctscope.node'))) return 'the native addon is not built';
+  return null;
+}
+
+export async function startCommand(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  const why = liveUnavailableReason();
+  if (why === null) return runCommand(argv, out);
+  const { values } = parse('start', argv, { listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  if (values.help) {
+    out(RUN_USAGE);
+    return 0;
+  }
+  return serveSample(parseListen(values.listen ?? DEFAULT_LISTEN), why, out);
+}
+
+async function serveSample(listen: Listen, why: string, out: (s: string) => void): Promise<number> {
+  const { serveReplay } = await import('./replay.js');
+  const stopping = untilSignal();
+  const served = await serveReplay([SAMPLE_CAPTURE], listen);
+  out(
+    `ctscope: this machine cannot host the live daemon (${why});\n` +
+      `ctscope: serving a replay of the bundled sample capture ${SAMPLE_CAPTURE} on http://${listen.host}:${listen.port} instead (/v1/status says mode "replay")\n`,
+  );
+  await stopping;
+  await served.close();
+  return 0;
+}
