@@ -43,7 +43,11 @@ describe.skipIf(why !== null)('daemon: ingress arrivals end to end', () => {
                ip saddr ${flooder} tcp flags & (syn|ack) == syn counter name synF
              }
            }
-           table inet ingd { chain pre { type filter hook prerouting priority 0; ct state new counter; } }`,
+           table inet ingd {
+             chain pre {
+               type filter hook prerouting priority 0; ct state new counter
+             }
+           }`,
         );
         const linksBefore = ourLinks().length;
         daemon = await DaemonProcess.start(['--ingress', `${lab.server}/${lab.serverIf}`]);
