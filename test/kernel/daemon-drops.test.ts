@@ -2,7 +2,7 @@
 // the daemon's /v1/drops under the right source with the kernel's own count,
 // /v1/table agrees with /proc, and kill -9 leaves no BPF program or link of
 // ours attached.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess } from '../helpers/daemon.js';
@@ -130,7 +130,30 @@ describe.skipIf(!tier.ok)('daemon: table-full drops end to end', () => {
 
     const metrics = await daemon.get<string>('/metrics');
     expect(metrics).toMatch(/^node_nf_conntrack_entries_limit 331$/m);
+    expect(metrics).toMatch(/^ctscope_records_lost_total\{source="drops"\} 0$/m);
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+    expect(promtool.status, `${promtool.stdout}${promtool.stderr}`).toBe(0);
   }, 120_000);
+
+  it('reports the hook each capability got, as doctor does, and what it cannot see', async () => {
+    expect(daemon, 'the first test started the daemon').toBeDefined();
+    const status = await daemon!.get('/v1/status');
+    const doctor = JSON.parse(execFileSync(process.execPath, ['bin/ctscope.js', 'doctor', '--json'], { encoding: 'utf8' }));
+    const chosen = (caps: Array<{ capability: string; chosen: string | null }>) => Object.fromEntries(caps.map((c) => [c.capability, c.chosen]));
+    const live = chosen(status.capabilities);
+    const probed = chosen(doctor.capabilities);
+    for (const cap of ['alloc', 'table_full', 'evict', 'confirm', 'destroy', 'drops']) expect(live[cap], cap).toBe(probed[cap]);
+    const names = (status.sources as Array<{ name: string; state: string }>).map((s) => `${s.name}:${s.state}`);
+    if (Object.values(live).includes('ctnetlink')) {
+      // the fallback runs, and each refusal says why
+      expect(names).toContain('netlink:running');
+      const alloc = (status.capabilities as Array<{ capability: string; tried: Array<{ hook: string; result: string }> }>).find((c) => c.capability === 'alloc')!;
+      for (const t of alloc.tried.filter((t) => t.hook !== 'ctnetlink')) expect(t.result).toMatch(/^(E[A-Z]+|no kprobes|not )/);
+    }
+    const blind = Object.entries(live).filter(([, c]) => c === null || c === 'ctnetlink').map(([cap]) => cap);
+    for (const cap of blind) expect((status.blind_spots as string[]).some((b) => b.startsWith(cap)), cap).toBe(true);
+    expect(status.lost.total).toBe(0);
+  }, 60_000);
 
   it('kill -9 leaves no BPF program or link of ours', async () => {
     expect(daemon, 'the previous test started the daemon').toBeDefined();
