@@ -66,7 +66,18 @@ function untilSignal(): Promise<string> {
   });
 }
 
-export async function runCommand(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+export interface RunDeps {
+  out?: (s: string) => void;
+  /** Resolves when the operator asks to stop (default: SIGINT/SIGTERM). */
+  stop?: () => Promise<string>;
+  /** Why the live daemon cannot run here (default: liveUnavailableReason). */
+  unavailable?: () => string | null;
+}
+
+const write = (s: string) => void process.stdout.write(s);
+
+export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<number> {
+  const out = deps.out ?? write;
   const { values } = parse('run', argv, RUN_OPTIONS);
   if (values.help) {
     out(RUN_USAGE);
@@ -96,7 +107,7 @@ export async function runCommand(argv: string[], out: (s: string) => void = (s) 
     ...(values.ingress !== undefined ? { ingress: { spec: values.ingress, ...(values['ingress-hook'] !== undefined ? { hook: values['ingress-hook'] } : {}) } } : {}),
     ...(values['enable-conntrack-accounting'] ? { enableAccounting: true } : {}),
   });
-  const stopping = untilSignal();
+  const stopping = (deps.stop ?? untilSignal)();
   const address = await daemon.start();
   const st = daemon.statusReport();
   out(`ctscope ${st.version}: listening on ${address} (kernel ${st.kernel.release})\n`);
@@ -116,20 +127,21 @@ export function liveUnavailableReason(): string | null {
   return null;
 }
 
-export async function startCommand(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
-  const why = liveUnavailableReason();
-  if (why === null) return runCommand(argv, out);
+export async function startCommand(argv: string[], deps: RunDeps = {}): Promise<number> {
+  const why = (deps.unavailable ?? liveUnavailableReason)();
+  if (why === null) return runCommand(argv, deps);
+  const out = deps.out ?? write;
   const { values } = parse('start', argv, { listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
   if (values.help) {
     out(RUN_USAGE);
     return 0;
   }
-  return serveSample(parseListen(values.listen ?? DEFAULT_LISTEN), why, out);
+  return serveSample(parseListen(values.listen ?? DEFAULT_LISTEN), why, out, deps.stop ?? untilSignal);
 }
 
-async function serveSample(listen: Listen, why: string, out: (s: string) => void): Promise<number> {
+async function serveSample(listen: Listen, why: string, out: (s: string) => void, stop: () => Promise<string>): Promise<number> {
   const { serveReplay } = await import('./replay.js');
-  const stopping = untilSignal();
+  const stopping = stop();
   const served = await serveReplay([SAMPLE_CAPTURE], listen);
   out(
     `ctscope: this machine cannot host the live daemon (${why});\n` +

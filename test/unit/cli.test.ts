@@ -1,0 +1,101 @@
+// The command line as an operator meets it: help, usage errors (exit 2, one
+// line, no stack), and `start` falling back to the bundled sample where the
+// live daemon cannot run.
+import { afterEach, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { startCommand } from '../../src/cli/commands/run.js';
+import { freePort } from '../helpers/daemon.js';
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  const o = process.stdout.write;
+  const e = process.stderr.write;
+  process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
+  return {
+    restore: () => {
+      process.stdout.write = o;
+      process.stderr.write = e;
+    },
+    out: () => out.join(''),
+    err: () => err.join(''),
+  };
+}
+
+describe('ctscope command line', () => {
+  let io: ReturnType<typeof capture> | null = null;
+  afterEach(() => {
+    io?.restore();
+    io = null;
+  });
+
+  it('lists the commands and says how to get help', async () => {
+    io = capture();
+    expect(await main(['--help'])).toBe(0);
+    for (const c of ['run', 'start', 'record', 'replay', 'doctor']) expect(io.out()).toMatch(new RegExp(`^  ${c} `, 'm'));
+    expect(await main([])).toBe(2);
+  });
+
+  it('documents every daemon flag in run --help', async () => {
+    io = capture();
+    expect(await main(['run', '--help'])).toBe(0);
+    for (const f of ['--listen', '--hooks', '--record', '--ingress', '--ingress-hook', '--max-flows', '--metrics-top-k', '--proc-interval', '--enable-conntrack-accounting']) {
+      expect(io.out()).toContain(f);
+    }
+  });
+
+  it.each([
+    [['frobnicate'], /unknown command 'frobnicate'/],
+    [['run', '--listen', '127.0.0.1:99999'], /port must be 1\.\.65535/],
+    [['run', '--listen', 'nonsense'], /--listen expects HOST:PORT/],
+    [['run', '--hooks', 'uprobe'], /--hooks must be one of auto, fentry, kprobe, netlink/],
+    [['run', '--max-flows', '12abc'], /--max-flows expects an integer/],
+    [['run', '--metrics-top-k', '0'], /--metrics-top-k must be between 1 and 1000/],
+    [['run', '--ingress-hook', 'tcx'], /--ingress-hook needs --ingress/],
+    [['run', '--bogus'], /Unknown option '--bogus'/],
+  ])('%j is a usage error: exit 2, one message, no stack', async (argv, message) => {
+    io = capture();
+    expect(await main(argv)).toBe(2);
+    expect(io.err()).toMatch(message);
+    expect(io.err()).not.toMatch(/\n\s+at /);
+  });
+
+  it('names a missing --record directory without a stack', async () => {
+    io = capture();
+    expect(await main(['run', '--record', '/nonexistent-dir/x.ctcap'])).toBe(1);
+    expect(io.err()).toMatch(/--record: directory \/nonexistent-dir does not exist/);
+    expect(io.err()).not.toMatch(/\n\s+at /);
+  });
+
+  it('start serves a replay of the bundled sample where the daemon cannot run, and says so', async () => {
+    const port = await freePort();
+    const lines: string[] = [];
+    let stop!: (s: string) => void;
+    const stopped = new Promise<string>((r) => (stop = r));
+    const done = startCommand(['--listen', `127.0.0.1:${port}`], { out: (s) => lines.push(s), stop: () => stopped, unavailable: () => 'not running as root' });
+    const base = `http://127.0.0.1:${port}`;
+    let status: any = null;
+    for (let i = 0; i < 100 && !status; i++) {
+      status = await fetch(`${base}/v1/status`).then((r) => r.json(), () => null);
+      if (!status) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(lines.join('')).toMatch(/cannot host the live daemon \(not running as root\).*\n.*sample capture .*share\/sample\.ctcap/);
+    expect(status).toMatchObject({ mode: 'replay' });
+    expect(status.replay.file).toMatch(/share\/sample\.ctcap$/);
+    // the replay's model answers the same routes as live
+    let churn: any;
+    for (let i = 0; i < 100; i++) {
+      churn = await (await fetch(`${base}/v1/churn?by=src&window=900`)).json();
+      if (churn.total > 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(churn.total).toBeGreaterThan(0);
+    expect(churn.items[0].count).toBeGreaterThan(0);
+    expect((await fetch(`${base}/v1/table`)).status).toBe(200);
+    expect((await fetch(`${base}/v1/churn?by=nope`)).status).toBe(400);
+    stop('test');
+    expect(await done).toBe(0);
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+  });
+});
