@@ -11,7 +11,7 @@ import { holdKernelLock, tcpClients, tcpServer, udpFlows, countersBySource, unti
 import { NetlinkSource } from '../../src/sources/netlink.js';
 import { readNetnsSnapshot } from '../../src/proc/poller.js';
 import { Model } from '../../src/model/model.js';
-import { builtinStartSources, recordCommand, type StartSources } from '../../src/cli/commands/record.js';
+import { defaultStartSources, recordCommand, type StartSources } from '../../src/cli/commands/record.js';
 import { replayCommand, startReplay } from '../../src/cli/commands/replay.js';
 import type { ReplayReport } from '../../src/capture/report.js';
 
@@ -125,14 +125,14 @@ describe.skipIf(!tier.ok)('ctscope record during a lab churn', () => {
     expect(rep.occupancy.kernel[0]!.netns).toBe(serverNs);
   }, 120_000);
 
-  it('records with its built-in live sources (every namespace, drops, /proc) until --duration', async () => {
+  it('records with the live sources of the daemon (every namespace, drops, /proc) until --duration', async () => {
     const serverNs = lab.netnsInode(lab.server);
     const before = countersBySource(await lab.nftJson(lab.server), 'pre');
     const file = path.join(dir, 'builtin.ctcap');
     const log: string[] = [];
     const N = 53;
     const recording = recordCommand(['-o', file, '--duration', '4', '--proc-interval', '250'], {
-      startSources: builtinStartSources,
+      startSources: defaultStartSources,
       stopSignal: () => new Promise(() => undefined),
       log: (l) => log.push(l),
     });

@@ -10,11 +10,12 @@ import path from 'node:path';
 import { parse, UsageError } from '../args.js';
 import type { CaptureWriter } from '../../capture/writer.js';
 import { DeferredCapture } from '../../capture/recorder.js';
-import type { RecordSink, Source, SourceStatus } from '../../sources/source.js';
+import type { RecordSink, SourceStatus } from '../../sources/source.js';
 import type { CaptureSourceInfo } from '../../capture/format.js';
 import type { ProcSnapshot } from '../../proc/types.js';
 import { boottimeNs } from '../../native/addon.js';
 import { UserError } from '../../errors.js';
+import { startLiveSources } from '../../daemon.js';
 
 export const RECORD_USAGE = `usage: ctscope record -o FILE [--duration S] [--rotate-mb N] [--proc-interval MS]
 
@@ -34,58 +35,8 @@ export interface LiveHandle {
 /** Start the live sources delivering into `sink` and snapshots into `onProc`. */
 export type StartSources = (sink: RecordSink, onProc: (s: ProcSnapshot) => void, opts: { procIntervalMs: number }) => Promise<LiveHandle>;
 
-/**
- * The default: the daemon's own source set. src/daemon.ts exports
- * `startLiveSources(sink, onProc, opts): Promise<LiveHandle>` (same signature as
- * StartSources); resolved at run time so this module has no build-time
- * dependency on the daemon's wiring. Until the daemon provides it, a built-in
- * set is used: the ctnetlink source over every namespace, the tp_btf drop
- * source when it loads, and the /proc poller over the followed namespaces.
- */
-export const defaultStartSources: StartSources = async (sink, onProc, opts) => {
-  let mod: { startLiveSources?: StartSources } | null = null;
-  try {
-    mod = (await import(new URL('../../daemon.js', import.meta.url).href)) as { startLiveSources?: StartSources };
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-  }
-  if (mod && typeof mod.startLiveSources === 'function') return mod.startLiveSources(sink, onProc, opts);
-  return builtinStartSources(sink, onProc, opts);
-};
-
-/** The built-in live side (see defaultStartSources). */
-export const builtinStartSources: StartSources = async (sink, onProc, opts) => {
-  const { NetlinkSource } = await import('../../sources/netlink.js');
-  const { DropSource } = await import('../../sources/bpf-drops.js');
-  const { ProcPoller } = await import('../../proc/poller.js');
-  const netlink = new NetlinkSource();
-  const sources: Source[] = [netlink];
-  try {
-    await netlink.start(sink);
-  } catch {
-    /* its status() says why */
-  }
-  try {
-    const drops = new DropSource();
-    sources.push(drops);
-    await drops.start(sink);
-  } catch {
-    /* its status() says why (no BTF reason, no object, EPERM) */
-  }
-  const poller = new ProcPoller({
-    intervalMs: opts.procIntervalMs,
-    namespaces: () => new Map(netlink.status().namespaces.filter((n) => n.path).map((n) => [n.inode, n.path!] as [number, string])),
-    onSnapshot: onProc,
-  });
-  poller.start();
-  return {
-    status: () => sources.map((s) => s.status()),
-    stop: async () => {
-      poller.stop();
-      for (const s of sources) await s.stop().catch(() => undefined);
-    },
-  };
-};
+/** The default: the daemon's own source set (src/daemon.ts). */
+export const defaultStartSources: StartSources = startLiveSources;
 
 export interface RecordDeps {
   startSources?: StartSources;
