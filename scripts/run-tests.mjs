@@ -28,10 +28,11 @@ function kernelTierReason() {
   return null;
 }
 
+// The harness's own check (qemu, busybox-static, cpio, a Debian host, root).
+const { guestSupport } = await import('./guest/harness.mjs');
 function guestTierReason() {
-  if (!has('qemu-system-x86_64')) return 'qemu-system-x86_64 missing';
-  if (process.getuid?.() !== 0) return 'not root';
-  return null;
+  const g = guestSupport();
+  return g.ok ? null : g.why;
 }
 
 const tiers = [
