@@ -9,6 +9,8 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, kernelTier } from '../helpers/lab.js';
 import { NetlinkSource } from '../../src/sources/netlink.js';
+import { Exposition } from '../../src/metrics/exposition.js';
+import { renderSourceMetrics } from '../../src/metrics/table.js';
 import { Cause, Kind } from '../../src/records/layout.js';
 import {
   ReferenceSink,
@@ -227,6 +229,13 @@ describe.skipIf(!tier.ok)('netlink source: forced overrun', () => {
     expect(st.lost.netlinkOverruns).toBeGreaterThan(0);
     expect(st.lost.resyncs).toBeGreaterThan(0);
     expect(sink.losses).toBeGreaterThan(0);
+    // ... and /metrics says so, as the daemon renders it
+    const e = new Exposition();
+    renderSourceMetrics(e, [st]);
+    const text = e.text();
+    expect(text).toContain(`ctscope_netlink_overruns_total{source="netlink"} ${st.lost.netlinkOverruns}\n`);
+    expect(text).toContain(`ctscope_netlink_resyncs_total{source="netlink"} ${st.lost.resyncs}\n`);
+    expect(text).toMatch(/^ctscope_records_lost_total\{source="netlink"\} [1-9]\d*$/m);
     expect(sink.kinds.get(Kind.SEEN) ?? 0).toBeGreaterThan(0);
     expect({ missing: missing.length, ghosts: ghosts.length }).toEqual({ missing: 0, ghosts: 0 });
     expect(ours.size).toBe(kernel.size);
