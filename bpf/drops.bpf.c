@@ -6,10 +6,9 @@
  * kernel's BTF enum skb_drop_reason (names differ across kernels), written
  * into `reasons` after load; no reason is enabled until then.
  *
- * Records are submitted without a wakeup: a reader thread drains the ring
- * every 1-5 ms (~0.12 us per event here, against ~1.1 us with adaptive
- * wakeups). When the backlog crosses `wakeup_bytes` the reader is woken at
- * once so a burst cannot fill the ring between two timer ticks.
+ * Records leave through record_ring.h: without a wakeup, drained by a
+ * reader thread every 1-5 ms, the reader woken at once only when the backlog
+ * crosses `wakeup_bytes`, so a burst cannot fill the ring between two ticks.
  */
 #include "vmlinux.h"
 
@@ -19,18 +18,11 @@
 
 #include "ctscope_record.h"
 #include "skb_tuple.h"
+#include "record_ring.h"
 
 /* Reasons are small enum values; subsystem reasons (upper 16 bits set, e.g.
  * SKB_DROP_REASON_SUBSYS_OPENVSWITCH) are not netfilter's and stay out. */
 #define CTS_MAX_DROP_REASONS 1024
-
-/* Backlog in bytes above which a submit forces a wakeup; 0: never. */
-const volatile __u64 wakeup_bytes = 0;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
-} events SEC(".maps");
 
 /* 1 at index r: reason r is recorded. */
 struct {
@@ -39,14 +31,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } reasons SEC(".maps");
-
-/* Ring-buffer reserve failures, per CPU. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} lost SEC(".maps");
 
 /* Keeps the record type in the object's BTF, so its layout can be checked
  * with `bpftool btf dump file drops.bpf.o` (a ring buffer has no value type). */
@@ -58,21 +42,14 @@ int BPF_PROG(cts_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_r
 	__u32 key = reason;
 	struct ctscope_record *r;
 	__u8 *enabled;
-	__u64 flags = BPF_RB_NO_WAKEUP;
 
 	enabled = bpf_map_lookup_elem(&reasons, &key);
 	if (!enabled || !*enabled)
 		return 0;
 
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		__u32 zero = 0;
-		__u64 *n = bpf_map_lookup_elem(&lost, &zero);
-
-		if (n)
-			*n += 1;
+	r = cts_reserve();
+	if (!r)
 		return 0;
-	}
 	__builtin_memset(r, 0, sizeof(*r));
 	r->ts_ns = bpf_ktime_get_boot_ns();
 	r->cpu = bpf_get_smp_processor_id();
@@ -82,9 +59,7 @@ int BPF_PROG(cts_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_r
 	r->aux = reason;
 	cts_fill_from_skb(r, skb);
 
-	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-		flags = BPF_RB_FORCE_WAKEUP;
-	bpf_ringbuf_submit(r, flags);
+	cts_submit(r);
 	return 0;
 }
 

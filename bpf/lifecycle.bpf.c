@@ -29,28 +29,14 @@
 
 #include "ct_helpers.h"
 #include "ctscope_record.h"
+#define CTS_RING_BYTES (8 << 20)
+#include "record_ring.h"
 
 #define CTS_NF_DROP 0
 #define CTS_NF_ACCEPT 1
 
 /* The SipHash key of entry ids (set by user space before load). */
 const volatile __u64 id_key[2] = {};
-/* Backlog in bytes above which a submit forces a wakeup; 0: never. */
-const volatile __u64 wakeup_bytes = 0;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
-} events SEC(".maps");
-
-/* Ring-buffer reserve failures, per CPU. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} lost SEC(".maps");
-
 /* What we know about a live entry beyond what it says itself. LRU: entries
  * that existed before we started, or beyond the cap, lose only their start
  * time (DESTROY then lacks CTS_F_HAS_START). */
@@ -127,29 +113,6 @@ static __always_inline struct cts_cpu_ctx *cts_ctx(void)
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&cpu_ctx, &zero);
-}
-
-static __always_inline struct ctscope_record *cts_reserve(void)
-{
-	struct ctscope_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-
-	if (!r) {
-		__u32 zero = 0;
-		__u64 *n = bpf_map_lookup_elem(&lost, &zero);
-
-		if (n)
-			*n += 1;
-	}
-	return r;
-}
-
-static __always_inline void cts_submit(struct ctscope_record *r)
-{
-	__u64 flags = BPF_RB_NO_WAKEUP;
-
-	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-		flags = BPF_RB_FORCE_WAKEUP;
-	bpf_ringbuf_submit(r, flags);
 }
 
 /* ---- the shared logic ---------------------------------------------------- */

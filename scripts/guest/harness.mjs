@@ -37,7 +37,7 @@ export const BOOT_MODULES = [
 const AUTOLOAD_DIRS = ['kernel/net/netfilter', 'kernel/net/ipv4/netfilter', 'kernel/net/ipv6/netfilter', 'kernel/net/sched', 'kernel/crypto'];
 
 /** Bumped when the initramfs layout or init script changes: forces a rebuild. */
-const INITRAMFS_VERSION = 4;
+const INITRAMFS_VERSION = 5;
 
 const BEGIN = '@@CTSCOPE-GUEST:BEGIN@@';
 const EXIT_RE = /@@CTSCOPE-GUEST:EXIT (\d+)@@/;
@@ -266,7 +266,6 @@ tmo=$(sed -n 's/.*ctscope_timeout=\\([0-9]*\\).*/\\1/p' /proc/cmdline)
 ip link set lo up
 mkdir -p /host
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro hostroot /host || fail "mount of the host root (9p) failed"
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results "/host$run" || fail "mount of the run directory (9p) failed"
 mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
 mount -t devtmpfs dev /host/dev
@@ -276,6 +275,15 @@ mount -t tmpfs tmpfs /host/dev/shm
 mount -t tmpfs tmpfs /host/tmp
 mount -t tmpfs tmpfs /host/run
 mount -t tmpfs tmpfs /host/var/tmp
+# The project may live under a directory those tmpfs mounts hide (a clone in
+# /tmp): show it again at its path from a second view of the host root.
+proj=$(sed -n 's/.*ctscope_root=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+if [ -n "$proj" ] && [ ! -d "/host$proj" ]; then
+  mkdir -p /hostview "/host$proj"
+  mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro hostroot /hostview || fail "second mount of the host root (9p) failed"
+  mount -o bind "/hostview$proj" "/host$proj" || fail "bind of $proj failed"
+fi
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results "/host$run" || fail "mount of the run directory (9p) failed"
 mount -t bpf bpf /host/sys/fs/bpf
 mount -t tracefs tracefs /host/sys/kernel/tracing 2>/dev/null
 mount -t debugfs debugfs /host/sys/kernel/debug 2>/dev/null
@@ -374,7 +382,7 @@ export async function runInGuest(opts) {
     '-accel', 'tcg', '-cpu', 'max', '-smp', String(opts.cpus ?? 2), '-m', String(opts.memoryMb ?? 2048),
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-serial', 'stdio', '-monitor', 'none',
     '-kernel', k.vmlinuz, '-initrd', k.initramfs,
-    '-append', `console=ttyS0 quiet loglevel=3 panic=-1 ctscope_run=${runDir} ctscope_timeout=${Math.ceil(timeoutMs / 1000) + 10}`,
+    '-append', `console=ttyS0 quiet loglevel=3 panic=-1 ctscope_run=${runDir} ctscope_root=${ROOT} ctscope_timeout=${Math.ceil(timeoutMs / 1000) + 10}`,
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     '-virtfs', `local,path=${runDir},mount_tag=results,security_model=none`,
   ];

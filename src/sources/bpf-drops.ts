@@ -13,6 +13,7 @@ import {
   type ProbeResult,
   type RingSourceHandle,
   type RingSourceStats,
+  ringSourceHealth,
 } from './bpf-ring.js';
 
 /** Size of the BPF array map `reasons` (bpf/drops.bpf.c CTS_MAX_DROP_REASONS). */
@@ -174,27 +175,10 @@ export class DropSource implements Source {
   }
 
   status(): SourceStatus {
-    const s = this.ring ? this.ring.stats() : this.lastStats;
-    let state = this.state;
-    let detail = this.detail;
-    if (this.ring && s?.readerError) {
-      state = 'degraded';
-      detail = `ring buffer reader stopped: ${s.readerError}`;
-    }
-    const perCpu = s?.perCpuReserveFailed ?? [];
-    const queueDropped = s?.queueDropped ?? 0;
-    const reserveFailed = perCpu.reduce((a, b) => a + b, 0);
-    const out: SourceStatus = {
-      name: this.name,
-      state,
-      hook: this.hook,
-      records: this.records,
-      lost: {
-        ringbufReserveFailed: perCpu,
-        queueDropped,
-        total: reserveFailed + queueDropped + this.decodeErrors,
-      },
-    };
+    const h = ringSourceHealth(this.ring !== null, this.ring ? this.ring.stats() : this.lastStats, this.decodeErrors);
+    const state = h.readerError ? 'degraded' : this.state;
+    const detail = h.readerError ?? this.detail;
+    const out: SourceStatus = { name: this.name, state, hook: this.hook, records: this.records, lost: h.lost };
     if (detail !== undefined) out.detail = detail;
     return out;
   }

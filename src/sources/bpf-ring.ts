@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { loadAddon } from '../native/addon.js';
+import type { LossCounters } from './source.js';
 
 /** A map key/value or rodata value: integers are written little-endian in the field's size. */
 export type BpfScalar = number | bigint | boolean | Uint8Array;
@@ -60,6 +61,24 @@ export interface RingSourceStats {
   /** The reader thread stopped on this error; null while healthy. */
   readerError: string | null;
   running: boolean;
+}
+
+/**
+ * A ring-buffer source's state and losses as /v1/status shows them: a dead
+ * reader thread degrades a running source; reserve failures (per CPU), records
+ * a full queue refused and batches that could not be decoded are all lost.
+ */
+export function ringSourceHealth(
+  running: boolean,
+  s: RingSourceStats | null,
+  decodeErrors: number,
+): { readerError: string | null; lost: LossCounters } {
+  const perCpu = s?.perCpuReserveFailed ?? [];
+  const queueDropped = s?.queueDropped ?? 0;
+  return {
+    readerError: running && s?.readerError ? `ring buffer reader stopped: ${s.readerError}` : null,
+    lost: { ringbufReserveFailed: perCpu, queueDropped, total: perCpu.reduce((a, b) => a + b, 0) + queueDropped + decodeErrors },
+  };
 }
 
 export interface ProbeResult {

@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import { decodeBatch } from '../records/batch.js';
 import type { RecordSink, Source, SourceState, SourceStatus } from './source.js';
-import { bpfObjectPath, isBpfLoadError, ringSourceClass, type RingSourceHandle, type RingSourceStats } from './bpf-ring.js';
+import { bpfObjectPath, isBpfLoadError, ringSourceClass, ringSourceHealth, type RingSourceHandle, type RingSourceStats } from './bpf-ring.js';
 import {
   BLIND_SPOT,
   HOOK_MODES,
@@ -215,27 +215,11 @@ export class LifecycleSource implements Source {
   }
 
   status(): SourceStatus {
-    const s = this.ring ? this.ring.stats() : this.lastStats;
-    let state = this.state;
-    let detail = this.detail;
-    if (this.ring && s?.readerError) {
-      state = 'degraded';
-      detail = `ring buffer reader stopped: ${s.readerError}`;
-    }
-    const perCpu = s?.perCpuReserveFailed ?? [];
-    const queueDropped = s?.queueDropped ?? 0;
+    const h = ringSourceHealth(this.ring !== null, this.ring ? this.ring.stats() : this.lastStats, this.decodeErrors);
+    const state = h.readerError ? 'degraded' : this.state;
+    const detail = h.readerError ?? this.detail;
     const hooks = this.plan.filter((c) => c.programs.length).map((c) => `${c.capability}=${c.chosen}`);
-    const out: SourceStatus = {
-      name: this.name,
-      state,
-      hook: hooks.length ? hooks.join(',') : null,
-      records: this.records,
-      lost: {
-        ringbufReserveFailed: perCpu,
-        queueDropped,
-        total: perCpu.reduce((a, b) => a + b, 0) + queueDropped + this.decodeErrors,
-      },
-    };
+    const out: SourceStatus = { name: this.name, state, hook: hooks.length ? hooks.join(',') : null, records: this.records, lost: h.lost };
     if (detail !== undefined) out.detail = detail;
     return out;
   }

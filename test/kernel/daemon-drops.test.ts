@@ -7,29 +7,10 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { Lab, kernelTier, withKernelLock } from '../helpers/lab.js';
+import { countersBySource } from './netlink-lab.js';
 
 const tier = kernelTier();
 if (!tier.ok) console.warn(`daemon-drops skipped: ${tier.why}`);
-
-interface NftRule {
-  rule?: { chain: string; expr: Array<Record<string, any>> };
-}
-
-/** Per-source packet counts of the rules in chain `chain` (saddr -> packets). */
-function countersBySource(ruleset: any, chain: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const item of ruleset.nftables as NftRule[]) {
-    if (!item.rule || item.rule.chain !== chain) continue;
-    let saddr: string | undefined;
-    let packets: number | undefined;
-    for (const e of item.rule.expr) {
-      if (e.match?.left?.payload?.field === 'saddr') saddr = e.match.right;
-      if (e.counter) packets = e.counter.packets;
-    }
-    if (saddr !== undefined && packets !== undefined) out.set(saddr, packets);
-  }
-  return out;
-}
 
 function bpfIds(kind: 'prog' | 'link'): Set<number> {
   const j = JSON.parse(execFileSync('bpftool', ['-j', kind, 'list'], { encoding: 'utf8' }) || '[]') as Array<{ id: number }>;

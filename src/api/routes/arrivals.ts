@@ -6,6 +6,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { errorSchema } from '../errors.js';
+import { topKShape } from './schemas.js';
 import { ARRIVAL_DIMENSIONS, type ArrivalDimension, type ArrivalsModel } from '../../model/arrivals.js';
 import type { Model } from '../../model/model.js';
 
@@ -14,34 +15,11 @@ export interface ArrivalsRoutesOptions {
   model?: Model;
 }
 
-const itemSchema = {
-  type: 'object',
-  properties: {
-    key: { type: 'string' },
-    count: { type: 'number' },
-    rate: { type: 'number' },
-    share: { type: 'number' },
-    tcp_syn: { type: 'number' },
-    udp_new: { type: 'number' },
-    admitted: { type: 'number' },
-    dropped: { type: 'number' },
-  },
-  required: ['key', 'count', 'rate', 'share', 'tcp_syn', 'udp_new'],
-} as const;
-
-export const arrivalsSchema = {
-  type: 'object',
-  properties: {
-    by: { type: 'string' },
-    window: { type: 'integer' },
-    total: { type: 'number' },
-    items: { type: 'array', items: itemSchema },
-    error_bound: { type: 'number' },
-    admitted_error_bound: { type: 'number' },
-    dropped_error_bound: { type: 'number' },
-  },
-  required: ['by', 'window', 'total', 'items', 'error_bound'],
-} as const;
+export const arrivalsSchema = topKShape(
+  { tcp_syn: { type: 'number' }, udp_new: { type: 'number' }, admitted: { type: 'number' }, dropped: { type: 'number' } },
+  { admitted_error_bound: { type: 'number' }, dropped_error_bound: { type: 'number' } },
+  ['tcp_syn', 'udp_new'],
+);
 
 /** Keys the Model ranks beyond which admitted/dropped are not looked up. */
 const MODEL_KEYS = 1000;

@@ -24,30 +24,46 @@ const stateCount = {
   required: ['proto', 'state', 'count'],
 } as const;
 
-export const topKItemSchema = {
-  type: 'object',
-  properties: {
-    key: { type: 'string' },
-    count: { type: 'number' },
-    rate: { type: 'number' },
-    share: { type: 'number' },
+/**
+ * The one top-k answer shape, `{ by, window, total, items: [{ key, count,
+ * rate, share, ... }], error_bound }`, with what a route adds to the items
+ * and to the answer (and which of those it always sends).
+ */
+export function topKShape(
+  item: Record<string, unknown> = {},
+  answer: Record<string, unknown> = {},
+  requiredItem: readonly string[] = [],
+) {
+  return {
+    type: 'object',
+    properties: {
+      by: { type: 'string' },
+      window: { type: 'integer' },
+      total: { type: 'number' },
+      items: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: { key: { type: 'string' }, count: { type: 'number' }, rate: { type: 'number' }, share: { type: 'number' }, ...item },
+          required: ['key', 'count', 'rate', 'share', ...requiredItem],
+        },
+      },
+      error_bound: { type: 'number' },
+      ...answer,
+    },
+    required: ['by', 'window', 'total', 'items', 'error_bound'],
+  } as const;
+}
+
+export const topKSchema = topKShape(
+  {
     // /v1/churn
     destroyed: { type: 'number' },
     median_lifetime_s: { type: ['number', 'null'] },
     // /v1/occupancy
     states: { type: 'array', items: stateCount },
   },
-  required: ['key', 'count', 'rate', 'share'],
-} as const;
-
-export const topKSchema = {
-  type: 'object',
-  properties: {
-    by: { type: 'string' },
-    window: { type: 'integer' },
-    total: { type: 'number' },
-    items: { type: 'array', items: topKItemSchema },
-    error_bound: { type: 'number' },
+  {
     // /v1/drops
     kind: { type: 'string' },
     // /v1/churn
@@ -58,8 +74,7 @@ export const topKSchema = {
     proto: { type: 'string' },
     states: { type: 'array', items: stateCount },
   },
-  required: ['by', 'window', 'total', 'items', 'error_bound'],
-} as const;
+);
 
 export const flowSchema = {
   type: 'object',

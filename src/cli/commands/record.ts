@@ -15,6 +15,7 @@ import type { CaptureSourceInfo } from '../../capture/format.js';
 import type { ProcSnapshot } from '../../proc/types.js';
 import { boottimeNs } from '../../native/addon.js';
 import { UserError } from '../../errors.js';
+import { untilSignal } from '../signals.js';
 import { startLiveSources } from '../../daemon.js';
 
 export const RECORD_USAGE = `usage: ctscope record -o FILE [--duration S] [--rotate-mb N] [--proc-interval MS]
@@ -43,20 +44,6 @@ export interface RecordDeps {
   /** Resolves when the user asks to stop (default: SIGINT/SIGTERM). */
   stopSignal?: () => Promise<string>;
   log?: (line: string) => void;
-}
-
-function signals(): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (sig: string) => () => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-      resolve(sig);
-    };
-    const onInt = on('signal');
-    const onTerm = on('signal');
-    process.once('SIGINT', onInt);
-    process.once('SIGTERM', onTerm);
-  });
 }
 
 export async function recordCommand(argv: string[], deps: RecordDeps = {}): Promise<number> {
@@ -118,7 +105,7 @@ export async function recordCommand(argv: string[], deps: RecordDeps = {}): Prom
   statusTimer.unref();
   log(`record: writing ${file}${duration ? ` for ${duration} s` : ''}; Ctrl-C to stop`);
 
-  const stops: Promise<string>[] = [(deps.stopSignal ?? signals)()];
+  const stops: Promise<string>[] = [(deps.stopSignal ?? (() => untilSignal().then(() => 'signal')))()];
   let timer: NodeJS.Timeout | null = null;
   if (duration !== null) stops.push(new Promise((r) => (timer = setTimeout(() => r('duration'), duration * 1000))));
   const reason = await Promise.race(stops);

@@ -8,6 +8,7 @@ import { parse, parseIntFlag, parseListen, UsageError, type Listen } from '../ar
 import { Daemon } from '../../daemon.js';
 import { HOOK_MODES, type HookMode } from '../../sources/lifecycle-hooks.js';
 import { UserError } from '../../errors.js';
+import { untilSignal } from '../signals.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const SAMPLE_CAPTURE = path.join(root, 'share/sample.ctcap');
@@ -50,21 +51,6 @@ const RUN_OPTIONS = {
   'enable-conntrack-accounting': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
-
-/** Resolves on SIGINT or SIGTERM. */
-function untilSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (sig: string) => () => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-      resolve(sig);
-    };
-    const onInt = on('SIGINT');
-    const onTerm = on('SIGTERM');
-    process.once('SIGINT', onInt);
-    process.once('SIGTERM', onTerm);
-  });
-}
 
 export interface RunDeps {
   out?: (s: string) => void;

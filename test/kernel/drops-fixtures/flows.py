@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 # Opens exactly `count` new flows of one kind from `src` to `dst`, one packet
 # each, for test/kernel/drops.test.ts. Prints the count when all were sent.
+# Several groups of five arguments run one after the other in this process
+# (no interpreter start between them), each printing its count.
 #
 #   flows.py udp      SRC DST FIRST_PORT COUNT   UDP to ports FIRST_PORT..
 #   flows.py udp-ext  SRC DST FIRST_PORT COUNT   IPv6 UDP behind hop-by-hop
@@ -14,11 +16,6 @@ import struct
 import sys
 import time
 
-kind, src, dst, first, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-v6 = ':' in dst
-fam = socket.AF_INET6 if v6 else socket.AF_INET
-
-
 def checksum(data):
     if len(data) % 2:
         data += b'\0'
@@ -28,44 +25,54 @@ def checksum(data):
     return ~s & 0xFFFF
 
 
-if kind in ('udp', 'udp-ext'):
-    s = socket.socket(fam, socket.SOCK_DGRAM)
-    if kind == 'udp-ext':
-        # PadN filling each 8-byte header; the kernel sets next-header/length
-        pad = bytes([0, 0, 1, 4, 0, 0, 0, 0])
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_HOPOPTS, pad)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS, pad)
-    s.bind((src, 0))
-    for i in range(count):
-        s.sendto(b'ctscope', (dst, first + i))
-elif kind == 'udp-same':
-    s = socket.socket(fam, socket.SOCK_DGRAM)
-    s.bind((src, 0))
-    for i in range(count):
-        s.sendto(b'ctscope', (dst, first))
-elif kind == 'tcp-syn':
-    socks = []
-    for i in range(count):
-        s = socket.socket(fam, socket.SOCK_STREAM)
+def send(kind, src, dst, first, count):
+    v6 = ':' in dst
+    fam = socket.AF_INET6 if v6 else socket.AF_INET
+    if kind in ('udp', 'udp-ext'):
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        if kind == 'udp-ext':
+            # PadN filling each 8-byte header; the kernel sets next-header/length
+            pad = bytes([0, 0, 1, 4, 0, 0, 0, 0])
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_HOPOPTS, pad)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS, pad)
         s.bind((src, 0))
-        s.setblocking(False)
-        s.connect_ex((dst, first + i))
-        socks.append(s)
-    # close before the first retransmission (1 s): one SYN per flow
-    time.sleep(0.2)
-    for s in socks:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
-        s.close()
-elif kind == 'icmp':
-    proto = socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP
-    s = socket.socket(fam, socket.SOCK_RAW, proto)
-    s.bind((src, 0))
-    for i in range(count):
-        typ = 128 if v6 else 8
-        hdr = struct.pack('!BBHHH', typ, 0, 0, first + i, 1) + b'ctscope!'
-        if not v6:  # the kernel computes ICMPv6 checksums itself
-            hdr = hdr[:2] + struct.pack('!H', checksum(hdr)) + hdr[4:]
-        s.sendto(hdr, (dst, 0))
-else:
-    sys.exit('unknown kind ' + kind)
-print(count)
+        for i in range(count):
+            s.sendto(b'ctscope', (dst, first + i))
+    elif kind == 'udp-same':
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.bind((src, 0))
+        for i in range(count):
+            s.sendto(b'ctscope', (dst, first))
+    elif kind == 'tcp-syn':
+        socks = []
+        for i in range(count):
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.bind((src, 0))
+            s.setblocking(False)
+            s.connect_ex((dst, first + i))
+            socks.append(s)
+        # close before the first retransmission (1 s): one SYN per flow
+        time.sleep(0.2)
+        for s in socks:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            s.close()
+    elif kind == 'icmp':
+        proto = socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP
+        s = socket.socket(fam, socket.SOCK_RAW, proto)
+        s.bind((src, 0))
+        for i in range(count):
+            typ = 128 if v6 else 8
+            hdr = struct.pack('!BBHHH', typ, 0, 0, first + i, 1) + b'ctscope!'
+            if not v6:  # the kernel computes ICMPv6 checksums itself
+                hdr = hdr[:2] + struct.pack('!H', checksum(hdr)) + hdr[4:]
+            s.sendto(hdr, (dst, 0))
+    else:
+        sys.exit('unknown kind ' + kind)
+    print(count, flush=True)
+
+
+args = sys.argv[1:]
+if not args or len(args) % 5:
+    sys.exit('usage: flows.py KIND SRC DST FIRST COUNT [KIND SRC DST FIRST COUNT ...]')
+for g in range(0, len(args), 5):
+    send(args[g], args[g + 1], args[g + 2], int(args[g + 3]), int(args[g + 4]))

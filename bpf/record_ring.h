@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The output side every record-emitting program shares: the ring buffer,
+ * the per-CPU count of reserve failures (nothing is lost silently), and the
+ * submit policy. Records go in with BPF_RB_NO_WAKEUP: the reader thread
+ * drains the ring on a 1-5 ms timer, because a wakeup per event costs ~1.1 us
+ * against ~0.12 us. Only when the backlog crosses `wakeup_bytes` (set by user
+ * space before load; 0: never) is the reader woken at once.
+ *
+ * Include once per .bpf.c, after defining CTS_RING_BYTES when the default
+ * size does not suit (user space may resize the map before load).
+ */
+#ifndef __CTSCOPE_RECORD_RING_H
+#define __CTSCOPE_RECORD_RING_H
+
+#include <bpf/bpf_helpers.h>
+#include "ctscope_record.h"
+
+#ifndef CTS_RING_BYTES
+#define CTS_RING_BYTES (4 << 20)
+#endif
+
+/* Backlog in bytes above which a submit forces a wakeup; 0: never. */
+const volatile __u64 wakeup_bytes = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, CTS_RING_BYTES);
+} events SEC(".maps");
+
+/* Ring-buffer reserve failures, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+/* Room for one record (not zeroed: callers fill or clear it), or NULL with the loss counted. */
+static __always_inline struct ctscope_record *cts_reserve(void)
+{
+	struct ctscope_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+
+	if (!r) {
+		__u32 zero = 0;
+		__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+
+		if (n)
+			*n += 1;
+	}
+	return r;
+}
+
+static __always_inline void cts_submit(struct ctscope_record *r)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(r, flags);
+}
+
+#endif /* __CTSCOPE_RECORD_RING_H */
