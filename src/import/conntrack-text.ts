@@ -581,7 +581,7 @@ export class ConntrackTextImporter {
     encodeRecord(this.buf, off, {
       kind,
       ts,
-      id: ctId >= 0 ? BigInt(ctId) : this.tupleId(proto, zone),
+      id: ctId >= 0 ? ctId : this.tupleId(proto, zone),
       start,
       packets,
       bytes,
