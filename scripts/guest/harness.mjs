@@ -37,7 +37,7 @@ export const BOOT_MODULES = [
 const AUTOLOAD_DIRS = ['kernel/net/netfilter', 'kernel/net/ipv4/netfilter', 'kernel/net/ipv6/netfilter', 'kernel/net/sched', 'kernel/crypto'];
 
 /** Bumped when the initramfs layout or init script changes: forces a rebuild. */
-const INITRAMFS_VERSION = 5;
+const INITRAMFS_VERSION = 6;
 
 const BEGIN = '@@CTSCOPE-GUEST:BEGIN@@';
 const EXIT_RE = /@@CTSCOPE-GUEST:EXIT (\d+)@@/;
@@ -266,6 +266,9 @@ tmo=$(sed -n 's/.*ctscope_timeout=\\([0-9]*\\).*/\\1/p' /proc/cmdline)
 ip link set lo up
 mkdir -p /host
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro hostroot /host || fail "mount of the host root (9p) failed"
+# a second view of it that the tmpfs mounts below do not cover
+mkdir -p /hostview
+mount -o bind /host /hostview || fail "bind of the host root failed"
 mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
 mount -t devtmpfs dev /host/dev
@@ -279,8 +282,7 @@ mount -t tmpfs tmpfs /host/var/tmp
 # /tmp): show it again at its path from a second view of the host root.
 proj=$(sed -n 's/.*ctscope_root=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
 if [ -n "$proj" ] && [ ! -d "/host$proj" ]; then
-  mkdir -p /hostview "/host$proj"
-  mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro hostroot /hostview || fail "second mount of the host root (9p) failed"
+  mkdir -p "/host$proj"
   mount -o bind "/hostview$proj" "/host$proj" || fail "bind of $proj failed"
 fi
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results "/host$run" || fail "mount of the run directory (9p) failed"
