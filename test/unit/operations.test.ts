@@ -1,0 +1,63 @@
+// What ships for operators beside the daemon: the Prometheus alert rules
+// (share/prometheus) and the systemd unit (share/systemd). The rules must
+// pass promtool, fire as their unit tests say, and name only series that
+// ctscope's /metrics really exports.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { Exposition } from '../../src/metrics/exposition.js';
+import { writeModelMetrics } from '../../src/metrics/model.js';
+import { renderSourceMetrics, renderTableMetrics } from '../../src/metrics/table.js';
+import { Model } from '../../src/model/model.js';
+import type { ProcSnapshot } from '../../src/proc/types.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const rules = path.join(root, 'share/prometheus/ctscope-alerts.yml');
+const hasPromtool = spawnSync('sh', ['-c', 'command -v promtool'], { stdio: 'ignore' }).status === 0;
+if (!hasPromtool) console.warn('alert rule checks skipped: promtool missing (Debian package prometheus; scripts/setup.sh --test installs it)');
+
+/** Every metric name the daemon's /metrics can export, from the renderers themselves. */
+function exportedNames(): Set<string> {
+  const model = new Model();
+  // a growing table, so the forecast series exist too
+  for (let i = 0; i < 60; i++) {
+    const s: ProcSnapshot = { ts: (1000 + i) * 1e9, netns: 7, count: 100 + 10 * i, max: 1000, buckets: 256, stats: { drop: 0, early_drop: 0, insert_failed: 0, found: 0, invalid: 0, ignore: 0, insert: 0, search_restart: 0 }, timeouts: { udp_timeout: 30 } };
+    model.ingestProc(s);
+  }
+  const e = new Exposition();
+  renderTableMetrics(e, model.snapshot(), [model.snapshot()!]);
+  renderSourceMetrics(e, [{ name: 'netlink', state: 'running', hook: 'ctnetlink', records: 0, lost: { netlinkOverruns: 0, resyncs: 0, queueDropped: 0, total: 0 } }]);
+  writeModelMetrics(e, model, { topK: 5 });
+  return new Set([...e.text().matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
+}
+
+describe('operations files', () => {
+  it.skipIf(!hasPromtool)('the alert rules pass promtool and their unit tests', () => {
+    const check = spawnSync('promtool', ['check', 'rules', rules], { encoding: 'utf8' });
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+    const test = spawnSync('promtool', ['test', 'rules', path.join(root, 'test/fixtures/prometheus/alerts.test.yml')], { encoding: 'utf8' });
+    expect(test.status, test.stdout + test.stderr).toBe(0);
+  });
+
+  it('the alert rules use only series /metrics exports', () => {
+    const names = exportedNames();
+    const exprs = [...fs.readFileSync(rules, 'utf8').matchAll(/^\s+expr: (.+)$/gm)].map((m) => m[1]!);
+    expect(exprs.length).toBeGreaterThanOrEqual(5);
+    const used = new Set(exprs.flatMap((x) => [...x.matchAll(/\b((?:node|ctscope)_[a-z_]+)/g)].map((m) => m[1]!)));
+    expect(used.size).toBeGreaterThan(0);
+    for (const n of used) expect(names, n).toContain(n);
+  });
+
+  it('the systemd unit starts the daemon this tree builds, on loopback, stopped by SIGTERM', () => {
+    const unit = fs.readFileSync(path.join(root, 'share/systemd/ctscope.service'), 'utf8');
+    const exec = /^ExecStart=(\S+) (\S+) (.*)$/m.exec(unit);
+    expect(exec).not.toBeNull();
+    expect(exec![2]).toBe('/opt/ctscope/bin/ctscope.js');
+    expect(fs.existsSync(path.join(root, 'bin/ctscope.js'))).toBe(true);
+    expect(exec![3]).toMatch(/^run --listen 127\.0\.0\.1:\d+$/);
+    expect(unit).toMatch(/^KillSignal=SIGTERM$/m);
+    expect(unit).toMatch(/^RuntimeDirectory=ctscope$/m); // /run/ctscope/id.key, the per-boot id key
+  });
+});
