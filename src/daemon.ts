@@ -91,6 +91,16 @@ export class LiveSources implements LiveHandle {
     return out;
   }
 
+  /** The namespace's name as the sources know it (host, /run/netns name, pid:N). */
+  netnsName(inode: number): string | undefined {
+    if (this.netlink) return this.netlink.status().namespaces.find((n) => n.inode === inode)?.name;
+    try {
+      return scanNamespaces({ processes: false }).get(inode)?.name;
+    } catch {
+      return undefined;
+    }
+  }
+
   get table(): TableView {
     return this.poller!;
   }
@@ -208,7 +218,12 @@ export class Daemon {
     const plugins: Array<{ plugin: FastifyPluginAsync<any>; opts?: Record<string, unknown> }> = [
       {
         plugin: modelRoutes,
-        opts: { model: this.model, environment: () => readAdviceEnvironment(), ...(this.ingress ? { moreAdvice: () => this.ingress!.advice() } : {}) },
+        opts: {
+          model: this.model,
+          environment: () => readAdviceEnvironment(),
+          netnsName: (inode: number) => this.live?.netnsName(inode),
+          ...(this.ingress ? { moreAdvice: () => this.ingress!.advice() } : {}),
+        },
       },
     ];
     if (this.ingress) plugins.push(this.ingress.routes);

@@ -98,6 +98,7 @@ describe.skipIf(!tier.ok)('daemon: table-full drops end to end', () => {
 
     const byNetns = await daemon.get(`/v1/drops?by=netns&window=300`);
     expect(byNetns.items[0].key).toBe(String(lab.netnsInode(lab.server)));
+    expect(byNetns.items[0].netns_name).toBe(lab.server); // its /run/netns name
 
     const table = await daemon.get('/v1/table');
     const procMax = Number(fs.readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8'));

@@ -17,7 +17,11 @@ const model = new Model({ historySeconds: 900 });
 async function bareApp(m: Model): Promise<FastifyInstance> {
   const a = Fastify({ ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } } });
   a.setErrorHandler(errorHandler);
-  await a.register(modelRoutes, { model: m, environment: () => ({ slabObjectSize: 320, memTotalBytes: 8 * 2 ** 30 }) });
+  await a.register(modelRoutes, {
+    model: m,
+    environment: () => ({ slabObjectSize: 320, memTotalBytes: 8 * 2 ** 30 }),
+    netnsName: (inode: number) => (inode === 5 ? 'cni-0f3a' : undefined),
+  });
   await a.ready();
   return a;
 }
@@ -44,6 +48,17 @@ beforeAll(async () => {
   app = await bareApp(model);
 });
 afterAll(async () => app.close());
+
+describe('namespaces by name', () => {
+  it('by=netns items carry the namespace name the sources know', async () => {
+    for (const url of ['/v1/churn?by=netns&window=60', '/v1/drops?by=netns&window=60', '/v1/occupancy?by=netns']) {
+      const body = (await app.inject(url)).json();
+      expect(body.items, url).toEqual([expect.objectContaining({ key: '5', netns_name: 'cni-0f3a' })]);
+    }
+    // other dimensions are left alone
+    expect((await app.inject('/v1/churn?by=src&window=60')).json().items[0]).not.toHaveProperty('netns_name');
+  });
+});
 
 describe('GET /v1/churn', () => {
   it('ranks allocators with destroys and median lifetime', async () => {

@@ -6,7 +6,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { ApiError, errorSchema } from '../errors.js';
-import type { Dimension, DropKind, Model } from '../../model/model.js';
+import type { Dimension, DropKind, Model, TopKResult } from '../../model/model.js';
 import { protoNumber } from '../../model/keys.js';
 import { parseAddress } from '../../records/address.js';
 import { stateFromName } from '../../model/states.js';
@@ -32,6 +32,8 @@ export interface ModelRoutesOptions {
   environment?: () => AdviceEnvironment;
   /** Advice from outside the model (the ingress source's SYN-flood and scan checks), appended. */
   moreAdvice?: () => Advice[];
+  /** What an operator calls a namespace (host, its /run/netns name, pid:N): added to by=netns items. */
+  netnsName?: (inode: number) => string | undefined;
 }
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -40,6 +42,11 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
   const { model } = opts;
   const maxWindow = model.opts.historySeconds;
   const errors = { '4xx': errorSchema, '5xx': errorSchema };
+  // An inode means nothing to an operator: name the namespace where we can.
+  const named = <T extends TopKResult>(r: T): T => {
+    if (r.by !== 'netns' || !opts.netnsName) return r;
+    return { ...r, items: r.items.map((i) => ({ ...i, netns_name: opts.netnsName!(Number(i.key)) ?? null })) };
+  };
 
   app.get(
     '/v1/churn',
@@ -55,7 +62,7 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
     },
     async (req) => {
       const q = req.query as { by: Dimension; window: number; limit: number };
-      return model.churn(q);
+      return named(model.churn(q));
     },
   );
 
@@ -74,7 +81,7 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
     async (req) => {
       const q = req.query as { by: Dimension; kind: 'all' | DropKind; window: number; limit: number };
       const r = model.drops({ by: q.by, window: q.window, limit: q.limit, kinds: q.kind === 'all' ? undefined : [q.kind] });
-      return { ...r, kind: q.kind };
+      return named({ ...r, kind: q.kind });
     },
   );
 
@@ -98,7 +105,7 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
         state: q.state === undefined ? undefined : stateFromName(q.state),
         proto: q.proto === undefined ? undefined : protoNumber(q.proto),
       });
-      return { ...r, state: q.state, proto: q.proto };
+      return named({ ...r, state: q.state, proto: q.proto });
     },
   );
 

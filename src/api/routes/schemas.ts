@@ -62,6 +62,8 @@ export const topKSchema = topKShape(
     median_lifetime_s: { type: ['number', 'null'] },
     // /v1/occupancy
     states: { type: 'array', items: stateCount },
+    // by=netns, live
+    netns_name: { type: ['string', 'null'] },
   },
   {
     // /v1/drops
