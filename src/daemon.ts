@@ -16,6 +16,7 @@ import { modelRoutes } from './api/routes/index.js';
 import { DeferredCapture } from './capture/recorder.js';
 import type { Listen } from './cli/args.js';
 import type { LiveHandle, StartSources } from './cli/commands/record.js';
+import { DelayTap, writeDelayMetrics, type DelayHistogram } from './metrics/delay.js';
 import { Exposition } from './metrics/exposition.js';
 import { writeModelMetrics } from './metrics/model.js';
 import { renderSourceMetrics, renderTableMetrics } from './metrics/table.js';
@@ -53,6 +54,8 @@ export class LiveSources implements LiveHandle {
   netlink: NetlinkSource | null = null;
   private readonly extra: Source[] = [];
   private poller: ProcPoller | null = null;
+  /** Per source, the delay of its records to the model (ctscope_record_delay_seconds). */
+  readonly delays = new Map<string, DelayHistogram>();
 
   private constructor(private readonly opts: LiveOptions) {
     this.lifecycle = new LifecycleSource({ hooks: opts.hooks });
@@ -60,16 +63,21 @@ export class LiveSources implements LiveHandle {
 
   static async start(sink: RecordSink, onProc: (s: ProcSnapshot) => void, opts: LiveOptions, extra: Source[] = []): Promise<LiveSources> {
     const live = new LiveSources(opts);
+    const tap = (name: string): RecordSink => {
+      const t = new DelayTap(sink, boottimeNs);
+      live.delays.set(name, t.histogram);
+      return t;
+    };
     // The lifecycle source first: what it cannot hook decides whether ctnetlink is needed.
-    await live.lifecycle.start(sink).catch(() => undefined); // its status() says why
+    await live.lifecycle.start(tap(live.lifecycle.name)).catch(() => undefined); // its status() says why
     if (opts.hooks === 'netlink' || live.lifecycle.netlinkCapabilities().length > 0) {
       live.netlink = new NetlinkSource(opts.enableAccounting ? { enableAccounting: true } : {});
-      await live.netlink.start(sink).catch(() => undefined);
+      await live.netlink.start(tap(live.netlink.name)).catch(() => undefined);
     }
-    await live.drops.start(sink).catch(() => undefined);
+    await live.drops.start(tap(live.drops.name)).catch(() => undefined);
     for (const s of extra) {
       live.extra.push(s);
-      await s.start(sink).catch(() => undefined);
+      await s.start(tap(s.name)).catch(() => undefined);
     }
     live.poller = new ProcPoller({ intervalMs: opts.procIntervalMs, namespaces: () => live.namespacePaths(), onSnapshot: onProc });
     live.poller.start();
@@ -256,6 +264,10 @@ export class Daemon {
 
   private sourceStatus(): SourceStatus[] {
     const out = this.live ? this.live.status() : [];
+    for (const s of out) {
+      const h = this.live!.delays.get(s.name);
+      if (h && h.count > 0) s.delay_p99_s = h.quantileBound(0.99);
+    }
     const w = this.capture?.writer;
     if (w) out.push(w.status());
     return out;
@@ -281,6 +293,7 @@ export class Daemon {
     const table = this.live!.table;
     renderTableMetrics(e, table.host(), table.all());
     renderSourceMetrics(e, this.sourceStatus());
+    writeDelayMetrics(e, this.live!.delays);
     const reasons = this.live!.drops.reasons();
     writeModelMetrics(e, this.model, { topK: this.opts.metricsTopK, reasonName: (r) => reasons[r] ?? String(r) });
     const text = e.text();

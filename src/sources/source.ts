@@ -34,6 +34,8 @@ export interface SourceStatus {
   /** Records delivered so far. */
   records: number;
   lost: LossCounters;
+  /** Live daemon: 99 % of this source's records reached the model within this many seconds (a histogram bound). */
+  delay_p99_s?: number | null;
 }
 
 export interface Source {

@@ -113,6 +113,12 @@ describe.skipIf(!tier.ok)('daemon: table-full drops end to end', () => {
     const metrics = await daemon.get<string>('/metrics');
     expect(metrics).toMatch(/^node_nf_conntrack_entries_limit 331$/m);
     expect(metrics).toMatch(/^ctscope_records_lost_total\{source="drops"\} 0$/m);
+    // every delivered drop record was timed on its way to the model
+    const dropSource = ((await daemon.get('/v1/status')).sources as Array<{ name: string; records: number; delay_p99_s?: number | null }>).find((s) => s.name === 'drops')!;
+    expect(dropSource.records).toBeGreaterThanOrEqual(dropped(flooder) + dropped(other));
+    const timed = Number(/^ctscope_record_delay_seconds_count\{source="drops"\} (\d+)$/m.exec(await daemon.get<string>('/metrics'))?.[1]);
+    expect(timed).toBe(dropSource.records);
+    expect(typeof dropSource.delay_p99_s).toBe('number');
     const promtool = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
     expect(promtool.status, `${promtool.stdout}${promtool.stderr}`).toBe(0);
   }, 120_000);

@@ -26,6 +26,7 @@ const sourceSchema = {
     detail: { type: 'string' },
     records: { type: 'integer' },
     lost: lossSchema,
+    delay_p99_s: { type: ['number', 'null'] },
     // the ctnetlink source: the namespaces it follows (and failed to)
     namespaces: {
       type: 'array',
