@@ -9,7 +9,7 @@ import type { RecordSink } from '../sources/source.js';
 import type { Exposition } from './exposition.js';
 
 /** Upper bounds in seconds; the last bucket is +Inf. */
-export const DELAY_LE_SECONDS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 5] as const;
+export const DELAY_LE_SECONDS = [0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.05, 0.1, 0.25, 1, 5] as const;
 const LE_NS = DELAY_LE_SECONDS.map((s) => s * 1e9);
 
 export class DelayHistogram {
