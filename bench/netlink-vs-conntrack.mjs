@@ -21,11 +21,12 @@
 //
 // Run: npm run bench -- netlink   (root; builds nothing: `make -s all` first)
 
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { freshNetns, kernelBenchUnavailable, lock, procCpuSeconds, sh, sleep, unlock } from './lib/kernel.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const require = createRequire(import.meta.url);
@@ -43,22 +44,8 @@ const GEN_RATES = fs.existsSync(PYTHON) ? (process.env.GEN_RATES ?? '100000,1500
 if (!fs.existsSync(PYTHON)) console.error(`${PYTHON} missing: the ctnetlink-generated phases are skipped`);
 const GEN_S = Number(process.env.GEN_S ?? 8);
 const f = (x) => x.toLocaleString('en');
-const LOCK_DIR = '/run/ctscope-kernel-test.lock';
 
-function why() {
-  if (process.getuid?.() !== 0) return 'needs root';
-  for (const t of ['ip', 'nft', 'conntrack', 'hping3']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' });
-    } catch {
-      return `${t} is not installed`;
-    }
-  }
-  if (!fs.existsSync(path.join(root, 'build/Release/ctscope.node'))) return 'addon not built (make -s all)';
-  return null;
-}
-
-const skip = why();
+const skip = kernelBenchUnavailable(root, ['ip', 'nft', 'conntrack', 'hping3']);
 if (skip) {
   console.log(`skipped: ${skip}`);
   process.exit(0);
@@ -72,38 +59,10 @@ try {
   /* count kinds from the raw bytes instead */
 }
 
-const sh = (args, input) => execFileSync(args[0], args.slice(1), { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
 const inNs = (args, input) => sh(['ip', 'netns', 'exec', NS, ...args], input);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// The kernel-test lock (test/helpers/lab.ts): benches drive traffic too.
-async function lock() {
-  for (;;) {
-    try {
-      fs.mkdirSync(LOCK_DIR);
-      fs.writeFileSync(`${LOCK_DIR}/pid`, String(process.pid));
-      return;
-    } catch (e) {
-      if (e.code !== 'EEXIST') throw e;
-      try {
-        process.kill(Number(fs.readFileSync(`${LOCK_DIR}/pid`, 'utf8')), 0);
-      } catch (k) {
-        if (k.code === 'ESRCH') fs.rmSync(LOCK_DIR, { recursive: true, force: true });
-      }
-      await sleep(200);
-    }
-  }
-}
-const unlock = () => fs.rmSync(LOCK_DIR, { recursive: true, force: true });
 
 function setup() {
-  try {
-    sh(['ip', 'netns', 'del', NS]);
-  } catch {
-    /* none left over */
-  }
-  sh(['ip', 'netns', 'add', NS]);
-  inNs(['ip', 'link', 'set', 'lo', 'up']);
+  freshNetns(NS);
   inNs(['nft', '-f', '-'], `table inet ctsbench {\n chain out {\n type filter hook output priority 0;\n ct state new ct status != confirmed counter\n }\n}\n`);
 }
 
@@ -112,19 +71,6 @@ function truthNew() {
   return m ? Number(m[1]) : 0;
 }
 const entries = () => Number(inNs(['conntrack', '-C']).trim());
-
-const CLK_TCK = Number(sh(['getconf', 'CLK_TCK']).trim()) || 100;
-
-/** utime + stime of a process, seconds (/proc/PID/stat fields 14 and 15). */
-function procCpuSeconds(pid) {
-  try {
-    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
 
 /** `conntrack -E` in the namespace; counts lines by event type. */
 function startConntrackE() {
