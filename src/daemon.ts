@@ -145,6 +145,11 @@ export class LiveSources implements LiveHandle {
 
   blindSpots(): string[] {
     const out = this.lifecycle.blindSpots();
+    // eBPF hooks see births and deaths, not the state changes in between
+    // (ctnetlink UPDATE events do, but carry other entry ids).
+    if (!this.netlink && this.lifecycle.capabilities().some((c) => c.programs.length > 0)) {
+      out.push('state changes between allocation and destroy: occupancy by state shows the state at allocation (run with --hooks netlink for live states)');
+    }
     const d = this.drops.status();
     if (d.state !== 'running' && d.state !== 'degraded') out.push(`drops: netfilter drops are only counted by /proc/net/stat/nf_conntrack (${d.detail ?? d.state})`);
     return out;
