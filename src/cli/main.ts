@@ -22,6 +22,8 @@ Commands:
             FILE [--report json|text] [--serve [--listen HOST:PORT]] [--speed X|max]
             [--what-if 'tcp_timeout_time_wait=30,udp_timeout=10,max=65536']
   doctor    what this kernel allows and which hook each capability gets [--json]
+  top       a running daemon's view in a terminal: table, forecast, sources, top
+            allocators, dropped and holders [--url URL] [--interval S] [--once]
 
 Run 'ctscope <command> --help' for a command's options.
 `;
@@ -46,6 +48,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   record: async () => (await import('./commands/record.js')).recordCommand,
   replay: async () => (await import('./commands/replay.js')).replayCommand,
   doctor: async () => (await import('./commands/doctor.js')).doctorCommand,
+  top: async () => (await import('./commands/top.js')).topCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

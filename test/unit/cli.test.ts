@@ -4,6 +4,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { startCommand } from '../../src/cli/commands/run.js';
+import { serveReplay } from '../../src/cli/commands/replay.js';
+import { topCommand } from '../../src/cli/commands/top.js';
 import { freePort } from '../helpers/daemon.js';
 
 function capture() {
@@ -54,6 +56,8 @@ describe('ctscope command line', () => {
     [['run', '--metrics-top-k', '0'], /--metrics-top-k must be between 1 and 1000/],
     [['run', '--ingress-hook', 'tcx'], /--ingress-hook needs --ingress/],
     [['run', '--bogus'], /Unknown option '--bogus'/],
+    [['top', '--url', 'ftp://x'], /--url expects an http:\/\/ URL/],
+    [['top', '--interval', '0'], /--interval must be a number from 0\.5 to 3600/],
   ])('%j is a usage error: exit 2, one message, no stack', async (argv, message) => {
     io = capture();
     expect(await main(argv)).toBe(2);
@@ -97,5 +101,35 @@ describe('ctscope command line', () => {
     stop('test');
     expect(await done).toBe(0);
     await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+  });
+
+  it('top renders the served model: the table, the sources and the rankings the API gives', async () => {
+    const port = await freePort();
+    const served = await serveReplay([`${process.cwd()}/share/sample.ctcap`], { host: '127.0.0.1', port });
+    try {
+      await served.session.done;
+      const base = `http://127.0.0.1:${port}`;
+      const churn = await (await fetch(`${base}/v1/churn?by=src&window=60&limit=3`)).json();
+      const drops = await (await fetch(`${base}/v1/drops?by=src&window=60&limit=3`)).json();
+      let text = '';
+      expect(await topCommand(['--url', base, '--once', '--limit', '3'], { out: (s) => (text += s) })).toBe(0);
+      expect(text).toMatch(/^ctscope \S+ — replay — /);
+      expect(text).toMatch(/^table +\d[\d,]* \/ [\d,]+ entries/m);
+      expect(text).toContain(`top allocators by source — last 60 s: ${churn.total.toLocaleString('en')} allocations`);
+      const rows = text.split('\n');
+      const first = rows.indexOf(rows.find((l) => l.startsWith('top allocators'))!) + 1;
+      expect(rows[first]!.trim().split(/\s+/).slice(0, 2)).toEqual([churn.items[0].key, churn.items[0].count.toLocaleString('en')]);
+      expect(text).toContain(`top dropped sources — last 60 s: ${drops.total.toLocaleString('en')} drops`);
+    } finally {
+      await served.close();
+    }
+  });
+
+  it('top says where it could not reach the daemon, without a stack', async () => {
+    const port = await freePort(); // nothing listens there
+    io = capture();
+    expect(await main(['top', '--url', `http://127.0.0.1:${port}`, '--once'])).toBe(1);
+    expect(io.err()).toMatch(new RegExp(`cannot reach ctscope at http://127\\.0\\.0\\.1:${port} .*is \`ctscope run\` running there\\?`));
+    expect(io.err()).not.toMatch(/\n\s+at /);
   });
 });

@@ -1,0 +1,175 @@
+// `ctscope top`: the on-call view of a running daemon (or of `replay --serve`)
+// in a terminal — the table, the forecast, the sources and their losses, and
+// who allocates, who is dropped and who holds entries — refreshed in place.
+// It reads the HTTP API only, so it needs no privilege and works remotely.
+
+import { parse, UsageError } from '../args.js';
+import { UserError } from '../../errors.js';
+import { untilSignal } from '../signals.js';
+
+export const TOP_USAGE = `usage: ctscope top [--url URL] [--interval S] [--window S] [--limit N] [--once]
+
+The daemon's view in a terminal, refreshed every --interval seconds (default 2):
+table utilization and level, forecast, sources and lost records, then the top
+allocators (/v1/churn), the top dropped sources (/v1/drops) and the top holders
+of entries (/v1/occupancy), by source address.
+
+  --url URL       the daemon (default http://127.0.0.1:9640)
+  --interval S    seconds between refreshes, 0.5..3600 (default 2)
+  --window S      rate window in seconds, 1..900 (default 60)
+  --limit N       rows per ranking, 1..50 (default 5)
+  --once          print one screen and exit (for scripts and logs)`;
+
+interface TopItem {
+  key: string;
+  count: number;
+  rate: number;
+  share: number;
+}
+interface TopK {
+  total: number;
+  items: TopItem[];
+  error_bound: number;
+}
+interface Screen {
+  status: {
+    version: string;
+    mode: string;
+    kernel: { release: string };
+    sources: Array<{ name: string; state: string; hook: string | null; lost: { total: number }; delay_p99_s?: number | null }>;
+    blind_spots?: string[];
+    lost: { total: number };
+  };
+  table: { count: number; max: number; utilization: number; level: string; stats: Record<string, number> } | null;
+  forecast: { time_to_full_s: number | null; confidence: number } | null;
+  churn: TopK;
+  drops: TopK;
+  occupancy: TopK;
+}
+
+function num(name: string, text: string | undefined, def: number, min: number, max: number): number {
+  if (text === undefined) return def;
+  const n = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || n < min || n > max) throw new UsageError(`--${name} must be a number from ${min} to ${max}, got '${text}'`, 'top');
+  return n;
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+function duration(s: number): string {
+  if (!Number.isFinite(s)) return 'never (not growing)';
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
+  return `${Math.round(s / 86400)} days`;
+}
+
+function ranking(title: string, unit: string, r: TopK, window: number | null): string[] {
+  const bound = r.error_bound > 0 ? ` (counts may be low by up to ${fmt(r.error_bound)})` : '';
+  const lines = [`${title}${window ? ` — last ${window} s` : ''}: ${fmt(r.total)} ${unit}${bound}`];
+  if (r.items.length === 0) lines.push('  (none)');
+  const w = Math.max(15, ...r.items.map((i) => i.key.length));
+  for (const i of r.items) {
+    const rate = window ? `${fmt(i.rate, 1).padStart(9)}/s` : '';
+    lines.push(`  ${i.key.padEnd(w)} ${fmt(i.count).padStart(10)} ${rate} ${fmt(i.share * 100, 1).padStart(6)} %`);
+  }
+  return lines;
+}
+
+/** One screen of text from the API's answers. */
+export function renderTop(s: Screen, url: string, window: number, now = new Date()): string {
+  const out: string[] = [];
+  out.push(`ctscope ${s.status.version} — ${s.status.mode} — kernel ${s.status.kernel.release} — ${url} — ${now.toISOString().slice(11, 19)} UTC`);
+  if (s.table) {
+    const t = s.table;
+    out.push(
+      `table     ${fmt(t.count)} / ${fmt(t.max)} entries (${fmt(t.utilization * 100, 1)} %, ${t.level})` +
+        `  drop ${fmt(t.stats.drop ?? 0)}  early_drop ${fmt(t.stats.early_drop ?? 0)}  insert_failed ${fmt(t.stats.insert_failed ?? 0)}`,
+    );
+  } else {
+    out.push('table     no /proc reading yet');
+  }
+  if (s.forecast) {
+    const f = s.forecast;
+    out.push(`forecast  full in ${f.time_to_full_s === null ? 'never (not growing)' : duration(f.time_to_full_s)} (confidence ${fmt(f.confidence, 2)})`);
+  }
+  const src = s.status.sources.map((x) => `${x.name} ${x.state}${x.hook ? ` (${x.hook})` : ''}${x.lost.total ? `, ${fmt(x.lost.total)} lost` : ''}`);
+  out.push(`sources   ${src.join(' · ')}`);
+  out.push(`lost      ${fmt(s.status.lost.total)} records${s.status.lost.total ? ' — counts are lower bounds' : ''}`);
+  if (s.status.blind_spots?.length) out.push(`blind     ${s.status.blind_spots.map((b) => b.split(':')[0]).join(', ')} (see /v1/status)`);
+  out.push('');
+  out.push(...ranking('top allocators by source', 'allocations', s.churn, window));
+  out.push('');
+  out.push(...ranking('top dropped sources', 'drops', s.drops, window));
+  out.push('');
+  out.push(...ranking('top holders by source', 'live entries', s.occupancy, null));
+  return out.join('\n') + '\n';
+}
+
+async function fetchScreen(base: string, window: number, limit: number): Promise<Screen> {
+  const get = async (p: string, optional = false): Promise<any> => {
+    let r: Response;
+    try {
+      r = await fetch(new URL(p, base), { signal: AbortSignal.timeout(5000) });
+    } catch (e) {
+      throw new UserError(`cannot reach ctscope at ${base} (${(e as Error).cause ? String((e as { cause: Error }).cause.message) : (e as Error).message}); is \`ctscope run\` running there? (--url)`);
+    }
+    if (r.ok) return r.json();
+    if (optional) return null;
+    throw new UserError(`${base}${p} answered ${r.status}: ${(await r.text()).slice(0, 200)}`);
+  };
+  const q = `window=${window}&limit=${limit}`;
+  const [status, table, forecast, churn, drops, occupancy] = await Promise.all([
+    get('/v1/status'),
+    get('/v1/table', true),
+    get('/v1/forecast', true),
+    get(`/v1/churn?by=src&${q}`),
+    get(`/v1/drops?by=src&${q}`),
+    get(`/v1/occupancy?by=src&limit=${limit}`),
+  ]);
+  return { status, table, forecast, churn, drops, occupancy };
+}
+
+export async function topCommand(
+  argv: string[],
+  io: { out?: (s: string) => void; stop?: () => Promise<unknown>; tty?: boolean } = {},
+): Promise<number> {
+  const { values } = parse('top', argv, {
+    url: { type: 'string' },
+    interval: { type: 'string' },
+    window: { type: 'string' },
+    limit: { type: 'string' },
+    once: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  const out = io.out ?? ((s: string) => void process.stdout.write(s));
+  if (values.help) {
+    out(`${TOP_USAGE}\n`);
+    return 0;
+  }
+  const base = values.url ?? 'http://127.0.0.1:9640';
+  let url: URL;
+  try {
+    url = new URL(base);
+  } catch {
+    throw new UsageError(`--url expects an http:// URL, got '${base}'`, 'top');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url expects an http:// URL, got '${base}'`, 'top');
+  const interval = num('interval', values.interval, 2, 0.5, 3600);
+  const window = num('window', values.window, 60, 1, 900);
+  const limit = num('limit', values.limit, 5, 1, 50);
+  const origin = url.origin;
+  if (values.once) {
+    out(renderTop(await fetchScreen(origin, window, limit), origin, window));
+    return 0;
+  }
+  const tty = io.tty ?? process.stdout.isTTY === true;
+  let stopped = false;
+  const stop = (io.stop ?? untilSignal)().then(() => (stopped = true));
+  while (!stopped) {
+    const text = renderTop(await fetchScreen(origin, window, limit), origin, window);
+    out(tty ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
+    await Promise.race([stop, new Promise((r) => setTimeout(r, interval * 1000))]);
+  }
+  return 0;
+}
