@@ -87,7 +87,7 @@ export function writeModelMetrics(out: Exposition, model: Model, opts: ModelMetr
     for (const by of dims) {
       for (const it of model.churn({ by, window, limit: k }).items) out.sample('ctscope_top_allocations_per_second', it.rate, { dimension: by, key: it.key });
     }
-    out.family('ctscope_top_drops_per_second', 'gauge', `Drop rate (all kinds) of the current top-K keys per dimension over the last ${window} s.`);
+    out.family('ctscope_top_drops_per_second', 'gauge', `Packets dropped per second (each once, as /v1/drops kind=all) of the current top-K keys per dimension over the last ${window} s.`);
     for (const by of dims) {
       for (const it of model.drops({ by, window, limit: k }).items) out.sample('ctscope_top_drops_per_second', it.rate, { dimension: by, key: it.key });
     }

@@ -30,6 +30,8 @@ export type StreamName = (typeof STREAMS)[number];
 /** Drop kinds, as /v1/drops names them. */
 export const DROP_KINDS = ['table_full', 'evicted', 'insert_failed', 'netfilter'] as const;
 export type DropKind = (typeof DROP_KINDS)[number];
+const PACKET_DROPS_KFREE_SKB: readonly DropKind[] = ['netfilter'];
+const PACKET_DROPS_LIFECYCLE: readonly DropKind[] = ['table_full', 'insert_failed'];
 
 const S_ALLOC = 0;
 const S_DESTROY = 1;
@@ -583,8 +585,23 @@ export class Model implements RecordSink {
   }
 
   /** Drops of the given kinds (default all) ranked by key. */
+  /**
+   * Drops of `kinds`; by default packets dropped, each counted once (see
+   * packetDropKinds). Evictions are entries, not packets: asked for by name.
+   */
   drops(q: { by: Dimension; window: number; limit: number; kinds?: readonly DropKind[] }): TopKResult {
-    return this.topK({ by: q.by, window: q.window, limit: q.limit, kinds: q.kinds && q.kinds.length ? q.kinds : DROP_KINDS });
+    return this.topK({ by: q.by, window: q.window, limit: q.limit, kinds: q.kinds && q.kinds.length ? q.kinds : this.packetDropKinds() });
+  }
+
+  /**
+   * The kinds whose sum counts each dropped packet once. kfree_skb (kind
+   * netfilter) sees every netfilter drop, the packets refused for a full
+   * table or a lost insert included, so where it reports it alone counts;
+   * adding the lifecycle's table_full and insert_failed records of the same
+   * packets would count them twice. Without it, those two are the drops.
+   */
+  packetDropKinds(): readonly DropKind[] {
+    return this.counter('netfilter') > 0 ? PACKET_DROPS_KFREE_SKB : PACKET_DROPS_LIFECYCLE;
   }
 
   /** Key of live flow slot s in dimension d. */

@@ -82,6 +82,27 @@ interface Run {
   };
 }
 
+interface TopK {
+  total: number;
+  items: Array<{ key: string; count: number }>;
+}
+/** test/guest/scenarios/daemon.mjs's results. */
+interface DaemonRun {
+  error?: string;
+  status: { capabilities: Array<{ capability: string; chosen: string | null }>; sources: Array<{ name: string; state: string }>; blind_spots: string[] };
+  statusAfter: { lost: { total: number } };
+  kernel: Record<'pre-flooder' | 'pre-other' | 'post-flooder' | 'post-other' | 'new-flooder' | 'new-other', number>;
+  churn: TopK;
+  tableFull: TopK;
+  netfilter: TopK;
+  allDrops: TopK;
+  promtool: string;
+  progsRunning: number;
+  leftAfterKill9: { progs: number[]; links: number[] };
+  expect: { FLOODER: string; OTHER: string; OTHER_FLOWS: number; FLOOD: number };
+  output: string;
+}
+
 interface Doctor {
   kernel: { release: string };
   capabilities: Array<{ capability: string; chosen: string | null; tried: Array<{ hook: string; result: string }> }>;
@@ -93,6 +114,7 @@ describe.skipIf(!support.ok).each(kernels)('lifecycle probes in a guest running 
   let runs: Run[] = [];
   let doctor: Doctor | null = null;
   let doctorKprobe: Doctor | null = null;
+  let daemon: DaemonRun | null = null;
   let output = '';
 
   beforeAll(async () => {
@@ -102,6 +124,7 @@ describe.skipIf(!support.ok).each(kernels)('lifecycle probes in a guest running 
         `node -e 'import("./dist/cli/commands/doctor.js").then((m) => m.doctorCommand(["--json"]))' > "$CTSCOPE_GUEST_OUT/doctor.json"`,
         `node -e 'import("./dist/cli/commands/doctor.js").then((m) => m.doctorCommand(["--json", "--hooks", "kprobe"]))' > "$CTSCOPE_GUEST_OUT/doctor-kprobe.json"`,
         'node test/guest/scenarios/lifecycle.mjs fentry kprobe',
+        'node test/guest/scenarios/daemon.mjs',
       ].join('\n'),
       timeoutMs: 8 * 60_000,
       snapshot: ['build/Release/ctscope.node', 'bpf/.output', 'dist'],
@@ -113,6 +136,7 @@ describe.skipIf(!support.ok).each(kernels)('lifecycle probes in a guest running 
       const fs = await import('node:fs');
       doctor = JSON.parse(fs.readFileSync(`${r.outDir}/doctor.json`, 'utf8')) as Doctor;
       doctorKprobe = JSON.parse(fs.readFileSync(`${r.outDir}/doctor-kprobe.json`, 'utf8')) as Doctor;
+      daemon = JSON.parse(fs.readFileSync(`${r.outDir}/daemon.json`, 'utf8')) as DaemonRun;
     } catch {
       // the assertions below say which one is missing
     }
@@ -233,6 +257,48 @@ describe.skipIf(!support.ok).each(kernels)('lifecycle probes in a guest running 
       evict: 'kretprobe:early_drop',
       confirm: 'kretprobe:__nf_conntrack_confirm',
       destroy: 'kprobe:nf_ct_destroy',
+    });
+  });
+
+  describe('the daemon (ctscope run) on the fexit path', () => {
+    const d = (): DaemonRun => {
+      expect(daemon, `the guest produced no daemon.json; guest output:\n${output}`).not.toBeNull();
+      expect(daemon!.error, daemon!.output).toBeUndefined();
+      return daemon!;
+    };
+    const count = (r: TopK, key: string) => r.items.find((i) => i.key === key)?.count ?? 0;
+
+    it('takes the eBPF hooks, runs no ctnetlink source, and names what it cannot see', () => {
+      const r = d();
+      const chosen = Object.fromEntries(r.status.capabilities.map((c) => [c.capability, c.chosen]));
+      expect(chosen).toMatchObject({ alloc: 'fexit:__nf_conntrack_alloc', table_full: 'fexit:__nf_conntrack_alloc', destroy: 'fentry:nf_ct_destroy', drops: 'tp_btf:kfree_skb' });
+      expect(r.status.sources.map((s) => `${s.name}:${s.state}`)).toEqual(expect.arrayContaining(['lifecycle:running', 'drops:running']));
+      expect(r.status.sources.map((s) => s.name)).not.toContain('netlink');
+      expect(r.status.blind_spots.some((b) => b.startsWith('state changes'))).toBe(true);
+    });
+
+    it('/v1/churn counts each source as the kernel admitted it; /v1/drops each refused packet once', () => {
+      const r = d();
+      const { FLOODER, OTHER, OTHER_FLOWS, FLOOD } = r.expect;
+      const k = r.kernel;
+      expect([k['pre-flooder'], k['pre-other']]).toEqual([FLOOD, OTHER_FLOWS]);
+      const refused = k['pre-flooder'] - k['post-flooder'];
+      expect(refused).toBeGreaterThan(0); // the table really filled
+      expect(count(r.churn, FLOODER)).toBe(k['new-flooder']);
+      expect(count(r.churn, OTHER)).toBe(k['new-other']);
+      // the same refused packets, seen by fexit (table_full) and by kfree_skb (netfilter)
+      expect(count(r.tableFull, FLOODER)).toBe(refused);
+      expect(count(r.netfilter, FLOODER)).toBe(refused);
+      expect(r.allDrops.total).toBe(refused + (k['pre-other'] - k['post-other']));
+      expect(count(r.allDrops, FLOODER)).toBe(refused);
+      expect(r.statusAfter.lost.total).toBe(0);
+      expect(r.promtool).toBe('exit=0');
+    });
+
+    it('kill -9 leaves no program or link of its own', () => {
+      const r = d();
+      expect(r.progsRunning).toBeGreaterThan(0);
+      expect(r.leftAfterKill9).toEqual({ progs: [], links: [] });
     });
   });
 });

@@ -88,13 +88,11 @@ describe('GET /v1/churn', () => {
 });
 
 describe('GET /v1/drops', () => {
-  it('all kinds by default, one kind on request', async () => {
+  it('dropped packets (each once) by default, one kind on request', async () => {
+    // kfree_skb reports here, so its netfilter drops are the packets dropped
     const all = (await app.inject('/v1/drops?by=src&window=60')).json();
-    expect(all).toMatchObject({ by: 'src', window: 60, total: 20, kind: 'all', error_bound: 0 });
-    expect(all.items.map((i: { key: string; count: number }) => [i.key, i.count])).toEqual([
-      ['10.0.0.4', 17],
-      ['10.0.0.1', 3],
-    ]);
+    expect(all).toMatchObject({ by: 'src', window: 60, total: 3, kind: 'all', error_bound: 0 });
+    expect(all.items.map((i: { key: string; count: number }) => [i.key, i.count])).toEqual([['10.0.0.1', 3]]);
     const tf = (await app.inject('/v1/drops?by=dport&kind=table_full&window=60&limit=1')).json();
     expect(tf).toMatchObject({ total: 17, items: [{ key: '53', count: 17, share: 1 }] });
     const nf = (await app.inject('/v1/drops?by=proto&kind=netfilter')).json();
