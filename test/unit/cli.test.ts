@@ -3,7 +3,7 @@
 // live daemon cannot run.
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { startCommand } from '../../src/cli/commands/run.js';
+import { startCommand, startupSummary } from '../../src/cli/commands/run.js';
 import { serveReplay } from '../../src/cli/commands/replay.js';
 import { topCommand } from '../../src/cli/commands/top.js';
 import { freePort } from '../helpers/daemon.js';
@@ -131,5 +131,41 @@ describe('ctscope command line', () => {
     expect(await main(['top', '--url', `http://127.0.0.1:${port}`, '--once'])).toBe(1);
     expect(io.err()).toMatch(new RegExp(`cannot reach ctscope at http://127\\.0\\.0\\.1:${port} .*is \`ctscope run\` running there\\?`));
     expect(io.err()).not.toMatch(/\n\s+at /);
+  });
+
+  it('the daemon starts by saying which hook each capability got, why better ones were refused, and what it cannot see', () => {
+    const text = startupSummary({
+      version: '0.1.0',
+      mode: 'live',
+      kernel: { release: '6.18.0', btf: true },
+      started_at: '',
+      uptime_seconds: 0,
+      sources: [
+        { name: 'lifecycle', state: 'unavailable', hook: null, records: 0, lost: { total: 0 }, detail: 'a very long story' },
+        { name: 'netlink', state: 'running', hook: 'ctnetlink', records: 0, lost: { total: 0 } },
+        { name: 'drops', state: 'failed', hook: null, records: 0, lost: { total: 0 }, detail: 'cts_kfree_skb: EPERM' },
+      ],
+      capabilities: [
+        {
+          capability: 'alloc',
+          chosen: 'ctnetlink',
+          tried: [
+            { hook: 'fexit:__nf_conntrack_alloc', result: 'EPERM: the kernel refuses trampolines (fentry/fexit)' },
+            { hook: 'kprobe:__nf_conntrack_alloc', result: 'no kprobes on this kernel (CONFIG_KPROBES unset)' },
+            { hook: 'ctnetlink', result: 'fallback: NEW events' },
+          ],
+        },
+        { capability: 'drops', chosen: 'tp_btf:kfree_skb', tried: [{ hook: 'tp_btf:kfree_skb', result: 'attached' }] },
+      ],
+      blind_spots: ['evict: which entries early_drop evicted'],
+      lost: { total: 0 },
+    });
+    expect(text.split('\n').filter(Boolean)).toEqual([
+      'ctscope: sources: lifecycle unavailable · netlink running (ctnetlink) · drops failed',
+      'ctscope: drops: cts_kfree_skb: EPERM',
+      'ctscope: alloc → ctnetlink (refused: fexit:__nf_conntrack_alloc: EPERM; kprobe:__nf_conntrack_alloc: no kprobes on this kernel)',
+      'ctscope: drops → tp_btf:kfree_skb',
+      'ctscope: cannot see: evict: which entries early_drop evicted',
+    ]);
   });
 });

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseIntFlag, parseListen, UsageError, type Listen } from '../args.js';
+import type { StatusReport } from '../../api/context.js';
 import { Daemon } from '../../daemon.js';
 import { HOOK_MODES, type HookMode } from '../../sources/lifecycle-hooks.js';
 import { UserError } from '../../errors.js';
@@ -97,12 +98,30 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
   const address = await daemon.start();
   const st = daemon.statusReport();
   out(`ctscope ${st.version}: listening on ${address} (kernel ${st.kernel.release})\n`);
-  for (const s of st.sources) out(`ctscope: source ${s.name}: ${s.state}${s.hook ? ` (${s.hook})` : ''}${s.detail ? ` — ${s.detail}` : ''}\n`);
-  for (const b of st.blind_spots ?? []) out(`ctscope: blind spot: ${b}\n`);
+  out(startupSummary(st));
   const sig = await stopping;
   out(`ctscope: ${sig}: detaching and stopping\n`);
   await daemon.stop();
   return 0;
+}
+
+/**
+ * What an operator reads at start: each source's state, the hook each
+ * capability got with the short reason the better ones were refused, and
+ * what nothing can see here. The full reasons are in /v1/status and doctor.
+ */
+export function startupSummary(st: StatusReport): string {
+  const lines: string[] = [];
+  lines.push(`sources: ${st.sources.map((s) => `${s.name} ${s.state}${s.hook && s.name !== 'lifecycle' ? ` (${s.hook})` : ''}`).join(' · ')}`);
+  for (const s of st.sources) {
+    if (s.name !== 'lifecycle' && (s.state === 'failed' || s.state === 'unavailable' || s.state === 'degraded') && s.detail) lines.push(`${s.name}: ${s.detail}`);
+  }
+  for (const c of st.capabilities ?? []) {
+    const refused = c.tried.filter((t) => t.hook !== c.chosen && t.hook !== 'none' && t.hook !== 'ctnetlink').map((t) => `${t.hook}: ${t.result.split(/: | \(/)[0]}`);
+    lines.push(`${c.capability} → ${c.chosen ?? 'nothing'}${refused.length ? ` (refused: ${refused.join('; ')})` : ''}`);
+  }
+  for (const b of st.blind_spots ?? []) lines.push(`cannot see: ${b}`);
+  return lines.map((l) => `ctscope: ${l}\n`).join('');
 }
 
 /** Why this machine cannot host the live daemon, or null when it can. */
