@@ -392,12 +392,19 @@ export function adviseFromReport(r: ReplayReport): Advice[] {
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 
 /** The report for a person. */
+/** A number for a person: `digits` decimals, thousands separated. */
+function fixed(x: number, digits: number): string {
+  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
 export function formatReportText(r: ReplayReport): string {
   const L: string[] = [];
   const i = r.input;
   L.push(`ctscope ${r.ctscope} replay of ${i.files.join(', ')} (${i.format}${i.origin ? `, ${i.origin}` : ''})`);
   if (i.host || i.kernel) L.push(`  recorded on ${i.host ?? '?'} (kernel ${i.kernel ?? '?'})${i.sources.length ? `, sources: ${i.sources.map((s) => `${s.name}${s.hook ? ` [${s.hook}]` : ''}`).join(', ')}` : ''}`);
-  L.push(`  ${i.started_at ?? '?'} .. ${i.ended_at ?? '?'} (${i.duration_s} s), replayed in ${r.replay.wall_s} s (${r.replay.records_per_s.toLocaleString('en-US')} records/s)`);
+  L.push(
+    `  ${i.started_at ?? '?'} .. ${i.ended_at ?? '?'} (${fixed(i.duration_s, 1)} s), replayed in ${fixed(r.replay.wall_s, 2)} s (${r.replay.records_per_s.toLocaleString('en-US')} records/s)`,
+  );
   if (r.partial.partial) {
     L.push('');
     L.push(`PARTIAL: ${r.partial.detail}`);
@@ -407,14 +414,14 @@ export function formatReportText(r: ReplayReport): string {
   L.push('');
   L.push('Records');
   const rec = Object.entries(r.records).filter(([, n]) => n > 0);
-  L.push(`  ${rec.map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  L.push(`  ${rec.map(([k, n]) => `${k} ${n.toLocaleString('en-US')}`).join(', ')}`);
   const table = (title: string, items: ChurnItem[], bound: number) => {
     L.push('');
     L.push(`${title}${bound > 0 ? ` (counts may be low by up to ${bound})` : ''}`);
     if (!items.length) L.push('  (none)');
     for (const it of items) {
       L.push(
-        `  ${it.key.padEnd(40)} ${String(it.count).padStart(10)}  ${pct(it.share).padStart(7)}  ${String(it.rate).padStart(10)}/s  destroyed ${it.destroyed}${it.median_lifetime_s != null ? `  median life ${it.median_lifetime_s} s` : ''}`,
+        `  ${it.key.padEnd(40)} ${it.count.toLocaleString('en-US').padStart(10)}  ${pct(it.share).padStart(7)}  ${fixed(it.rate, 1).padStart(10)}/s  destroyed ${it.destroyed.toLocaleString('en-US')}${it.median_lifetime_s != null ? `  median life ${fixed(it.median_lifetime_s, 1)} s` : ''}`,
       );
     }
   };
@@ -439,7 +446,7 @@ export function formatReportText(r: ReplayReport): string {
   L.push('Lifetimes (allocation to destroy), by final state');
   if (!lt.groups.length) L.push('  (no entry both allocated and destroyed in the capture)');
   for (const g of lt.groups.slice(0, 10)) {
-    L.push(`  ${`${g.proto} ${g.state ?? ''}`.padEnd(24)} ${String(g.count).padStart(10)}  p50 ${g.p50_s ?? '-'} s  p90 ${g.p90_s ?? '-'} s`);
+    L.push(`  ${`${g.proto} ${g.state ?? ''}`.padEnd(24)} ${g.count.toLocaleString('en-US').padStart(10)}  p50 ${g.p50_s === null ? '-' : fixed(g.p50_s, 1)} s  p90 ${g.p90_s === null ? '-' : fixed(g.p90_s, 1)} s`);
   }
   if (r.what_if) {
     const w = r.what_if;
