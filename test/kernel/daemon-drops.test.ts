@@ -6,8 +6,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess } from '../helpers/daemon.js';
-import { Lab, kernelTier, withKernelLock } from '../helpers/lab.js';
-import { countersBySource } from './netlink-lab.js';
+import { Lab, kernelTier } from '../helpers/lab.js';
+import { countersBySource, holdKernelLock } from './netlink-lab.js';
 
 const tier = kernelTier();
 if (!tier.ok) console.warn(`daemon-drops skipped: ${tier.why}`);
@@ -26,15 +26,7 @@ describe.skipIf(!tier.ok)('daemon: table-full drops end to end', () => {
 
   beforeAll(async () => {
     // Hold the machine-wide kernel lock for the whole file.
-    await new Promise<void>((ready) => {
-      void withKernelLock(
-        () =>
-          new Promise<void>((done) => {
-            release = done;
-            ready();
-          }),
-      );
-    });
+    release = await holdKernelLock();
     progsBefore = bpfIds('prog');
     linksBefore = bpfIds('link');
     lab = await Lab.create('ctdd');
