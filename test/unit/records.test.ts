@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatAddress, parseAddress } from '../../src/records/address.js';
 import { decodeBatch, RecordFormatError } from '../../src/records/batch.js';
-import { encodeBatch } from '../../src/records/encode.js';
+import { encodeBatch, encodeRecord, RecordFields, writeRecord, writeRecordPortable, type RecordInit } from '../../src/records/encode.js';
 import { AF_INET, AF_INET6, FIELDS, Kind, RECORD_SIZE } from '../../src/records/layout.js';
 
 describe('addresses (table-driven)', () => {
@@ -69,5 +69,104 @@ describe('decodeBatch', () => {
     const buf = encodeBatch([{ kind: Kind.ALLOC }, { kind: Kind.ALLOC }]);
     buf[RECORD_SIZE + FIELDS.version.offset] = 9;
     expect(() => decodeBatch(buf)).toThrow(/record 1 has format version 9/);
+  });
+});
+
+describe('writeRecord: the one encoder under encodeRecord', () => {
+  const u32 = fc.integer({ min: 0, max: 0xffffffff });
+  const u16 = fc.integer({ min: 0, max: 0xffff });
+  const u8 = fc.integer({ min: 0, max: 255 });
+  const u53 = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+  const v4 = fc.ipV4();
+  const v6 = fc.ipV6();
+  const init = fc.record(
+    {
+      kind: u8,
+      ts: u53,
+      id: fc.oneof(u53, fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })),
+      start: u53,
+      packets: u53,
+      bytes: u53,
+      netns: u32,
+      ifindex: u32,
+      mark: u32,
+      status: u32,
+      cpu: u32,
+      aux: u32,
+      sport: u16,
+      dport: u16,
+      rsport: u16,
+      rdport: u16,
+      zone: u16,
+      proto: u8,
+      state: u8,
+      tcpFlags: u8,
+      icmpType: u8,
+      icmpCode: u8,
+      cause: u8,
+      origin: u8,
+      flags: u8,
+    },
+    { requiredKeys: ['kind'] },
+  );
+  const addrs = fc.oneof(fc.tuple(v4, v4, v4, v4), fc.tuple(v6, v6, v6, v6));
+
+  // the RecordFields an importer would fill for the same record
+  function fieldsOf(r: RecordInit, a: [string, string, string, string]): RecordFields {
+    const f = new RecordFields();
+    f.kind = r.kind;
+    f.ts = r.ts ?? 0;
+    const id = BigInt(r.id ?? 0);
+    f.idLo = Number(id & 0xffffffffn);
+    f.idHi = Number(id >> 32n);
+    f.start = r.start ?? 0;
+    f.packets = r.packets ?? 0;
+    f.bytes = r.bytes ?? 0;
+    a.forEach((s, k) => f.addr.set(parseAddress(s)!.bytes, k * 16));
+    f.family = a[0].includes(':') ? AF_INET6 : AF_INET;
+    for (const k of ['netns', 'ifindex', 'mark', 'status', 'cpu', 'aux', 'sport', 'dport', 'rsport', 'rdport', 'zone', 'proto', 'state', 'tcpFlags', 'icmpType', 'icmpCode', 'cause', 'origin', 'flags'] as const) {
+      f[k] = r[k] ?? 0;
+    }
+    return f;
+  }
+
+  it('writes byte-identical records to encodeRecord, on both store paths, over dirty buffers', () => {
+    fc.assert(
+      fc.property(init, addrs, (r, a) => {
+        const full: RecordInit = { ...r, src: a[0], dst: a[1], rsrc: a[2], rdst: a[3] };
+        const viaInit = new Uint8Array(RECORD_SIZE * 2).fill(0xa5);
+        encodeRecord(viaInit, RECORD_SIZE, full);
+        const viaFields = new Uint8Array(RECORD_SIZE * 2).fill(0x5a);
+        writeRecord(viaFields, RECORD_SIZE, fieldsOf(r, a));
+        const portable = new Uint8Array(RECORD_SIZE * 2).fill(0x33);
+        writeRecordPortable(portable, RECORD_SIZE, fieldsOf(r, a));
+        const want = [...viaInit.subarray(RECORD_SIZE)];
+        expect([...viaFields.subarray(RECORD_SIZE)]).toEqual(want);
+        expect([...portable.subarray(RECORD_SIZE)]).toEqual(want);
+        // and it decodes to what was put in
+        const c = decodeBatch(viaFields.subarray(RECORD_SIZE), 1);
+        expect(c.ts[0]).toBe(r.ts ?? 0);
+        expect(c.id[0]).toBe(BigInt(r.id ?? 0));
+        expect(c.packets[0]).toBe(r.packets ?? 0);
+        expect(c.mark[0]).toBe(r.mark ?? 0);
+        expect(c.zone[0]).toBe(r.zone ?? 0);
+        expect(formatAddress(c.bytes, FIELDS.rdaddr.offset, c.family[0]!)).toBe(formatAddress(parseAddress(a[3])!.bytes, 0, c.family[0]!));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('zeroes every byte no field covers', () => {
+    const out = new Uint8Array(RECORD_SIZE).fill(0xff);
+    writeRecord(out, 0, new RecordFields());
+    const covered = new Uint8Array(RECORD_SIZE);
+    for (const f of Object.values(FIELDS)) covered.fill(1, f.offset, f.offset + f.size);
+    for (let i = 0; i < RECORD_SIZE; i++) if (!covered[i]) expect(out[i], `byte ${i}`).toBe(0);
+  });
+
+  it('encodeRecord still refuses an address that is not one, and writes nothing', () => {
+    const out = new Uint8Array(RECORD_SIZE).fill(7);
+    expect(() => encodeRecord(out, 0, { kind: Kind.ALLOC, src: '10.0.0.300' })).toThrow(TypeError);
+    expect(out.every((b) => b === 7)).toBe(true);
   });
 });
