@@ -105,21 +105,45 @@ export class FlowTable {
    */
   upsert(lo: number, hi: number): number {
     if (lo === 0 && hi === 0) return -1;
-    const e = this.find(lo, hi);
-    if (e >= 0) {
-      this.created = false;
-      return e;
+    // One hash and one probe for both the lookup and the insert: the empty
+    // slot that ends a miss is where the new entry goes, unless eviction or
+    // growth below rearranges the index first.
+    const h = FlowTable.hash(lo, hi);
+    const { index, imask } = this;
+    let u = this.u32;
+    let s = h & imask;
+    for (;; s = (s + 1) & imask) {
+      const x = index[2 * s]!;
+      if (x === 0) break;
+      if (index[2 * s + 1] === h) {
+        const w = (x - 1) * ENTRY_WORDS;
+        if (u[w] === lo && u[w + 1] === hi) {
+          this.created = false;
+          return x - 1;
+        }
+      }
     }
-    if (this.count >= this.maxFlows) this.evictOne();
+    let moved = false;
+    if (this.count >= this.maxFlows) {
+      this.evictOne();
+      moved = true;
+    }
     if (this.count >= this.capEntries) this.growEntries();
-    if ((this.count + 1) * 4 > (this.imask + 1) * 3) this.growIndex();
+    if ((this.count + 1) * 4 > (this.imask + 1) * 3) {
+      this.growIndex();
+      moved = true;
+    }
     const n = this.count++;
     const w = n * ENTRY_WORDS;
-    const u = this.u32;
+    u = this.u32;
     u[w + W_IDLO] = lo;
     u[w + W_IDHI] = hi;
     for (let k = 2; k < ENTRY_WORDS; k++) u[w + k] = 0;
-    this.place(n, FlowTable.hash(lo, hi));
+    if (moved) this.place(n, h);
+    else {
+      index[2 * s] = n + 1;
+      index[2 * s + 1] = h;
+    }
     this.created = true;
     return n;
   }

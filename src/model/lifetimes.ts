@@ -21,7 +21,12 @@ export class Histogram {
   sumSeconds = 0;
 
   add(ns: number): void {
-    this.buckets[bucketOf(ns)]! += 1;
+    this.addBucket(bucketOf(ns), ns);
+  }
+
+  /** add() with bucketOf(ns) already computed by the caller. */
+  addBucket(bucket: number, ns: number): void {
+    this.buckets[bucket]! += 1;
     this.count++;
     this.sumSeconds += ns / 1e9;
   }
@@ -74,12 +79,17 @@ export class KeyedLifetimes {
   }
 
   add(k: number, ns: number): void {
+    this.addBucket(k, bucketOf(ns));
+  }
+
+  /** add() with the lifetime's bucket already computed (one bucketOf per destroy, not per dimension). */
+  addBucket(k: number, bucket: number): void {
     const mask = this.keys.length - 1;
     let s = keyHash(k) & mask;
     while (this.counts[s] !== 0) {
       if (this.keys[s] === k) {
         this.counts[s]!++;
-        const b = s * NBUCKETS + bucketOf(ns);
+        const b = s * NBUCKETS + bucket;
         // u16 buckets: halve them all when one would overflow (the median holds).
         if (this.hist[b] === 0xffff) this.halve(s);
         this.hist[b]!++;
@@ -94,13 +104,13 @@ export class KeyedLifetimes {
       this.rng = (Math.imul(this.rng, 1103515245) + 12345) >>> 0;
       if ((this.rng >>> 29) !== 0) return;
       this.compact();
-      this.add(k, ns);
+      this.addBucket(k, bucket);
       return;
     }
     this.keys[s] = k;
     this.counts[s] = 1;
     this.hist.fill(0, s * NBUCKETS, s * NBUCKETS + NBUCKETS);
-    this.hist[s * NBUCKETS + bucketOf(ns)] = 1;
+    this.hist[s * NBUCKETS + bucket] = 1;
     this.n++;
   }
 

@@ -16,7 +16,7 @@ import { AddressTable, DADDR, DIM, DIMENSIONS, NDIMS, SADDR, addressKey, dimInde
 import { KeyCounter, WindowedHeavyHitters } from './heavy.js';
 import { C, COUNTERS, Totals, type CounterName } from './totals.js';
 import { FF, FlowTable } from './flows.js';
-import { Histogram, KeyedLifetimes, NBUCKETS, BUCKET_LE_SECONDS } from './lifetimes.js';
+import { Histogram, KeyedLifetimes, NBUCKETS, BUCKET_LE_SECONDS, bucketOf } from './lifetimes.js';
 import { IPPROTO_TCP, NSTATE_CODES, stateCode, stateName } from './states.js';
 import { ClosedFlows } from './closed.js';
 import { ProcHistory, forecast, type Forecast } from './forecast.js';
@@ -305,7 +305,7 @@ export class Model implements RecordSink {
   private pendStream = new Uint8Array(0);
   private lifeN = 0;
   private lifeKeys = new Float64Array(0);
-  private lifeNs = new Float64Array(0);
+  private lifeBucket = new Uint8Array(0); // bucketOf(lifetime), computed once per destroy
 
   private growPending(n: number): void {
     this.flush();
@@ -313,7 +313,7 @@ export class Model implements RecordSink {
     this.pendKeys = new Float64Array(NDIMS * this.pendCap);
     this.pendStream = new Uint8Array(this.pendCap);
     this.lifeKeys = new Float64Array(NDIMS * this.pendCap);
-    this.lifeNs = new Float64Array(this.pendCap);
+    this.lifeBucket = new Uint8Array(this.pendCap);
   }
 
   private flush(): void {
@@ -331,10 +331,12 @@ export class Model implements RecordSink {
     const m = this.lifeN;
     if (m > 0) {
       const cap = this.pendCap;
+      const lk = this.lifeKeys;
+      const lb = this.lifeBucket;
       for (let d = 0; d < NDIMS; d++) {
         const kl = this.keyLifetimes[d]!;
         const base = d * cap;
-        for (let j = 0; j < m; j++) kl.add(this.lifeKeys[base + j]!, this.lifeNs[j]!);
+        for (let j = 0; j < m; j++) kl.addBucket(lk[base + j]!, lb[j]!);
       }
       this.lifeN = 0;
     }
@@ -461,12 +463,13 @@ export class Model implements RecordSink {
       const g = proto * NSTATE_CODES + code;
       let h = this.lifetimeByGroup[g];
       if (!h) this.lifetimes.set(g, (h = this.lifetimeByGroup[g] = new Histogram()));
-      h.add(lifetime);
+      const bucket = bucketOf(lifetime);
+      h.addBucket(bucket, lifetime);
       const k = this.k;
       const j = this.lifeN++;
       const cap = this.pendCap;
       for (let d = 0; d < NDIMS; d++) this.lifeKeys[d * cap + j] = k[d]!;
-      this.lifeNs[j] = lifetime;
+      this.lifeBucket[j] = bucket;
     } else {
       this.unknownLifetimes++;
     }

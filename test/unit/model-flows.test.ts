@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { FlowTable } from '../../src/model/flows.js';
+import { Histogram, KeyedLifetimes, bucketOf } from '../../src/model/lifetimes.js';
+
+// upsert() probes once and inserts into the slot its miss ended on, except
+// after an eviction or an index growth; checked against a Map through all three.
+describe('FlowTable upsert', () => {
+  it('finds every live id and only those, through growth, eviction and removal', () => {
+    const ft = new FlowTable(1500, 16);
+    const live = new Set<number>();
+    let rng = 7;
+    const rand = () => (rng = (Math.imul(rng, 1103515245) + 12345) >>> 0);
+    for (let step = 0; step < 20000; step++) {
+      const id = (rand() % 6000) + 1;
+      const hi = id % 3;
+      if (rand() % 4 === 0) {
+        const e = ft.find(id, hi);
+        expect(e >= 0).toBe(live.has(id));
+        if (e >= 0) {
+          ft.remove(e);
+          live.delete(id);
+        }
+      } else {
+        const before = ft.evictions;
+        const e = ft.upsert(id, hi);
+        expect(ft.created).toBe(!live.has(id));
+        expect(ft.idLo(e)).toBe(id);
+        expect(ft.idHi(e)).toBe(hi);
+        ft.touch(e, step);
+        if (ft.evictions > before) {
+          // The evicted entry is whichever live id find() no longer sees.
+          for (const x of live) if (x !== id && ft.find(x, x % 3) < 0) live.delete(x);
+        }
+        live.add(id);
+      }
+      expect(ft.count).toBe(live.size);
+    }
+    expect(ft.evictions).toBeGreaterThan(0);
+    for (const x of live) expect(ft.idLo(ft.find(x, x % 3))).toBe(x);
+    expect(ft.upsert(0, 0)).toBe(-1);
+  });
+});
+
+describe('lifetime buckets computed once', () => {
+  it('addBucket(bucketOf(ns)) equals add(ns)', () => {
+    const a = new Histogram();
+    const b = new Histogram();
+    const ka = new KeyedLifetimes(16);
+    const kb = new KeyedLifetimes(16);
+    for (const ns of [0, 1, 1e6, 1.5e6, 3e9, 120e9, 2 ** 40]) {
+      a.add(ns);
+      b.addBucket(bucketOf(ns), ns);
+      ka.add(5, ns);
+      kb.addBucket(5, bucketOf(ns));
+    }
+    expect(Array.from(b.buckets)).toEqual(Array.from(a.buckets));
+    expect(b.sumSeconds).toBe(a.sumSeconds);
+    expect(kb.median(5)).toBe(ka.median(5));
+  });
+});
