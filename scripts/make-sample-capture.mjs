@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { lock, sleep, unlock } from '../bench/lib/kernel.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { output: { type: 'string', short: 'o' }, 'no-storm': { type: 'boolean' } } });
@@ -29,35 +30,14 @@ const { readNetnsSnapshot } = await dist('proc/poller.js');
 const { Model } = await dist('model/model.js');
 const { startReplay } = await dist('cli/commands/replay.js');
 
-const LOCK = '/run/ctscope-kernel-test.lock';
 const C = 'smp-c';
 const S = 'smp-s';
 const SRV4 = '10.79.1.2';
 const SRV6 = 'fd79:1::2';
 const CT_MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
 const CHURN = path.join(root, 'test/fixtures/conntrack/churn.mjs');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const sh = (...args) => execFileSync(args[0], args.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] }).toString();
 const nsx = (ns, ...args) => sh('ip', 'netns', 'exec', ns, ...args);
-
-async function lock() {
-  for (;;) {
-    try {
-      fs.mkdirSync(LOCK);
-      fs.writeFileSync(`${LOCK}/pid`, String(process.pid));
-      return;
-    } catch (e) {
-      if (e.code !== 'EEXIST') throw e;
-      try {
-        const pid = Number(fs.readFileSync(`${LOCK}/pid`, 'utf8'));
-        if (pid) process.kill(pid, 0);
-      } catch (err) {
-        if (err.code === 'ESRCH') fs.rmSync(LOCK, { recursive: true, force: true });
-      }
-      await sleep(200);
-    }
-  }
-}
 
 const children = [];
 let savedMax = null;
@@ -68,7 +48,7 @@ function cleanup() {
     try { for (const pid of sh('ip', 'netns', 'pids', ns).split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL'); } catch {}
     try { sh('ip', 'netns', 'del', ns); } catch {}
   }
-  fs.rmSync(LOCK, { recursive: true, force: true });
+  unlock();
 }
 
 function client(specs, gapMs = 5) {
