@@ -54,6 +54,8 @@ function num(name: string, text: string | undefined, def: number, min: number, m
   return n;
 }
 
+const MIN_CONFIDENCE = 0.2;
+
 const fmt = (n: number, digits = 0) => n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 function duration(s: number): string {
@@ -91,7 +93,9 @@ export function renderTop(s: Screen, url: string, window: number, now = new Date
   }
   if (s.forecast) {
     const f = s.forecast;
-    out.push(`forecast  full in ${f.time_to_full_s === null ? 'never (not growing)' : duration(f.time_to_full_s)} (confidence ${fmt(f.confidence, 2)})`);
+    // a forecast the model itself barely trusts is not worth a number on screen
+    if (f.confidence < MIN_CONFIDENCE) out.push(`forecast  no clear trend (confidence ${fmt(f.confidence, 2)}; /v1/forecast has the details)`);
+    else out.push(`forecast  full in ${f.time_to_full_s === null ? 'never (not growing)' : duration(f.time_to_full_s)} (confidence ${fmt(f.confidence, 2)})`);
   }
   const src = s.status.sources.map((x) => `${x.name} ${x.state}${x.hook ? ` (${x.hook})` : ''}${x.lost.total ? `, ${fmt(x.lost.total)} lost` : ''}`);
   out.push(`sources   ${src.join(' · ')}`);
