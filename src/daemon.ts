@@ -15,7 +15,6 @@ import type { StatusReport, TableView } from './api/context.js';
 import { modelRoutes } from './api/routes/index.js';
 import { DeferredCapture } from './capture/recorder.js';
 import type { Listen } from './cli/args.js';
-import type { LiveHandle, StartSources } from './cli/commands/record.js';
 import { DelayTap, writeDelayMetrics, type DelayHistogram } from './metrics/delay.js';
 import { Exposition } from './metrics/exposition.js';
 import { writeModelMetrics } from './metrics/model.js';
@@ -37,6 +36,16 @@ import { VERSION } from './version.js';
 
 type Capability = NonNullable<StatusReport['capabilities']>[number];
 
+/** What a recorder needs from the live side. */
+export interface LiveHandle {
+  /** Current status of every source (names, hooks, loss counters). */
+  status(): SourceStatus[];
+  stop(): Promise<void>;
+}
+
+/** Start the live sources delivering into `sink` and snapshots into `onProc`. */
+export type StartSources = (sink: RecordSink, onProc: (s: ProcSnapshot) => void, opts: { procIntervalMs: number }) => Promise<LiveHandle>;
+
 export interface LiveOptions {
   hooks: HookMode;
   procIntervalMs: number;
@@ -57,7 +66,7 @@ export class LiveSources implements LiveHandle {
   /** Per source, the delay of its records to the model (ctscope_record_delay_seconds). */
   readonly delays = new Map<string, DelayHistogram>();
 
-  private constructor(private readonly opts: LiveOptions) {
+  private constructor(opts: LiveOptions) {
     this.lifecycle = new LifecycleSource({ hooks: opts.hooks });
   }
 
@@ -99,13 +108,13 @@ export class LiveSources implements LiveHandle {
     return out;
   }
 
-  /** The namespace's name as the sources know it (host, /run/netns name, pid:N). */
-  netnsName(inode: number): string | undefined {
-    if (this.netlink) return this.netlink.status().namespaces.find((n) => n.inode === inode)?.name;
+  /** Namespace names as the sources know them (host, /run/netns name, pid:N), by inode. */
+  netnsNames(): Map<number, string> {
+    if (this.netlink) return new Map(this.netlink.status().namespaces.map((n) => [n.inode, n.name]));
     try {
-      return scanNamespaces({ processes: false }).get(inode)?.name;
+      return new Map([...scanNamespaces({ processes: false }).values()].map((n) => [n.inode, n.name]));
     } catch {
-      return undefined;
+      return new Map();
     }
   }
 
@@ -234,7 +243,7 @@ export class Daemon {
         opts: {
           model: this.model,
           environment: () => readAdviceEnvironment(),
-          netnsName: (inode: number) => this.live?.netnsName(inode),
+          netnsNames: () => this.live?.netnsNames() ?? new Map(),
           ...(this.ingress ? { moreAdvice: () => this.ingress!.advice() } : {}),
         },
       },

@@ -20,7 +20,7 @@ async function bareApp(m: Model): Promise<FastifyInstance> {
   await a.register(modelRoutes, {
     model: m,
     environment: () => ({ slabObjectSize: 320, memTotalBytes: 8 * 2 ** 30 }),
-    netnsName: (inode: number) => (inode === 5 ? 'cni-0f3a' : undefined),
+    netnsNames: () => new Map([[5, 'cni-0f3a']]),
   });
   await a.ready();
   return a;

@@ -32,8 +32,8 @@ export interface ModelRoutesOptions {
   environment?: () => AdviceEnvironment;
   /** Advice from outside the model (the ingress source's SYN-flood and scan checks), appended. */
   moreAdvice?: () => Advice[];
-  /** What an operator calls a namespace (host, its /run/netns name, pid:N): added to by=netns items. */
-  netnsName?: (inode: number) => string | undefined;
+  /** What an operator calls each namespace (host, its /run/netns name, pid:N), by inode: added to by=netns items. */
+  netnsNames?: () => ReadonlyMap<number, string>;
 }
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -44,8 +44,9 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
   const errors = { '4xx': errorSchema, '5xx': errorSchema };
   // An inode means nothing to an operator: name the namespace where we can.
   const named = <T extends TopKResult>(r: T): T => {
-    if (r.by !== 'netns' || !opts.netnsName) return r;
-    return { ...r, items: r.items.map((i) => ({ ...i, netns_name: opts.netnsName!(Number(i.key)) ?? null })) };
+    if (r.by !== 'netns' || !opts.netnsNames) return r;
+    const names = opts.netnsNames();
+    return { ...r, items: r.items.map((i) => ({ ...i, netns_name: names.get(Number(i.key)) ?? null })) };
   };
 
   app.get(

@@ -10,13 +10,13 @@ import path from 'node:path';
 import { parse, UsageError } from '../args.js';
 import type { CaptureWriter } from '../../capture/writer.js';
 import { DeferredCapture } from '../../capture/recorder.js';
-import type { RecordSink, SourceStatus } from '../../sources/source.js';
 import type { CaptureSourceInfo } from '../../capture/format.js';
-import type { ProcSnapshot } from '../../proc/types.js';
 import { boottimeNs } from '../../native/addon.js';
 import { UserError } from '../../errors.js';
 import { untilSignal } from '../signals.js';
-import { startLiveSources } from '../../daemon.js';
+import { startLiveSources, type LiveHandle, type StartSources } from '../../daemon.js';
+
+export type { LiveHandle, StartSources };
 
 export const RECORD_USAGE = `usage: ctscope record -o FILE [--duration S] [--rotate-mb N] [--proc-interval MS]
 
@@ -25,16 +25,6 @@ capture file, with a /proc snapshot every --proc-interval ms (default 1000).
 Stops on Ctrl-C / SIGTERM or after --duration seconds. With --rotate-mb N a new
 file FILE.1.ctcap, FILE.2.ctcap, ... starts whenever one reaches N MiB; replay
 follows the chain from the first file.`;
-
-/** What the recorder needs from the live side. */
-export interface LiveHandle {
-  /** Current status of every source (names, hooks, loss counters). */
-  status(): SourceStatus[];
-  stop(): Promise<void>;
-}
-
-/** Start the live sources delivering into `sink` and snapshots into `onProc`. */
-export type StartSources = (sink: RecordSink, onProc: (s: ProcSnapshot) => void, opts: { procIntervalMs: number }) => Promise<LiveHandle>;
 
 /** The default: the daemon's own source set (src/daemon.ts). */
 export const defaultStartSources: StartSources = startLiveSources;
