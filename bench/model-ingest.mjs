@@ -24,8 +24,8 @@ const secIdx = args.indexOf('--seconds');
 const SECONDS = secIdx >= 0 ? Number(args[secIdx + 1]) : 5;
 
 // ------------------------------------------------------------ workload
-// Steady churn: each ALLOC opens id j and the matching DESTROY closes id
-// j - LIVE, so LIVE entries stay open; one UPDATE per 8 records. Sources are
+// Steady churn: once LIVE entries are open, allocations and destroys
+// alternate (the oldest entry is destroyed), so LIVE entries stay open; one UPDATE per 8 records. Sources are
 // skewed (a few heavy, a long tail), ports from a small set.
 const TEMPLATE = new Uint8Array(RECORD_SIZE);
 encodeRecord(TEMPLATE, 0, { kind: Kind.ALLOC, src: '10.0.0.1', dst: '10.200.0.1', sport: 1, dport: 53, proto: 17, netns: 4026531840, status: 0 });
@@ -37,6 +37,8 @@ class Workload {
     this.sources = sources;
     this.nsPerRecord = 1e9 / rate;
     this.j = 0; // allocations so far
+    this.d = 0; // destroys so far (ids 1..d are closed)
+    this.destroyedLast = false;
     this.n = 0; // records so far
     this.t0 = 1000e9;
     this.rng = 12345;
@@ -57,21 +59,21 @@ class Workload {
       dv.setUint32(o + F.ts_ns.offset + 4, Math.floor(ts / 4294967296), true);
       let kind, id;
       const phase = this.n % 8;
-      if (phase === 0 && this.j > 0 && !this.allocOnly) {
+      if (phase === 0 && this.j > this.d && !this.allocOnly) {
         kind = Kind.UPDATE;
-        id = 1 + Math.floor(this.rand() * Math.min(this.j, this.live)) + Math.max(0, this.j - this.live);
-      } else if (phase % 2 === 1 || this.j < this.live) {
+        id = this.d + 1 + Math.floor(this.rand() * (this.j - this.d));
+      } else if (this.j - this.d < this.live || this.destroyedLast) {
+        // Allocations and destroys alternate once `live` entries are open,
+        // oldest destroyed first: the table stays at `live` entries.
         kind = Kind.ALLOC;
         id = ++this.j;
+        this.destroyedLast = false;
         dv.setUint32(o + F.start_ns.offset, ts % 4294967296, true);
         dv.setUint32(o + F.start_ns.offset + 4, Math.floor(ts / 4294967296), true);
       } else {
         kind = Kind.DESTROY;
-        id = this.j - this.live + 1;
-        if (id < 1) {
-          kind = Kind.ALLOC;
-          id = ++this.j;
-        }
+        id = ++this.d;
+        this.destroyedLast = true;
       }
       dv.setUint8(o + F.kind.offset, kind);
       dv.setUint32(o + F.id.offset, id >>> 0, true);
@@ -142,7 +144,7 @@ async function benchIngest() {
   console.log(`| same, per wall second (load average ${fmt(load, 2)} on ${(await import('node:os')).cpus().length} cores) | ${fmt(records / (total / 1000) / 1e6, 2)} M records/s | |`);
   console.log(`| of which decodeBatch alone | ${fmt(records / (decodeMs / 1000) / 1e6, 2)} M records/s | |`);
   console.log(`| of which model.ingest alone | ${fmt(records / (modelMs / 1000) / 1e6, 2)} M records/s | |`);
-  console.log(`| records measured | ${fmt(records, 0)} over ${fmt(total / 1000, 2)} s of CPU | |`);
+  console.log(`| records measured | ${fmt(records, 0)} over ${fmt(total / 1000, 2)} s of CPU; ${fmt(model.flows.count, 0)} live flows at the end, ${fmt(model.flows.evictions, 0)} evicted | |`);
 }
 
 // ------------------------------------------------------------ memory (fresh process)

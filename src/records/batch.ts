@@ -52,6 +52,13 @@ export class RecordFormatError extends Error {
 /**
  * Decode `count` records from `buf`. Throws RecordFormatError if the buffer is
  * shorter than count records or a record carries another format version.
+ *
+ * The columns every consumer reads per record (the model's: kind, times,
+ * tuple, state, netns, ...) are decoded here, in one pass; the others (id,
+ * counters, reply ports, cpu, ifindex, tcp flags, icmp, origin) are decoded
+ * on first access, still here. The model reads ids and addresses from
+ * `bytes` and never touches them, and the 64-bit id is the costly one (a
+ * BigInt per record): decoding it eagerly was a third of a batch's decode.
  */
 export function decodeBatch(buf: ArrayBuffer | Uint8Array, count?: number): RecordColumns {
   const bytes = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
@@ -59,68 +66,150 @@ export function decodeBatch(buf: ArrayBuffer | Uint8Array, count?: number): Reco
   if (n * RECORD_SIZE > bytes.byteLength) {
     throw new RecordFormatError(`batch of ${n} records needs ${n * RECORD_SIZE} bytes, has ${bytes.byteLength}`, 0);
   }
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, n * RECORD_SIZE);
-  const c = {
-    length: n,
-    bytes: bytes.subarray(0, n * RECORD_SIZE),
-    ts: new Float64Array(n),
+  return new Columns(bytes.subarray(0, n * RECORD_SIZE), n);
+}
+
+class Columns implements RecordColumns {
+  readonly ts: Float64Array;
+  readonly start: Float64Array;
+  readonly netns: Uint32Array;
+  readonly mark: Uint32Array;
+  readonly status: Uint32Array;
+  readonly aux: Uint32Array;
+  readonly sport: Uint16Array;
+  readonly dport: Uint16Array;
+  readonly zone: Uint16Array;
+  readonly kind: Uint8Array;
+  readonly family: Uint8Array;
+  readonly proto: Uint8Array;
+  readonly state: Uint8Array;
+  readonly cause: Uint8Array;
+  readonly flags: Uint8Array;
+  private readonly dv: DataView;
+  private cold: ColdColumns | undefined;
+
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly length: number,
+  ) {
+    const n = length;
+    const dv = (this.dv = new DataView(bytes.buffer, bytes.byteOffset, n * RECORD_SIZE));
+    const ts = (this.ts = new Float64Array(n));
+    const start = (this.start = new Float64Array(n));
+    const netns = (this.netns = new Uint32Array(n));
+    const mark = (this.mark = new Uint32Array(n));
+    const status = (this.status = new Uint32Array(n));
+    const aux = (this.aux = new Uint32Array(n));
+    const sport = (this.sport = new Uint16Array(n));
+    const dport = (this.dport = new Uint16Array(n));
+    const zone = (this.zone = new Uint16Array(n));
+    const kind = (this.kind = new Uint8Array(n));
+    const family = (this.family = new Uint8Array(n));
+    const proto = (this.proto = new Uint8Array(n));
+    const state = (this.state = new Uint8Array(n));
+    const cause = (this.cause = new Uint8Array(n));
+    const flags = (this.flags = new Uint8Array(n));
+    for (let i = 0, o = 0; i < n; i++, o += RECORD_SIZE) {
+      const v = bytes[o + F.version.offset]!;
+      if (v !== RECORD_VERSION) {
+        throw new RecordFormatError(`record ${i} has format version ${v}, this build reads ${RECORD_VERSION}`, i);
+      }
+      ts[i] = u64(dv, o + F.ts_ns.offset);
+      start[i] = u64(dv, o + F.start_ns.offset);
+      netns[i] = dv.getUint32(o + F.netns.offset, true);
+      mark[i] = dv.getUint32(o + F.mark.offset, true);
+      status[i] = dv.getUint32(o + F.status.offset, true);
+      aux[i] = dv.getUint32(o + F.aux.offset, true);
+      sport[i] = dv.getUint16(o + F.sport.offset, true);
+      dport[i] = dv.getUint16(o + F.dport.offset, true);
+      zone[i] = dv.getUint16(o + F.zone.offset, true);
+      kind[i] = bytes[o + F.kind.offset]!;
+      family[i] = bytes[o + F.family.offset]!;
+      proto[i] = bytes[o + F.proto.offset]!;
+      state[i] = bytes[o + F.state.offset]!;
+      cause[i] = bytes[o + F.cause.offset]!;
+      flags[i] = bytes[o + F.flags.offset]!;
+    }
+  }
+
+  private get c(): ColdColumns {
+    return (this.cold ??= decodeCold(this.dv, this.length));
+  }
+  get id(): BigUint64Array {
+    return this.c.id;
+  }
+  get packets(): Float64Array {
+    return this.c.packets;
+  }
+  get byteCount(): Float64Array {
+    return this.c.byteCount;
+  }
+  get ifindex(): Uint32Array {
+    return this.c.ifindex;
+  }
+  get cpu(): Uint32Array {
+    return this.c.cpu;
+  }
+  get rsport(): Uint16Array {
+    return this.c.rsport;
+  }
+  get rdport(): Uint16Array {
+    return this.c.rdport;
+  }
+  get tcpFlags(): Uint8Array {
+    return this.c.tcpFlags;
+  }
+  get icmpType(): Uint8Array {
+    return this.c.icmpType;
+  }
+  get icmpCode(): Uint8Array {
+    return this.c.icmpCode;
+  }
+  get origin(): Uint8Array {
+    return this.c.origin;
+  }
+}
+
+interface ColdColumns {
+  id: BigUint64Array;
+  packets: Float64Array;
+  byteCount: Float64Array;
+  ifindex: Uint32Array;
+  cpu: Uint32Array;
+  rsport: Uint16Array;
+  rdport: Uint16Array;
+  tcpFlags: Uint8Array;
+  icmpType: Uint8Array;
+  icmpCode: Uint8Array;
+  origin: Uint8Array;
+}
+
+function decodeCold(dv: DataView, n: number): ColdColumns {
+  const c: ColdColumns = {
     id: new BigUint64Array(n),
-    start: new Float64Array(n),
     packets: new Float64Array(n),
     byteCount: new Float64Array(n),
-    netns: new Uint32Array(n),
     ifindex: new Uint32Array(n),
-    mark: new Uint32Array(n),
-    status: new Uint32Array(n),
     cpu: new Uint32Array(n),
-    aux: new Uint32Array(n),
-    sport: new Uint16Array(n),
-    dport: new Uint16Array(n),
     rsport: new Uint16Array(n),
     rdport: new Uint16Array(n),
-    zone: new Uint16Array(n),
-    kind: new Uint8Array(n),
-    family: new Uint8Array(n),
-    proto: new Uint8Array(n),
-    state: new Uint8Array(n),
     tcpFlags: new Uint8Array(n),
     icmpType: new Uint8Array(n),
     icmpCode: new Uint8Array(n),
-    cause: new Uint8Array(n),
     origin: new Uint8Array(n),
-    flags: new Uint8Array(n),
   };
   for (let i = 0, o = 0; i < n; i++, o += RECORD_SIZE) {
-    const v = dv.getUint8(o + F.version.offset);
-    if (v !== RECORD_VERSION) {
-      throw new RecordFormatError(`record ${i} has format version ${v}, this build reads ${RECORD_VERSION}`, i);
-    }
-    c.ts[i] = u64(dv, o + F.ts_ns.offset);
     c.id[i] = dv.getBigUint64(o + F.id.offset, true);
-    c.start[i] = u64(dv, o + F.start_ns.offset);
     c.packets[i] = u64(dv, o + F.packets.offset);
     c.byteCount[i] = u64(dv, o + F.bytes.offset);
-    c.netns[i] = dv.getUint32(o + F.netns.offset, true);
     c.ifindex[i] = dv.getUint32(o + F.ifindex.offset, true);
-    c.mark[i] = dv.getUint32(o + F.mark.offset, true);
-    c.status[i] = dv.getUint32(o + F.status.offset, true);
     c.cpu[i] = dv.getUint32(o + F.cpu.offset, true);
-    c.aux[i] = dv.getUint32(o + F.aux.offset, true);
-    c.sport[i] = dv.getUint16(o + F.sport.offset, true);
-    c.dport[i] = dv.getUint16(o + F.dport.offset, true);
     c.rsport[i] = dv.getUint16(o + F.rsport.offset, true);
     c.rdport[i] = dv.getUint16(o + F.rdport.offset, true);
-    c.zone[i] = dv.getUint16(o + F.zone.offset, true);
-    c.kind[i] = dv.getUint8(o + F.kind.offset);
-    c.family[i] = dv.getUint8(o + F.family.offset);
-    c.proto[i] = dv.getUint8(o + F.proto.offset);
-    c.state[i] = dv.getUint8(o + F.state.offset);
     c.tcpFlags[i] = dv.getUint8(o + F.tcp_flags.offset);
     c.icmpType[i] = dv.getUint8(o + F.icmp_type.offset);
     c.icmpCode[i] = dv.getUint8(o + F.icmp_code.offset);
-    c.cause[i] = dv.getUint8(o + F.cause.offset);
     c.origin[i] = dv.getUint8(o + F.origin.offset);
-    c.flags[i] = dv.getUint8(o + F.flags.offset);
   }
   return c;
 }
