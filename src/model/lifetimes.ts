@@ -2,7 +2,7 @@
 // <= 2^i ms (i = 0..NBUCKETS-2, up to ~12 days), the last bucket the rest.
 // Cheap to fill (clz32, no log), and Prometheus-ready (cumulative `le`).
 
-import { keyHash, pow2, selectKth } from './heavy.js';
+import { WAYS, keyHash, pow2 } from './heavy.js';
 
 export const NBUCKETS = 32;
 /** Upper bounds in seconds of the finite buckets. */
@@ -49,33 +49,28 @@ export function quantileOf(buckets: ArrayLike<number>, count: number, q: number)
 }
 
 /**
- * Lifetime histograms per key of one dimension, bounded: at most `maxKeys`
- * keys; when full, the keys with the fewest lifetimes (at or below the
- * median) are forgotten. A key's histogram therefore covers the entries of
- * that key destroyed since it was last (re)admitted (once full, new keys are
- * admitted one time in eight) — enough for the median
- * lifetime of the heavy keys the API ranks.
+ * Lifetime histograms per key of one dimension, bounded, at a constant cost
+ * per destroy: a set-associative table (a key hashes to one set of WAYS
+ * ways). A key in its set gains credit; a new key takes a free way; in a
+ * full set every way loses one credit and the first to reach zero makes room
+ * (its histogram is forgotten). Credit saturates at CREDIT_MAX, so a key that
+ * went quiet yields its way after that many newcomers to its set, while a
+ * heavy key (the ones the API ranks) keeps earning its place. A key's
+ * histogram therefore covers the entries of that key destroyed since it was
+ * last admitted — enough for the median lifetime of the heavy keys.
  */
 export class KeyedLifetimes {
-  private keys: Float64Array;
-  private counts: Float64Array; // 0: empty slot
-  private hist: Uint16Array;
-  private spareKeys: Float64Array;
-  private spareCounts: Float64Array;
-  private spareHist: Uint16Array;
-  private readonly order: Float64Array;
-  private n = 0;
-  private rng = 0x2545f491;
+  private readonly keys: Float64Array;
+  private readonly credit: Float64Array; // 0: free way
+  private readonly hist: Uint16Array;
+  private readonly setMask: number;
 
-  constructor(readonly maxKeys = 1024) {
-    const cap = pow2(maxKeys * 2);
-    this.keys = new Float64Array(cap);
-    this.counts = new Float64Array(cap);
-    this.hist = new Uint16Array(cap * NBUCKETS);
-    this.spareKeys = new Float64Array(cap);
-    this.spareCounts = new Float64Array(cap);
-    this.spareHist = new Uint16Array(cap * NBUCKETS);
-    this.order = new Float64Array(cap);
+  constructor(readonly maxKeys = 4096) {
+    const sets = pow2(Math.max(1, Math.ceil(maxKeys / WAYS)));
+    this.setMask = sets - 1;
+    this.keys = new Float64Array(sets * WAYS);
+    this.credit = new Float64Array(sets * WAYS);
+    this.hist = new Uint16Array(sets * WAYS * NBUCKETS);
   }
 
   add(k: number, ns: number): void {
@@ -84,46 +79,42 @@ export class KeyedLifetimes {
 
   /** add() with the lifetime's bucket already computed (one bucketOf per destroy, not per dimension). */
   addBucket(k: number, bucket: number): void {
-    const mask = this.keys.length - 1;
-    let s = keyHash(k) & mask;
-    while (this.counts[s] !== 0) {
-      if (this.keys[s] === k) {
-        this.counts[s]!++;
-        const b = s * NBUCKETS + bucket;
+    const { keys, credit } = this;
+    const base = (keyHash(k) & this.setMask) * WAYS;
+    let free = -1;
+    for (let i = base; i < base + WAYS; i++) {
+      const c = credit[i]!;
+      if (c === 0) {
+        if (free < 0) free = i;
+      } else if (keys[i] === k) {
+        if (c < CREDIT_MAX) credit[i] = c + 1;
+        const b = i * NBUCKETS + bucket;
         // u16 buckets: halve them all when one would overflow (the median holds).
-        if (this.hist[b] === 0xffff) this.halve(s);
+        if (this.hist[b] === 0xffff) this.halve(i);
         this.hist[b]!++;
         return;
       }
-      s = (s + 1) & mask;
     }
-    if (this.n >= this.maxKeys) {
-      // Full: admit a new key one time in eight, so a long tail of one-off
-      // keys does not compact the table on every destroy, while a heavy key
-      // (the ones the API ranks) gets in after a few entries.
-      this.rng = (Math.imul(this.rng, 1103515245) + 12345) >>> 0;
-      if ((this.rng >>> 29) !== 0) return;
-      this.compact();
-      this.addBucket(k, bucket);
-      return;
+    if (free < 0) {
+      for (let i = base; i < base + WAYS; i++) if (--credit[i]! === 0 && free < 0) free = i;
+      if (free < 0) return;
     }
-    this.keys[s] = k;
-    this.counts[s] = 1;
-    this.hist.fill(0, s * NBUCKETS, s * NBUCKETS + NBUCKETS);
-    this.hist[s * NBUCKETS + bucket] = 1;
-    this.n++;
+    keys[free] = k;
+    credit[free] = 1;
+    this.hist.fill(0, free * NBUCKETS, free * NBUCKETS + NBUCKETS);
+    this.hist[free * NBUCKETS + bucket] = 1;
   }
 
-  private halve(s: number): void {
-    for (let b = s * NBUCKETS; b < s * NBUCKETS + NBUCKETS; b++) this.hist[b] = this.hist[b]! >>> 1;
+  private halve(i: number): void {
+    for (let b = i * NBUCKETS; b < i * NBUCKETS + NBUCKETS; b++) this.hist[b] = this.hist[b]! >>> 1;
   }
 
   /** Median lifetime (seconds, bucket upper bound) of key k, null when unknown. */
   median(k: number): number | null {
-    const mask = this.keys.length - 1;
-    for (let s = keyHash(k) & mask; this.counts[s] !== 0; s = (s + 1) & mask) {
-      if (this.keys[s] === k) {
-        const h = this.hist.subarray(s * NBUCKETS, s * NBUCKETS + NBUCKETS);
+    const base = (keyHash(k) & this.setMask) * WAYS;
+    for (let i = base; i < base + WAYS; i++) {
+      if (this.credit[i] !== 0 && this.keys[i] === k) {
+        const h = this.hist.subarray(i * NBUCKETS, i * NBUCKETS + NBUCKETS);
         let total = 0;
         for (let b = 0; b < NBUCKETS; b++) total += h[b]!;
         return quantileOf(h, total, 0.5);
@@ -131,34 +122,7 @@ export class KeyedLifetimes {
     }
     return null;
   }
-
-  private compact(): void {
-    const order = this.order;
-    let j = 0;
-    for (let i = 0; i < this.counts.length; i++) if (this.counts[i] !== 0) order[j++] = this.counts[i]!;
-    const cut = selectKth(order, j, j >> 1);
-    const { keys, counts, hist } = this;
-    const nk = this.spareKeys;
-    const nc = this.spareCounts;
-    const nh = this.spareHist;
-    nc.fill(0);
-    this.n = 0;
-    const mask = keys.length - 1;
-    for (let i = 0; i < counts.length; i++) {
-      if (counts[i]! <= cut) continue;
-      let s = keyHash(keys[i]!) & mask;
-      while (nc[s] !== 0) s = (s + 1) & mask;
-      nk[s] = keys[i]!;
-      nc[s] = counts[i]!;
-      for (let b = 0; b < NBUCKETS; b++) nh[s * NBUCKETS + b] = hist[i * NBUCKETS + b]!;
-      this.n++;
-    }
-    // Slots left empty keep stale buckets: add() resets a slot's buckets when it takes it.
-    this.spareKeys = keys;
-    this.spareCounts = counts;
-    this.spareHist = hist;
-    this.keys = nk;
-    this.counts = nc;
-    this.hist = nh;
-  }
 }
+
+/** Credit a key's way can hold (see KeyedLifetimes). */
+const CREDIT_MAX = 1024;

@@ -199,7 +199,7 @@ export class Model implements RecordSink {
     for (let i = 0; i < STREAMS.length * NDIMS; i++) {
       this.hh.push(new WindowedHeavyHitters({ maxKeys: this.opts.heavyKeys, historySeconds: this.opts.historySeconds }));
     }
-    for (let d = 0; d < NDIMS; d++) this.keyLifetimes.push(new KeyedLifetimes(1024));
+    for (let d = 0; d < NDIMS; d++) this.keyLifetimes.push(new KeyedLifetimes());
     this.closed = new ClosedFlows(this.opts.closedFlows);
   }
 
@@ -230,6 +230,7 @@ export class Model implements RecordSink {
     this.batches++;
     this.records += n;
     if (n > this.pendCap) this.growPending(n);
+    this.prefetch(b);
     for (let i = 0, o = 0; i < n; i++, o += 160) {
       const ts = b.ts[i]!;
       if (ts > this.nowNs || this.curSec < 0) {
@@ -296,6 +297,20 @@ export class Model implements RecordSink {
     this.flush();
   }
 
+  /** Warm the flow table's memory for the batch's lifecycle records (FlowTable.touchId). */
+  private prefetch(b: RecordColumns): void {
+    const ft = this.flows;
+    const bytes = b.bytes;
+    const kind = b.kind;
+    let sink = 0;
+    for (let i = 0, o = 0; i < b.length; i++, o += 160) {
+      const k = kind[i]!;
+      if (k === Kind.ALLOC || k === Kind.DESTROY || k === Kind.UPDATE || k === Kind.CONFIRM) sink ^= ft.touchId(idLo(bytes, o), idHi(bytes, o));
+    }
+    this.sink = sink;
+  }
+  private sink = 0;
+
   // Counting is deferred to the end of the batch (or of the second) and done
   // one dimension at a time: each heavy-hitter table then stays in cache for
   // a whole run of keys instead of eight tables being touched per record.
@@ -322,9 +337,10 @@ export class Model implements RecordSink {
       const cap = this.pendCap;
       const keys = this.pendKeys;
       const streams = this.pendStream;
+      const hh = this.hh;
       for (let d = 0; d < NDIMS; d++) {
         const base = d * cap;
-        for (let j = 0; j < n; j++) this.hh[streams[j]! * NDIMS + d]!.add(keys[base + j]!);
+        for (let j = 0; j < n; j++) hh[streams[j]! * NDIMS + d]!.add(keys[base + j]!);
       }
       this.pendN = 0;
     }
@@ -489,15 +505,12 @@ export class Model implements RecordSink {
   private sync(netns: number, sinceNs: number, cause: number, ts: number): void {
     const ft = this.flows;
     let closed = 0;
-    // Removal shifts later entries back; rescan a slot after removing from it.
-    for (let s = 0; s < ft.count; ) {
-      if (ft.netns(s) === netns && ft.lastNs(s) < sinceNs) {
+    for (let s = 0; s < ft.end; s++) {
+      if (ft.live(s) && ft.netns(s) === netns && ft.lastNs(s) < sinceNs) {
         this.closed.push(ft, s, ts, cause, ft.flags(s) & FF.START_KNOWN ? ts - ft.start(s) : -1);
         ft.remove(s);
         closed++;
-        continue;
       }
-      s++;
     }
     if (closed) {
       this.destroyCauses[cause < this.destroyCauses.length ? cause : 0]! += closed;
@@ -652,7 +665,8 @@ export class Model implements RecordSink {
     const wantState = q.state ?? -1;
     const wantProto = q.proto ?? -1;
     let total = 0;
-    for (let s = 0; s < ft.count; s++) {
+    for (let s = 0; s < ft.end; s++) {
+      if (!ft.live(s)) continue;
       const code = ft.stateCode(s);
       const proto = ft.proto(s);
       byStateArr[proto * NSTATE_CODES + code]! += 1;
@@ -669,7 +683,8 @@ export class Model implements RecordSink {
     top.forEach((t, i) => index.add(t.key, i + 1));
     const parts = new KeyCounter(64);
     if (top.length) {
-      for (let s = 0; s < ft.count; s++) {
+      for (let s = 0; s < ft.end; s++) {
+      if (!ft.live(s)) continue;
         const code = ft.stateCode(s);
         const proto = ft.proto(s);
         if (wantState >= 0 && code !== wantState) continue;
@@ -713,7 +728,8 @@ export class Model implements RecordSink {
     const counters = ds.map(() => new KeyCounter(1024));
     const NG = 256 * NSTATE_CODES;
     const byState = new Float64Array(NG);
-    for (let s = 0; s < ft.count; s++) {
+    for (let s = 0; s < ft.end; s++) {
+      if (!ft.live(s)) continue;
       byState[ft.proto(s) * NSTATE_CODES + ft.stateCode(s)]! += 1;
       for (let j = 0; j < ds.length; j++) counters[j]!.add(this.flowKey(s, ds[j]!), 1);
     }
@@ -728,7 +744,8 @@ export class Model implements RecordSink {
   liveStates(): Map<number, number> {
     const ft = this.flows;
     const m = new Map<number, number>();
-    for (let s = 0; s < ft.count; s++) {
+    for (let s = 0; s < ft.end; s++) {
+      if (!ft.live(s)) continue;
       const g = ft.proto(s) * NSTATE_CODES + this.flowState(s);
       m.set(g, (m.get(g) ?? 0) + 1);
     }
@@ -745,7 +762,8 @@ export class Model implements RecordSink {
     const out = new Map<string, Map<number, number>>();
     const ft = this.flows;
     const memo = new Map<number, string>();
-    for (let s = 0; s < ft.count; s++) {
+    for (let s = 0; s < ft.end; s++) {
+      if (!ft.live(s)) continue;
       const k = this.flowKey(s, d);
       let text = memo.get(k);
       if (text === undefined) memo.set(k, (text = formatKey(d, k, this.v6)));
@@ -770,7 +788,8 @@ export class Model implements RecordSink {
     const limit = f.limit ?? 100;
     const hits: number[] = [];
     let total = 0;
-    for (let s = 0; s < ft.count; s++) {
+    for (let s = 0; s < ft.end; s++) {
+      if (!ft.live(s)) continue;
       if (f.proto !== undefined && ft.proto(s) !== f.proto) continue;
       if (f.sport !== undefined && ft.sport(s) !== f.sport) continue;
       if (f.dport !== undefined && ft.dport(s) !== f.dport) continue;
