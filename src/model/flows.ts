@@ -105,17 +105,22 @@ export class FlowTable {
   }
 
   /**
-   * Touch the memory a find/upsert of id (lo, hi) will read: its index slot
-   * and the entry that slot names. Nothing depends on one call's loads in the
-   * next, so a loop of touch() calls over a batch keeps many cache misses in
-   * flight at once (the CPU overlaps independent loads), where the model's
-   * record-by-record pass would wait for each in turn. Returns a value only
-   * so the loads are not optimised away.
+   * Touch the memory that find/upsert of the ids with these hashes
+   * (FlowTable.hash) will read: first every index slot, then every entry the
+   * slots name. Nothing in one iteration waits for another's loads, so the
+   * CPU keeps many cache misses in flight at once, where a record-by-record
+   * pass waits for each in turn (on a table larger than the caches, most of
+   * a lookup's cost). Returns a value only so the loads are not optimised away.
    */
-  touchId(lo: number, hi: number): number {
-    const h = FlowTable.hash(lo, hi);
-    const x = this.index[2 * (h & this.imask)]!;
-    return x === 0 ? 0 : this.u32[(x - 1) * ENTRY_WORDS]!;
+  warm(hashes: Uint32Array, n: number): number {
+    const { index, imask, u32 } = this;
+    let sink = 0;
+    for (let j = 0; j < n; j++) sink ^= index[2 * (hashes[j]! & imask)]!;
+    for (let j = 0; j < n; j++) {
+      const x = index[2 * (hashes[j]! & imask)]!;
+      if (x !== 0) sink ^= u32[(x - 1) * ENTRY_WORDS]!;
+    }
+    return sink;
   }
 
   /** Entry of id (lo, hi), or -1. */

@@ -2,16 +2,17 @@
 // kind) in one dimension, in bounded memory and bounded time per record.
 //
 // The current second is a set-associative table: a key hashes to one set of
-// WAYS slots (keys and counts side by side, one or two cache lines), and
-// each set is its own Misra-Gries summary. A key already in its set is
-// counted; a new key takes a free way; when the set is full, every way and
-// the newcomer give up the smallest count among them (the set's `floor`
-// grows by it) and ways that reach zero are freed. So an add costs one set,
-// whatever the number of distinct keys: no table-wide compaction (the
-// earlier design compacted the whole table every few hundred new keys once
-// it was full, 50 ns per add on a 10,000-source stream; this is ~10).
-// Invariant for every key k of a second s:  c_s(k) <= true_s(k) <= c_s(k) + floor_s
-// (c_s(k) = 0 when k is not in the summary, floor_s the largest set floor).
+// WAYS slots, and each set is its own Space-Saving summary. A key already in
+// its set is counted; a new key takes a free way; when the set is full it
+// takes the way with the smallest count m, counts on from m, and carries m
+// as its error. So an add is one pass over one set, whatever the number of
+// distinct keys: no table-wide compaction (the earlier design compacted the
+// whole table every few hundred new keys once it was full: 50 ns per add on
+// a 10,000-source stream). Space-Saving's guarantee, per set: a key in the
+// summary was seen at least count - error times and at most count times; a
+// key not in it at most the count it was evicted with. `floor` is the
+// largest error handed out this second, so for every key k of a second s:
+//   c_s(k) <= true_s(k) <= c_s(k) + floor_s   (c_s = count - error; 0 when absent).
 // A window query sums the summaries of its seconds, so a key's reported count
 // is a lower bound and its true count is at most count + sum(floor_s): that
 // sum is the error bound the API reports. When no set overflowed the bound is
@@ -166,7 +167,8 @@ export class WindowedHeavyHitters {
   // the current second: set t holds slots t*WAYS .. t*WAYS+WAYS-1; count 0 = free
   private readonly keys: Float64Array;
   private readonly counts: Float64Array;
-  private readonly setFloor: Float64Array;
+  // count - errs = occurrences certainly seen; errs > 0 only for a key that took a full set's smallest way
+  private readonly errs: Float64Array;
   private readonly setMask: number;
   // sets holding anything this second (cleared and frozen from this list, not by a full scan)
   private readonly touched: Uint32Array;
@@ -179,7 +181,7 @@ export class WindowedHeavyHitters {
   private readonly ring: Float64Array[];
   private readonly ringSec: Float64Array;
   private readonly mask: number;
-  /** Overflows (a full set gave up counts) since start. */
+  /** Overflows (a new key took a full set's smallest way) since start. */
   overflows = 0;
 
   constructor(opts: HeavyHitterOptions = {}) {
@@ -187,7 +189,7 @@ export class WindowedHeavyHitters {
     const sets = pow2(Math.max(1, Math.ceil((opts.slots ?? 8 * this.maxKeys) / WAYS)));
     this.keys = new Float64Array(sets * WAYS);
     this.counts = new Float64Array(sets * WAYS);
-    this.setFloor = new Float64Array(sets);
+    this.errs = new Float64Array(sets * WAYS);
     this.setMask = sets - 1;
     this.touched = new Uint32Array(sets);
     this.isTouched = new Uint8Array(sets);
@@ -212,7 +214,10 @@ export class WindowedHeavyHitters {
     }
     const set = keyHash(k) & this.setMask;
     const base = set * WAYS;
+    // One pass: the key's way, else a free way, else the smallest count.
     let free = -1;
+    let min = Infinity;
+    let minAt = base;
     for (let i = base; i < base + WAYS; i++) {
       const c = counts[i]!;
       if (c === 0) {
@@ -221,44 +226,30 @@ export class WindowedHeavyHitters {
         counts[i] = c + v;
         this.lastSlot = i;
         return;
+      } else if (c < min) {
+        min = c;
+        minAt = i;
       }
     }
-    if (free < 0) {
-      free = this.giveUp(set, v);
-      if (free < 0) return;
-      v -= this.given;
-    } else if (!this.isTouched[set]) {
-      this.isTouched[set] = 1;
-      this.touched[this.nTouched++] = set;
+    if (free >= 0) {
+      if (!this.isTouched[set]) {
+        this.isTouched[set] = 1;
+        this.touched[this.nTouched++] = set;
+      }
+      keys[free] = k;
+      counts[free] = v;
+      this.errs[free] = 0;
+      this.lastSlot = free;
+      return;
     }
-    keys[free] = k;
-    counts[free] = v;
-    this.lastSlot = free;
-  }
-
-  private given = 0;
-
-  /**
-   * Set `set` is full and a new key brings `v`: all WAYS + 1 give up
-   * d = min(v, smallest count). Returns a freed way for the newcomer's
-   * remaining v - d (this.given = d), or -1 when nothing is left of it.
-   */
-  private giveUp(set: number, v: number): number {
-    const counts = this.counts;
-    const base = set * WAYS;
-    let min = v;
-    for (let i = base; i < base + WAYS; i++) if (counts[i]! < min) min = counts[i]!;
-    let free = -1;
-    for (let i = base; i < base + WAYS; i++) {
-      const c = counts[i]! - min;
-      counts[i] = c;
-      if (c === 0 && free < 0) free = i;
-    }
+    // Full set (Space-Saving within the set): the newcomer takes the way of
+    // the smallest count and inherits that count as its error.
     this.overflows++;
-    const f = (this.setFloor[set]! += min);
-    if (f > this.floor) this.floor = f;
-    this.given = min;
-    return min < v ? free : -1;
+    keys[minAt] = k;
+    counts[minAt] = min + v;
+    this.errs[minAt] = min;
+    if (min > this.floor) this.floor = min;
+    this.lastSlot = minAt;
   }
 
   /** Move to second `sec`: the current summary is frozen under its second. */
@@ -294,11 +285,10 @@ export class WindowedHeavyHitters {
       for (let i = base; i < base + WAYS; i++) {
         if (counts[i] !== 0) {
           packed[j++] = keys[i]!;
-          packed[j++] = counts[i]!;
+          packed[j++] = counts[i]! - this.errs[i]!;
           counts[i] = 0;
         }
       }
-      this.setFloor[set] = 0;
       this.isTouched[set] = 0;
     }
     this.nTouched = 0;
@@ -325,7 +315,7 @@ export class WindowedHeavyHitters {
         bound += this.floor;
         for (let t = 0; t < this.nTouched; t++) {
           const base = this.touched[t]! * WAYS;
-          for (let i = base; i < base + WAYS; i++) if (this.counts[i] !== 0) into.add(this.keys[i]!, this.counts[i]!);
+          for (let i = base; i < base + WAYS; i++) if (this.counts[i] !== 0) into.add(this.keys[i]!, this.counts[i]! - this.errs[i]!);
         }
         continue;
       }
@@ -345,7 +335,7 @@ export class WindowedHeavyHitters {
     for (let s = lo; s <= toSec; s++) {
       if (s === this.curSec) {
         const base = (keyHash(k) & this.setMask) * WAYS;
-        for (let i = base; i < base + WAYS; i++) if (this.counts[i] !== 0 && this.keys[i] === k) sum += this.counts[i]!;
+        for (let i = base; i < base + WAYS; i++) if (this.counts[i] !== 0 && this.keys[i] === k) sum += this.counts[i]! - this.errs[i]!;
         continue;
       }
       const slot = s & this.mask;

@@ -179,6 +179,7 @@ export class Model implements RecordSink {
   records = 0;
   nowNs = 0;
   private curSec = -1;
+  private nextSecNs = 0;
   private readonly k = new Float64Array(NDIMS);
   private readonly scratch = new KeyCounter(4096);
   private readonly scratch2 = new KeyCounter(4096);
@@ -212,6 +213,7 @@ export class Model implements RecordSink {
     const sec = Math.floor(nowNs / 1e9);
     if (sec === this.curSec) return;
     this.curSec = sec;
+    this.nextSecNs = (sec + 1) * 1e9;
     if (this.firstSec < 0) this.firstSec = sec;
     this.totals.rollover(sec);
     for (const h of this.hh) h.rollover(sec);
@@ -234,9 +236,11 @@ export class Model implements RecordSink {
     for (let i = 0, o = 0; i < n; i++, o += 160) {
       const ts = b.ts[i]!;
       if (ts > this.nowNs || this.curSec < 0) {
-        // Counts pending for the current second go in before it is frozen.
-        if (Math.floor(ts / 1e9) !== this.curSec) this.flush();
-        this.advance(ts);
+        if (ts >= this.nextSecNs || this.curSec < 0) {
+          // Counts pending for the current second go in before it is frozen.
+          this.flush();
+          this.advance(ts);
+        } else this.nowNs = ts;
       }
       const kind = b.kind[i]!;
       switch (kind) {
@@ -297,18 +301,20 @@ export class Model implements RecordSink {
     this.flush();
   }
 
-  /** Warm the flow table's memory for the batch's lifecycle records (FlowTable.touchId). */
+  /** Warm the flow table's memory for the batch's lifecycle records (FlowTable.warm). */
   private prefetch(b: RecordColumns): void {
-    const ft = this.flows;
     const bytes = b.bytes;
     const kind = b.kind;
-    let sink = 0;
+    if (this.hashes.length < b.length) this.hashes = new Uint32Array(b.length);
+    const hashes = this.hashes;
+    let m = 0;
     for (let i = 0, o = 0; i < b.length; i++, o += 160) {
       const k = kind[i]!;
-      if (k === Kind.ALLOC || k === Kind.DESTROY || k === Kind.UPDATE || k === Kind.CONFIRM) sink ^= ft.touchId(idLo(bytes, o), idHi(bytes, o));
+      if (k === Kind.ALLOC || k === Kind.DESTROY || k === Kind.UPDATE || k === Kind.CONFIRM) hashes[m++] = FlowTable.hash(idLo(bytes, o), idHi(bytes, o));
     }
-    this.sink = sink;
+    this.sink ^= this.flows.warm(hashes, m);
   }
+  private hashes = new Uint32Array(1024);
   private sink = 0;
 
   // Counting is deferred to the end of the batch (or of the second) and done
