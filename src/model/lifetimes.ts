@@ -80,18 +80,20 @@ export class KeyedLifetimes {
   /** add() with the lifetime's bucket already computed (one bucketOf per destroy, not per dimension). */
   addBucket(k: number, bucket: number): void {
     const { keys, credit } = this;
+    // Runs of one key (the one netns, zone 0, no mark) skip the hash.
+    let i = this.lastWay;
+    if (keys[i] === k && credit[i] !== 0) {
+      this.count(i, bucket);
+      return;
+    }
     const base = (keyHash(k) & this.setMask) * WAYS;
     let free = -1;
-    for (let i = base; i < base + WAYS; i++) {
-      const c = credit[i]!;
-      if (c === 0) {
+    for (i = base; i < base + WAYS; i++) {
+      if (credit[i] === 0) {
         if (free < 0) free = i;
       } else if (keys[i] === k) {
-        if (c < CREDIT_MAX) credit[i] = c + 1;
-        const b = i * NBUCKETS + bucket;
-        // u16 buckets: halve them all when one would overflow (the median holds).
-        if (this.hist[b] === 0xffff) this.halve(i);
-        this.hist[b]!++;
+        this.lastWay = i;
+        this.count(i, bucket);
         return;
       }
     }
@@ -103,6 +105,18 @@ export class KeyedLifetimes {
     credit[free] = 1;
     this.hist.fill(0, free * NBUCKETS, free * NBUCKETS + NBUCKETS);
     this.hist[free * NBUCKETS + bucket] = 1;
+    this.lastWay = free;
+  }
+
+  private lastWay = 0;
+
+  private count(i: number, bucket: number): void {
+    const c = this.credit[i]!;
+    if (c < CREDIT_MAX) this.credit[i] = c + 1;
+    const b = i * NBUCKETS + bucket;
+    // u16 buckets: halve them all when one would overflow (the median holds).
+    if (this.hist[b] === 0xffff) this.halve(i);
+    this.hist[b]!++;
   }
 
   private halve(i: number): void {

@@ -181,6 +181,8 @@ export class Model implements RecordSink {
   private curSec = -1;
   private nextSecNs = 0;
   private readonly k = new Float64Array(NDIMS);
+  /** Record (index in the current batch) whose keys this.k holds, -1 none. */
+  private keysOf = -1;
   private readonly scratch = new KeyCounter(4096);
   private readonly scratch2 = new KeyCounter(4096);
   private firstSec = -1;
@@ -232,6 +234,7 @@ export class Model implements RecordSink {
     this.batches++;
     this.records += n;
     if (n > this.pendCap) this.growPending(n);
+    this.keysOf = -1;
     this.prefetch(b);
     for (let i = 0, o = 0; i < n; i++, o += 160) {
       const ts = b.ts[i]!;
@@ -368,6 +371,7 @@ export class Model implements RecordSink {
   private keys(b: RecordColumns, i: number, o: number): void {
     const fam = b.family[i]!;
     const k = this.k;
+    this.keysOf = i;
     const src = addressKey(b.bytes, o + SADDR, fam, this.v6);
     const dport = b.dport[i]!;
     k[DIM.src] = src;
@@ -396,28 +400,26 @@ export class Model implements RecordSink {
     const s = ft.upsert(idLo(b.bytes, o), idHi(b.bytes, o));
     if (s < 0) return;
     if (ft.created) {
-      this.fill(b, i, o, s);
       const st = b.start[i]!;
       const known = st > 0 && (openFlags === 0 || (b.flags[i]! & Flag.HAS_START) !== 0);
-      ft.setStart(s, known ? st : ts);
-      ft.setFlags(s, (ft.flags(s) & FF.SRC_V6) | openFlags | (known ? FF.START_KNOWN : 0));
-      ft.setSince(s, ts);
-      ft.setHist(s, stateCode(b.proto[i]!, b.state[i]!, b.status[i]!));
+      this.create(b, i, o, s, openFlags | (known ? FF.START_KNOWN : 0), known ? st : ts, ts);
     } else {
       this.setState(b, i, s, ts);
+      ft.touch(s, ts);
     }
-    ft.touch(s, ts);
   }
 
-  private fill(b: RecordColumns, i: number, o: number, s: number): void {
-    const ft = this.flows;
+  /** A new entry from record i: its tuple, state and times in one go. */
+  private create(b: RecordColumns, i: number, o: number, s: number, flags: number, startNs: number, ts: number): void {
     const fam = b.family[i]!;
-    const src = addressKey(b.bytes, o + SADDR, fam, this.v6);
-    const dst = addressKey(b.bytes, o + DADDR, fam, this.v6);
-    ft.setTuple(s, src >= TWO32 ? src - TWO32 : src, dst >= TWO32 ? dst - TWO32 : dst, b.sport[i]!, b.dport[i]!, b.netns[i]!, b.mark[i]!, b.zone[i]!, b.proto[i]!);
-    ft.setFlags(s, src >= TWO32 ? FF.SRC_V6 : 0);
-    ft.setState(s, b.state[i]!);
-    ft.setStatus(s, b.status[i]!);
+    // ALLOC computed the address keys already (keys()); others compute them here.
+    const src = this.keysOf === i ? this.k[DIM.src]! : addressKey(b.bytes, o + SADDR, fam, this.v6);
+    const dst = this.keysOf === i ? this.k[DIM.dst]! : addressKey(b.bytes, o + DADDR, fam, this.v6);
+    const v6 = src >= TWO32;
+    const proto = b.proto[i]!;
+    const state = b.state[i]!;
+    const status = b.status[i]!;
+    this.flows.init(s, v6 ? src - TWO32 : src, v6 ? dst - TWO32 : dst, b.sport[i]!, b.dport[i]!, b.netns[i]!, b.mark[i]!, b.zone[i]!, proto, state, status, flags | (v6 ? FF.SRC_V6 : 0), startNs, stateCode(proto, state, status), ts);
   }
 
   /** UPDATE / CONFIRM: state or status changed. */
@@ -427,16 +429,12 @@ export class Model implements RecordSink {
     const s = ft.upsert(idLo(b.bytes, o), idHi(b.bytes, o));
     if (s < 0) return;
     if (ft.created) {
-      this.fill(b, i, o, s);
       const st = b.start[i]!;
       const known = st > 0 && (b.flags[i]! & Flag.HAS_START) !== 0;
-      ft.setStart(s, known ? st : ts);
-      ft.setFlags(s, (ft.flags(s) & FF.SRC_V6) | FF.OPEN_UPDATE | (known ? FF.START_KNOWN : 0));
-      ft.setSince(s, ts);
-      ft.setHist(s, stateCode(b.proto[i]!, b.state[i]!, b.status[i]!));
-    } else {
-      this.setState(b, i, s, ts);
+      this.create(b, i, o, s, FF.OPEN_UPDATE | (known ? FF.START_KNOWN : 0) | (confirm ? FF.CONFIRMED : 0), known ? st : ts, ts);
+      return;
     }
+    this.setState(b, i, s, ts);
     if (confirm) ft.setFlags(s, ft.flags(s) | FF.CONFIRMED);
     ft.touch(s, ts);
   }
