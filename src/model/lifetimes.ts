@@ -52,12 +52,12 @@ export function quantileOf(buckets: ArrayLike<number>, count: number, q: number)
  * Lifetime histograms per key of one dimension, bounded, at a constant cost
  * per destroy: a set-associative table (a key hashes to one set of WAYS
  * ways). A key in its set gains credit; a new key takes a free way; in a
- * full set every way loses one credit and the first to reach zero makes room
- * (its histogram is forgotten). Credit saturates at CREDIT_MAX, so a key that
- * went quiet yields its way after that many newcomers to its set, while a
- * heavy key (the ones the API ranks) keeps earning its place. A key's
- * histogram therefore covers the entries of that key destroyed since it was
- * last admitted — enough for the median lifetime of the heavy keys.
+ * full set the way with the least credit loses one, and makes room (its
+ * histogram forgotten) when it reaches zero. Credit saturates at CREDIT_MAX,
+ * so a key that went quiet yields its way after at most that many newcomers
+ * to its set, while a heavy key (the ones the API ranks) keeps its place. A
+ * key's histogram therefore covers the entries of that key destroyed since
+ * it was last admitted — enough for the median lifetime of the heavy keys.
  */
 export class KeyedLifetimes {
   private readonly keys: Float64Array;
@@ -87,19 +87,26 @@ export class KeyedLifetimes {
       return;
     }
     const base = (keyHash(k) & this.setMask) * WAYS;
+    // One pass: the key's way, else a free way, else the least credit.
     let free = -1;
+    let min = Infinity;
+    let minAt = base;
     for (i = base; i < base + WAYS; i++) {
-      if (credit[i] === 0) {
+      const c = credit[i]!;
+      if (c === 0) {
         if (free < 0) free = i;
       } else if (keys[i] === k) {
         this.lastWay = i;
         this.count(i, bucket);
         return;
+      } else if (c < min) {
+        min = c;
+        minAt = i;
       }
     }
     if (free < 0) {
-      for (let i = base; i < base + WAYS; i++) if (--credit[i]! === 0 && free < 0) free = i;
-      if (free < 0) return;
+      if (--credit[minAt]! !== 0) return;
+      free = minAt;
     }
     keys[free] = k;
     credit[free] = 1;
