@@ -46,71 +46,82 @@ export function keyHash(k: number): number {
   return h ^ (h >>> 16);
 }
 
-/** A scratch accumulator: number key -> sum, open addressing, reused across queries. */
+/**
+ * A scratch accumulator: number key -> sum, open addressing, reused across
+ * queries. Key and sum side by side ([k0, s0, k1, s1, ...]) so a probe reads
+ * one cache line; a slot is free while its sum is 0 (adding 0 is a no-op).
+ */
 export class KeyCounter {
-  keys: Float64Array;
-  sums: Float64Array;
-  used: Uint8Array;
+  private slots: Float64Array;
+  private mask: number;
   size = 0;
 
   constructor(capacity = 1024) {
     const cap = pow2(capacity * 2);
-    this.keys = new Float64Array(cap);
-    this.sums = new Float64Array(cap);
-    this.used = new Uint8Array(cap);
+    this.slots = new Float64Array(2 * cap);
+    this.mask = cap - 1;
   }
 
   clear(): void {
     if (this.size === 0) return;
-    this.used.fill(0);
+    this.slots.fill(0);
     this.size = 0;
   }
 
   add(k: number, v: number): void {
-    const mask = this.keys.length - 1;
-    let s = keyHash(k) & mask;
-    while (this.used[s]) {
-      if (this.keys[s] === k) {
-        this.sums[s]! += v;
+    if (v === 0) return;
+    const slots = this.slots;
+    const mask = this.mask;
+    for (let s = keyHash(k) & mask; ; s = (s + 1) & mask) {
+      const sum = slots[2 * s + 1]!;
+      if (sum === 0) break;
+      if (slots[2 * s] === k) {
+        slots[2 * s + 1] = sum + v;
         return;
       }
-      s = (s + 1) & mask;
     }
-    this.used[s] = 1;
-    this.keys[s] = k;
-    this.sums[s] = v;
-    if (++this.size * 2 > this.keys.length) this.grow();
+    let s = keyHash(k) & mask;
+    while (slots[2 * s + 1] !== 0) s = (s + 1) & mask;
+    slots[2 * s] = k;
+    slots[2 * s + 1] = v;
+    if (++this.size * 2 > mask + 1) this.grow();
   }
 
   get(k: number): number {
-    const mask = this.keys.length - 1;
-    for (let s = keyHash(k) & mask; this.used[s]; s = (s + 1) & mask) if (this.keys[s] === k) return this.sums[s]!;
+    const slots = this.slots;
+    const mask = this.mask;
+    for (let s = keyHash(k) & mask; slots[2 * s + 1] !== 0; s = (s + 1) & mask) if (slots[2 * s] === k) return slots[2 * s + 1]!;
     return 0;
   }
 
   private grow(): void {
-    const { keys, sums, used } = this;
-    const cap = keys.length * 2;
-    this.keys = new Float64Array(cap);
-    this.sums = new Float64Array(cap);
-    this.used = new Uint8Array(cap);
+    const old = this.slots;
+    this.slots = new Float64Array(old.length * 2);
+    this.mask = old.length - 1;
     this.size = 0;
-    for (let i = 0; i < keys.length; i++) if (used[i]) this.add(keys[i]!, sums[i]!);
+    for (let i = 0; i < old.length; i += 2) if (old[i + 1] !== 0) this.add(old[i]!, old[i + 1]!);
+  }
+
+  /** Call f(key, sum) for every entry (no iterator objects). */
+  forEach(f: (key: number, sum: number) => void): void {
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i += 2) if (slots[i + 1] !== 0) f(slots[i]!, slots[i + 1]!);
   }
 
   /** The `limit` largest entries, largest first (ties: smaller key first). */
   top(limit: number): Array<{ key: number; count: number }> {
     const out: Array<{ key: number; count: number }> = [];
     if (limit <= 0 || this.size === 0) return out;
+    const slots = this.slots;
     // Select the cut first so that only about `limit` objects are made.
     let cut = -Infinity;
     if (this.size > limit) {
-      if (this.sel.length < this.size) this.sel = new Float64Array(this.keys.length);
+      if (this.sel.length < this.size) this.sel = new Float64Array(slots.length / 2);
       let j = 0;
-      for (let i = 0; i < this.keys.length; i++) if (this.used[i]) this.sel[j++] = this.sums[i]!;
+      for (let i = 1; i < slots.length; i += 2) if (slots[i] !== 0) this.sel[j++] = slots[i]!;
       cut = selectKth(this.sel, j, j - limit);
     }
-    for (let i = 0; i < this.keys.length; i++) if (this.used[i] && this.sums[i]! >= cut) out.push({ key: this.keys[i]!, count: this.sums[i]! });
+    for (let i = 0; i < slots.length; i += 2) if (slots[i + 1] !== 0 && slots[i + 1]! >= cut) out.push({ key: slots[i]!, count: slots[i + 1]! });
     out.sort((a, b) => b.count - a.count || a.key - b.key);
     if (out.length > limit) out.length = limit;
     return out;
@@ -119,7 +130,8 @@ export class KeyCounter {
   private sel = new Float64Array(0);
 
   *entries(): IterableIterator<[number, number]> {
-    for (let i = 0; i < this.keys.length; i++) if (this.used[i]) yield [this.keys[i]!, this.sums[i]!];
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i += 2) if (slots[i + 1] !== 0) yield [slots[i]!, slots[i + 1]!];
   }
 }
 

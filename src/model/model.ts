@@ -185,6 +185,7 @@ export class Model implements RecordSink {
   private keysOf = -1;
   private readonly scratch = new KeyCounter(4096);
   private readonly scratch2 = new KeyCounter(4096);
+  private readonly scratch3 = new KeyCounter(4096);
   private firstSec = -1;
 
   constructor(opts: ModelOptions = {}) {
@@ -662,50 +663,63 @@ export class Model implements RecordSink {
   } {
     const d = dimIndex(q.by);
     const ft = this.flows;
-    const sc = this.scratch;
-    sc.clear();
     const NG = 256 * NSTATE_CODES;
     const byStateArr = new Float64Array(NG);
     const wantState = q.state ?? -1;
     const wantProto = q.proto ?? -1;
+    // One pass: (key, protocol/state) pairs counted together, as one number
+    // key * NG + group where that stays exact (below 2^53: every dimension
+    // but src,dport, whose keys are up to 2^49); per-key totals and the top
+    // keys' breakdowns both come from the pairs. src,dport counts keys in
+    // the pass and breaks the top keys down in a second one.
+    const paired = d !== DIM.src_dport;
+    const pairs = this.scratch2;
+    pairs.clear();
+    const sc = this.scratch;
+    sc.clear();
     let total = 0;
     for (let s = 0; s < ft.end; s++) {
       if (!ft.live(s)) continue;
       const code = ft.stateCode(s);
       const proto = ft.proto(s);
-      byStateArr[proto * NSTATE_CODES + code]! += 1;
+      const g = proto * NSTATE_CODES + code;
+      byStateArr[g]! += 1;
       if (wantState >= 0 && code !== wantState) continue;
       if (wantProto >= 0 && proto !== wantProto) continue;
       total++;
-      sc.add(this.flowKey(s, d), 1);
+      if (paired) pairs.add(this.flowKey(s, d) * NG + g, 1);
+      else sc.add(this.flowKey(s, d), 1);
     }
+    if (paired) pairs.forEach((kg, n) => sc.add(Math.floor(kg / NG), n));
     const byState = new Map<number, number>();
     for (let g = 0; g < NG; g++) if (byStateArr[g]! > 0) byState.set(g, byStateArr[g]!);
     const top = sc.top(q.limit);
-    // Second pass for the top keys only: (item, proto/state) counts.
     const index = new KeyCounter(top.length + 1);
     top.forEach((t, i) => index.add(t.key, i + 1));
-    const parts = new KeyCounter(64);
-    if (top.length) {
+    const breakdown = top.map(() => new Map<number, number>());
+    if (paired) {
+      pairs.forEach((kg, n) => {
+        const key = Math.floor(kg / NG);
+        const i = index.get(key);
+        if (i !== 0) breakdown[i - 1]!.set(kg - key * NG, n);
+      });
+    } else if (top.length) {
       for (let s = 0; s < ft.end; s++) {
-      if (!ft.live(s)) continue;
+        if (!ft.live(s)) continue;
         const code = ft.stateCode(s);
         const proto = ft.proto(s);
         if (wantState >= 0 && code !== wantState) continue;
         if (wantProto >= 0 && proto !== wantProto) continue;
         const i = index.get(this.flowKey(s, d));
         if (i === 0) continue;
-        parts.add((i - 1) * NG + proto * NSTATE_CODES + code, 1);
+        const g = proto * NSTATE_CODES + code;
+        const m = breakdown[i - 1]!;
+        m.set(g, (m.get(g) ?? 0) + 1);
       }
-    }
-    const breakdown = top.map(() => new Map<number, number>());
-    for (const [k, n] of parts.entries()) {
-      const i = Math.floor(k / NG);
-      breakdown[i]!.set(k - i * NG, n);
     }
     const rateWindow = Math.min(60, this.opts.historySeconds);
     const [from, to] = this.range(rateWindow);
-    const sc2 = this.scratch2;
+    const sc2 = this.scratch3;
     sc2.clear();
     this.hh[S_ALLOC * NDIMS + d]!.collect(from, to, sc2);
     const items = top.map(({ key, count }, i) => ({
