@@ -58,6 +58,8 @@ export class FlowTable {
   evictions = 0;
   /** Set by upsert(): whether the entry was just inserted. */
   created = false;
+  /** Called with an entry about to be evicted (maxFlows reached), while its fields are still there. */
+  onEvict: ((e: number) => void) | null = null;
 
   // Slot s: index[2s] = entry + 1 (0: empty), index[2s + 1] = the id's hash,
   // side by side so a probe reads one cache line.
@@ -257,6 +259,7 @@ export class FlowTable {
     }
     if (best < 0) for (let e = 0; e < this.end && best < 0; e++) if (this.live(e)) best = e;
     if (best >= 0) {
+      this.onEvict?.(best);
       this.remove(best);
       this.evictions++;
     }

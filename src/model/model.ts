@@ -19,6 +19,7 @@ import { FF, FlowTable } from './flows.js';
 import { Histogram, KeyedLifetimes, NBUCKETS, BUCKET_LE_SECONDS, bucketOf } from './lifetimes.js';
 import { IPPROTO_TCP, NSTATE_CODES, stateCode, stateName } from './states.js';
 import { ClosedFlows } from './closed.js';
+import { OccupancyIndex } from './occupancy.js';
 import { ProcHistory, forecast, type Forecast } from './forecast.js';
 import { advise, type Advice, type AdviceEnvironment } from './advice.js';
 
@@ -56,6 +57,14 @@ export interface ModelOptions {
   closedFlows?: number;
   /** The namespace whose table /v1/forecast describes by default (default: first snapshot's). */
   hostNetns?: number;
+  /**
+   * Keep live-entry counts per (key, protocol/state) for the dimensions
+   * being asked about (default true; see occupancy.ts). false: every
+   * occupancy question scans the flow table.
+   */
+  occupancyIndex?: boolean;
+  /** Seconds (model clock) an unused occupancy index is kept (default 600). */
+  occupancyIdleSeconds?: number;
 }
 
 export interface TopKQuery {
@@ -187,6 +196,9 @@ export class Model implements RecordSink {
   private readonly scratch2 = new KeyCounter(4096);
   private readonly scratch3 = new KeyCounter(4096);
   private firstSec = -1;
+  /** Occupancy indexes by dimension, and the list of those that exist (see occupancy.ts). */
+  private readonly occ: (OccupancyIndex | undefined)[] = new Array(NDIMS).fill(undefined);
+  private occList: OccupancyIndex[] = [];
 
   constructor(opts: ModelOptions = {}) {
     this.opts = {
@@ -196,9 +208,14 @@ export class Model implements RecordSink {
       heavyKeys: opts.heavyKeys ?? 1024,
       closedFlows: opts.closedFlows ?? 4096,
       hostNetns: opts.hostNetns,
+      occupancyIndex: opts.occupancyIndex ?? true,
+      occupancyIdleSeconds: opts.occupancyIdleSeconds ?? 600,
     };
     this.hostNetns = opts.hostNetns;
     this.flows = new FlowTable(this.opts.maxFlows);
+    this.flows.onEvict = (e) => {
+      if (this.occList.length) this.occClose(e);
+    };
     this.totals = new Totals(this.opts.historySeconds);
     for (let i = 0; i < STREAMS.length * NDIMS; i++) {
       this.hh.push(new WindowedHeavyHitters({ maxKeys: this.opts.heavyKeys, historySeconds: this.opts.historySeconds }));
@@ -220,6 +237,7 @@ export class Model implements RecordSink {
     if (this.firstSec < 0) this.firstSec = sec;
     this.totals.rollover(sec);
     for (const h of this.hh) h.rollover(sec);
+    if (this.occList.length) this.expireOccupancy();
   }
 
   /** Seconds of data the model holds (since its first record, capped by the history). */
@@ -421,6 +439,7 @@ export class Model implements RecordSink {
     const state = b.state[i]!;
     const status = b.status[i]!;
     this.flows.init(s, v6 ? src - TWO32 : src, v6 ? dst - TWO32 : dst, b.sport[i]!, b.dport[i]!, b.netns[i]!, b.mark[i]!, b.zone[i]!, proto, state, status, flags | (v6 ? FF.SRC_V6 : 0), startNs, stateCode(proto, state, status), ts);
+    if (this.occList.length) this.occOpen(s);
   }
 
   /** UPDATE / CONFIRM: state or status changed. */
@@ -449,7 +468,9 @@ export class Model implements RecordSink {
     const status = b.status[i]!;
     if (status !== 0) ft.setStatus(s, status);
     const code = stateCode(proto, ft.state(s), ft.status(s));
-    if (code !== ft.stateCode(s)) {
+    const was = ft.stateCode(s);
+    if (code !== was) {
+      if (this.occList.length) this.occMove(s, proto * NSTATE_CODES + was, proto * NSTATE_CODES + code);
       ft.setHist(s, (ft.hist(s) << 8) | code);
       ft.setSince(s, ts);
     }
@@ -502,8 +523,73 @@ export class Model implements RecordSink {
         h.add(ts - since);
       }
       this.closed.push(ft, s, ts, cause, lifetime);
+      if (this.occList.length) this.occClose(s);
       ft.remove(s);
     }
+  }
+
+  // ---------------------------------------------------------------- occupancy indexes
+
+  private group(s: number): number {
+    return this.flows.proto(s) * NSTATE_CODES + this.flows.stateCode(s);
+  }
+
+  private occOpen(s: number): void {
+    const g = this.group(s);
+    for (const x of this.occList) x.inc(this.flowKey(s, x.dim), g);
+  }
+
+  private occClose(s: number): void {
+    const g = this.group(s);
+    for (const x of this.occList) x.dec(this.flowKey(s, x.dim), g);
+  }
+
+  private occMove(s: number, from: number, to: number): void {
+    for (const x of this.occList) {
+      const k = this.flowKey(s, x.dim);
+      x.dec(k, from);
+      x.inc(k, to);
+    }
+  }
+
+  /**
+   * The index of dimension d, built from one scan of the table when nobody
+   * asked for d recently; null when indexes are off.
+   */
+  private occupancyIndex(d: number): OccupancyIndex | null {
+    if (!this.opts.occupancyIndex) return null;
+    let x = this.occ[d];
+    if (!x) {
+      x = new OccupancyIndex(d, 1024);
+      const ft = this.flows;
+      for (let s = 0; s < ft.end; s++) if (ft.live(s)) x.inc(this.flowKey(s, d), this.group(s));
+      this.occ[d] = x;
+      this.occList = this.occ.filter((o): o is OccupancyIndex => o !== undefined);
+    }
+    x.lastUsedNs = this.nowNs;
+    return x;
+  }
+
+  private expireOccupancy(): void {
+    const idle = this.opts.occupancyIdleSeconds * 1e9;
+    let dropped = false;
+    for (const x of this.occList) {
+      if (this.nowNs - x.lastUsedNs > idle) {
+        this.occ[x.dim] = undefined;
+        dropped = true;
+      }
+    }
+    if (dropped) this.occList = this.occ.filter((o): o is OccupancyIndex => o !== undefined);
+  }
+
+  /** Dimensions with an occupancy index now, and dec() calls that found nothing (always 0 unless a path is wrong). */
+  occupancyIndexes(): { dims: Dimension[]; pairs: number; bytes: number; misses: number } {
+    return {
+      dims: this.occList.map((x) => DIMENSIONS[x.dim]!),
+      pairs: this.occList.reduce((a, x) => a + x.size, 0),
+      bytes: this.occList.reduce((a, x) => a + x.bytes(), 0),
+      misses: this.occList.reduce((a, x) => a + x.misses, 0),
+    };
   }
 
   /** SYNC: entries of `netns` with no record since `sinceNs` are gone. */
@@ -513,6 +599,7 @@ export class Model implements RecordSink {
     for (let s = 0; s < ft.end; s++) {
       if (ft.live(s) && ft.netns(s) === netns && ft.lastNs(s) < sinceNs) {
         this.closed.push(ft, s, ts, cause, ft.flags(s) & FF.START_KNOWN ? ts - ft.start(s) : -1);
+        if (this.occList.length) this.occClose(s);
         ft.remove(s);
         closed++;
       }
@@ -667,37 +754,58 @@ export class Model implements RecordSink {
     const byStateArr = new Float64Array(NG);
     const wantState = q.state ?? -1;
     const wantProto = q.proto ?? -1;
-    // One pass: (key, protocol/state) pairs counted together, as one number
-    // key * NG + group where that stays exact (below 2^53: every dimension
-    // but src,dport, whose keys are up to 2^49); per-key totals and the top
-    // keys' breakdowns both come from the pairs. src,dport counts keys in
-    // the pass and breaks the top keys down in a second one.
-    const paired = d !== DIM.src_dport;
-    const pairs = this.scratch2;
-    pairs.clear();
     const sc = this.scratch;
     sc.clear();
     let total = 0;
-    for (let s = 0; s < ft.end; s++) {
-      if (!ft.live(s)) continue;
-      const code = ft.stateCode(s);
-      const proto = ft.proto(s);
-      const g = proto * NSTATE_CODES + code;
-      byStateArr[g]! += 1;
-      if (wantState >= 0 && code !== wantState) continue;
-      if (wantProto >= 0 && proto !== wantProto) continue;
-      total++;
-      if (paired) pairs.add(this.flowKey(s, d) * NG + g, 1);
-      else sc.add(this.flowKey(s, d), 1);
+    const idx = this.occupancyIndex(d);
+    // (key, protocol/state) pairs: from the index, or counted in one pass as
+    // one number key * NG + group where that stays exact (below 2^53: every
+    // dimension but src,dport, whose keys are up to 2^49). Per-key totals and
+    // the top keys' breakdowns both come from the pairs; a src,dport scan
+    // counts keys and breaks the top ones down in a second pass.
+    const paired = idx !== null || d !== DIM.src_dport;
+    const pairs = this.scratch2;
+    pairs.clear();
+    if (idx) {
+      idx.forEach((k, g, n) => {
+        byStateArr[g]! += n;
+        const proto = Math.floor(g / NSTATE_CODES);
+        if (wantState >= 0 && g - proto * NSTATE_CODES !== wantState) return;
+        if (wantProto >= 0 && proto !== wantProto) return;
+        total += n;
+        sc.add(k, n);
+      });
+    } else {
+      for (let s = 0; s < ft.end; s++) {
+        if (!ft.live(s)) continue;
+        const code = ft.stateCode(s);
+        const proto = ft.proto(s);
+        const g = proto * NSTATE_CODES + code;
+        byStateArr[g]! += 1;
+        if (wantState >= 0 && code !== wantState) continue;
+        if (wantProto >= 0 && proto !== wantProto) continue;
+        total++;
+        if (paired) pairs.add(this.flowKey(s, d) * NG + g, 1);
+        else sc.add(this.flowKey(s, d), 1);
+      }
+      if (paired) pairs.forEach((kg, n) => sc.add(Math.floor(kg / NG), n));
     }
-    if (paired) pairs.forEach((kg, n) => sc.add(Math.floor(kg / NG), n));
     const byState = new Map<number, number>();
     for (let g = 0; g < NG; g++) if (byStateArr[g]! > 0) byState.set(g, byStateArr[g]!);
     const top = sc.top(q.limit);
     const index = new KeyCounter(top.length + 1);
     top.forEach((t, i) => index.add(t.key, i + 1));
     const breakdown = top.map(() => new Map<number, number>());
-    if (paired) {
+    if (idx) {
+      idx.forEach((k, g, n) => {
+        const i = index.get(k);
+        if (i === 0) return;
+        const code = g % NSTATE_CODES;
+        if (wantState >= 0 && code !== wantState) return;
+        if (wantProto >= 0 && (g - code) / NSTATE_CODES !== wantProto) return;
+        breakdown[i - 1]!.set(g, n);
+      });
+    } else if (paired) {
       pairs.forEach((kg, n) => {
         const key = Math.floor(kg / NG);
         const i = index.get(key);
@@ -737,22 +845,36 @@ export class Model implements RecordSink {
   }
 
   /**
-   * One pass over the table for /metrics: the top `limit` holders in each of
-   * `dims`, and the live entries by protocol/state code.
+   * For /metrics: the top `limit` holders in each of `dims`, and the live
+   * entries by protocol/state code; from the dimensions' occupancy indexes
+   * (one pass over the table when indexes are off or no dimension is asked).
    */
   occupancySummary(dims: readonly Dimension[], limit: number): { tops: Map<Dimension, Array<{ key: string; count: number }>>; states: Map<number, number> } {
     const ft = this.flows;
     const ds = dims.map((d) => dimIndex(d));
-    const counters = ds.map(() => new KeyCounter(1024));
     const NG = 256 * NSTATE_CODES;
     const byState = new Float64Array(NG);
-    for (let s = 0; s < ft.end; s++) {
-      if (!ft.live(s)) continue;
-      byState[ft.proto(s) * NSTATE_CODES + ft.stateCode(s)]! += 1;
-      for (let j = 0; j < ds.length; j++) counters[j]!.add(this.flowKey(s, ds[j]!), 1);
-    }
     const tops = new Map<Dimension, Array<{ key: string; count: number }>>();
-    dims.forEach((d, j) => tops.set(d, counters[j]!.top(limit).map((t) => ({ key: formatKey(ds[j]!, t.key, this.v6), count: t.count }))));
+    const indexes = ds.map((d) => this.occupancyIndex(d));
+    if (indexes.length && indexes.every((x) => x !== null)) {
+      // From the indexes: no scan.
+      indexes.forEach((x, j) => {
+        const c = new KeyCounter(1024);
+        x!.forEach((k, g, n) => {
+          c.add(k, n);
+          if (j === 0) byState[g]! += n;
+        });
+        tops.set(dims[j]!, c.top(limit).map((t) => ({ key: formatKey(ds[j]!, t.key, this.v6), count: t.count })));
+      });
+    } else {
+      const counters = ds.map(() => new KeyCounter(1024));
+      for (let s = 0; s < ft.end; s++) {
+        if (!ft.live(s)) continue;
+        byState[ft.proto(s) * NSTATE_CODES + ft.stateCode(s)]! += 1;
+        for (let j = 0; j < ds.length; j++) counters[j]!.add(this.flowKey(s, ds[j]!), 1);
+      }
+      dims.forEach((d, j) => tops.set(d, counters[j]!.top(limit).map((t) => ({ key: formatKey(ds[j]!, t.key, this.v6), count: t.count }))));
+    }
     const states = new Map<number, number>();
     for (let g = 0; g < NG; g++) if (byState[g]! > 0) states.set(g, byState[g]!);
     return { tops, states };
