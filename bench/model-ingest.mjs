@@ -103,12 +103,15 @@ const fmt = (x, d = 1) => x.toLocaleString('en-US', { maximumFractionDigits: d }
 const hr = () => Number(process.hrtime.bigint()) / 1e6; // ms
 
 // ------------------------------------------------------------ ingest
-async function benchIngest() {
+async function benchIngest(occupancyDims = []) {
   const BATCH = 1024;
   const NB = 256; // pre-generated batches (cycled; ids keep growing)
   const live = 100000;
   const w = new Workload({ live, rate: 3e6 });
   const model = new Model({ maxFlows: 1_000_000 });
+  // Occupancy indexes exist for the dimensions someone asks about (a
+  // dashboard, /metrics): asking once here keeps them for the run.
+  for (const by of occupancyDims) model.occupancy({ by, limit: 1 });
   const bufs = Array.from({ length: NB }, () => new Uint8Array(BATCH * RECORD_SIZE));
   // warm up to steady state (LIVE entries open)
   for (let k = 0; k < 300; k++) {
@@ -138,6 +141,11 @@ async function benchIngest() {
   }
   const total = decodeMs + modelMs;
   const load = (await import('node:os')).loadavg()[0];
+  if (occupancyDims.length) {
+    for (const by of occupancyDims) model.occupancy({ by, limit: 1 });
+    console.log(`| same, with occupancy indexes on ${occupancyDims.join(' and ')} (${model.occupancyIndexes().pairs} pairs), per CPU second | **${fmt(records / (cpuMs / 1000) / 1e6, 2)} M records/s** (model.ingest alone ${fmt(records / (modelMs / 1000) / 1e6, 2)} M/s) | |`);
+    return;
+  }
   console.log('| measure | value | target |');
   console.log('|---|---|---|');
   console.log(`| ingest, decode + full model (steady churn, ${fmt(live, 0)} live flows, 1,024-record batches), per CPU second | **${fmt(records / (cpuMs / 1000) / 1e6, 2)} M records/s** | ≥ 3 M/s |`);
@@ -182,7 +190,7 @@ async function benchMemory() {
     }
     return `median ${fmt(pct(xs, 0.5), 1)} ms, max ${fmt(Math.max(...xs), 1)} ms`;
   };
-  console.log(`| at 1M flows: GET /v1/occupancy?by=src (table scan) | ${t(() => model.occupancy({ by: 'src', limit: 10 }))} | |`);
+  console.log(`| at 1M flows: GET /v1/occupancy?by=src (the first call builds the index from a scan; max = that call) | ${t(() => model.occupancy({ by: 'src', limit: 10 }))} | |`);
   console.log(`| at 1M flows: /metrics model part (topK 10, one scan) | ${t(() => renderModelMetrics(model, { topK: 10 }))} | |`);
   console.log(`| at 1M flows: GET /v1/churn?by=src&window=60 | ${t(() => model.churn({ by: 'src', window: 60, limit: 10 }))} | ≤ 20 ms |`);
 }
@@ -209,6 +217,11 @@ async function benchQuery(ratePerSec, live, label) {
   }
   // Advance the workload clock with wall time so windows roll as live.
   const lat = { churn60: [], churn900: [], drops60: [], occupancy: [], ingestBatch: [] };
+  // The first occupancy question by a dimension builds its index from a scan
+  // of the table (occupancy.ts): timed on its own, then the steady state.
+  let t0 = hr();
+  model.occupancy({ by: 'src', limit: 10 });
+  const firstOccupancy = hr() - t0;
   const start = hr();
   let sent = 0;
   let q = 0;
@@ -221,7 +234,7 @@ async function benchQuery(ratePerSec, live, label) {
       lat.ingestBatch.push(hr() - t0);
       sent += BATCH;
     }
-    let t0 = hr();
+    t0 = hr();
     switch (q++ % 4) {
       case 0:
         model.churn({ by: 'src', window: 60, limit: 10 });
@@ -236,19 +249,17 @@ async function benchQuery(ratePerSec, live, label) {
         lat.drops60.push(hr() - t0);
         break;
       default:
-        if ((q & 31) === 0) {
-          t0 = hr();
-          model.occupancy({ by: 'src', limit: 10 });
-          lat.occupancy.push(hr() - t0);
-        }
+        model.occupancy({ by: 'src', limit: 10 });
+        lat.occupancy.push(hr() - t0);
     }
     await new Promise((r) => setImmediate(r));
   }
   const achieved = sent / ((hr() - start) / 1000);
   console.log(`| ${label}: achieved ingest rate | ${fmt(achieved, 0)} records/s, ${fmt(live, 0)} live flows | ${fmt(ratePerSec, 0)}/s |`);
+  console.log(`| ${label}: first occupancy?by=src (builds the index: one scan of ${fmt(model.flows.count, 0)} flows) | ${fmt(firstOccupancy, 2)} ms | once per dimension |`);
   for (const [k, v] of Object.entries(lat)) {
     if (!v.length) continue;
-    console.log(`| ${label}: ${k} latency (n=${v.length}) | p50 ${fmt(pct(v, 0.5), 2)} ms, **p99 ${fmt(pct(v, 0.99), 2)} ms** | ${k === 'occupancy' ? '(full table scan)' : k === 'ingestBatch' ? '' : '≤ 20 ms'} |`);
+    console.log(`| ${label}: ${k} latency (n=${v.length}) | p50 ${fmt(pct(v, 0.5), 2)} ms, **p99 ${fmt(pct(v, 0.99), 2)} ms** | ${k === 'ingestBatch' ? '' : '≤ 20 ms'} |`);
   }
 }
 
@@ -287,7 +298,10 @@ async function benchVisibility() {
 if (mode === 'memory') {
   await benchMemory();
 } else {
-  if (mode === 'all' || mode === 'ingest') await benchIngest();
+  if (mode === 'all' || mode === 'ingest') {
+    await benchIngest();
+    await benchIngest(['src', 'dport']);
+  }
   if (mode === 'all') {
     const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--memory'], { encoding: 'utf8' });
     process.stdout.write(r.stdout);
