@@ -243,13 +243,19 @@ export class WindowedHeavyHitters {
         minAt = i;
       }
     }
+    this.place(k, v, set, free, minAt, min);
+  }
+
+  // A new key's way; out of add() so that add() stays small enough for the
+  // compiler to inline into the model's counting loop.
+  private place(k: number, v: number, set: number, free: number, minAt: number, min: number): void {
     if (free >= 0) {
       if (!this.isTouched[set]) {
         this.isTouched[set] = 1;
         this.touched[this.nTouched++] = set;
       }
-      keys[free] = k;
-      counts[free] = v;
+      this.keys[free] = k;
+      this.counts[free] = v;
       this.errs[free] = 0;
       this.lastSlot = free;
       return;
@@ -257,8 +263,8 @@ export class WindowedHeavyHitters {
     // Full set (Space-Saving within the set): the newcomer takes the way of
     // the smallest count and inherits that count as its error.
     this.overflows++;
-    keys[minAt] = k;
-    counts[minAt] = min + v;
+    this.keys[minAt] = k;
+    this.counts[minAt] = min + v;
     this.errs[minAt] = min;
     if (min > this.floor) this.floor = min;
     this.lastSlot = minAt;

@@ -104,12 +104,17 @@ export class KeyedLifetimes {
         minAt = i;
       }
     }
+    this.admit(k, bucket, free, minAt);
+  }
+
+  // Out of addBucket() to keep it small enough to inline (as WindowedHeavyHitters.place).
+  private admit(k: number, bucket: number, free: number, minAt: number): void {
     if (free < 0) {
-      if (--credit[minAt]! !== 0) return;
+      if (--this.credit[minAt]! !== 0) return;
       free = minAt;
     }
-    keys[free] = k;
-    credit[free] = 1;
+    this.keys[free] = k;
+    this.credit[free] = 1;
     this.hist.fill(0, free * NBUCKETS, free * NBUCKETS + NBUCKETS);
     this.hist[free * NBUCKETS + bucket] = 1;
     this.lastWay = free;
