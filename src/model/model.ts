@@ -894,24 +894,36 @@ export class Model implements RecordSink {
 
   /**
    * For the given keys of dimension `by`: live entries by protocol number
-   * (one pass over the table).
+   * (from the dimension's occupancy index, else one pass over the table).
    */
   liveProtocols(by: Dimension, keys: readonly string[]): Map<string, Map<number, number>> {
     const d = dimIndex(by);
-    const wanted = new Set(keys);
-    const out = new Map<string, Map<number, number>>();
-    const ft = this.flows;
-    const memo = new Map<number, string>();
-    for (let s = 0; s < ft.end; s++) {
-      if (!ft.live(s)) continue;
-      const k = this.flowKey(s, d);
-      let text = memo.get(k);
-      if (text === undefined) memo.set(k, (text = formatKey(d, k, this.v6)));
-      if (!wanted.has(text)) continue;
-      let m = out.get(text);
-      if (!m) out.set(text, (m = new Map()));
-      m.set(ft.proto(s), (m.get(ft.proto(s)) ?? 0) + 1);
+    const wanted = new Map(keys.map((k, i) => [k, i]));
+    const counts = keys.map(() => new Map<number, number>());
+    // Numeric key -> 1 + its index in `keys`, or -1: one format per distinct key.
+    const seen = new KeyCounter(1024);
+    const add = (k: number, proto: number, n: number) => {
+      let w = seen.get(k);
+      if (w === 0) {
+        const i = wanted.get(formatKey(d, k, this.v6));
+        seen.add(k, (w = i === undefined ? -1 : i + 1));
+      }
+      if (w < 0) return;
+      const m = counts[w - 1]!;
+      m.set(proto, (m.get(proto) ?? 0) + n);
+    };
+    // From an occupancy index when one exists (its pairs), else one pass over
+    // the table; this does not build an index (each costs the ingest).
+    const idx = this.opts.occupancyIndex ? this.occ[d] : undefined;
+    if (idx) idx.forEach((k, g, n) => add(k, Math.floor(g / NSTATE_CODES), n));
+    else {
+      const ft = this.flows;
+      for (let s = 0; s < ft.end; s++) if (ft.live(s)) add(this.flowKey(s, d), ft.proto(s), 1);
     }
+    const out = new Map<string, Map<number, number>>();
+    keys.forEach((k, i) => {
+      if (counts[i]!.size) out.set(k, counts[i]!);
+    });
     return out;
   }
 
