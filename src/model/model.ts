@@ -16,7 +16,7 @@ import { AddressTable, DADDR, DIM, DIMENSIONS, NDIMS, SADDR, addressKey, dimInde
 import { KeyCounter, WindowedHeavyHitters } from './heavy.js';
 import { C, COUNTERS, Totals, type CounterName } from './totals.js';
 import { FF, FlowTable } from './flows.js';
-import { Histogram, KeyedLifetimes, NBUCKETS, BUCKET_LE_SECONDS, bucketOf } from './lifetimes.js';
+import { Histogram, KeyedLifetimes, NBUCKETS, BUCKET_LE_SECONDS, bucketOf, quantileOf } from './lifetimes.js';
 import { IPPROTO_TCP, NSTATE_CODES, stateCode, stateName } from './states.js';
 import { ClosedFlows } from './closed.js';
 import { OccupancyIndex } from './occupancy.js';
@@ -189,9 +189,9 @@ export class Model implements RecordSink {
   nowNs = 0;
   private curSec = -1;
   private nextSecNs = 0;
-  private readonly k = new Float64Array(NDIMS);
-  /** Record (index in the current batch) whose keys this.k holds, -1 none. */
+  /** Record (index in the current batch) whose keys the pending column keysAt holds, -1 none. */
   private keysOf = -1;
+  private keysAt = 0;
   private readonly scratch = new KeyCounter(4096);
   private readonly scratch2 = new KeyCounter(4096);
   private readonly scratch3 = new KeyCounter(4096);
@@ -267,15 +267,13 @@ export class Model implements RecordSink {
       const kind = b.kind[i]!;
       switch (kind) {
         case Kind.ALLOC:
-          this.keys(b, i, o);
+          this.count(b, i, o, S_ALLOC);
           this.totals.add(C.alloc);
-          this.count(S_ALLOC);
           this.open(b, i, o, 0);
           break;
         case Kind.DESTROY:
-          this.keys(b, i, o);
+          this.count(b, i, o, S_DESTROY);
           this.totals.add(C.destroy);
-          this.count(S_DESTROY);
           this.destroy(b, i, o);
           break;
         case Kind.UPDATE:
@@ -288,27 +286,23 @@ export class Model implements RecordSink {
           this.open(b, i, o, b.cause[i] === Cause.AT_RESYNC ? FF.OPEN_SEEN | FF.AT_RESYNC : FF.OPEN_SEEN);
           break;
         case Kind.DROP: {
-          this.keys(b, i, o);
+          this.count(b, i, o, S_NETFILTER);
           this.totals.add(C.netfilter);
-          this.count(S_NETFILTER);
           const r = b.aux[i]!;
           this.dropReasons.set(r, (this.dropReasons.get(r) ?? 0) + 1);
           break;
         }
         case Kind.TABLE_FULL:
-          this.keys(b, i, o);
+          this.count(b, i, o, S_TABLE_FULL);
           this.totals.add(C.table_full);
-          this.count(S_TABLE_FULL);
           break;
         case Kind.EVICT:
-          this.keys(b, i, o);
+          this.count(b, i, o, S_EVICTED);
           this.totals.add(C.evicted);
-          this.count(S_EVICTED);
           break;
         case Kind.INSERT_FAILED:
-          this.keys(b, i, o);
+          this.count(b, i, o, S_INSERT_FAILED);
           this.totals.add(C.insert_failed);
-          this.count(S_INSERT_FAILED);
           break;
         case Kind.LOSS:
           this.totals.add(C.lost, b.aux[i]!);
@@ -347,7 +341,7 @@ export class Model implements RecordSink {
   private pendKeys = new Float64Array(0); // d * pendCap + j
   private pendStream = new Uint8Array(0);
   private lifeN = 0;
-  private lifeKeys = new Float64Array(0);
+  private lifeAt = new Uint32Array(0); // the pending column of the destroy's keys
   private lifeBucket = new Uint8Array(0); // bucketOf(lifetime), computed once per destroy
 
   private growPending(n: number): void {
@@ -355,7 +349,7 @@ export class Model implements RecordSink {
     this.pendCap = Math.max(n, 1024);
     this.pendKeys = new Float64Array(NDIMS * this.pendCap);
     this.pendStream = new Uint8Array(this.pendCap);
-    this.lifeKeys = new Float64Array(NDIMS * this.pendCap);
+    this.lifeAt = new Uint32Array(this.pendCap);
     this.lifeBucket = new Uint8Array(this.pendCap);
   }
 
@@ -375,40 +369,42 @@ export class Model implements RecordSink {
     const m = this.lifeN;
     if (m > 0) {
       const cap = this.pendCap;
-      const lk = this.lifeKeys;
+      const keys = this.pendKeys;
+      const at = this.lifeAt;
       const lb = this.lifeBucket;
       for (let d = 0; d < NDIMS; d++) {
+        // By protocol the exact lifetime histograms (this.lifetimes) answer.
+        if (d === DIM.proto) continue;
         const kl = this.keyLifetimes[d]!;
         const base = d * cap;
-        for (let j = 0; j < m; j++) kl.addBucket(lk[base + j]!, lb[j]!);
+        for (let j = 0; j < m; j++) kl.addBucket(keys[base + at[j]!]!, lb[j]!);
       }
       this.lifeN = 0;
     }
   }
 
-  /** The dimension keys of record i into this.k. */
-  private keys(b: RecordColumns, i: number, o: number): void {
-    const fam = b.family[i]!;
-    const k = this.k;
-    this.keysOf = i;
-    const src = addressKey(b.bytes, o + SADDR, fam, this.v6);
-    const dport = b.dport[i]!;
-    k[DIM.src] = src;
-    k[DIM.dst] = addressKey(b.bytes, o + DADDR, fam, this.v6);
-    k[DIM.dport] = dport;
-    k[DIM.proto] = b.proto[i]!;
-    k[DIM.netns] = b.netns[i]!;
-    k[DIM.zone] = b.zone[i]!;
-    k[DIM.mark] = b.mark[i]!;
-    k[DIM.src_dport] = src * 65536 + dport;
-  }
-
-  private count(stream: number): void {
+  /**
+   * The dimension keys of record i, written straight into the next pending
+   * column (counted into `stream` at the next flush); this.keysAt is that
+   * column, which create() and destroy() read the address keys from.
+   */
+  private count(b: RecordColumns, i: number, o: number, stream: number): void {
     const j = this.pendN++;
-    const k = this.k;
     const cap = this.pendCap;
     const keys = this.pendKeys;
-    for (let d = 0; d < NDIMS; d++) keys[d * cap + j] = k[d]!;
+    const fam = b.family[i]!;
+    this.keysOf = i;
+    this.keysAt = j;
+    const src = addressKey(b.bytes, o + SADDR, fam, this.v6);
+    const dport = b.dport[i]!;
+    keys[DIM.src * cap + j] = src;
+    keys[DIM.dst * cap + j] = addressKey(b.bytes, o + DADDR, fam, this.v6);
+    keys[DIM.dport * cap + j] = dport;
+    keys[DIM.proto * cap + j] = b.proto[i]!;
+    keys[DIM.netns * cap + j] = b.netns[i]!;
+    keys[DIM.zone * cap + j] = b.zone[i]!;
+    keys[DIM.mark * cap + j] = b.mark[i]!;
+    keys[DIM.src_dport * cap + j] = src * 65536 + dport;
     this.pendStream[j] = stream;
   }
 
@@ -432,8 +428,9 @@ export class Model implements RecordSink {
   private create(b: RecordColumns, i: number, o: number, s: number, flags: number, startNs: number, ts: number): void {
     const fam = b.family[i]!;
     // ALLOC computed the address keys already (keys()); others compute them here.
-    const src = this.keysOf === i ? this.k[DIM.src]! : addressKey(b.bytes, o + SADDR, fam, this.v6);
-    const dst = this.keysOf === i ? this.k[DIM.dst]! : addressKey(b.bytes, o + DADDR, fam, this.v6);
+    const cap = this.pendCap;
+    const src = this.keysOf === i ? this.pendKeys[DIM.src * cap + this.keysAt]! : addressKey(b.bytes, o + SADDR, fam, this.v6);
+    const dst = this.keysOf === i ? this.pendKeys[DIM.dst * cap + this.keysAt]! : addressKey(b.bytes, o + DADDR, fam, this.v6);
     const v6 = src >= TWO32;
     const proto = b.proto[i]!;
     const state = b.state[i]!;
@@ -507,10 +504,8 @@ export class Model implements RecordSink {
       if (!h) this.lifetimes.set(g, (h = this.lifetimeByGroup[g] = new Histogram()));
       const bucket = bucketOf(lifetime);
       h.addBucket(bucket, lifetime);
-      const k = this.k;
       const j = this.lifeN++;
-      const cap = this.pendCap;
-      for (let d = 0; d < NDIMS; d++) this.lifeKeys[d * cap + j] = k[d]!;
+      this.lifeAt[j] = this.keysAt;
       this.lifeBucket[j] = bucket;
     } else {
       this.unknownLifetimes++;
@@ -682,7 +677,7 @@ export class Model implements RecordSink {
     r.items = top.map(({ key, count }) => ({
       ...this.item(d, key, count, r.window, r.total),
       destroyed: sc.get(key),
-      median_lifetime_s: this.keyLifetimes[d]!.median(key),
+      median_lifetime_s: this.medianOf(d, key),
     }));
     (r as TopKResult & { destroyed_error_bound: number }).destroyed_error_bound = bound;
     return r;
@@ -929,7 +924,21 @@ export class Model implements RecordSink {
 
   /** Median lifetime (s) of the entries of one key, from the per-key histograms. */
   medianLifetime(by: Dimension, key: number): number | null {
-    return this.keyLifetimes[dimIndex(by)]!.median(key);
+    return this.medianOf(dimIndex(by), key);
+  }
+
+  private medianOf(d: number, key: number): number | null {
+    if (d !== DIM.proto) return this.keyLifetimes[d]!.median(key);
+    // A protocol's lifetimes are in the exact per-protocol/state histograms.
+    const sum = new Float64Array(NBUCKETS);
+    let n = 0;
+    for (let code = 0; code < NSTATE_CODES; code++) {
+      const h = this.lifetimeByGroup[key * NSTATE_CODES + code];
+      if (!h) continue;
+      for (let b = 0; b < NBUCKETS; b++) sum[b]! += h.buckets[b]!;
+      n += h.count;
+    }
+    return quantileOf(sum, n, 0.5);
   }
 
   /** Live flows matching the filter, oldest first. */

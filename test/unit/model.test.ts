@@ -123,6 +123,9 @@ describe('flow lifecycle', () => {
     expect(dwell.sumSeconds).toBeCloseTo(120, 2);
     const churn = m.churn({ by: 'src', window: 900, limit: 5 });
     expect(churn.items[0]).toMatchObject({ key: '10.3.0.1', count: 1, destroyed: 1, median_lifetime_s: 131.072 });
+    // By protocol, from the exact per-protocol histograms; the same in every other dimension.
+    expect(m.churn({ by: 'proto', window: 900, limit: 5 }).items[0]).toMatchObject({ key: 'tcp', median_lifetime_s: 131.072 });
+    for (const by of ['dst', 'dport', 'netns', 'src,dport'] as const) expect(m.churn({ by, window: 900, limit: 5 }).items[0]!.median_lifetime_s).toBe(131.072);
   });
 
   it('evicts the least recently seen entries at maxFlows and counts them', () => {
