@@ -43,6 +43,9 @@ const S_INSERT_FAILED = 5;
 const STREAM_COUNTER = [C.alloc, C.destroy, C.netfilter, C.table_full, C.evicted, C.insert_failed];
 
 const TWO32 = 4294967296;
+/** Destroys per second above which per-key lifetimes are sampled, and the sampling (1 in N; N = 4: the id hash's top two bits). */
+export const LIFETIME_SAMPLE_ABOVE = 200_000;
+export const LIFETIME_SAMPLE = 4;
 
 export interface ModelOptions {
   /** Live entries tracked at most (default 1,000,000); more evict the least recently seen. */
@@ -192,6 +195,10 @@ export class Model implements RecordSink {
   /** Record (index in the current batch) whose keys the pending column keysAt holds, -1 none. */
   private keysOf = -1;
   private keysAt = 0;
+  /** 1: every destroy feeds the per-key lifetimes; LIFETIME_SAMPLE: one in that many (see advance()). */
+  private lifeSample = 1;
+  /** Destroys left out of the per-key lifetimes while sampling (reported with churn answers). */
+  keyedLifetimesSkipped = 0;
   private readonly scratch = new KeyCounter(4096);
   private readonly scratch2 = new KeyCounter(4096);
   private readonly scratch3 = new KeyCounter(4096);
@@ -232,6 +239,11 @@ export class Model implements RecordSink {
     this.nowNs = nowNs;
     const sec = Math.floor(nowNs / 1e9);
     if (sec === this.curSec) return;
+    // Per-key lifetimes cost a table update per dimension and destroy, the
+    // largest share of the ingest at millions of records/s: a second that
+    // saw more than LIFETIME_SAMPLE_ABOVE destroys makes the next sample them.
+    const prev = this.curSec >= 0 ? this.totals.sum(C.destroy, this.curSec, this.curSec) : 0;
+    this.lifeSample = prev > LIFETIME_SAMPLE_ABOVE ? LIFETIME_SAMPLE : 1;
     this.curSec = sec;
     this.nextSecNs = (sec + 1) * 1e9;
     if (this.firstSec < 0) this.firstSec = sec;
@@ -504,9 +516,14 @@ export class Model implements RecordSink {
       if (!h) this.lifetimes.set(g, (h = this.lifetimeByGroup[g] = new Histogram()));
       const bucket = bucketOf(lifetime);
       h.addBucket(bucket, lifetime);
-      const j = this.lifeN++;
-      this.lifeAt[j] = this.keysAt;
-      this.lifeBucket[j] = bucket;
+      // Per-key lifetimes (the median in churn answers): every destroy, or
+      // under heavy load one in LIFETIME_SAMPLE chosen by the entry's id (an
+      // unbiased sample of every key). The histograms above stay exact.
+      if (this.lifeSample === 1 || (Math.imul(idLo(b.bytes, o), 0x9e3779b1) >>> 30) === 0) {
+        const j = this.lifeN++;
+        this.lifeAt[j] = this.keysAt;
+        this.lifeBucket[j] = bucket;
+      } else this.keyedLifetimesSkipped++;
     } else {
       this.unknownLifetimes++;
     }
@@ -680,6 +697,7 @@ export class Model implements RecordSink {
       median_lifetime_s: this.medianOf(d, key),
     }));
     (r as TopKResult & { destroyed_error_bound: number }).destroyed_error_bound = bound;
+    (r as TopKResult & { median_lifetime_skipped: number }).median_lifetime_skipped = this.keyedLifetimesSkipped;
     return r;
   }
 

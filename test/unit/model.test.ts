@@ -2,8 +2,9 @@
 // bounds, flow lifecycle, eviction, SYNC, occupancy, lifetimes, drops, forecast.
 import { describe, expect, it } from 'vitest';
 import { Model } from '../../src/model/model.js';
-import { Cause, Flag, IPS, Kind } from '../../src/records/layout.js';
-import type { RecordInit } from '../../src/records/encode.js';
+import { Cause, FIELDS, Flag, IPS, Kind, RECORD_SIZE } from '../../src/records/layout.js';
+import { encodeRecord, type RecordInit } from '../../src/records/encode.js';
+import { decodeBatch } from '../../src/records/batch.js';
 import { batch, SEC } from './model-batch.js';
 import type { ProcSnapshot } from '../../src/proc/types.js';
 
@@ -312,5 +313,37 @@ describe('advice', () => {
     // 100 of 603 live entries in TIME_WAIT (17 %) is below the 20 % threshold: no TIME_WAIT advice.
     expect(byId.has('time_wait_timeout')).toBe(false);
     expect(a[0]!.severity).toBe('action');
+  });
+});
+
+describe('per-key lifetimes under load', () => {
+  // Records built from one template with ids and times patched in: 200,000+
+  // destroys in a second without encoding each.
+  function destroys(n: number, firstId: number, ts: number, lifetime: number) {
+    const tpl = new Uint8Array(RECORD_SIZE);
+    encodeRecord(tpl, 0, { kind: Kind.DESTROY, id: 1n, ts, start: ts - lifetime, flags: Flag.HAS_START, src: '10.7.0.1', dport: 443, proto: TCP, state: TIME_WAIT });
+    const buf = new Uint8Array(n * RECORD_SIZE);
+    const dv = new DataView(buf.buffer);
+    for (let i = 0; i < n; i++) {
+      buf.set(tpl, i * RECORD_SIZE);
+      dv.setUint32(i * RECORD_SIZE + FIELDS.id.offset, firstId + i, true);
+    }
+    return decodeBatch(buf);
+  }
+
+  it('samples them one destroy in four after a second of more than 200,000 destroys, and says how many it left out', () => {
+    const m = new Model();
+    m.ingest(destroys(200_001, 1, 100 * SEC, 1 * SEC));
+    expect(m.churn({ by: 'src', window: 60, limit: 1 })).toMatchObject({ median_lifetime_skipped: 0 });
+    m.ingest(destroys(4000, 300_000, 101 * SEC, 64 * SEC));
+    const skipped = m.keyedLifetimesSkipped;
+    expect(skipped).toBeGreaterThan(2600);
+    expect(skipped).toBeLessThan(3400);
+    // The exact per-protocol/state histogram has every destroy.
+    expect(m.lifetimeGroups('proto').groups[0]).toMatchObject({ proto: 'tcp', count: 204_001 });
+    // That second was quiet: the next counts every destroy again.
+    m.ingest(destroys(10, 400_000, 102 * SEC, 1 * SEC));
+    expect(m.keyedLifetimesSkipped).toBe(skipped);
+    expect(m.churn({ by: 'src', window: 60, limit: 1 })).toMatchObject({ median_lifetime_skipped: skipped });
   });
 });

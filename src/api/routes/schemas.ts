@@ -70,6 +70,8 @@ export const topKSchema = topKShape(
     kind: { type: 'string' },
     // /v1/churn
     destroyed_error_bound: { type: 'number' },
+    // destroys left out of the per-key median lifetimes while the model sampled them (load above 200,000 destroys/s)
+    median_lifetime_skipped: { type: 'number' },
     // /v1/occupancy
     live: { type: 'integer' },
     state: { type: 'string' },
