@@ -58,8 +58,11 @@ export class ReplayTally implements ReplaySink {
     readonly heavyKeys = 65536,
   ) {
     // one bucket (second 0) for the whole capture
-    this.alloc = CHURN_DIMS.map(() => new WindowedHeavyHitters({ maxKeys: heavyKeys, historySeconds: 60 }));
-    this.destroy = CHURN_DIMS.map(() => new WindowedHeavyHitters({ maxKeys: heavyKeys, historySeconds: 60 }));
+    // One summary for the whole capture: as many slots as keys kept, twice over
+    // (not the model's eight-fold per-second working room: 3 MiB a summary, not 12).
+    const opts = { maxKeys: heavyKeys, slots: 2 * heavyKeys, historySeconds: 60 };
+    this.alloc = CHURN_DIMS.map(() => new WindowedHeavyHitters(opts));
+    this.destroy = CHURN_DIMS.map(() => new WindowedHeavyHitters(opts));
     for (const h of [...this.alloc, ...this.destroy]) h.rollover(0);
   }
 
