@@ -195,6 +195,7 @@ export class Model implements RecordSink {
   /** Record (index in the current batch) whose keys the pending column keysAt holds, -1 none. */
   private keysOf = -1;
   private keysAt = 0;
+  private readonly perStream = new Float64Array(STREAMS.length);
   /** 1: every destroy feeds the per-key lifetimes; LIFETIME_SAMPLE: one in that many (see advance()). */
   private lifeSample = 1;
   /** Destroys left out of the per-key lifetimes while sampling (reported with churn answers). */
@@ -372,9 +373,21 @@ export class Model implements RecordSink {
       const keys = this.pendKeys;
       const streams = this.pendStream;
       const hh = this.hh;
+      // Records per stream, for dimensions whose key is the same all batch long
+      // (one namespace, zone 0, no mark: the common host): one add per stream.
+      const perStream = this.perStream;
+      perStream.fill(0);
+      for (let j = 0; j < n; j++) perStream[streams[j]!]!++;
       for (let d = 0; d < NDIMS; d++) {
         const base = d * cap;
-        for (let j = 0; j < n; j++) hh[streams[j]! * NDIMS + d]!.add(keys[base + j]!);
+        const k0 = keys[base]!;
+        let j = 1;
+        while (j < n && keys[base + j] === k0) j++;
+        if (j === n) {
+          for (let st = 0; st < STREAMS.length; st++) if (perStream[st]! > 0) hh[st * NDIMS + d]!.add(k0, perStream[st]!);
+          continue;
+        }
+        for (j = 0; j < n; j++) hh[streams[j]! * NDIMS + d]!.add(keys[base + j]!);
       }
       this.pendN = 0;
     }
