@@ -171,6 +171,10 @@ async function benchMemory() {
     model.ingest(decodeBatch(buf, n));
     left -= n;
   }
+  // Array buffers are released by a background sweeper after a collection:
+  // let it finish (a second collection, a pause) before reading the RSS.
+  global.gc?.();
+  await new Promise((r) => setTimeout(r, 200));
   global.gc?.();
   const mu = process.memoryUsage();
   const tableBytes = model.flows.bytes();
