@@ -61,8 +61,14 @@ export function writeModelMetrics(out: Exposition, model: Model, opts: ModelMetr
   out.family('ctscope_flows_evicted_total', 'counter', 'Entries the model stopped tracking because it held --max-flows entries.');
   out.sample('ctscope_flows_evicted_total', model.flows.evictions);
 
-  // occupancy by protocol and state, and the top holders: one pass over the table
+  // occupancy by protocol and state, and the top holders: from the
+  // dimensions' occupancy indexes (built on the first scrape, kept while scraped)
   const occ = model.occupancySummary(k > 0 ? dims : [], k);
+  const idx = model.occupancyIndexes();
+  out.family('ctscope_model_occupancy_index_pairs', 'gauge', 'Distinct (key, protocol/state) pairs the occupancy index of a dimension holds (indexes exist for the dimensions being asked about; each costs the ingest one update per change).');
+  for (const d of idx.perDim) out.sample('ctscope_model_occupancy_index_pairs', d.pairs, { dimension: d.dim });
+  out.family('ctscope_model_lifetimes_sampled_out_total', 'counter', 'Destroys left out of the per-key median lifetimes because the model sampled them (above 200,000 destroys/s); the lifetime histograms have every destroy.');
+  out.sample('ctscope_model_lifetimes_sampled_out_total', model.keyedLifetimesSkipped);
   const states = [...occ.states].sort((a, b) => a[0] - b[0]);
   out.family('ctscope_conntrack_entries', 'gauge', 'Live conntrack entries by protocol and state (UDP and others: UNREPLIED / REPLIED / ASSURED).');
   for (const [g, n] of states) out.sample('ctscope_conntrack_entries', n, { proto: protoName(Math.floor(g / NSTATE_CODES)), state: stateName(g % NSTATE_CODES) });

@@ -608,9 +608,10 @@ export class Model implements RecordSink {
   }
 
   /** Dimensions with an occupancy index now, and dec() calls that found nothing (always 0 unless a path is wrong). */
-  occupancyIndexes(): { dims: Dimension[]; pairs: number; bytes: number; misses: number } {
+  occupancyIndexes(): { dims: Dimension[]; perDim: Array<{ dim: Dimension; pairs: number }>; pairs: number; bytes: number; misses: number } {
     return {
       dims: this.occList.map((x) => DIMENSIONS[x.dim]!),
+      perDim: this.occList.map((x) => ({ dim: DIMENSIONS[x.dim]!, pairs: x.size })),
       pairs: this.occList.reduce((a, x) => a + x.size, 0),
       bytes: this.occList.reduce((a, x) => a + x.bytes(), 0),
       misses: this.occList.reduce((a, x) => a + x.misses, 0),

@@ -37,6 +37,19 @@ describe('renderModelMetrics', () => {
     expect(text.split('\n').filter((l) => l.startsWith('ctscope_top_entries{dimension="dport"'))).toHaveLength(5);
   });
 
+  it('reports the occupancy indexes the scrape keeps and the lifetimes it sampled out', () => {
+    const m = busyModel();
+    expect(renderModelMetrics(m, { topK: 0 })).not.toContain('ctscope_model_occupancy_index_pairs{');
+    const text = renderModelMetrics(m, { topK: 5 });
+    // Source s (port 1000 + s) opened s + 1 entries, ids in order; destroying ids 1-29 closed
+    // every entry of sources 0-6 (1 + 2 + ... + 7 = 28) and one of source 7: 33 sources and
+    // ports left, one destination, all UDP UNREPLIED.
+    expect(text).toContain('ctscope_model_occupancy_index_pairs{dimension="src"} 33');
+    expect(text).toContain('ctscope_model_occupancy_index_pairs{dimension="dst"} 1');
+    expect(text).toContain('ctscope_model_occupancy_index_pairs{dimension="dport"} 33');
+    expect(text).toContain('ctscope_model_lifetimes_sampled_out_total 0');
+  });
+
   const promtool = spawnSync('promtool', ['--version']);
   if (promtool.error) console.warn('model metrics: promtool check skipped (promtool missing: Debian package prometheus, installed by scripts/setup.sh --test)');
   it.skipIf(promtool.error !== undefined)('passes promtool check metrics', () => {
