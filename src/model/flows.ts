@@ -18,7 +18,7 @@
 // age). `last` is rounded up so that a record at or after a dump's start is
 // never taken for an older one.
 
-import { pow2 } from './heavy.js';
+import { pow2, shiftsBack } from './heavy.js';
 
 /** flags field */
 export const FF = {
@@ -228,7 +228,7 @@ export class FlowTable {
       j = (j + 1) & imask;
       if (index[2 * j] === 0) break;
       const home = index[2 * j + 1]! & imask;
-      if (hole <= j ? home <= hole || home > j : home <= hole && home > j) {
+      if (shiftsBack(home, hole, j)) {
         index[2 * hole] = index[2 * j]!;
         index[2 * hole + 1] = index[2 * j + 1]!;
         hole = j;

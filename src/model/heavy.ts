@@ -135,6 +135,16 @@ export class KeyCounter {
   }
 }
 
+/**
+ * Backward-shift deletion in a linear-probing table: whether the entry at
+ * slot j, whose home slot is `home`, moves back into the hole at `hole`
+ * (its probe chain passes through the hole). Shared by the flow index and
+ * the occupancy indexes.
+ */
+export function shiftsBack(home: number, hole: number, j: number): boolean {
+  return hole <= j ? home <= hole || home > j : home <= hole && home > j;
+}
+
 export function pow2(n: number): number {
   let p = 1;
   while (p < n) p *= 2;

@@ -13,7 +13,7 @@
 // returns to 0 is removed by backward shift (no tombstones), so the table
 // holds exactly the pairs with live entries.
 
-import { keyHash, pow2 } from './heavy.js';
+import { keyHash, pow2, shiftsBack } from './heavy.js';
 
 export class OccupancyIndex {
   private keys: Float64Array;
@@ -81,7 +81,7 @@ export class OccupancyIndex {
       j = (j + 1) & mask;
       if (counts[j] === 0) break;
       const home = this.home(keys[j]!, groups[j]!);
-      if (hole <= j ? home <= hole || home > j : home <= hole && home > j) {
+      if (shiftsBack(home, hole, j)) {
         keys[hole] = keys[j]!;
         groups[hole] = groups[j]!;
         counts[hole] = counts[j]!;
