@@ -43,6 +43,8 @@ const S_INSERT_FAILED = 5;
 const STREAM_COUNTER = [C.alloc, C.destroy, C.netfilter, C.table_full, C.evicted, C.insert_failed];
 
 const TWO32 = 4294967296;
+/** Records whose flow-table memory is warmed at once (Model.prefetch). */
+const WARM_RECORDS = 256;
 /** Destroys per second above which per-key lifetimes are sampled, and the sampling (1 in N; N = 4: the id hash's top two bits). */
 export const LIFETIME_SAMPLE_ABOVE = 200_000;
 export const LIFETIME_SAMPLE = 4;
@@ -267,8 +269,10 @@ export class Model implements RecordSink {
     this.records += n;
     if (n > this.pendCap) this.growPending(n);
     this.keysOf = -1;
-    this.prefetch(b);
     for (let i = 0, o = 0; i < n; i++, o += 160) {
+      // Warm the flow table for the next WARM_RECORDS records (few enough
+      // that what is warmed is still in cache when they are walked).
+      if (i % WARM_RECORDS === 0) this.prefetch(b, i, Math.min(n, i + WARM_RECORDS));
       const ts = b.ts[i]!;
       if (ts > this.nowNs || this.curSec < 0) {
         if (ts >= this.nextSecNs || this.curSec < 0) {
@@ -330,20 +334,19 @@ export class Model implements RecordSink {
     this.flush();
   }
 
-  /** Warm the flow table's memory for the batch's lifecycle records (FlowTable.warm). */
-  private prefetch(b: RecordColumns): void {
+  /** Warm the flow table's memory for the lifecycle records of b[from, to) (FlowTable.warm). */
+  private prefetch(b: RecordColumns, from: number, to: number): void {
     const bytes = b.bytes;
     const kind = b.kind;
-    if (this.hashes.length < b.length) this.hashes = new Uint32Array(b.length);
     const hashes = this.hashes;
     let m = 0;
-    for (let i = 0, o = 0; i < b.length; i++, o += 160) {
+    for (let i = from, o = from * 160; i < to; i++, o += 160) {
       const k = kind[i]!;
       if (k === Kind.ALLOC || k === Kind.DESTROY || k === Kind.UPDATE || k === Kind.CONFIRM) hashes[m++] = FlowTable.hash(idLo(bytes, o), idHi(bytes, o));
     }
     this.sink ^= this.flows.warm(hashes, m);
   }
-  private hashes = new Uint32Array(1024);
+  private readonly hashes = new Uint32Array(WARM_RECORDS);
   private sink = 0;
 
   // Counting is deferred to the end of the batch (or of the second) and done
