@@ -128,11 +128,6 @@ export class KeyCounter {
   }
 
   private sel = new Float64Array(0);
-
-  *entries(): IterableIterator<[number, number]> {
-    const slots = this.slots;
-    for (let i = 0; i < slots.length; i += 2) if (slots[i + 1] !== 0) yield [slots[i]!, slots[i + 1]!];
-  }
 }
 
 /**

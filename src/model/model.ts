@@ -172,7 +172,7 @@ export class Model implements RecordSink {
   readonly totals: Totals;
   readonly v6 = new AddressTable();
   private readonly hh: WindowedHeavyHitters[] = [];
-  private readonly keyLifetimes: KeyedLifetimes[] = [];
+  private readonly keyLifetimes: (KeyedLifetimes | null)[] = [];
   /** Lifetimes (alloc to destroy) by proto * NSTATE_CODES + final state code. */
   readonly lifetimes = new Map<number, Histogram>();
   /** Time spent in the final state before destroy, same grouping. */
@@ -230,7 +230,8 @@ export class Model implements RecordSink {
     for (let i = 0; i < STREAMS.length * NDIMS; i++) {
       this.hh.push(new WindowedHeavyHitters({ maxKeys: this.opts.heavyKeys, historySeconds: this.opts.historySeconds }));
     }
-    for (let d = 0; d < NDIMS; d++) this.keyLifetimes.push(new KeyedLifetimes());
+    // By protocol the exact per-protocol/state histograms answer (medianOf).
+    for (let d = 0; d < NDIMS; d++) this.keyLifetimes.push(d === DIM.proto ? null : new KeyedLifetimes());
     this.closed = new ClosedFlows(this.opts.closedFlows);
   }
 
@@ -401,9 +402,8 @@ export class Model implements RecordSink {
       const at = this.lifeAt;
       const lb = this.lifeBucket;
       for (let d = 0; d < NDIMS; d++) {
-        // By protocol the exact lifetime histograms (this.lifetimes) answer.
-        if (d === DIM.proto) continue;
-        const kl = this.keyLifetimes[d]!;
+        const kl = this.keyLifetimes[d];
+        if (!kl) continue; // by protocol: the exact histograms (medianOf)
         const base = d * cap;
         for (let j = 0; j < m; j++) kl.addBucket(keys[base + at[j]!]!, lb[j]!);
       }
@@ -963,7 +963,8 @@ export class Model implements RecordSink {
   }
 
   private medianOf(d: number, key: number): number | null {
-    if (d !== DIM.proto) return this.keyLifetimes[d]!.median(key);
+    const kl = this.keyLifetimes[d];
+    if (kl) return kl.median(key);
     // A protocol's lifetimes are in the exact per-protocol/state histograms.
     const sum = new Float64Array(NBUCKETS);
     let n = 0;
