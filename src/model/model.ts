@@ -246,7 +246,7 @@ export class Model implements RecordSink {
     // Per-key lifetimes cost a table update per dimension and destroy, the
     // largest share of the ingest at millions of records/s: a second that
     // saw more than LIFETIME_SAMPLE_ABOVE destroys makes the next sample them.
-    const prev = this.curSec >= 0 ? this.totals.sum(C.destroy, this.curSec, this.curSec) : 0;
+    const prev = this.curSec >= 0 && sec === this.curSec + 1 ? this.totals.sum(C.destroy, this.curSec, this.curSec) : 0;
     this.lifeSample = prev > LIFETIME_SAMPLE_ABOVE ? LIFETIME_SAMPLE : 1;
     this.curSec = sec;
     this.nextSecNs = (sec + 1) * 1e9;

@@ -345,5 +345,9 @@ describe('per-key lifetimes under load', () => {
     m.ingest(destroys(10, 400_000, 102 * SEC, 1 * SEC));
     expect(m.keyedLifetimesSkipped).toBe(skipped);
     expect(m.churn({ by: 'src', window: 60, limit: 1 })).toMatchObject({ median_lifetime_skipped: skipped });
+    // A busy second followed by silence: the next second with records is not the one after it.
+    m.ingest(destroys(200_001, 700_000, 103 * SEC, 1 * SEC));
+    m.ingest(destroys(100, 1_000_000, 110 * SEC, 1 * SEC));
+    expect(m.keyedLifetimesSkipped).toBe(skipped);
   });
 });
