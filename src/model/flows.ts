@@ -294,9 +294,7 @@ export class FlowTable {
   start(e: number): number {
     return this.f64[e * (ENTRY_WORDS / 2) + 1]!;
   }
-  setStart(e: number, ns: number): void {
-    this.f64[e * (ENTRY_WORDS / 2) + 1] = ns;
-  }
+
   src(e: number): number {
     return this.u32[e * ENTRY_WORDS + W_SRC]!;
   }
@@ -359,17 +357,7 @@ export class FlowTable {
     u[w + W_HIST] = hist >>> 0;
   }
 
-  /** Tuple and identity fields at once (entry just created). */
-  setTuple(e: number, src: number, dst: number, sport: number, dport: number, netns: number, mark: number, zone: number, proto: number): void {
-    const w = e * ENTRY_WORDS;
-    const u = this.u32;
-    u[w + W_SRC] = src;
-    u[w + W_DST] = dst;
-    u[w + W_PORTS] = (sport | (dport << 16)) >>> 0;
-    u[w + W_NETNS] = netns;
-    u[w + W_MARK] = mark;
-    u[w + W_ZPS] = ((zone & 0xffff) | (proto << 16) | ((u[w + W_ZPS]! >>> 24) << 24)) >>> 0;
-  }
+
   setState(e: number, state: number): void {
     const w = e * ENTRY_WORDS + W_ZPS;
     this.u32[w] = ((this.u32[w]! & 0xffffff) | (state << 24)) >>> 0;

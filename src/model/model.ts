@@ -204,7 +204,6 @@ export class Model implements RecordSink {
   keyedLifetimesSkipped = 0;
   private readonly scratch = new KeyCounter(4096);
   private readonly scratch2 = new KeyCounter(4096);
-  private readonly scratch3 = new KeyCounter(4096);
   private firstSec = -1;
   /** Occupancy indexes by dimension, and the list of those that exist (see occupancy.ts). */
   private readonly occ: (OccupancyIndex | undefined)[] = new Array(NDIMS).fill(undefined);
@@ -455,7 +454,7 @@ export class Model implements RecordSink {
   /** A new entry from record i: its tuple, state and times in one go. */
   private create(b: RecordColumns, i: number, o: number, s: number, flags: number, startNs: number, ts: number): void {
     const fam = b.family[i]!;
-    // ALLOC computed the address keys already (keys()); others compute them here.
+    // Records counted by count() (ALLOC) have their address keys already.
     const cap = this.pendCap;
     const src = this.keysOf === i ? this.pendKeys[DIM.src * cap + this.keysAt]! : addressKey(b.bytes, o + SADDR, fam, this.v6);
     const dst = this.keysOf === i ? this.pendKeys[DIM.dst * cap + this.keysAt]! : addressKey(b.bytes, o + DADDR, fam, this.v6);
@@ -580,18 +579,24 @@ export class Model implements RecordSink {
     }
   }
 
+  /** One scan of the table into a new index of dimension d. */
+  private scanIndex(d: number): OccupancyIndex {
+    const x = new OccupancyIndex(d, 1024);
+    const ft = this.flows;
+    for (let s = 0; s < ft.end; s++) if (ft.live(s)) x.inc(this.flowKey(s, d), this.group(s));
+    return x;
+  }
+
   /**
-   * The index of dimension d, built from one scan of the table when nobody
-   * asked for d recently; null when indexes are off.
+   * The index of dimension d: kept up to date from the first question on
+   * (built then by one scan), or, with indexes off, a scan made for this
+   * question only.
    */
-  private occupancyIndex(d: number): OccupancyIndex | null {
-    if (!this.opts.occupancyIndex) return null;
+  private occupancyIndex(d: number): OccupancyIndex {
+    if (!this.opts.occupancyIndex) return this.scanIndex(d);
     let x = this.occ[d];
     if (!x) {
-      x = new OccupancyIndex(d, 1024);
-      const ft = this.flows;
-      for (let s = 0; s < ft.end; s++) if (ft.live(s)) x.inc(this.flowKey(s, d), this.group(s));
-      this.occ[d] = x;
+      x = this.occ[d] = this.scanIndex(d);
       this.occList = this.occ.filter((o): o is OccupancyIndex => o !== undefined);
     }
     x.lastUsedNs = this.nowNs;
@@ -787,77 +792,34 @@ export class Model implements RecordSink {
     const sc = this.scratch;
     sc.clear();
     let total = 0;
+    // The (key, protocol/state) pairs of the dimension: per-key totals first,
+    // then the top keys' breakdowns, both from the pairs, not the flows.
     const idx = this.occupancyIndex(d);
-    // (key, protocol/state) pairs: from the index, or counted in one pass as
-    // one number key * NG + group where that stays exact (below 2^53: every
-    // dimension but src,dport, whose keys are up to 2^49). Per-key totals and
-    // the top keys' breakdowns both come from the pairs; a src,dport scan
-    // counts keys and breaks the top ones down in a second pass.
-    const paired = idx !== null || d !== DIM.src_dport;
-    const pairs = this.scratch2;
-    pairs.clear();
-    if (idx) {
-      idx.forEach((k, g, n) => {
-        byStateArr[g]! += n;
-        const proto = Math.floor(g / NSTATE_CODES);
-        if (wantState >= 0 && g - proto * NSTATE_CODES !== wantState) return;
-        if (wantProto >= 0 && proto !== wantProto) return;
-        total += n;
-        sc.add(k, n);
-      });
-    } else {
-      for (let s = 0; s < ft.end; s++) {
-        if (!ft.live(s)) continue;
-        const code = ft.stateCode(s);
-        const proto = ft.proto(s);
-        const g = proto * NSTATE_CODES + code;
-        byStateArr[g]! += 1;
-        if (wantState >= 0 && code !== wantState) continue;
-        if (wantProto >= 0 && proto !== wantProto) continue;
-        total++;
-        if (paired) pairs.add(this.flowKey(s, d) * NG + g, 1);
-        else sc.add(this.flowKey(s, d), 1);
-      }
-      if (paired) pairs.forEach((kg, n) => sc.add(Math.floor(kg / NG), n));
-    }
+    idx.forEach((k, g, n) => {
+      byStateArr[g]! += n;
+      const code = g % NSTATE_CODES;
+      if (wantState >= 0 && code !== wantState) return;
+      if (wantProto >= 0 && (g - code) / NSTATE_CODES !== wantProto) return;
+      total += n;
+      sc.add(k, n);
+    });
     const byState = new Map<number, number>();
     for (let g = 0; g < NG; g++) if (byStateArr[g]! > 0) byState.set(g, byStateArr[g]!);
     const top = sc.top(q.limit);
     const index = new KeyCounter(top.length + 1);
     top.forEach((t, i) => index.add(t.key, i + 1));
     const breakdown = top.map(() => new Map<number, number>());
-    if (idx) {
-      idx.forEach((k, g, n) => {
-        const i = index.get(k);
-        if (i === 0) return;
-        const code = g % NSTATE_CODES;
-        if (wantState >= 0 && code !== wantState) return;
-        if (wantProto >= 0 && (g - code) / NSTATE_CODES !== wantProto) return;
-        breakdown[i - 1]!.set(g, n);
-      });
-    } else if (paired) {
-      pairs.forEach((kg, n) => {
-        const key = Math.floor(kg / NG);
-        const i = index.get(key);
-        if (i !== 0) breakdown[i - 1]!.set(kg - key * NG, n);
-      });
-    } else if (top.length) {
-      for (let s = 0; s < ft.end; s++) {
-        if (!ft.live(s)) continue;
-        const code = ft.stateCode(s);
-        const proto = ft.proto(s);
-        if (wantState >= 0 && code !== wantState) continue;
-        if (wantProto >= 0 && proto !== wantProto) continue;
-        const i = index.get(this.flowKey(s, d));
-        if (i === 0) continue;
-        const g = proto * NSTATE_CODES + code;
-        const m = breakdown[i - 1]!;
-        m.set(g, (m.get(g) ?? 0) + 1);
-      }
-    }
+    idx.forEach((k, g, n) => {
+      const i = index.get(k);
+      if (i === 0) return;
+      const code = g % NSTATE_CODES;
+      if (wantState >= 0 && code !== wantState) return;
+      if (wantProto >= 0 && (g - code) / NSTATE_CODES !== wantProto) return;
+      breakdown[i - 1]!.set(g, n);
+    });
     const rateWindow = Math.min(60, this.opts.historySeconds);
     const [from, to] = this.range(rateWindow);
-    const sc2 = this.scratch3;
+    const sc2 = this.scratch2;
     sc2.clear();
     this.hh[S_ALLOC * NDIMS + d]!.collect(from, to, sc2);
     const items = top.map(({ key, count }, i) => ({
@@ -877,7 +839,7 @@ export class Model implements RecordSink {
   /**
    * For /metrics: the top `limit` holders in each of `dims`, and the live
    * entries by protocol/state code; from the dimensions' occupancy indexes
-   * (one pass over the table when indexes are off or no dimension is asked).
+   * (a pass over the table for the states when no dimension is asked).
    */
   occupancySummary(dims: readonly Dimension[], limit: number): { tops: Map<Dimension, Array<{ key: string; count: number }>>; states: Map<number, number> } {
     const ft = this.flows;
@@ -885,25 +847,16 @@ export class Model implements RecordSink {
     const NG = 256 * NSTATE_CODES;
     const byState = new Float64Array(NG);
     const tops = new Map<Dimension, Array<{ key: string; count: number }>>();
-    const indexes = ds.map((d) => this.occupancyIndex(d));
-    if (indexes.length && indexes.every((x) => x !== null)) {
-      // From the indexes: no scan.
-      indexes.forEach((x, j) => {
-        const c = new KeyCounter(1024);
-        x!.forEach((k, g, n) => {
-          c.add(k, n);
-          if (j === 0) byState[g]! += n;
-        });
-        tops.set(dims[j]!, c.top(limit).map((t) => ({ key: formatKey(ds[j]!, t.key, this.v6), count: t.count })));
+    ds.forEach((d, j) => {
+      const c = new KeyCounter(1024);
+      this.occupancyIndex(d).forEach((k, g, n) => {
+        c.add(k, n);
+        if (j === 0) byState[g]! += n;
       });
-    } else {
-      const counters = ds.map(() => new KeyCounter(1024));
-      for (let s = 0; s < ft.end; s++) {
-        if (!ft.live(s)) continue;
-        byState[ft.proto(s) * NSTATE_CODES + ft.stateCode(s)]! += 1;
-        for (let j = 0; j < ds.length; j++) counters[j]!.add(this.flowKey(s, ds[j]!), 1);
-      }
-      dims.forEach((d, j) => tops.set(d, counters[j]!.top(limit).map((t) => ({ key: formatKey(ds[j]!, t.key, this.v6), count: t.count }))));
+      tops.set(dims[j]!, c.top(limit).map((t) => ({ key: formatKey(d, t.key, this.v6), count: t.count })));
+    });
+    if (ds.length === 0) {
+      for (let s = 0; s < ft.end; s++) if (ft.live(s)) byState[ft.proto(s) * NSTATE_CODES + ft.stateCode(s)]! += 1;
     }
     const states = new Map<number, number>();
     for (let g = 0; g < NG; g++) if (byState[g]! > 0) states.set(g, byState[g]!);
@@ -942,14 +895,9 @@ export class Model implements RecordSink {
       const m = counts[w - 1]!;
       m.set(proto, (m.get(proto) ?? 0) + n);
     };
-    // From an occupancy index when one exists (its pairs), else one pass over
-    // the table; this does not build an index (each costs the ingest).
-    const idx = this.opts.occupancyIndex ? this.occ[d] : undefined;
-    if (idx) idx.forEach((k, g, n) => add(k, Math.floor(g / NSTATE_CODES), n));
-    else {
-      const ft = this.flows;
-      for (let s = 0; s < ft.end; s++) if (ft.live(s)) add(this.flowKey(s, d), ft.proto(s), 1);
-    }
+    // From the dimension's occupancy index when one is kept, else from a scan
+    // made for this question (it does not keep one: each costs the ingest).
+    (this.occ[d] ?? this.scanIndex(d)).forEach((k, g, n) => add(k, Math.floor(g / NSTATE_CODES), n));
     const out = new Map<string, Map<number, number>>();
     keys.forEach((k, i) => {
       if (counts[i]!.size) out.set(k, counts[i]!);
