@@ -176,11 +176,13 @@ describe.skipIf(!t.ok)('drops: tp_btf kfree_skb against the kernel', () => {
         const v6Host = (h: number) => `fd77:${lab.subnet.toString(16)}::${h}`;
         for (const h of [5, 6]) await lab.exec(lab.client, ['ip', '-6', 'addr', 'add', `${v6Host(h)}/64`, 'dev', lab.clientIf, 'nodad']);
         // One source address per workload, so nft can count each apart.
-        // Prime counts catch off-by-one and double counting.
+        // Prime counts catch off-by-one and double counting. SYNs get into a
+        // full table by early drop more often than the others (5 were all let
+        // in once in seven runs): 23 of them, so some are always refused.
         const flows: Array<{ name: string; kind: FlowKind; src: string; dst: string; first: number; count: number; also?: string }> = [
           { name: 'flood', kind: 'udp', src: lab.clientAddress, dst: lab.serverAddress, first: 10000, count: 2003 },
           { name: 'few', kind: 'udp', src: await lab.addClientAddress(3), dst: lab.serverAddress, first: 20000, count: 11 },
-          { name: 'syn', kind: 'tcp-syn', src: await lab.addClientAddress(4), dst: lab.serverAddress, first: 21000, count: 5 },
+          { name: 'syn', kind: 'tcp-syn', src: await lab.addClientAddress(4), dst: lab.serverAddress, first: 21000, count: 23 },
           { name: 'ping', kind: 'icmp', src: await lab.addClientAddress(5), dst: lab.serverAddress, first: 4000, count: 7 },
           { name: 'v6', kind: 'udp', src: lab.clientAddress6, dst: lab.serverAddress6, first: 30000, count: 13 },
           { name: 'v6ext', kind: 'udp-ext', src: v6Host(5), dst: lab.serverAddress6, first: 31000, count: 3, also: 'exthdr hbh exists exthdr dst exists' },
