@@ -25,6 +25,21 @@ def checksum(data):
     return ~s & 0xFFFF
 
 
+prepared = {}
+
+
+def prepare(kind, src, dst, first, count):
+    if kind == 'tcp-syn':
+        fam = socket.AF_INET6 if ':' in dst else socket.AF_INET
+        socks = []
+        for _ in range(count):
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.bind((src, 0))
+            s.setblocking(False)
+            socks.append(s)
+        prepared[(src, dst, first)] = socks
+
+
 def send(kind, src, dst, first, count):
     v6 = ':' in dst
     fam = socket.AF_INET6 if v6 else socket.AF_INET
@@ -44,13 +59,13 @@ def send(kind, src, dst, first, count):
         for i in range(count):
             s.sendto(b'ctscope', (dst, first))
     elif kind == 'tcp-syn':
-        socks = []
-        for i in range(count):
-            s = socket.socket(fam, socket.SOCK_STREAM)
-            s.bind((src, 0))
-            s.setblocking(False)
+        # The sockets were made before any group was sent (prepare()): the
+        # SYNs go back to back, right after the group before, so a full table
+        # gets no time to make room between them (conntrack's gc evicts
+        # unassured entries of a table over 95 % full).
+        socks = prepared.pop((src, dst, first))
+        for i, s in enumerate(socks):
             s.connect_ex((dst, first + i))
-            socks.append(s)
         # close before the first retransmission (1 s): one SYN per flow
         time.sleep(0.2)
         for s in socks:
@@ -74,5 +89,8 @@ def send(kind, src, dst, first, count):
 args = sys.argv[1:]
 if not args or len(args) % 5:
     sys.exit('usage: flows.py KIND SRC DST FIRST COUNT [KIND SRC DST FIRST COUNT ...]')
-for g in range(0, len(args), 5):
-    send(args[g], args[g + 1], args[g + 2], int(args[g + 3]), int(args[g + 4]))
+groups = [(args[g], args[g + 1], args[g + 2], int(args[g + 3]), int(args[g + 4])) for g in range(0, len(args), 5)]
+for g in groups:
+    prepare(*g)
+for g in groups:
+    send(*g)
