@@ -177,6 +177,27 @@ export function selectKth(a: Float64Array, n: number, k: number): number {
 /** Ways per set of the current second's table. */
 export const WAYS = 8;
 
+/** All of a WindowedHeavyHitters, as plain data (structured-cloneable: it crosses threads). */
+export interface HeavyState {
+  maxKeys: number;
+  trimAfter: number;
+  trimKeys: number;
+  keys: Float64Array;
+  counts: Float64Array;
+  errs: Float64Array;
+  setMask: number;
+  touched: Uint32Array;
+  isTouched: Uint8Array;
+  nTouched: number;
+  lastSlot: number;
+  floor: number;
+  curSec: number;
+  ring: Float64Array[];
+  ringSec: Float64Array;
+  mask: number;
+  overflows: number;
+}
+
 export class WindowedHeavyHitters {
   readonly maxKeys: number;
   private readonly trimAfter: number;
@@ -217,6 +238,19 @@ export class WindowedHeavyHitters {
     this.mask = ringSize - 1;
     this.trimAfter = opts.trimAfter ?? 60;
     this.trimKeys = opts.trimKeys ?? 128;
+  }
+
+  /** The whole state (for a helper thread to hand its summaries back: counting.ts). */
+  state(): HeavyState {
+    const { maxKeys, trimAfter, trimKeys, keys, counts, errs, setMask, touched, isTouched, nTouched, lastSlot, floor, curSec, ring, ringSec, mask, overflows } = this;
+    return { maxKeys, trimAfter, trimKeys, keys, counts, errs, setMask, touched, isTouched, nTouched, lastSlot, floor, curSec, ring, ringSec, mask, overflows };
+  }
+
+  /** A summary continuing from `s` (state() of another, possibly in another thread). */
+  static fromState(s: HeavyState): WindowedHeavyHitters {
+    const h = new WindowedHeavyHitters({ maxKeys: s.maxKeys, slots: WAYS, historySeconds: 1 });
+    Object.assign(h, s);
+    return h;
   }
 
   /** Count `v` occurrences of key `k` in the current second. */

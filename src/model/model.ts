@@ -14,6 +14,7 @@ import { CAUSE_NAMES, Cause, Flag, Kind } from '../records/layout.js';
 import { parseAddress } from '../records/address.js';
 import { AddressTable, DADDR, DIM, DIMENSIONS, NDIMS, SADDR, addressKey, dimIndex, formatAddressKey, formatKey, protoName, type Dimension } from './keys.js';
 import { KeyCounter, WindowedHeavyHitters } from './heavy.js';
+import { CountingThread, countPending, type CountingOffload } from './counting.js';
 import { C, COUNTERS, Totals, type CounterName } from './totals.js';
 import { FF, FlowTable } from './flows.js';
 import { Histogram, KeyedLifetimes, NBUCKETS, BUCKET_LE_SECONDS, bucketOf, quantileOf } from './lifetimes.js';
@@ -171,7 +172,10 @@ export class Model implements RecordSink {
   readonly flows: FlowTable;
   readonly totals: Totals;
   readonly v6 = new AddressTable();
-  private readonly hh: WindowedHeavyHitters[] = [];
+  // index stream * NDIMS + dimension
+  private hh: WindowedHeavyHitters[] = [];
+  /** Set while the heavy hitters are counted in a helper thread (countElsewhere()). */
+  private offload: CountingOffload | null = null;
   private readonly keyLifetimes: (KeyedLifetimes | null)[] = [];
   /** Lifetimes (alloc to destroy) by proto * NSTATE_CODES + final state code. */
   readonly lifetimes = new Map<number, Histogram>();
@@ -227,7 +231,7 @@ export class Model implements RecordSink {
     };
     this.totals = new Totals(this.opts.historySeconds);
     for (let i = 0; i < STREAMS.length * NDIMS; i++) {
-      this.hh.push(new WindowedHeavyHitters({ maxKeys: this.opts.heavyKeys, historySeconds: this.opts.historySeconds }));
+      this.hh.push(new WindowedHeavyHitters(this.heavyOptions()));
     }
     // By protocol the exact per-protocol/state histograms answer (medianOf).
     for (let d = 0; d < NDIMS; d++) this.keyLifetimes.push(d === DIM.proto ? null : new KeyedLifetimes());
@@ -251,7 +255,8 @@ export class Model implements RecordSink {
     this.nextSecNs = (sec + 1) * 1e9;
     if (this.firstSec < 0) this.firstSec = sec;
     this.totals.rollover(sec);
-    for (const h of this.hh) h.rollover(sec);
+    if (this.offload) this.offload.rollover(sec);
+    else for (const h of this.hh) h.rollover(sec);
     if (this.occList.length) this.expireOccupancy();
   }
 
@@ -372,26 +377,9 @@ export class Model implements RecordSink {
   private flush(): void {
     const n = this.pendN;
     if (n > 0) {
-      const cap = this.pendCap;
-      const keys = this.pendKeys;
-      const streams = this.pendStream;
-      const hh = this.hh;
-      // Records per stream, for dimensions whose key is the same all batch long
-      // (one namespace, zone 0, no mark: the common host): one add per stream.
-      const perStream = this.perStream;
-      perStream.fill(0);
-      for (let j = 0; j < n; j++) perStream[streams[j]!]!++;
-      for (let d = 0; d < NDIMS; d++) {
-        const base = d * cap;
-        const k0 = keys[base]!;
-        let j = 1;
-        while (j < n && keys[base + j] === k0) j++;
-        if (j === n) {
-          for (let st = 0; st < STREAMS.length; st++) if (perStream[st]! > 0) hh[st * NDIMS + d]!.add(k0, perStream[st]!);
-          continue;
-        }
-        for (j = 0; j < n; j++) hh[streams[j]! * NDIMS + d]!.add(keys[base + j]!);
-      }
+      // Counted one dimension at a time (countPending), here or in a helper thread.
+      if (this.offload) this.offload.count(this.pendKeys, this.pendCap, this.pendStream, n);
+      else countPending(this.hh, this.pendKeys, this.pendCap, this.pendStream, n, this.perStream);
       this.pendN = 0;
     }
     const m = this.lifeN;
@@ -692,7 +680,7 @@ export class Model implements RecordSink {
     for (const kind of kinds) {
       const st = STREAMS.indexOf(kind);
       if (st < 0) throw new RangeError(`unknown stream ${kind}`);
-      bound += this.hh[st * NDIMS + d]!.collect(from, to, sc);
+      bound += this.heavy(st, d).collect(from, to, sc);
       total += this.totals.sum(STREAM_COUNTER[st]!, from, to);
     }
     const items = sc.top(q.limit).map(({ key, count }) => this.item(d, key, count, window, total));
@@ -710,7 +698,7 @@ export class Model implements RecordSink {
     const [from, to] = this.range(r.window);
     const sc = this.scratch2;
     sc.clear();
-    const bound = this.hh[S_DESTROY * NDIMS + d]!.collect(from, to, sc);
+    const bound = this.heavy(S_DESTROY, d).collect(from, to, sc);
     // Re-rank on the numeric keys the items came from.
     const top = this.scratchTop(d, q.limit);
     r.items = top.map(({ key, count }) => ({
@@ -821,7 +809,7 @@ export class Model implements RecordSink {
     const [from, to] = this.range(rateWindow);
     const sc2 = this.scratch2;
     sc2.clear();
-    this.hh[S_ALLOC * NDIMS + d]!.collect(from, to, sc2);
+    this.heavy(S_ALLOC, d).collect(from, to, sc2);
     const items = top.map(({ key, count }, i) => ({
       key: formatKey(d, key, this.v6),
       count,
@@ -1094,6 +1082,47 @@ export class Model implements RecordSink {
   /** Namespaces with /proc snapshots. */
   namespaces(): number[] {
     return [...this.proc.keys()];
+  }
+
+  // ---------------------------------------------------------------- counting elsewhere
+
+  /**
+   * Count the heavy hitters in a helper thread from now on (counting.ts), for
+   * a replay that is only asked at its end; false when no helper can start
+   * (the model then counts as usual). Until countHere(), ranking queries
+   * throw: the summaries are in the helper.
+   */
+  countElsewhere(): boolean {
+    if (this.offload || this.records > 0) throw new Error('countElsewhere() must come before the first record');
+    const t = CountingThread.start(this.hh.length, STREAMS.length, this.heavyOptions());
+    this.offload = t;
+    return t !== null;
+  }
+
+  /** Take the helper's summaries back (after the last record); a no-op when counting here. */
+  async countHere(): Promise<void> {
+    const o = this.offload;
+    if (!o) return;
+    this.flush();
+    try {
+      this.hh = (await o.finish()).map((st) => WindowedHeavyHitters.fromState(st));
+    } finally {
+      this.offload = null;
+    }
+  }
+
+  /** Stop a helper without taking its summaries (the replay failed or was stopped). */
+  stopCounting(): void {
+    this.offload?.close();
+  }
+
+  private heavyOptions(): { maxKeys: number; historySeconds: number } {
+    return { maxKeys: this.opts.heavyKeys, historySeconds: this.opts.historySeconds };
+  }
+
+  private heavy(stream: number, d: number): WindowedHeavyHitters {
+    if (this.offload) throw new Error('the heavy hitters are being counted in a helper thread until the replay ends');
+    return this.hh[stream * NDIMS + d]!;
   }
 
   /** Per-dimension memory the windowed summaries hold (bytes). */

@@ -1,11 +1,12 @@
 // ctscope replay FILE [FILE...] [--report json|text] [--serve [--listen HOST:PORT]]
-//                [--speed X|max] [--what-if SPEC] [--limit N]
+//                [--speed X|max] [--what-if SPEC] [--limit N] [--single-thread]
 //
 // Replays a .ctcap capture or conntrack text through the same model as the
 // live daemon, on the file's clock, and prints a report and/or serves the
 // same HTTP API. Exit codes: 0 replayed (possibly partial: flagged in the
 // report and on stderr), 1 nothing usable could be read, 2 usage errors.
 
+import os from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { parse, parseListen, UsageError, type Listen } from '../args.js';
 import { Model } from '../../model/model.js';
@@ -24,7 +25,7 @@ import { VERSION } from '../../version.js';
 import { UserError } from '../../errors.js';
 
 export const REPLAY_USAGE = `usage: ctscope replay FILE [FILE...] [--report json|text] [--serve [--listen HOST:PORT]]
-                      [--speed X|max] [--what-if SPEC] [--limit N]
+                      [--speed X|max] [--what-if SPEC] [--limit N] [--single-thread]
 
 Replay a capture through the same model as the live daemon.
   FILE              a .ctcap capture (rotated segments are followed), or text
@@ -39,7 +40,10 @@ Replay a capture through the same model as the live daemon.
   --speed X|max     capture seconds per wall second (default max)
   --what-if SPEC    re-simulate under other timeouts / limit, e.g.
                     'tcp_timeout_time_wait=30,udp_timeout=10,max=65536'
-  --limit N         items per ranking in the report (default 10)`;
+  --limit N         items per ranking in the report (default 10)
+  --single-thread   do all the work in one thread (by default a report-only
+                    replay reads the capture and counts heavy hitters in
+                    helper threads when there is more than one CPU)`;
 
 export interface ReplaySession {
   input: ReplayInput;
@@ -56,9 +60,12 @@ export interface ReplaySession {
 }
 
 /** Start replaying `files` into a fresh model. Throws ReplayInputError when nothing can be read. */
-export function startReplay(files: string[], opts: { speed?: number; whatIf?: WhatIfSpec | null; stdin?: NodeJS.ReadableStream } = {}): ReplaySession {
+export function startReplay(files: string[], opts: { speed?: number; whatIf?: WhatIfSpec | null; stdin?: NodeJS.ReadableStream; helperThreads?: boolean } = {}): ReplaySession {
   const input = openReplay(files, opts.stdin ? { stdin: opts.stdin } : {});
   const model = new Model();
+  // Asked only at the end (a report, no server): heavy-hitter counting goes
+  // to a helper thread when there is a CPU for it (model/counting.ts).
+  if (opts.helperThreads && os.availableParallelism() > 1) model.countElsewhere();
   // whole-capture churn summaries only when the model's window cannot cover the capture
   const span = input.spanSeconds();
   const tally = new ReplayTally(model, span === null || span + 2 > model.opts.historySeconds);
@@ -71,13 +78,19 @@ export function startReplay(files: string[], opts: { speed?: number; whatIf?: Wh
   const startedAt = new Date();
   let finished: { progress: ReplayProgress; summary: ReplaySummary } | null = null;
   let failure: string | null = null;
-  const done = runReplay(input, sinks, { speed: opts.speed ?? Infinity, signal: abort.signal }).then(
-    (progress) => (finished = { progress, summary: input.summary() }),
-    (e) => {
-      failure = (e as Error).message;
-      throw e;
-    },
-  );
+  const done = runReplay(input, sinks, { speed: opts.speed ?? Infinity, signal: abort.signal })
+    .then(async (progress) => {
+      await model.countHere();
+      return progress;
+    })
+    .then(
+      (progress) => (finished = { progress, summary: input.summary() }),
+      (e) => {
+        model.stopCounting();
+        failure = (e as Error).message;
+        throw e;
+      },
+    );
   const records = () => (finished ? finished.progress.records : model.records);
   const status = (): StatusReport => {
     const summary = finished?.summary;
@@ -187,6 +200,7 @@ export async function replayCommand(argv: string[], io: { out?: (s: string) => v
         speed: { type: 'string' },
         'what-if': { type: 'string' },
         limit: { type: 'string' },
+        'single-thread': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       true,
@@ -224,7 +238,7 @@ export async function replayCommand(argv: string[], io: { out?: (s: string) => v
   let result: { progress: ReplayProgress; summary: ReplaySummary };
   let app: FastifyInstance | null = null;
   try {
-    session = startReplay(files, { speed, whatIf });
+    session = startReplay(files, { speed, whatIf, helperThreads: !values.serve && !values['single-thread'] });
     if (values.serve) {
       app = await serveSession(session, listen);
       err(`ctscope replay: serving ${files.join(', ')} on http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port} (replay mode)\n`);
