@@ -1,33 +1,61 @@
-// Heavy-hitter counting of the model's pending keys, in this thread or in a
-// helper thread.
+// The model's per-key counting — heavy hitters and per-key lifetimes — of its
+// pending columns, in this thread or in a helper thread.
 //
 // The model writes each counted record's eight dimension keys into pending
-// columns and counts them at the end of a batch (or second) into the
-// per-stream, per-dimension WindowedHeavyHitters: countPending() below. That
-// counting reads nothing but those columns, so a replay that only reports at
-// the end (`ctscope replay --report`, no --serve) runs it in a helper thread
-// beside the flow table's work, a quarter of the replay's time on one core:
-// CountingThread hands the columns over through a ring of slots in shared
-// memory (no message, no allocation per batch), the helper counts them in
-// the same order, and at the end gives its summaries back (HeavyState), which
-// the model adopts. Same adds in the same order: the same summaries as
-// counting in the model's own thread (test/unit/counting-thread.test.ts).
-// Queries in between would see nothing, so the model refuses them.
+// columns, and for each destroy the column of its keys and its lifetime's
+// bucket, and counts them at the end of a batch (or second): countPending()
+// below, into the per-stream, per-dimension WindowedHeavyHitters and the
+// per-dimension KeyedLifetimes. That reads nothing but those columns, so a
+// replay that only reports at the end (`ctscope replay --report`, no
+// --serve) runs it in a helper thread beside the flow table's work — a third
+// of the replay's time on one core. CountingThread hands the columns over
+// through a ring of slots in shared memory (no message, no allocation per
+// batch), the helper counts them in the same order, and at the end gives its
+// tables back (CountersState), which the model adopts. Same adds in the same
+// order: the same answers as counting in the model's own thread
+// (test/unit/replay-threads.test.ts). Queries in between would see nothing,
+// so the model refuses them.
 
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { NDIMS } from './keys.js';
+import { Handoff } from '../handoff.js';
 import { WindowedHeavyHitters, type HeavyHitterOptions, type HeavyState } from './heavy.js';
+import { KeyedLifetimes, type KeyedLifetimesState } from './lifetimes.js';
+
+/** What countPending() counts into. */
+export interface Counters {
+  /** Index stream * NDIMS + dimension. */
+  hh: WindowedHeavyHitters[];
+  /** Per dimension; null where another structure answers (by protocol). */
+  lifetimes: (KeyedLifetimes | null)[];
+}
+
+export interface CountersState {
+  hh: HeavyState[];
+  lifetimes: (KeyedLifetimesState | null)[];
+}
 
 /**
- * Count n pending records into hh (index stream * NDIMS + dimension): keys
- * of dimension d at keys[d * stride + j], the record's stream at streams[j].
- * A dimension whose key is the same for all n (one netns, zone 0, no mark:
- * the common host) is counted once per stream. perStream: scratch of one
- * slot per stream.
+ * Count n pending records: keys of dimension d at keys[d * stride + j], the
+ * record's stream at streams[j]; and m destroys, the j-th with its keys in
+ * column lifeAt[j] and its lifetime in bucket lifeBucket[j]. A dimension
+ * whose key is the same for all n (one netns, zone 0, no mark: the common
+ * host) is counted once per stream. perStream: scratch, one slot per stream.
  */
-export function countPending(hh: WindowedHeavyHitters[], keys: Float64Array, stride: number, streams: Uint8Array, n: number, perStream: Float64Array): void {
+export function countPending(
+  c: Counters,
+  keys: Float64Array,
+  stride: number,
+  streams: Uint8Array,
+  n: number,
+  lifeAt: Uint32Array,
+  lifeBucket: Uint8Array,
+  m: number,
+  perStream: Float64Array,
+): void {
+  const hh = c.hh;
   const nStreams = perStream.length;
   perStream.fill(0);
   for (let j = 0; j < n; j++) perStream[streams[j]!]!++;
@@ -42,89 +70,107 @@ export function countPending(hh: WindowedHeavyHitters[], keys: Float64Array, str
     }
     for (j = 0; j < n; j++) hh[streams[j]! * NDIMS + d]!.add(keys[base + j]!);
   }
+  for (let d = 0; d < NDIMS; d++) {
+    const kl = c.lifetimes[d];
+    if (!kl) continue;
+    const base = d * stride;
+    for (let j = 0; j < m; j++) kl.addBucket(keys[base + lifeAt[j]!]!, lifeBucket[j]!);
+  }
 }
 
 /** Where the model's counting goes instead of its own thread. */
 export interface CountingOffload {
-  /** Count n records (as countPending); the columns may be reused once this returns. */
-  count(keys: Float64Array, stride: number, streams: Uint8Array, n: number): void;
+  /** As countPending (without the scratch); the columns may be reused once this returns. */
+  count(keys: Float64Array, stride: number, streams: Uint8Array, n: number, lifeAt: Uint32Array, lifeBucket: Uint8Array, m: number): void;
   /** The model's clock entered second `sec` (WindowedHeavyHitters.rollover). */
   rollover(sec: number): void;
-  /** Everything handed over is counted: the summaries, in hh order. */
-  finish(): Promise<HeavyState[]>;
+  /** Everything handed over is counted: the tables. */
+  finish(): Promise<CountersState>;
   /** Stop the helper (also after a failure); idempotent. */
   close(): void;
 }
 
-// ---- the ring: SLOTS slots in one SharedArrayBuffer, one producer (the
-// model's thread), one consumer (the helper). ctrl[WRITTEN] and
-// ctrl[CONSUMED] count slots ever published and ever released; slot i % SLOTS.
-const SLOTS = 8;
+// ---- the ring: SLOTS slots in one SharedArrayBuffer after the hand-over's
+// counters (src/handoff.ts); slot i % SLOTS. The helper is woken once half
+// the ring waits (it counts faster than the model fills it), the model's
+// thread as soon as a slot is free (it is the one that sets the pace).
+const SLOTS = 32;
 /** Records a slot holds; a larger flush takes several slots. */
-export const SLOT_RECORDS = 8192;
-const WRITTEN = 0;
-const CONSUMED = 1;
-const FAILED = 2;
+export const SLOT_RECORDS = 4096;
 const CMD_COUNT = 1;
 const CMD_ROLLOVER = 2;
 const CMD_FINISH = 3;
-/** The model's thread gives up on a helper that has not released a slot for this long. */
-const STALL_MS = 60_000;
+const HEAD_AT = 32;
+const HEAD = 3; // per slot: command, records or second, destroys
+const SLOT_BYTES = NDIMS * SLOT_RECORDS * 8 + SLOT_RECORDS * 4 + SLOT_RECORDS * 2; // keys, lifeAt, streams + lifeBucket
 
 class Ring {
-  readonly ctrl: Int32Array;
-  /** Per slot: command, argument (records, or the second). */
   readonly head: Float64Array;
   readonly keys: Float64Array[] = [];
+  readonly lifeAt: Uint32Array[] = [];
   readonly streams: Uint8Array[] = [];
+  readonly lifeBucket: Uint8Array[] = [];
 
-  constructor(readonly sab: SharedArrayBuffer) {
-    this.ctrl = new Int32Array(sab, 0, 4);
-    this.head = new Float64Array(sab, 16, 2 * SLOTS);
-    const keysAt = 16 + 16 * SLOTS;
-    const streamsAt = keysAt + SLOTS * NDIMS * SLOT_RECORDS * 8;
-    for (let s = 0; s < SLOTS; s++) {
-      this.keys.push(new Float64Array(sab, keysAt + s * NDIMS * SLOT_RECORDS * 8, NDIMS * SLOT_RECORDS));
-      this.streams.push(new Uint8Array(sab, streamsAt + s * SLOT_RECORDS, SLOT_RECORDS));
+  private constructor(readonly handoff: Handoff, sab: SharedArrayBuffer) {
+    this.head = new Float64Array(sab, HEAD_AT, HEAD * SLOTS);
+    let at = HEAD_AT + 8 * HEAD * SLOTS;
+    for (let s = 0; s < SLOTS; s++, at += SLOT_BYTES) {
+      this.keys.push(new Float64Array(sab, at, NDIMS * SLOT_RECORDS));
+      this.lifeAt.push(new Uint32Array(sab, at + NDIMS * SLOT_RECORDS * 8, SLOT_RECORDS));
+      this.streams.push(new Uint8Array(sab, at + NDIMS * SLOT_RECORDS * 8 + SLOT_RECORDS * 4, SLOT_RECORDS));
+      this.lifeBucket.push(new Uint8Array(sab, at + NDIMS * SLOT_RECORDS * 8 + SLOT_RECORDS * 5, SLOT_RECORDS));
     }
   }
 
-  static bytes(): number {
-    return 16 + 16 * SLOTS + SLOTS * NDIMS * SLOT_RECORDS * 8 + SLOTS * SLOT_RECORDS;
+  static memory(): SharedArrayBuffer {
+    return new SharedArrayBuffer(HEAD_AT + 8 * HEAD * SLOTS + SLOTS * SLOT_BYTES);
+  }
+
+  /** The model's side gives up on a helper that stopped; the helper waits for the model as long as it takes. */
+  static open(sab: SharedArrayBuffer, side: 'model' | 'helper'): Ring {
+    const h = new Handoff(sab, SLOTS, SLOTS / 2, 1, side === 'model' ? 'the counting thread' : "the model's thread", side === 'model' ? undefined : null);
+    return new Ring(h, sab);
   }
 }
 
 export interface CountingWorkerData {
   sab: SharedArrayBuffer;
-  tables: number;
   nStreams: number;
   heavy: HeavyHitterOptions;
+  heavyTables: number;
+  /** Per dimension: KeyedLifetimes' maxKeys, or null for none. */
+  lifetimes: (number | null)[];
 }
 
-/** The helper's side: count every slot in order until FINISH; returns the summaries. */
-export function serveRing(data: CountingWorkerData): HeavyState[] {
-  const ring = new Ring(data.sab);
-  const hh = Array.from({ length: data.tables }, () => new WindowedHeavyHitters(data.heavy));
+/** The helper's side: count every slot in order until FINISH; returns the tables. */
+export function serveRing(data: CountingWorkerData): CountersState {
+  const ring = Ring.open(data.sab, 'helper');
+  const c: Counters = {
+    hh: Array.from({ length: data.heavyTables }, () => new WindowedHeavyHitters(data.heavy)),
+    lifetimes: data.lifetimes.map((k) => (k === null ? null : new KeyedLifetimes(k))),
+  };
   const perStream = new Float64Array(data.nStreams);
-  const { ctrl, head } = ring;
+  const { head, handoff } = ring;
   for (let seq = 0; ; seq++) {
-    while (Atomics.load(ctrl, WRITTEN) === seq) Atomics.wait(ctrl, WRITTEN, seq);
+    handoff.waitForItem(seq);
     const s = seq % SLOTS;
-    const cmd = head[2 * s]!;
-    const arg = head[2 * s + 1]!;
-    if (cmd === CMD_COUNT) countPending(hh, ring.keys[s]!, SLOT_RECORDS, ring.streams[s]!, arg, perStream);
-    else if (cmd === CMD_ROLLOVER) for (const h of hh) h.rollover(arg);
-    Atomics.store(ctrl, CONSUMED, seq + 1);
-    Atomics.notify(ctrl, CONSUMED);
-    if (cmd === CMD_FINISH) return hh.map((h) => h.state());
+    const cmd = head[HEAD * s]!;
+    const arg = head[HEAD * s + 1]!;
+    if (cmd === CMD_COUNT) countPending(c, ring.keys[s]!, SLOT_RECORDS, ring.streams[s]!, arg, ring.lifeAt[s]!, ring.lifeBucket[s]!, head[HEAD * s + 2]!, perStream);
+    else if (cmd === CMD_ROLLOVER) for (const h of c.hh) h.rollover(arg);
+    handoff.released(seq + 1);
+    if (cmd === CMD_FINISH) return { hh: c.hh.map((h) => h.state()), lifetimes: c.lifetimes.map((l) => l?.state() ?? null) };
   }
 }
 
 /** Marks the ring failed (the helper threw) so that the model's thread stops waiting. */
 export function failRing(sab: SharedArrayBuffer): void {
-  const ctrl = new Int32Array(sab, 0, 4);
-  Atomics.store(ctrl, FAILED, 1);
-  Atomics.notify(ctrl, CONSUMED);
+  Ring.open(sab, 'helper').handoff.fail();
+}
+
+/** Tables continuing from a helper's state. */
+export function adoptCounters(s: CountersState): Counters {
+  return { hh: s.hh.map((h) => WindowedHeavyHitters.fromState(h)), lifetimes: s.lifetimes.map((l) => (l ? KeyedLifetimes.fromState(l) : null)) };
 }
 
 /** The model's side of a helper thread that counts (see the top of this file). */
@@ -132,27 +178,27 @@ export class CountingThread implements CountingOffload {
   private readonly ring: Ring;
   private readonly worker: Worker;
   private seq = 0;
-  private readonly result: Promise<HeavyState[]>;
+  private readonly result: Promise<CountersState>;
   private closed = false;
 
   /**
-   * A helper counting into `tables` summaries of `nStreams` streams; null when
-   * the helper's compiled module is not there (running from the TypeScript
-   * sources, as the unit tests do): the model then counts in its own thread.
+   * A helper counting into tables shaped like `c`; null when the helper's
+   * compiled module is not there (running from the TypeScript sources, as
+   * the unit tests do): the model then counts in its own thread.
    */
-  static start(tables: number, nStreams: number, heavy: HeavyHitterOptions): CountingThread | null {
+  static start(c: Counters, nStreams: number, heavy: HeavyHitterOptions): CountingThread | null {
     const url = new URL('./counting-worker.js', import.meta.url);
     if (!fs.existsSync(fileURLToPath(url))) return null;
-    return new CountingThread(url, { sab: new SharedArrayBuffer(Ring.bytes()), tables, nStreams, heavy });
+    return new CountingThread(url, { sab: Ring.memory(), nStreams, heavy, heavyTables: c.hh.length, lifetimes: c.lifetimes.map((l) => l?.maxKeys ?? null) });
   }
 
   private constructor(url: URL, data: CountingWorkerData) {
-    this.ring = new Ring(data.sab);
+    this.ring = Ring.open(data.sab, 'model');
     this.worker = new Worker(url, { workerData: data });
     this.worker.unref();
-    this.result = new Promise<HeavyState[]>((resolve, reject) => {
-      this.worker.once('message', (m: { states?: HeavyState[]; error?: string }) => {
-        if (m.states) resolve(m.states);
+    this.result = new Promise<CountersState>((resolve, reject) => {
+      this.worker.once('message', (m: { state?: CountersState; error?: string }) => {
+        if (m.state) resolve(m.state);
         else reject(new Error(`the counting thread failed: ${m.error ?? 'unknown error'}`));
       });
       this.worker.once('error', (e) => reject(new Error(`the counting thread failed: ${e.message}`)));
@@ -163,35 +209,37 @@ export class CountingThread implements CountingOffload {
 
   /** The next free slot (waits while the helper is SLOTS slots behind). */
   private claim(): number {
-    const { ctrl } = this.ring;
-    let waited = 0;
-    for (;;) {
-      if (Atomics.load(ctrl, FAILED) !== 0) throw new Error('the counting thread failed (see its error)');
-      const consumed = Atomics.load(ctrl, CONSUMED);
-      if (this.seq - consumed < SLOTS) return this.seq % SLOTS;
-      if (this.closed) throw new Error('the counting thread was closed');
-      if (Atomics.wait(ctrl, CONSUMED, consumed, 1000) === 'timed-out' && (waited += 1000) >= STALL_MS) {
-        throw new Error(`the counting thread made no progress for ${STALL_MS / 1000} s`);
-      }
-    }
+    if (this.closed) throw new Error('the counting thread was closed');
+    this.ring.handoff.waitForPlace(this.seq);
+    return this.seq % SLOTS;
   }
 
-  private publish(s: number, cmd: number, arg: number): void {
-    const { ctrl, head } = this.ring;
-    head[2 * s] = cmd;
-    head[2 * s + 1] = arg;
-    Atomics.store(ctrl, WRITTEN, ++this.seq);
-    Atomics.notify(ctrl, WRITTEN);
+  private publish(s: number, cmd: number, arg: number, destroys = 0): void {
+    const { head, handoff } = this.ring;
+    head[HEAD * s] = cmd;
+    head[HEAD * s + 1] = arg;
+    head[HEAD * s + 2] = destroys;
+    handoff.published(++this.seq, cmd === CMD_FINISH);
   }
 
-  count(keys: Float64Array, stride: number, streams: Uint8Array, n: number): void {
+  count(keys: Float64Array, stride: number, streams: Uint8Array, n: number, lifeAt: Uint32Array, lifeBucket: Uint8Array, m: number): void {
+    const ring = this.ring;
+    // lifeAt rises (destroys in record order): each slot takes the destroys of its records
+    let j = 0;
     for (let from = 0; from < n; from += SLOT_RECORDS) {
-      const m = Math.min(SLOT_RECORDS, n - from);
+      const len = Math.min(SLOT_RECORDS, n - from);
       const s = this.claim();
-      const rk = this.ring.keys[s]!;
-      for (let d = 0; d < NDIMS; d++) rk.set(keys.subarray(d * stride + from, d * stride + from + m), d * SLOT_RECORDS);
-      this.ring.streams[s]!.set(streams.subarray(from, from + m));
-      this.publish(s, CMD_COUNT, m);
+      const rk = ring.keys[s]!;
+      for (let d = 0; d < NDIMS; d++) rk.set(keys.subarray(d * stride + from, d * stride + from + len), d * SLOT_RECORDS);
+      ring.streams[s]!.set(streams.subarray(from, from + len));
+      const at = ring.lifeAt[s]!;
+      const lb = ring.lifeBucket[s]!;
+      let k = 0;
+      for (; j < m && lifeAt[j]! < from + len; j++, k++) {
+        at[k] = lifeAt[j]! - from;
+        lb[k] = lifeBucket[j]!;
+      }
+      this.publish(s, CMD_COUNT, len, k);
     }
   }
 
@@ -199,7 +247,7 @@ export class CountingThread implements CountingOffload {
     this.publish(this.claim(), CMD_ROLLOVER, sec);
   }
 
-  async finish(): Promise<HeavyState[]> {
+  async finish(): Promise<CountersState> {
     this.publish(this.claim(), CMD_FINISH, 0);
     try {
       return await this.result;

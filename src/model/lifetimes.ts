@@ -77,6 +77,17 @@ export class KeyedLifetimes {
     this.addBucket(k, bucketOf(ns));
   }
 
+  /** The whole state (for a helper thread to hand its histograms back: counting.ts). */
+  state(): KeyedLifetimesState {
+    const { maxKeys, keys, credit, hist, setMask, lastWay } = this;
+    return { maxKeys, keys, credit, hist, setMask, lastWay };
+  }
+
+  /** Histograms continuing from `s` (state() of another, possibly in another thread). */
+  static fromState(s: KeyedLifetimesState): KeyedLifetimes {
+    return Object.assign(new KeyedLifetimes(WAYS), s);
+  }
+
   /** add() with the lifetime's bucket already computed (one bucketOf per destroy, not per dimension). */
   addBucket(k: number, bucket: number): void {
     const { keys, credit } = this;
@@ -148,6 +159,16 @@ export class KeyedLifetimes {
     }
     return null;
   }
+}
+
+/** All of a KeyedLifetimes, as plain data (structured-cloneable). */
+export interface KeyedLifetimesState {
+  maxKeys: number;
+  keys: Float64Array;
+  credit: Float64Array;
+  hist: Uint16Array;
+  setMask: number;
+  lastWay: number;
 }
 
 /** Credit a key's way can hold (see KeyedLifetimes). */

@@ -14,7 +14,7 @@ import { CAUSE_NAMES, Cause, Flag, Kind } from '../records/layout.js';
 import { parseAddress } from '../records/address.js';
 import { AddressTable, DADDR, DIM, DIMENSIONS, NDIMS, SADDR, addressKey, dimIndex, formatAddressKey, formatKey, protoName, type Dimension } from './keys.js';
 import { KeyCounter, WindowedHeavyHitters } from './heavy.js';
-import { CountingThread, countPending, type CountingOffload } from './counting.js';
+import { adoptCounters, CountingThread, countPending, type CountingOffload, type Counters } from './counting.js';
 import { C, COUNTERS, Totals, type CounterName } from './totals.js';
 import { FF, FlowTable } from './flows.js';
 import { Histogram, KeyedLifetimes, NBUCKETS, BUCKET_LE_SECONDS, bucketOf, quantileOf } from './lifetimes.js';
@@ -172,11 +172,10 @@ export class Model implements RecordSink {
   readonly flows: FlowTable;
   readonly totals: Totals;
   readonly v6 = new AddressTable();
-  // index stream * NDIMS + dimension
-  private hh: WindowedHeavyHitters[] = [];
+  /** Heavy hitters (index stream * NDIMS + dimension) and per-key lifetimes: counting.ts. */
+  private counters: Counters = { hh: [], lifetimes: [] };
   /** Set while the heavy hitters are counted in a helper thread (countElsewhere()). */
   private offload: CountingOffload | null = null;
-  private readonly keyLifetimes: (KeyedLifetimes | null)[] = [];
   /** Lifetimes (alloc to destroy) by proto * NSTATE_CODES + final state code. */
   readonly lifetimes = new Map<number, Histogram>();
   /** Time spent in the final state before destroy, same grouping. */
@@ -231,10 +230,10 @@ export class Model implements RecordSink {
     };
     this.totals = new Totals(this.opts.historySeconds);
     for (let i = 0; i < STREAMS.length * NDIMS; i++) {
-      this.hh.push(new WindowedHeavyHitters(this.heavyOptions()));
+      this.counters.hh.push(new WindowedHeavyHitters(this.heavyOptions()));
     }
     // By protocol the exact per-protocol/state histograms answer (medianOf).
-    for (let d = 0; d < NDIMS; d++) this.keyLifetimes.push(d === DIM.proto ? null : new KeyedLifetimes());
+    for (let d = 0; d < NDIMS; d++) this.counters.lifetimes.push(d === DIM.proto ? null : new KeyedLifetimes());
     this.closed = new ClosedFlows(this.opts.closedFlows);
   }
 
@@ -256,7 +255,7 @@ export class Model implements RecordSink {
     if (this.firstSec < 0) this.firstSec = sec;
     this.totals.rollover(sec);
     if (this.offload) this.offload.rollover(sec);
-    else for (const h of this.hh) h.rollover(sec);
+    else for (const h of this.counters.hh) h.rollover(sec);
     if (this.occList.length) this.expireOccupancy();
   }
 
@@ -376,26 +375,13 @@ export class Model implements RecordSink {
 
   private flush(): void {
     const n = this.pendN;
-    if (n > 0) {
-      // Counted one dimension at a time (countPending), here or in a helper thread.
-      if (this.offload) this.offload.count(this.pendKeys, this.pendCap, this.pendStream, n);
-      else countPending(this.hh, this.pendKeys, this.pendCap, this.pendStream, n, this.perStream);
-      this.pendN = 0;
-    }
     const m = this.lifeN;
-    if (m > 0) {
-      const cap = this.pendCap;
-      const keys = this.pendKeys;
-      const at = this.lifeAt;
-      const lb = this.lifeBucket;
-      for (let d = 0; d < NDIMS; d++) {
-        const kl = this.keyLifetimes[d];
-        if (!kl) continue; // by protocol: the exact histograms (medianOf)
-        const base = d * cap;
-        for (let j = 0; j < m; j++) kl.addBucket(keys[base + at[j]!]!, lb[j]!);
-      }
-      this.lifeN = 0;
-    }
+    if (n === 0 && m === 0) return;
+    // Counted one dimension at a time (countPending), here or in a helper thread.
+    if (this.offload) this.offload.count(this.pendKeys, this.pendCap, this.pendStream, n, this.lifeAt, this.lifeBucket, m);
+    else countPending(this.counters, this.pendKeys, this.pendCap, this.pendStream, n, this.lifeAt, this.lifeBucket, m, this.perStream);
+    this.pendN = 0;
+    this.lifeN = 0;
   }
 
   /**
@@ -899,7 +885,8 @@ export class Model implements RecordSink {
   }
 
   private medianOf(d: number, key: number): number | null {
-    const kl = this.keyLifetimes[d];
+    this.countingHere();
+    const kl = this.counters.lifetimes[d];
     if (kl) return kl.median(key);
     // A protocol's lifetimes are in the exact per-protocol/state histograms.
     const sum = new Float64Array(NBUCKETS);
@@ -1087,25 +1074,25 @@ export class Model implements RecordSink {
   // ---------------------------------------------------------------- counting elsewhere
 
   /**
-   * Count the heavy hitters in a helper thread from now on (counting.ts), for
+   * Count the heavy hitters and per-key lifetimes in a helper thread from now on (counting.ts), for
    * a replay that is only asked at its end; false when no helper can start
-   * (the model then counts as usual). Until countHere(), ranking queries
-   * throw: the summaries are in the helper.
+   * (the model then counts as usual). Until countHere(), ranking and
+   * lifetime queries throw: the tables are in the helper.
    */
   countElsewhere(): boolean {
     if (this.offload || this.records > 0) throw new Error('countElsewhere() must come before the first record');
-    const t = CountingThread.start(this.hh.length, STREAMS.length, this.heavyOptions());
+    const t = CountingThread.start(this.counters, STREAMS.length, this.heavyOptions());
     this.offload = t;
     return t !== null;
   }
 
-  /** Take the helper's summaries back (after the last record); a no-op when counting here. */
+  /** Take the helper's tables back (after the last record); a no-op when counting here. */
   async countHere(): Promise<void> {
     const o = this.offload;
     if (!o) return;
     this.flush();
     try {
-      this.hh = (await o.finish()).map((st) => WindowedHeavyHitters.fromState(st));
+      this.counters = adoptCounters(await o.finish());
     } finally {
       this.offload = null;
     }
@@ -1121,14 +1108,18 @@ export class Model implements RecordSink {
   }
 
   private heavy(stream: number, d: number): WindowedHeavyHitters {
-    if (this.offload) throw new Error('the heavy hitters are being counted in a helper thread until the replay ends');
-    return this.hh[stream * NDIMS + d]!;
+    this.countingHere();
+    return this.counters.hh[stream * NDIMS + d]!;
+  }
+
+  private countingHere(): void {
+    if (this.offload) throw new Error('heavy hitters and per-key lifetimes are being counted in a helper thread until the replay ends');
   }
 
   /** Per-dimension memory the windowed summaries hold (bytes). */
   historyBytes(): number {
     let b = 0;
-    for (const h of this.hh) b += h.historyBytes();
+    for (const h of this.counters.hh) b += h.historyBytes();
     return b;
   }
 

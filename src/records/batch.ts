@@ -63,10 +63,26 @@ export class RecordFormatError extends Error {
 export function decodeBatch(buf: ArrayBuffer | Uint8Array, count?: number): RecordColumns {
   const bytes = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
   const n = count ?? Math.floor(bytes.byteLength / RECORD_SIZE);
-  if (n * RECORD_SIZE > bytes.byteLength) {
-    throw new RecordFormatError(`batch of ${n} records needs ${n * RECORD_SIZE} bytes, has ${bytes.byteLength}`, 0);
-  }
+  if (n * RECORD_SIZE > bytes.byteLength) throw lengthError(n, bytes.byteLength);
   return new Columns(bytes.subarray(0, n * RECORD_SIZE), n);
+}
+
+/**
+ * The checks of decodeBatch without the decoding, for a reader that hands
+ * the bytes to another thread to decode (capture/read-thread.ts): throws
+ * the RecordFormatError decodeBatch would.
+ */
+export function checkBatch(bytes: Uint8Array, n: number): void {
+  if (n * RECORD_SIZE > bytes.byteLength) throw lengthError(n, bytes.byteLength);
+  for (let i = 0, o = F.version.offset; i < n; i++, o += RECORD_SIZE) if (bytes[o] !== RECORD_VERSION) throw versionError(i, bytes[o]!);
+}
+
+function lengthError(n: number, have: number): RecordFormatError {
+  return new RecordFormatError(`batch of ${n} records needs ${n * RECORD_SIZE} bytes, has ${have}`, 0);
+}
+
+function versionError(i: number, v: number): RecordFormatError {
+  return new RecordFormatError(`record ${i} has format version ${v}, this build reads ${RECORD_VERSION}`, i);
 }
 
 class Columns implements RecordColumns {
@@ -111,9 +127,7 @@ class Columns implements RecordColumns {
     const flags = (this.flags = new Uint8Array(n));
     for (let i = 0, o = 0; i < n; i++, o += RECORD_SIZE) {
       const v = bytes[o + F.version.offset]!;
-      if (v !== RECORD_VERSION) {
-        throw new RecordFormatError(`record ${i} has format version ${v}, this build reads ${RECORD_VERSION}`, i);
-      }
+      if (v !== RECORD_VERSION) throw versionError(i, v);
       ts[i] = u64(dv, o + F.ts_ns.offset);
       start[i] = u64(dv, o + F.start_ns.offset);
       netns[i] = dv.getUint32(o + F.netns.offset, true);

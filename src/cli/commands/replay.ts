@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { parse, parseListen, UsageError, type Listen } from '../args.js';
 import { Model } from '../../model/model.js';
 import { openReplay, runReplay, ReplayInputError, type ReplayInput, type ReplayProgress, type ReplaySink, type ReplaySummary } from '../../capture/replay.js';
+import { ThreadedInput } from '../../capture/read-thread.js';
 import { buildReport, formatReportText, ReplayTally, type ReplayReport } from '../../capture/report.js';
 import { LifetimeCollector, parseWhatIf, simulate, WhatIfSpecError, type WhatIfSpec } from '../../capture/what-if.js';
 import { buildApp } from '../../api/app.js';
@@ -61,11 +62,15 @@ export interface ReplaySession {
 
 /** Start replaying `files` into a fresh model. Throws ReplayInputError when nothing can be read. */
 export function startReplay(files: string[], opts: { speed?: number; whatIf?: WhatIfSpec | null; stdin?: NodeJS.ReadableStream; helperThreads?: boolean } = {}): ReplaySession {
-  const input = openReplay(files, opts.stdin ? { stdin: opts.stdin } : {});
+  let input = openReplay(files, opts.stdin ? { stdin: opts.stdin } : {});
   const model = new Model();
-  // Asked only at the end (a report, no server): heavy-hitter counting goes
-  // to a helper thread when there is a CPU for it (model/counting.ts).
-  if (opts.helperThreads && os.availableParallelism() > 1) model.countElsewhere();
+  // Asked only at the end (a report, no server), and a CPU to spare: the
+  // input is read (capture/read-thread.ts) and the heavy hitters are counted
+  // (model/counting.ts) in helper threads.
+  if (opts.helperThreads && os.availableParallelism() > 1) {
+    if (!files.includes('-')) input = ThreadedInput.wrap(input, files) ?? input;
+    model.countElsewhere();
+  }
   // whole-capture churn summaries only when the model's window cannot cover the capture
   const span = input.spanSeconds();
   const tally = new ReplayTally(model, span === null || span + 2 > model.opts.historySeconds);
