@@ -1,22 +1,23 @@
 // Reading a replay's input in a helper thread.
 //
-// Reading a capture (read, checksum, msgpack) or parsing conntrack text is an
-// eighth of a replay's time on one core (text: most of it), and none of it
-// needs the model. ThreadedInput runs the file input in a worker
-// (read-worker.ts), which hands each item over as it is read: record bytes
-// are transferred, not copied, through a MessageChannel the model's thread
+// Reading a capture (read, checksum, msgpack, decoding the record columns) is
+// a sixth of a replay's time on one core (conntrack text: most of it), and
+// none of it needs the model. ThreadedInput runs the file input in a worker
+// (read-worker.ts), which hands each item over as it is read: a batch goes
+// as its two buffers, records and decoded columns, transferred, not copied
+// (records/batch.ts batchParts), through a MessageChannel the model's thread
 // drains synchronously (receiveMessageOnPort), so items() stays a plain
 // generator and the replay loop does not yield per batch. The worker stays
-// at most AHEAD items ahead (a shared counter it waits on), which bounds
-// the memory of a fast reader in front of a slower model. Everything else
-// about the input (format, header, clock base, time span, the summary at
-// the end) is the same object as without the thread: the worker runs
-// exactly that input and sends its summary back.
+// at most AHEAD items ahead (src/handoff.ts), which bounds the memory of a
+// fast reader in front of a slower model. Everything else about the input
+// (format, header, clock base, time span, the summary at the end) is the
+// same as without the thread: the worker runs exactly that input and sends
+// its summary back.
 
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { decodeBatch } from '../records/batch.js';
+import { batchFromParts, batchParts, type BatchParts } from '../records/batch.js';
 import { Handoff } from '../handoff.js';
 import type { CaptureHeader } from './format.js';
 import { CaptureError, type CaptureItem } from './reader.js';
@@ -38,7 +39,7 @@ export interface ReadWorkerData {
 
 /** What the worker posts, in order. */
 export type ReadMessage =
-  | { t: 'records'; bytes: Uint8Array; n: number; offset: number }
+  | { t: 'records'; parts: BatchParts; offset: number }
   | { t: 'proc'; item: Extract<CaptureItem, { type: 'proc' }> }
   | { t: 'status'; item: Extract<CaptureItem, { type: 'status' }> }
   | { t: 'end'; summary: ReplaySummary }
@@ -59,12 +60,10 @@ export function produce(open: () => ReplayInput, data: ReadWorkerData): void {
     const it = input.items();
     if (!(Symbol.iterator in it)) throw new Error('a streamed input cannot be read in a helper thread');
     for (const item of it) {
-      if (item.type === 'records' || item.type === 'raw-records') {
-        // decoded here only by the text importer; a capture's are checked, and decoded once, there
-        const [b, n] = item.type === 'records' ? [item.batch.bytes, item.batch.length] : [item.bytes, item.length];
-        // the readers' batches own their bytes (a copy per frame): transfer them
-        const own = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
-        post({ t: 'records', bytes: own, n, offset: item.offset }, [own.buffer as ArrayBuffer]);
+      if (item.type === 'records') {
+        // decoded here; the model's thread only makes views of the columns
+        const p = batchParts(item.batch);
+        post({ t: 'records', parts: p, offset: item.offset }, [p.bytes.buffer as ArrayBuffer, p.decoded]);
       } else if (item.type === 'proc') post({ t: 'proc', item });
       else post({ t: 'status', item });
     }
@@ -133,7 +132,7 @@ export class ThreadedInput implements ReplayInput {
         h.released(++seq);
         switch (m.t) {
           case 'records':
-            yield { type: 'records', batch: decodeBatch(m.bytes, m.n), offset: m.offset };
+            yield { type: 'records', batch: batchFromParts(m.parts), offset: m.offset };
             break;
           case 'proc':
           case 'status':

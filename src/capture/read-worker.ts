@@ -6,4 +6,4 @@ import { openReplay } from './replay.js';
 import { produce, type ReadWorkerData } from './read-thread.js';
 
 const data = workerData as ReadWorkerData;
-produce(() => openReplay(data.files, { decode: false }), data);
+produce(() => openReplay(data.files), data);

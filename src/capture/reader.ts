@@ -8,7 +8,7 @@
 // everything that is intact and says what it lost.
 
 import fs from 'node:fs';
-import { checkBatch, decodeBatch, RecordFormatError, type RecordColumns } from '../records/batch.js';
+import { decodeBatch, RecordFormatError, type RecordColumns } from '../records/batch.js';
 import { FIELDS, RECORD_SIZE, RECORD_VERSION } from '../records/layout.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import type { SourceStatus } from '../sources/source.js';
@@ -70,8 +70,6 @@ export interface CaptureIntegrity {
 
 export type CaptureItem =
   | { type: 'records'; batch: RecordColumns; offset: number }
-  /** Checked, not decoded: only from a reader with decode = false (a reading thread's, read-thread.ts). */
-  | { type: 'raw-records'; bytes: Uint8Array; length: number; offset: number }
   | { type: 'proc'; snapshot: ProcSnapshot; offset: number }
   | { type: 'status'; ts: number; sources: SourceStatus[]; offset: number };
 
@@ -130,8 +128,6 @@ export class CaptureReader {
   private bufLen = 0;
   private pos: number;
   private done = false;
-  /** false: record frames come as 'raw-records' (checked, for another thread to decode). */
-  decode = true;
 
   private constructor(
     readonly file: string,
@@ -256,13 +252,11 @@ export class CaptureReader {
           this.skipFrame(at, `records frame at byte ${at} is malformed (count and byte length disagree)`);
           return null;
         }
-        // A copy (Buffer.slice would be a view): consumers may keep the raw
-        // bytes (addresses, lazily decoded columns), and the read window is reused.
-        const bytes = new Uint8Array(b);
-        let batch: RecordColumns | null = null;
+        let batch: RecordColumns;
         try {
-          if (this.decode) batch = decodeBatch(bytes, n);
-          else checkBatch(bytes, n);
+          // A copy (Buffer.slice would be a view): consumers may keep the raw
+          // bytes (addresses, lazily decoded columns), and the read window is reused.
+          batch = decodeBatch(new Uint8Array(b), n);
         } catch (e) {
           if (!(e instanceof RecordFormatError)) throw e;
           this.skipFrame(at, `records frame at byte ${at}: ${e.message}`);
@@ -270,7 +264,7 @@ export class CaptureReader {
         }
         this.good();
         ig.records += n;
-        return batch ? { type: 'records', batch, offset: at } : { type: 'raw-records', bytes, length: n, offset: at };
+        return { type: 'records', batch, offset: at };
       }
       case FrameType.PROC: {
         if (!obj || typeof obj.ts !== 'number' || typeof obj.count !== 'number') {

@@ -87,7 +87,7 @@ function head(file: string, n: number): { bytes: Buffer; size: number; mtimeSec:
 }
 
 /** Open one capture or one or more conntrack text files. Throws ReplayInputError. */
-export function openReplay(files: string[], opts: { stdin?: NodeJS.ReadableStream; decode?: boolean } = {}): ReplayInput {
+export function openReplay(files: string[], opts: { stdin?: NodeJS.ReadableStream } = {}): ReplayInput {
   if (files.length === 0) throw new ReplayInputError('no input file');
   if (files.includes('-')) {
     if (files.length > 1) throw new ReplayInputError("'-' (conntrack text on standard input) cannot be combined with files");
@@ -98,7 +98,7 @@ export function openReplay(files: string[], opts: { stdin?: NodeJS.ReadableStrea
   const isCap = heads.map((h) => looksLikeCapture(h.bytes));
   if (isCap.some(Boolean)) {
     if (files.length > 1) throw new ReplayInputError('replay takes one .ctcap file (rotated segments are followed from the first), or conntrack text files; not both');
-    return new CaptureInput(files[0]!, opts.decode ?? true);
+    return new CaptureInput(files[0]!);
   }
   return new TextInput(heads);
 }
@@ -112,11 +112,7 @@ class CaptureInput implements ReplayInput {
   private readonly problems: ReplayProblem[] = [];
   private first: CaptureReader;
 
-  /** decode false: record frames come as 'raw-records', checked but not decoded (a reading thread's). */
-  constructor(
-    file: string,
-    private readonly decode = true,
-  ) {
+  constructor(file: string) {
     try {
       this.first = CaptureReader.open(file);
     } catch (e) {
@@ -132,7 +128,6 @@ class CaptureInput implements ReplayInput {
     let expectSeg = this.header.segment ?? 0;
     while (reader) {
       this.files.push(reader.file);
-      reader.decode = this.decode;
       try {
         yield* reader.items();
       } finally {
@@ -458,8 +453,7 @@ export async function runReplay(input: ReplayInput, sinks: ReplaySink[], opts: R
     let r = next();
     if (r instanceof Promise) r = await r;
     if (r.done) break;
-    let item = r.value;
-    if (item.type === 'raw-records') item = { type: 'records', batch: decodeBatch(item.bytes, item.length), offset: item.offset };
+    const item = r.value;
     if (opts.signal?.aborted) break;
     let ts: number;
     if (item.type === 'records') {

@@ -22,7 +22,7 @@ import { Worker } from 'node:worker_threads';
 import { NDIMS } from './keys.js';
 import { Handoff } from '../handoff.js';
 import { WindowedHeavyHitters, type HeavyHitterOptions, type HeavyState } from './heavy.js';
-import { KeyedLifetimes, type KeyedLifetimesState } from './lifetimes.js';
+import { KeyedLifetimes, NBUCKETS, type KeyedLifetimesState } from './lifetimes.js';
 
 /** What countPending() counts into. */
 export interface Counters {
@@ -70,13 +70,28 @@ export function countPending(
     }
     for (j = 0; j < n; j++) hh[streams[j]! * NDIMS + d]!.add(keys[base + j]!);
   }
+  if (m === 0) return;
+  let perBucket: Float64Array | null = null;
   for (let d = 0; d < NDIMS; d++) {
     const kl = c.lifetimes[d];
     if (!kl) continue;
     const base = d * stride;
-    for (let j = 0; j < m; j++) kl.addBucket(keys[base + lifeAt[j]!]!, lifeBucket[j]!);
+    const k0 = keys[base + lifeAt[0]!]!;
+    let j = 1;
+    while (j < m && keys[base + lifeAt[j]!] === k0) j++;
+    // one key all along (a dimension constant over the batch): one add per bucket
+    if (j === m && kl.has(k0)) {
+      if (!perBucket) {
+        perBucket = scratchBuckets.fill(0);
+        for (let i = 0; i < m; i++) perBucket[lifeBucket[i]!]!++;
+      }
+      kl.addCounts(k0, perBucket);
+      continue;
+    }
+    for (j = 0; j < m; j++) kl.addBucket(keys[base + lifeAt[j]!]!, lifeBucket[j]!);
   }
 }
+const scratchBuckets = new Float64Array(NBUCKETS);
 
 /** Where the model's counting goes instead of its own thread. */
 export interface CountingOffload {

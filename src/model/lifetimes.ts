@@ -118,6 +118,44 @@ export class KeyedLifetimes {
     this.admit(k, bucket, free, minAt);
   }
 
+  /** Whether key k holds a way (its histogram is kept). */
+  has(k: number): boolean {
+    return this.wayOf(k) >= 0;
+  }
+
+  /**
+   * counts[b] lifetimes of key k in bucket b, k already holding a way (has(k)):
+   * the same as that many addBucket() calls made bucket by bucket, in one pass.
+   */
+  addCounts(k: number, counts: Float64Array): void {
+    const i = this.wayOf(k);
+    let total = 0;
+    for (let b = 0; b < NBUCKETS; b++) {
+      let c = counts[b]!;
+      total += c;
+      // u16 buckets, halved when one would overflow, as count() does one at a time
+      while (c > 0) {
+        const at = i * NBUCKETS + b;
+        const room = 0xffff - this.hist[at]!;
+        if (room === 0) {
+          this.halve(i);
+          continue;
+        }
+        const add = Math.min(room, c);
+        this.hist[at]! += add;
+        c -= add;
+      }
+    }
+    this.credit[i] = Math.min(CREDIT_MAX, this.credit[i]! + total);
+    this.lastWay = i;
+  }
+
+  private wayOf(k: number): number {
+    const base = (keyHash(k) & this.setMask) * WAYS;
+    for (let i = base; i < base + WAYS; i++) if (this.credit[i] !== 0 && this.keys[i] === k) return i;
+    return -1;
+  }
+
   // Out of addBucket() to keep it small enough to inline (as WindowedHeavyHitters.place).
   private admit(k: number, bucket: number, free: number, minAt: number): void {
     if (free < 0) {
@@ -148,16 +186,12 @@ export class KeyedLifetimes {
 
   /** Median lifetime (seconds, bucket upper bound) of key k, null when unknown. */
   median(k: number): number | null {
-    const base = (keyHash(k) & this.setMask) * WAYS;
-    for (let i = base; i < base + WAYS; i++) {
-      if (this.credit[i] !== 0 && this.keys[i] === k) {
-        const h = this.hist.subarray(i * NBUCKETS, i * NBUCKETS + NBUCKETS);
-        let total = 0;
-        for (let b = 0; b < NBUCKETS; b++) total += h[b]!;
-        return quantileOf(h, total, 0.5);
-      }
-    }
-    return null;
+    const i = this.wayOf(k);
+    if (i < 0) return null;
+    const h = this.hist.subarray(i * NBUCKETS, i * NBUCKETS + NBUCKETS);
+    let total = 0;
+    for (let b = 0; b < NBUCKETS; b++) total += h[b]!;
+    return quantileOf(h, total, 0.5);
   }
 }
 

@@ -63,29 +63,44 @@ export class RecordFormatError extends Error {
 export function decodeBatch(buf: ArrayBuffer | Uint8Array, count?: number): RecordColumns {
   const bytes = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
   const n = count ?? Math.floor(bytes.byteLength / RECORD_SIZE);
-  if (n * RECORD_SIZE > bytes.byteLength) throw lengthError(n, bytes.byteLength);
-  return new Columns(bytes.subarray(0, n * RECORD_SIZE), n);
+  if (n * RECORD_SIZE > bytes.byteLength) {
+    throw new RecordFormatError(`batch of ${n} records needs ${n * RECORD_SIZE} bytes, has ${bytes.byteLength}`, 0);
+  }
+  return new Columns(bytes.subarray(0, n * RECORD_SIZE), n, null);
 }
 
 /**
- * The checks of decodeBatch without the decoding, for a reader that hands
- * the bytes to another thread to decode (capture/read-thread.ts): throws
- * the RecordFormatError decodeBatch would.
+ * A decoded batch as two buffers, for another thread (capture/read-thread.ts):
+ * the records and the decoded columns, each transferable (not copied) and
+ * owned by the batch alone (copies where the batch's are views of more).
  */
-export function checkBatch(bytes: Uint8Array, n: number): void {
-  if (n * RECORD_SIZE > bytes.byteLength) throw lengthError(n, bytes.byteLength);
-  for (let i = 0, o = F.version.offset; i < n; i++, o += RECORD_SIZE) if (bytes[o] !== RECORD_VERSION) throw versionError(i, bytes[o]!);
+export interface BatchParts {
+  bytes: Uint8Array;
+  length: number;
+  /** The eagerly decoded columns, in Columns' layout. */
+  decoded: ArrayBuffer;
 }
 
-function lengthError(n: number, have: number): RecordFormatError {
-  return new RecordFormatError(`batch of ${n} records needs ${n * RECORD_SIZE} bytes, has ${have}`, 0);
+export function batchParts(b: RecordColumns): BatchParts {
+  const c = b instanceof Columns ? b : (decodeBatch(b.bytes, b.length) as Columns);
+  const own = c.bytes.byteOffset === 0 && c.bytes.byteLength === c.bytes.buffer.byteLength ? c.bytes : c.bytes.slice();
+  return { bytes: own, length: c.length, decoded: c.decoded };
 }
 
-function versionError(i: number, v: number): RecordFormatError {
-  return new RecordFormatError(`record ${i} has format version ${v}, this build reads ${RECORD_VERSION}`, i);
+/** The batch batchParts() took apart, without decoding anything again. */
+export function batchFromParts(p: BatchParts): RecordColumns {
+  if (p.decoded.byteLength !== p.length * DECODED_BYTES_PER_RECORD || p.bytes.byteLength < p.length * RECORD_SIZE) {
+    throw new RecordFormatError(`batch parts of ${p.length} records have ${p.bytes.byteLength} record bytes and ${p.decoded.byteLength} decoded bytes`, 0);
+  }
+  return new Columns(p.bytes, p.length, p.decoded);
 }
+
+// The eagerly decoded columns share one buffer (one allocation a batch, and
+// one transfer between threads): 8-byte columns first, then 4-, 2-, 1-byte.
+const DECODED_BYTES_PER_RECORD = 2 * 8 + 4 * 4 + 3 * 2 + 6 * 1;
 
 class Columns implements RecordColumns {
+  readonly decoded: ArrayBuffer;
   readonly ts: Float64Array;
   readonly start: Float64Array;
   readonly netns: Uint32Array;
@@ -104,30 +119,42 @@ class Columns implements RecordColumns {
   private readonly dv: DataView;
   private cold: ColdColumns | undefined;
 
+  /** decoded: the columns as batchParts() gave them, or null to decode them from bytes. */
   constructor(
     readonly bytes: Uint8Array,
     readonly length: number,
+    decoded: ArrayBuffer | null,
   ) {
     const n = length;
     const dv = (this.dv = new DataView(bytes.buffer, bytes.byteOffset, n * RECORD_SIZE));
-    const ts = (this.ts = new Float64Array(n));
-    const start = (this.start = new Float64Array(n));
-    const netns = (this.netns = new Uint32Array(n));
-    const mark = (this.mark = new Uint32Array(n));
-    const status = (this.status = new Uint32Array(n));
-    const aux = (this.aux = new Uint32Array(n));
-    const sport = (this.sport = new Uint16Array(n));
-    const dport = (this.dport = new Uint16Array(n));
-    const zone = (this.zone = new Uint16Array(n));
-    const kind = (this.kind = new Uint8Array(n));
-    const family = (this.family = new Uint8Array(n));
-    const proto = (this.proto = new Uint8Array(n));
-    const state = (this.state = new Uint8Array(n));
-    const cause = (this.cause = new Uint8Array(n));
-    const flags = (this.flags = new Uint8Array(n));
+    const d = (this.decoded = decoded ?? new ArrayBuffer(n * DECODED_BYTES_PER_RECORD));
+    let at = 0;
+    const col = <T>(make: new (b: ArrayBuffer, o: number, n: number) => T, size: number): T => {
+      const v = new make(d, at, n);
+      at += size * n;
+      return v;
+    };
+    const ts = (this.ts = col(Float64Array, 8));
+    const start = (this.start = col(Float64Array, 8));
+    const netns = (this.netns = col(Uint32Array, 4));
+    const mark = (this.mark = col(Uint32Array, 4));
+    const status = (this.status = col(Uint32Array, 4));
+    const aux = (this.aux = col(Uint32Array, 4));
+    const sport = (this.sport = col(Uint16Array, 2));
+    const dport = (this.dport = col(Uint16Array, 2));
+    const zone = (this.zone = col(Uint16Array, 2));
+    const kind = (this.kind = col(Uint8Array, 1));
+    const family = (this.family = col(Uint8Array, 1));
+    const proto = (this.proto = col(Uint8Array, 1));
+    const state = (this.state = col(Uint8Array, 1));
+    const cause = (this.cause = col(Uint8Array, 1));
+    const flags = (this.flags = col(Uint8Array, 1));
+    if (decoded) return;
     for (let i = 0, o = 0; i < n; i++, o += RECORD_SIZE) {
       const v = bytes[o + F.version.offset]!;
-      if (v !== RECORD_VERSION) throw versionError(i, v);
+      if (v !== RECORD_VERSION) {
+        throw new RecordFormatError(`record ${i} has format version ${v}, this build reads ${RECORD_VERSION}`, i);
+      }
       ts[i] = u64(dv, o + F.ts_ns.offset);
       start[i] = u64(dv, o + F.start_ns.offset);
       netns[i] = dv.getUint32(o + F.netns.offset, true);

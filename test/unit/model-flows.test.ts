@@ -58,3 +58,30 @@ describe('lifetime buckets computed once', () => {
     expect(kb.median(5)).toBe(ka.median(5));
   });
 });
+
+describe('KeyedLifetimes.addCounts', () => {
+  it('equals addBucket one at a time, bucket by bucket, through u16 overflows and credit saturation', () => {
+    const one = new KeyedLifetimes(64);
+    const many = new KeyedLifetimes(64);
+    const k = 4026531840; // a netns inode: the constant key of a host
+    one.addBucket(k, 3);
+    many.addBucket(k, 3);
+    expect(many.has(k)).toBe(true);
+    expect(many.has(k + 1)).toBe(false);
+    const rounds = [
+      [0, 5, 12, 0, 7],
+      [70000, 0, 3, 200000, 1], // bucket 0 and 3 overflow u16 (halvings)
+      [1, 1, 1, 1, 1],
+    ];
+    for (const r of rounds) {
+      const counts = new Float64Array(32);
+      r.forEach((c, b) => (counts[b] = c));
+      counts[20] = 9;
+      for (let b = 0; b < 32; b++) for (let c = 0; c < counts[b]!; c++) one.addBucket(k, b);
+      many.addCounts(k, counts);
+      expect(many.state()).toEqual(one.state());
+      expect(many.median(k)).toBe(one.median(k));
+    }
+    expect(one.median(k)).not.toBeNull();
+  });
+});
