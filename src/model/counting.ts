@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { NDIMS } from './keys.js';
 import { Handoff } from '../handoff.js';
-import { WindowedHeavyHitters, type HeavyHitterOptions, type HeavyState } from './heavy.js';
+import { keyHash, WindowedHeavyHitters, type HeavyHitterOptions, type HeavyState } from './heavy.js';
 import { KeyedLifetimes, NBUCKETS, type KeyedLifetimesState } from './lifetimes.js';
 
 /** What countPending() counts into. */
@@ -40,9 +40,14 @@ export interface CountersState {
 /**
  * Count n pending records: keys of dimension d at keys[d * stride + j], the
  * record's stream at streams[j]; and m destroys, the j-th with its keys in
- * column lifeAt[j] and its lifetime in bucket lifeBucket[j]. A dimension
- * whose key is the same for all n (one netns, zone 0, no mark: the common
- * host) is counted once per stream. perStream: scratch, one slot per stream.
+ * column lifeAt[j] (rising) and its lifetime in bucket lifeBucket[j].
+ *
+ * In chunks of CHUNK records, the helper's slots: whichever thread counts,
+ * the same adds in the same order. Per chunk, a dimension whose key is the
+ * same for all records (one netns, zone 0, no mark: the common host) is
+ * counted once per stream; one with few keys (protocols, ports, a service's
+ * destinations) once per key and stream (BatchTally); the others one record
+ * at a time.
  */
 export function countPending(
   c: Counters,
@@ -53,45 +58,159 @@ export function countPending(
   lifeAt: Uint32Array,
   lifeBucket: Uint8Array,
   m: number,
-  perStream: Float64Array,
+  scratch: CountScratch,
 ): void {
-  const hh = c.hh;
+  let j = 0;
+  for (let from = 0; from < n; from += CHUNK) {
+    const to = Math.min(n, from + CHUNK);
+    const j0 = j;
+    while (j < m && lifeAt[j]! < to) j++;
+    countHeavy(c.hh, keys, stride, streams, from, to, scratch);
+    if (j > j0) countLifetimes(c.lifetimes, keys, stride, lifeAt, lifeBucket, j0, j);
+  }
+}
+
+/** Records a chunk of countPending() holds (and a slot of the helper's ring). */
+export const CHUNK = 4096;
+
+function countHeavy(hh: WindowedHeavyHitters[], keys: Float64Array, stride: number, streams: Uint8Array, from: number, to: number, scratch: CountScratch): void {
+  const perStream = scratch.perStream;
   const nStreams = perStream.length;
   perStream.fill(0);
-  for (let j = 0; j < n; j++) perStream[streams[j]!]!++;
+  for (let j = from; j < to; j++) perStream[streams[j]!]!++;
   for (let d = 0; d < NDIMS; d++) {
     const base = d * stride;
-    const k0 = keys[base]!;
-    let j = 1;
-    while (j < n && keys[base + j] === k0) j++;
-    if (j === n) {
+    const k0 = keys[base + from]!;
+    let j = from + 1;
+    while (j < to && keys[base + j] === k0) j++;
+    if (j === to) {
       for (let st = 0; st < nStreams; st++) if (perStream[st]! > 0) hh[st * NDIMS + d]!.add(k0, perStream[st]!);
       continue;
     }
-    for (j = 0; j < n; j++) hh[streams[j]! * NDIMS + d]!.add(keys[base + j]!);
+    if (scratch.tally(d, keys, base, streams, from, to)) {
+      scratch.tallied.forEach((k, st, count) => hh[st * NDIMS + d]!.add(k, count));
+      continue;
+    }
+    for (j = from; j < to; j++) hh[streams[j]! * NDIMS + d]!.add(keys[base + j]!);
   }
-  if (m === 0) return;
+}
+
+/** Destroys j0..j1-1 into the per-key lifetimes. */
+function countLifetimes(lifetimes: (KeyedLifetimes | null)[], keys: Float64Array, stride: number, lifeAt: Uint32Array, lifeBucket: Uint8Array, j0: number, j1: number): void {
   let perBucket: Float64Array | null = null;
   for (let d = 0; d < NDIMS; d++) {
-    const kl = c.lifetimes[d];
+    const kl = lifetimes[d];
     if (!kl) continue;
     const base = d * stride;
-    const k0 = keys[base + lifeAt[0]!]!;
-    let j = 1;
-    while (j < m && keys[base + lifeAt[j]!] === k0) j++;
-    // one key all along (a dimension constant over the batch): one add per bucket
-    if (j === m && kl.has(k0)) {
+    const k0 = keys[base + lifeAt[j0]!]!;
+    let j = j0 + 1;
+    while (j < j1 && keys[base + lifeAt[j]!] === k0) j++;
+    // one key all along (a dimension constant over the chunk): one add per bucket
+    if (j === j1 && kl.has(k0)) {
       if (!perBucket) {
         perBucket = scratchBuckets.fill(0);
-        for (let i = 0; i < m; i++) perBucket[lifeBucket[i]!]!++;
+        for (let i = j0; i < j1; i++) perBucket[lifeBucket[i]!]!++;
       }
       kl.addCounts(k0, perBucket);
       continue;
     }
-    for (j = 0; j < m; j++) kl.addBucket(keys[base + lifeAt[j]!]!, lifeBucket[j]!);
+    for (j = j0; j < j1; j++) kl.addBucket(keys[base + lifeAt[j]!]!, lifeBucket[j]!);
   }
 }
 const scratchBuckets = new Float64Array(NBUCKETS);
+
+/**
+ * Counts per (key, stream) of one batch, while they are few: a small
+ * open-addressing table that stays in L1. Adding a key's count once is the
+ * same to a heavy-hitter summary as adding it one at a time, except for the
+ * order of newcomers to a full set (Space-Saving with weights keeps the same
+ * guarantee); a batch with more than MAX_PAIRS pairs is counted record by
+ * record instead.
+ */
+class BatchTally {
+  static readonly MAX_PAIRS = 512;
+  private readonly keys = new Float64Array(2048);
+  private readonly streams = new Uint8Array(2048);
+  private readonly counts = new Float64Array(2048); // 0: free
+  private readonly used = new Uint16Array(BatchTally.MAX_PAIRS);
+  private nUsed = 0;
+
+  /** Count records from..to-1; false (and nothing kept) once they have more than MAX_PAIRS pairs. */
+  fill(keys: Float64Array, base: number, streams: Uint8Array, from: number, to: number): boolean {
+    this.clear();
+    const K = this.keys;
+    const S = this.streams;
+    const C = this.counts;
+    for (let j = from; j < to; j++) {
+      const k = keys[base + j]!;
+      const st = streams[j]!;
+      let i = (keyHash(k) ^ Math.imul(st, 0x9e3779b1)) & 2047;
+      for (;;) {
+        const c = C[i]!;
+        if (c === 0) {
+          if (this.nUsed === BatchTally.MAX_PAIRS) {
+            this.clear();
+            return false;
+          }
+          K[i] = k;
+          S[i] = st;
+          C[i] = 1;
+          this.used[this.nUsed++] = i;
+          break;
+        }
+        if (K[i] === k && S[i] === st) {
+          C[i] = c + 1;
+          break;
+        }
+        i = (i + 1) & 2047;
+      }
+    }
+    return true;
+  }
+
+  /** f(key, stream, count) per pair, in first-seen order. */
+  forEach(f: (k: number, st: number, count: number) => void): void {
+    for (let u = 0; u < this.nUsed; u++) {
+      const i = this.used[u]!;
+      f(this.keys[i]!, this.streams[i]!, this.counts[i]!);
+    }
+  }
+
+  private clear(): void {
+    for (let u = 0; u < this.nUsed; u++) this.counts[this.used[u]!] = 0;
+    this.nUsed = 0;
+  }
+}
+
+/** countPending()'s scratch: per-stream counts, and which dimensions tally per batch. */
+export class CountScratch {
+  readonly perStream: Float64Array;
+  readonly tallied = new BatchTally();
+  // Batches to count record by record before trying to tally a dimension again
+  // (one with many keys in a batch — sources — would fail every time).
+  private readonly skip = new Int32Array(NDIMS);
+  /** Chunks of a dimension counted per key (for tests and profiles). */
+  talliedChunks = 0;
+
+  constructor(nStreams: number) {
+    this.perStream = new Float64Array(nStreams);
+  }
+
+  /** Tally dimension d's records from..to-1 when they are likely to have few keys. */
+  tally(d: number, keys: Float64Array, base: number, streams: Uint8Array, from: number, to: number): boolean {
+    if (to - from < 64) return false;
+    if (this.skip[d]! > 0) {
+      this.skip[d]!--;
+      return false;
+    }
+    if (this.tallied.fill(keys, base, streams, from, to)) {
+      this.talliedChunks++;
+      return true;
+    }
+    this.skip[d] = 64;
+    return false;
+  }
+}
 
 /** Where the model's counting goes instead of its own thread. */
 export interface CountingOffload {
@@ -110,8 +229,8 @@ export interface CountingOffload {
 // the ring waits (it counts faster than the model fills it), the model's
 // thread as soon as a slot is free (it is the one that sets the pace).
 const SLOTS = 32;
-/** Records a slot holds; a larger flush takes several slots. */
-export const SLOT_RECORDS = 4096;
+/** Records a slot holds: a chunk (a larger flush takes several slots, as countPending() several chunks). */
+const SLOT_RECORDS = CHUNK;
 const CMD_COUNT = 1;
 const CMD_ROLLOVER = 2;
 const CMD_FINISH = 3;
@@ -164,14 +283,14 @@ export function serveRing(data: CountingWorkerData): CountersState {
     hh: Array.from({ length: data.heavyTables }, () => new WindowedHeavyHitters(data.heavy)),
     lifetimes: data.lifetimes.map((k) => (k === null ? null : new KeyedLifetimes(k))),
   };
-  const perStream = new Float64Array(data.nStreams);
+  const scratch = new CountScratch(data.nStreams);
   const { head, handoff } = ring;
   for (let seq = 0; ; seq++) {
     handoff.waitForItem(seq);
     const s = seq % SLOTS;
     const cmd = head[HEAD * s]!;
     const arg = head[HEAD * s + 1]!;
-    if (cmd === CMD_COUNT) countPending(c, ring.keys[s]!, SLOT_RECORDS, ring.streams[s]!, arg, ring.lifeAt[s]!, ring.lifeBucket[s]!, head[HEAD * s + 2]!, perStream);
+    if (cmd === CMD_COUNT) countPending(c, ring.keys[s]!, SLOT_RECORDS, ring.streams[s]!, arg, ring.lifeAt[s]!, ring.lifeBucket[s]!, head[HEAD * s + 2]!, scratch);
     else if (cmd === CMD_ROLLOVER) for (const h of c.hh) h.rollover(arg);
     handoff.released(seq + 1);
     if (cmd === CMD_FINISH) return { hh: c.hh.map((h) => h.state()), lifetimes: c.lifetimes.map((l) => l?.state() ?? null) };

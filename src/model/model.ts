@@ -14,7 +14,7 @@ import { CAUSE_NAMES, Cause, Flag, Kind } from '../records/layout.js';
 import { parseAddress } from '../records/address.js';
 import { AddressTable, DADDR, DIM, DIMENSIONS, NDIMS, SADDR, addressKey, dimIndex, formatAddressKey, formatKey, protoName, type Dimension } from './keys.js';
 import { KeyCounter, WindowedHeavyHitters } from './heavy.js';
-import { adoptCounters, CountingThread, countPending, type CountingOffload, type Counters } from './counting.js';
+import { adoptCounters, CountingThread, countPending, CountScratch, type CountingOffload, type Counters } from './counting.js';
 import { C, COUNTERS, Totals, type CounterName } from './totals.js';
 import { FF, FlowTable } from './flows.js';
 import { Histogram, KeyedLifetimes, NBUCKETS, BUCKET_LE_SECONDS, bucketOf, quantileOf } from './lifetimes.js';
@@ -200,7 +200,7 @@ export class Model implements RecordSink {
   /** Record (index in the current batch) whose keys the pending column keysAt holds, -1 none. */
   private keysOf = -1;
   private keysAt = 0;
-  private readonly perStream = new Float64Array(STREAMS.length);
+  private readonly countScratch = new CountScratch(STREAMS.length);
   /** 1: every destroy feeds the per-key lifetimes; LIFETIME_SAMPLE: one in that many (see advance()). */
   private lifeSample = 1;
   /** Destroys left out of the per-key lifetimes while sampling (reported with churn answers). */
@@ -379,7 +379,7 @@ export class Model implements RecordSink {
     if (n === 0 && m === 0) return;
     // Counted one dimension at a time (countPending), here or in a helper thread.
     if (this.offload) this.offload.count(this.pendKeys, this.pendCap, this.pendStream, n, this.lifeAt, this.lifeBucket, m);
-    else countPending(this.counters, this.pendKeys, this.pendCap, this.pendStream, n, this.lifeAt, this.lifeBucket, m, this.perStream);
+    else countPending(this.counters, this.pendKeys, this.pendCap, this.pendStream, n, this.lifeAt, this.lifeBucket, m, this.countScratch);
     this.pendN = 0;
     this.lifeN = 0;
   }
