@@ -69,87 +69,89 @@ export function decodeBatch(buf: ArrayBuffer | Uint8Array, count?: number): Reco
   return new Columns(bytes.subarray(0, n * RECORD_SIZE), n, null);
 }
 
+// The eagerly decoded columns of a batch, in one buffer (one allocation a
+// batch), in this order: 8-byte columns first, then 4-, 2-, 1-byte.
+const HOT = [
+  ['ts', Float64Array],
+  ['start', Float64Array],
+  ['netns', Uint32Array],
+  ['mark', Uint32Array],
+  ['status', Uint32Array],
+  ['aux', Uint32Array],
+  ['sport', Uint16Array],
+  ['dport', Uint16Array],
+  ['zone', Uint16Array],
+  ['kind', Uint8Array],
+  ['family', Uint8Array],
+  ['proto', Uint8Array],
+  ['state', Uint8Array],
+  ['cause', Uint8Array],
+  ['flags', Uint8Array],
+] as const;
+type HotName = (typeof HOT)[number][0];
+const DECODED_BYTES_PER_RECORD = HOT.reduce((a, [, T]) => a + T.BYTES_PER_ELEMENT, 0);
+
+/** Bytes a batch takes per record in copyBatch()'s layout: its decoded columns and the record. */
+export const BATCH_BYTES_PER_RECORD = DECODED_BYTES_PER_RECORD + RECORD_SIZE;
+
 /**
- * A decoded batch as two buffers, for another thread (capture/read-thread.ts):
- * the records and the decoded columns, each transferable (not copied) and
- * owned by the batch alone (copies where the batch's are views of more).
+ * Copy records from..to-1 of `b`, decoded columns and raw bytes, into
+ * `into` ((to - from) * BATCH_BYTES_PER_RECORD bytes at an 8-byte aligned
+ * offset), for viewBatch() to read back without decoding: how a reading
+ * thread hands batches over in shared memory (capture/read-thread.ts).
  */
-export interface BatchParts {
-  bytes: Uint8Array;
-  length: number;
-  /** The eagerly decoded columns, in Columns' layout. */
-  decoded: ArrayBuffer;
-}
-
-export function batchParts(b: RecordColumns): BatchParts {
-  const c = b instanceof Columns ? b : (decodeBatch(b.bytes, b.length) as Columns);
-  const own = c.bytes.byteOffset === 0 && c.bytes.byteLength === c.bytes.buffer.byteLength ? c.bytes : c.bytes.slice();
-  return { bytes: own, length: c.length, decoded: c.decoded };
-}
-
-/** The batch batchParts() took apart, without decoding anything again. */
-export function batchFromParts(p: BatchParts): RecordColumns {
-  if (p.decoded.byteLength !== p.length * DECODED_BYTES_PER_RECORD || p.bytes.byteLength < p.length * RECORD_SIZE) {
-    throw new RecordFormatError(`batch parts of ${p.length} records have ${p.bytes.byteLength} record bytes and ${p.decoded.byteLength} decoded bytes`, 0);
+export function copyBatch(b: RecordColumns, from: number, to: number, into: Uint8Array): void {
+  const n = to - from;
+  let at = into.byteOffset;
+  for (const [name, T] of HOT) {
+    new T(into.buffer as ArrayBuffer, at, n).set(b[name].subarray(from, to) as never);
+    at += T.BYTES_PER_ELEMENT * n;
   }
-  return new Columns(p.bytes, p.length, p.decoded);
+  into.set(b.bytes.subarray(from * RECORD_SIZE, to * RECORD_SIZE), n * DECODED_BYTES_PER_RECORD);
 }
 
-// The eagerly decoded columns share one buffer (one allocation a batch, and
-// one transfer between threads): 8-byte columns first, then 4-, 2-, 1-byte.
-const DECODED_BYTES_PER_RECORD = 2 * 8 + 4 * 4 + 3 * 2 + 6 * 1;
+/** The n-record batch copyBatch() wrote at `at`: views, valid while that memory holds it. */
+export function viewBatch(at: Uint8Array, n: number): RecordColumns {
+  const d = n * DECODED_BYTES_PER_RECORD;
+  return new Columns(at.subarray(d, d + n * RECORD_SIZE), n, at);
+}
 
 class Columns implements RecordColumns {
-  readonly decoded: ArrayBuffer;
-  readonly ts: Float64Array;
-  readonly start: Float64Array;
-  readonly netns: Uint32Array;
-  readonly mark: Uint32Array;
-  readonly status: Uint32Array;
-  readonly aux: Uint32Array;
-  readonly sport: Uint16Array;
-  readonly dport: Uint16Array;
-  readonly zone: Uint16Array;
-  readonly kind: Uint8Array;
-  readonly family: Uint8Array;
-  readonly proto: Uint8Array;
-  readonly state: Uint8Array;
-  readonly cause: Uint8Array;
-  readonly flags: Uint8Array;
+  readonly ts!: Float64Array;
+  readonly start!: Float64Array;
+  readonly netns!: Uint32Array;
+  readonly mark!: Uint32Array;
+  readonly status!: Uint32Array;
+  readonly aux!: Uint32Array;
+  readonly sport!: Uint16Array;
+  readonly dport!: Uint16Array;
+  readonly zone!: Uint16Array;
+  readonly kind!: Uint8Array;
+  readonly family!: Uint8Array;
+  readonly proto!: Uint8Array;
+  readonly state!: Uint8Array;
+  readonly cause!: Uint8Array;
+  readonly flags!: Uint8Array;
   private readonly dv: DataView;
   private cold: ColdColumns | undefined;
 
-  /** decoded: the columns as batchParts() gave them, or null to decode them from bytes. */
+  /** decoded: the columns as copyBatch() laid them out, or null to decode them from bytes. */
   constructor(
     readonly bytes: Uint8Array,
     readonly length: number,
-    decoded: ArrayBuffer | null,
+    decoded: Uint8Array | null,
   ) {
     const n = length;
     const dv = (this.dv = new DataView(bytes.buffer, bytes.byteOffset, n * RECORD_SIZE));
-    const d = (this.decoded = decoded ?? new ArrayBuffer(n * DECODED_BYTES_PER_RECORD));
-    let at = 0;
-    const col = <T>(make: new (b: ArrayBuffer, o: number, n: number) => T, size: number): T => {
-      const v = new make(d, at, n);
-      at += size * n;
-      return v;
-    };
-    const ts = (this.ts = col(Float64Array, 8));
-    const start = (this.start = col(Float64Array, 8));
-    const netns = (this.netns = col(Uint32Array, 4));
-    const mark = (this.mark = col(Uint32Array, 4));
-    const status = (this.status = col(Uint32Array, 4));
-    const aux = (this.aux = col(Uint32Array, 4));
-    const sport = (this.sport = col(Uint16Array, 2));
-    const dport = (this.dport = col(Uint16Array, 2));
-    const zone = (this.zone = col(Uint16Array, 2));
-    const kind = (this.kind = col(Uint8Array, 1));
-    const family = (this.family = col(Uint8Array, 1));
-    const proto = (this.proto = col(Uint8Array, 1));
-    const state = (this.state = col(Uint8Array, 1));
-    const cause = (this.cause = col(Uint8Array, 1));
-    const flags = (this.flags = col(Uint8Array, 1));
+    const buf = (decoded ? decoded.buffer : new ArrayBuffer(n * DECODED_BYTES_PER_RECORD)) as ArrayBuffer;
+    let at = decoded ? decoded.byteOffset : 0;
+    const cols = this as unknown as Record<HotName, InstanceType<(typeof HOT)[number][1]>>;
+    for (const [name, T] of HOT) {
+      cols[name] = new T(buf, at, n);
+      at += T.BYTES_PER_ELEMENT * n;
+    }
     if (decoded) return;
+    const { ts, start, netns, mark, status, aux, sport, dport, zone, kind, family, proto, state, cause, flags } = this;
     for (let i = 0, o = 0; i < n; i++, o += RECORD_SIZE) {
       const v = bytes[o + F.version.offset]!;
       if (v !== RECORD_VERSION) {

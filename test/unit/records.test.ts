@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatAddress, parseAddress } from '../../src/records/address.js';
-import { decodeBatch, RecordFormatError } from '../../src/records/batch.js';
+import { BATCH_BYTES_PER_RECORD, copyBatch, decodeBatch, RecordFormatError, viewBatch } from '../../src/records/batch.js';
 import { encodeBatch, encodeRecord, RecordFields, writeRecord, writeRecordPortable, type RecordInit } from '../../src/records/encode.js';
 import { AF_INET, AF_INET6, FIELDS, Kind, RECORD_SIZE } from '../../src/records/layout.js';
 
@@ -69,6 +69,42 @@ describe('decodeBatch', () => {
     const buf = encodeBatch([{ kind: Kind.ALLOC }, { kind: Kind.ALLOC }]);
     buf[RECORD_SIZE + FIELDS.version.offset] = 9;
     expect(() => decodeBatch(buf)).toThrow(/record 1 has format version 9/);
+  });
+});
+
+describe('copyBatch / viewBatch: a batch in shared memory, read back without decoding', () => {
+  it('gives every column of the copied records, hot and cold, at any slot offset', () => {
+    const recs: RecordInit[] = Array.from({ length: 50 }, (_, i) => ({
+      kind: i % 3 === 0 ? Kind.ALLOC : Kind.DESTROY,
+      ts: 1e12 + i * 1e6,
+      id: BigInt(i) * 0x1000000001n,
+      start: i % 2 ? 5e11 : 0,
+      src: i % 4 ? `10.0.${i}.1` : `fd00::${i + 1}`,
+      dst: i % 4 ? '10.9.9.9' : 'fd00::ffff',
+      sport: 1000 + i,
+      dport: 443,
+      proto: i % 5 ? 6 : 17,
+      netns: 4026531840 + (i % 2),
+      mark: i,
+      status: 8 | i,
+      aux: 7 * i,
+      zone: i % 3,
+      state: i % 8,
+      cause: i % 4,
+      flags: i % 16,
+      packets: i * 3,
+      tcpFlags: i & 0x3f,
+    }));
+    const b = decodeBatch(encodeBatch(recs));
+    const { from, to } = { from: 7, to: 41 };
+    const sab = new SharedArrayBuffer(8 + (to - from) * BATCH_BYTES_PER_RECORD);
+    copyBatch(b, from, to, new Uint8Array(sab, 8));
+    const v = viewBatch(new Uint8Array(sab, 8), to - from);
+    expect(v.length).toBe(to - from);
+    for (const col of ['ts', 'start', 'netns', 'mark', 'status', 'aux', 'sport', 'dport', 'zone', 'kind', 'family', 'proto', 'state', 'cause', 'flags', 'id', 'packets', 'tcpFlags'] as const) {
+      expect([...v[col]], col).toEqual([...b[col].subarray(from, to)]);
+    }
+    expect([...v.bytes]).toEqual([...b.bytes.subarray(from * RECORD_SIZE, to * RECORD_SIZE)]);
   });
 });
 
