@@ -6,7 +6,9 @@
 //      through ESTABLISHED to TIME_WAIT, DESTROY), ICMP (ALLOC, DESTROY), in time
 //      order at ~33k records/s of capture time;
 //   2. replay it exactly as `ctscope replay FILE --report json` does (reader,
-//      decode, full model, whole-capture tallies, report): records/s;
+//      decode, full model, whole-capture tallies, report; the reading and the
+//      counting in helper threads where there is more than one CPU), then
+//      with --single-thread: records/s of each, and the two reports compared;
 //   3. parse `conntrack -E -o timestamp,id,extended` text (M lines, default
 //      2,000,000, formatted from the same kind of flows): lines/s.
 // usage: node bench/capture-replay.mjs [--records N] [--lines M] [--keep DIR] [--json]
@@ -255,32 +257,45 @@ if (stage === 'replay') {
     results.read_decode = { records_per_s: Math.round(p.records / (ms / 1000)), records_per_cpu_s: Math.round(p.records / (cpuMs / 1000)) };
     if (!values.json) console.log(`read + crc32 + decodeBatch alone: ${results.read_decode.records_per_s.toLocaleString('en-US')} records/s; ${results.read_decode.records_per_cpu_s.toLocaleString('en-US')} records/CPU-s`);
   }
-  let out = '';
-  let err = '';
-  const t0 = performance.now();
-  const c0 = process.cpuUsage();
-  const code = await replayCommand([capFile, '--report', 'json'], { out: (s) => (out += s), err: (s) => (err += s) });
-  const ms = performance.now() - t0;
-  const cpu = process.cpuUsage(c0);
-  const cpuMs = (cpu.user + cpu.system) / 1000;
-  if (code !== 0) throw new Error(`replay failed (${code}): ${err}`);
-  const rep = JSON.parse(out);
-  if (rep.records.total !== N) throw new Error(`replayed ${rep.records.total} of ${N} records`);
-  results.replay = {
-    seconds: ms / 1000,
-    records_per_s: Math.round(N / (ms / 1000)),
-    cpu_seconds: cpuMs / 1000,
-    records_per_cpu_s: Math.round(N / (cpuMs / 1000)),
-    replay_loop_records_per_s: rep.replay.records_per_s,
-    tracked_peak: rep.occupancy.tracked_peak,
-    top_src: rep.churn.src[0],
-    rss_mib: Math.round(process.memoryUsage().rss / 2 ** 20),
-  };
-  if (!values.json) {
-    console.log(
-      `replay --report json: ${(ms / 1000).toFixed(2)} s wall = ${results.replay.records_per_s.toLocaleString('en-US')} records/s; ${(cpuMs / 1000).toFixed(2)} s CPU = ${results.replay.records_per_cpu_s.toLocaleString('en-US')} records/CPU-s; peak ${rep.occupancy.tracked_peak} tracked entries, RSS ${results.replay.rss_mib} MiB`,
-    );
+  // as `ctscope replay FILE --report json` runs it (helper threads for the
+  // reading and the counting where there is more than one CPU), then in one
+  // thread; both reports must be the same
+  const reports = [];
+  for (const [key, extra, label] of [
+    ['replay', [], 'replay --report json'],
+    ['replay_single_thread', ['--single-thread'], 'replay --report json --single-thread'],
+  ]) {
+    let out = '';
+    let err = '';
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    const code = await replayCommand([capFile, '--report', 'json', ...extra], { out: (s) => (out += s), err: (s) => (err += s) });
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(c0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    if (code !== 0) throw new Error(`replay failed (${code}): ${err}`);
+    const rep = JSON.parse(out);
+    if (rep.records.total !== N) throw new Error(`replayed ${rep.records.total} of ${N} records`);
+    results[key] = {
+      seconds: ms / 1000,
+      records_per_s: Math.round(N / (ms / 1000)),
+      cpu_seconds: cpuMs / 1000,
+      records_per_cpu_s: Math.round(N / (cpuMs / 1000)),
+      replay_loop_records_per_s: rep.replay.records_per_s,
+      tracked_peak: rep.occupancy.tracked_peak,
+      top_src: rep.churn.src[0],
+      rss_mib: Math.round(process.memoryUsage().rss / 2 ** 20),
+    };
+    delete rep.replay; // its own timing
+    reports.push(JSON.stringify(rep));
+    if (!values.json) {
+      const r = results[key];
+      console.log(
+        `${label}: ${(ms / 1000).toFixed(2)} s wall = ${r.records_per_s.toLocaleString('en-US')} records/s; ${(cpuMs / 1000).toFixed(2)} s CPU = ${r.records_per_cpu_s.toLocaleString('en-US')} records/CPU-s; peak ${rep.occupancy.tracked_peak} tracked entries, RSS ${r.rss_mib} MiB`,
+      );
+    }
   }
+  if (reports[0] !== reports[1]) throw new Error('the replay with helper threads and the one-thread replay gave different reports');
 }
 
 // ---- 3. conntrack -E text parsing
