@@ -243,7 +243,7 @@ export async function replayCommand(argv: string[], io: { out?: (s: string) => v
   let result: { progress: ReplayProgress; summary: ReplaySummary };
   let app: FastifyInstance | null = null;
   try {
-    session = startReplay(files, { speed, whatIf, helperThreads: !values.serve && !values['single-thread'] });
+    session = startReplay(files, { speed, whatIf, helperThreads: !values.serve && !values['single-thread'] && speed === Infinity });
     if (values.serve) {
       app = await serveSession(session, listen);
       err(`ctscope replay: serving ${files.join(', ')} on http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port} (replay mode)\n`);
