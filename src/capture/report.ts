@@ -187,7 +187,8 @@ export interface ReplayReport {
   unparsed: { count: number; first_lines: Array<{ line: number; text: string; why: string }> };
   notices?: { count: number; first: Array<{ line: number; text: string }> };
   what_if?: WhatIfResult;
-  replay: { wall_s: number; records_per_s: number };
+  /** How the replay ran: its wall time, and the threads it used (1, or with the reading and/or counting helpers). */
+  replay: { wall_s: number; records_per_s: number; threads: number };
 }
 
 export interface ReportInputs {
@@ -198,6 +199,8 @@ export interface ReportInputs {
   progress: ReplayProgress;
   whatIf?: WhatIfResult;
   limit?: number;
+  /** Threads the replay ran on (default 1). */
+  threads?: number;
 }
 
 export function buildReport(x: ReportInputs): ReplayReport {
@@ -325,7 +328,11 @@ export function buildReport(x: ReportInputs): ReplayReport {
     unparsed: { count: imp?.unparsed.count ?? 0, first_lines: imp?.unparsed.first_lines ?? [] },
     ...(imp && imp.notices.count > 0 ? { notices: { count: imp.notices.count, first: imp.notices.first.map((n) => ({ line: n.line, text: n.text })) } } : {}),
     ...(x.whatIf ? { what_if: x.whatIf } : {}),
-    replay: { wall_s: round(progress.wallMs / 1000), records_per_s: progress.wallMs > 0 ? Math.round(progress.records / (progress.wallMs / 1000)) : 0 },
+    replay: {
+      wall_s: round(progress.wallMs / 1000),
+      records_per_s: progress.wallMs > 0 ? Math.round(progress.records / (progress.wallMs / 1000)) : 0,
+      threads: x.threads ?? 1,
+    },
   };
   // the model's advice (timeouts, table size, NOTRACK, connection reuse) over
   // its last window; the recording host's memory is unknown here, so defaults
@@ -406,7 +413,7 @@ export function formatReportText(r: ReplayReport): string {
   L.push(`ctscope ${r.ctscope} replay of ${i.files.join(', ')} (${i.format}${i.origin ? `, ${i.origin}` : ''})`);
   if (i.host || i.kernel) L.push(`  recorded on ${i.host ?? '?'} (kernel ${i.kernel ?? '?'})${i.sources.length ? `, sources: ${i.sources.map((s) => `${s.name}${s.hook ? ` [${s.hook}]` : ''}`).join(', ')}` : ''}`);
   L.push(
-    `  ${i.started_at ?? '?'} .. ${i.ended_at ?? '?'} (${fixed(i.duration_s, 1)} s), replayed in ${fixed(r.replay.wall_s, 2)} s (${r.replay.records_per_s.toLocaleString('en-US')} records/s)`,
+    `  ${i.started_at ?? '?'} .. ${i.ended_at ?? '?'} (${fixed(i.duration_s, 1)} s), replayed in ${fixed(r.replay.wall_s, 2)} s (${r.replay.records_per_s.toLocaleString('en-US')} records/s, ${r.replay.threads} thread${r.replay.threads === 1 ? '' : 's'})`,
   );
   if (r.partial.partial) {
     L.push('');

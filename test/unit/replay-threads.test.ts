@@ -4,6 +4,7 @@
 // modules, so these tests load the model from dist/ and run bin/ctscope.js
 // (`npm test` builds dist/); the records are made with the sources' encoder.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execFile, execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -11,10 +12,15 @@ import { Kind } from '../../src/records/layout.js';
 import type { RecordInit } from '../../src/records/encode.js';
 import { batch, SEC } from './model-batch.js';
 import { Handoff } from '../../src/handoff.js';
+import { CaptureWriter } from '../../src/capture/writer.js';
+import { readConntrackText } from '../../src/import/conntrack-text.js';
 
 const root = path.resolve(__dirname, '../..');
 const distModel = path.join(root, 'dist/model/model.js');
 const distCounting = path.join(root, 'dist/model/counting.js');
+
+/** Threads of a report-only replay here: with both helpers where there is more than one CPU. */
+const HELPED = os.availableParallelism() > 1 ? 3 : 1;
 
 type ModelT = import('../../src/model/model.js').Model;
 
@@ -128,7 +134,8 @@ describe('heavy-hitter counting in a helper thread', () => {
     const bin = path.join(root, 'bin/ctscope.js');
     const run = (...extra: string[]) => {
       const r = JSON.parse(execFileSync(process.execPath, [bin, 'replay', path.join(root, 'share/sample.ctcap'), '--report', 'json', '--limit', '100', ...extra], { encoding: 'utf8' }));
-      delete r.replay; // wall time
+      expect(r.replay.threads).toBe(extra.length ? 1 : HELPED);
+      delete r.replay; // wall time, threads
       return r;
     };
     const threaded = run();
@@ -140,20 +147,40 @@ describe('heavy-hitter counting in a helper thread', () => {
   it('a reading thread gives the same report, errors and exit status as reading in one thread: every damaged capture, conntrack text', async () => {
     const bin = path.join(root, 'bin/ctscope.js');
     const fx = (d: string) => fs.readdirSync(path.join(root, 'test/fixtures', d)).filter((f) => !f.endsWith('.mjs') && !f.endsWith('.sh') && f !== 'expected.json').map((f) => [path.join(root, 'test/fixtures', d, f)]);
-    const inputs = [...fx('damaged'), ...fx('conntrack'), [path.join(root, 'test/fixtures/conntrack/plain-list-ext-id.txt'), path.join(root, 'test/fixtures/conntrack/plain-ts-id-ext.txt')]];
+    // rotated captures: a whole chain, and one missing its third segment
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctscope-threads-'));
+    const chain = (name: string) => {
+      const w = CaptureWriter.open(path.join(dir, name), { flushMs: 0, flushRecords: 20, rotateBytes: 6000, bootBaseNs: 0 });
+      const gen = readConntrackText(path.join(root, 'test/fixtures/conntrack/plain-ts-id-ext.txt'));
+      for (let r = gen.next(); !r.done; r = gen.next()) w.ingest(r.value);
+      w.close();
+      expect(w.stats().files.length).toBeGreaterThan(2);
+      return w.stats().files;
+    };
+    chain('whole.ctcap');
+    fs.rmSync(chain('cut.ctcap')[2]!);
+    const inputs = [
+      ...fx('damaged'),
+      ...fx('conntrack'),
+      [path.join(root, 'test/fixtures/conntrack/plain-list-ext-id.txt'), path.join(root, 'test/fixtures/conntrack/plain-ts-id-ext.txt')],
+      [path.join(dir, 'whole.ctcap')],
+      [path.join(dir, 'cut.ctcap')],
+    ];
     expect(inputs.length).toBeGreaterThan(25);
     const run = (files: string[], extra: string[]) =>
-      new Promise<{ code: number; out: unknown; err: string }>((resolve) => {
+      new Promise<{ code: number; out: unknown; err: string; threads: number | null }>((resolve) => {
         execFile(process.execPath, [bin, 'replay', ...files, '--report', 'json', ...extra], { encoding: 'utf8' }, (e, stdout, stderr) => {
           let out: unknown = stdout;
+          let threads: number | null = null;
           try {
             const r = JSON.parse(stdout);
-            delete r.replay; // wall time
+            threads = r.replay.threads;
+            delete r.replay; // wall time, threads
             out = r;
           } catch {
             /* not a report: compared as text */
           }
-          resolve({ code: e ? ((e as { code?: number }).code ?? -1) : 0, out, err: stderr });
+          resolve({ code: e ? ((e as { code?: number }).code ?? -1) : 0, out, err: stderr, threads });
         });
       });
     const outcomes = new Set<number>();
@@ -161,7 +188,12 @@ describe('heavy-hitter counting in a helper thread', () => {
       await Promise.all(
         inputs.slice(i, i + 4).map(async (files) => {
           const [threaded, single] = await Promise.all([run(files, []), run(files, ['--single-thread'])]);
-          expect(threaded, files.join(' ')).toEqual(single);
+          // both helpers ran where a report came out (on more than one CPU)
+          if (threaded.threads !== null) {
+            expect(threaded.threads, files.join(' ')).toBe(HELPED);
+            expect(single.threads).toBe(1);
+          }
+          expect({ ...threaded, threads: 0 }, files.join(' ')).toEqual({ ...single, threads: 0 });
           expect(threaded.err, files.join(' ')).not.toMatch(/\n\s+at /); // no stack trace
           outcomes.add(threaded.code);
         }),
@@ -169,5 +201,6 @@ describe('heavy-hitter counting in a helper thread', () => {
     }
     // the corpus covers replays that work (partial or not) and inputs nothing can be read from
     expect([...outcomes].sort()).toEqual([0, 1]);
+    fs.rmSync(dir, { recursive: true, force: true });
   }, 120_000);
 });

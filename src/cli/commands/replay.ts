@@ -51,6 +51,8 @@ export interface ReplaySession {
   model: Model;
   tally: ReplayTally;
   lifetimes: LifetimeCollector | null;
+  /** Threads the replay runs on: 1, or with its reading and/or counting helpers. */
+  threads: number;
   /** Resolves when the whole input has been replayed. */
   done: Promise<{ progress: ReplayProgress; summary: ReplaySummary }>;
   /** State for /v1/status. */
@@ -67,9 +69,14 @@ export function startReplay(files: string[], opts: { speed?: number; whatIf?: Wh
   // Asked only at the end (a report, no server), and a CPU to spare: the
   // input is read (capture/read-thread.ts) and the heavy hitters are counted
   // (model/counting.ts) in helper threads.
+  let threads = 1;
   if (opts.helperThreads && os.availableParallelism() > 1) {
-    if (!files.includes('-')) input = ThreadedInput.wrap(input, files) ?? input;
-    model.countElsewhere();
+    const threaded = files.includes('-') ? null : ThreadedInput.wrap(input, files);
+    if (threaded) {
+      input = threaded;
+      threads++;
+    }
+    if (model.countElsewhere()) threads++;
   }
   // whole-capture churn summaries only when the model's window cannot cover the capture
   const span = input.spanSeconds();
@@ -130,7 +137,7 @@ export function startReplay(files: string[], opts: { speed?: number; whatIf?: Wh
     writeModelMetrics(out, model, { topK: model.opts.topK });
     return out.text();
   };
-  return { input, model, tally, lifetimes, done, status, table, metrics, stop: () => abort.abort() };
+  return { input, model, tally, lifetimes, threads, done, status, table, metrics, stop: () => abort.abort() };
 }
 
 /** The report of a finished session. */
@@ -142,6 +149,7 @@ export function sessionReport(s: ReplaySession, r: { progress: ReplayProgress; s
     summary: r.summary,
     progress: r.progress,
     limit,
+    threads: s.threads,
     ...(whatIf && s.lifetimes ? { whatIf: simulate(s.lifetimes, whatIf) } : {}),
   });
 }
