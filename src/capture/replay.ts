@@ -449,58 +449,65 @@ export async function runReplay(input: ReplayInput, sinks: ReplaySink[], opts: R
   // sync for files (no await per item on the hot path), async for a pipe
   const it = input.items();
   const next = (): IteratorResult<CaptureItem> | Promise<IteratorResult<CaptureItem>> => it.next();
-  for (;;) {
-    let r = next();
-    if (r instanceof Promise) r = await r;
-    if (r.done) break;
-    const item = r.value;
-    if (opts.signal?.aborted) break;
-    let ts: number;
-    if (item.type === 'records') {
-      const b = item.batch;
-      if (b.length === 0) continue;
-      ts = b.ts[b.length - 1]!;
-      if (p.firstTs === null || b.ts[0]! < p.firstTs) p.firstTs = b.ts[0]!;
-      if (!paced) {
-        for (const s of sinks) s.ingest(b);
-        p.records += b.length;
-      } else {
-        // deliver in slices of ~20 ms of wall time, each when its first record is due
-        for (let i = 0; i < b.length; ) {
-          const t = b.ts[i]!;
-          let j = i + 1;
-          while (j < b.length && b.ts[j]! < t + 20e6 * speed) j++;
-          await pace(t);
-          if (opts.signal?.aborted) break;
-          const part = i === 0 && j === b.length ? b : decodeBatch(b.bytes.subarray(i * RECORD_SIZE, j * RECORD_SIZE), j - i);
-          for (const s of sinks) s.ingest(part);
-          p.records += part.length;
-          const last = part.ts[part.length - 1]!;
-          if (p.lastTs === null || last > p.lastTs) {
-            p.lastTs = last;
-            for (const s of sinks) s.advance?.(last);
+  // Stopped early (aborted, or a sink threw): close the input, so that a
+  // reading thread ends with it.
+  try {
+    for (;;) {
+      let r = next();
+      if (r instanceof Promise) r = await r;
+      if (r.done) break;
+      const item = r.value;
+      if (opts.signal?.aborted) break;
+      let ts: number;
+      if (item.type === 'records') {
+        const b = item.batch;
+        if (b.length === 0) continue;
+        ts = b.ts[b.length - 1]!;
+        if (p.firstTs === null || b.ts[0]! < p.firstTs) p.firstTs = b.ts[0]!;
+        if (!paced) {
+          for (const s of sinks) s.ingest(b);
+          p.records += b.length;
+        } else {
+          // deliver in slices of ~20 ms of wall time, each when its first record is due
+          for (let i = 0; i < b.length; ) {
+            const t = b.ts[i]!;
+            let j = i + 1;
+            while (j < b.length && b.ts[j]! < t + 20e6 * speed) j++;
+            await pace(t);
+            if (opts.signal?.aborted) break;
+            const part = i === 0 && j === b.length ? b : decodeBatch(b.bytes.subarray(i * RECORD_SIZE, j * RECORD_SIZE), j - i);
+            for (const s of sinks) s.ingest(part);
+            p.records += part.length;
+            const last = part.ts[part.length - 1]!;
+            if (p.lastTs === null || last > p.lastTs) {
+              p.lastTs = last;
+              for (const s of sinks) s.advance?.(last);
+            }
+            i = j;
           }
-          i = j;
         }
+      } else if (item.type === 'proc') {
+        ts = item.snapshot.ts;
+        if (paced) await pace(ts);
+        for (const s of sinks) s.ingestProc?.(item.snapshot);
+      } else {
+        // status frames carry the writer's clock, not an event time: they do not move the replay clock
+        for (const s of sinks) s.status?.(item.ts, item.sources);
+        continue;
       }
-    } else if (item.type === 'proc') {
-      ts = item.snapshot.ts;
-      if (paced) await pace(ts);
-      for (const s of sinks) s.ingestProc?.(item.snapshot);
-    } else {
-      // status frames carry the writer's clock, not an event time: they do not move the replay clock
-      for (const s of sinks) s.status?.(item.ts, item.sources);
-      continue;
+      if (p.lastTs === null || ts > p.lastTs) {
+        p.lastTs = ts;
+        for (const s of sinks) s.advance?.(ts);
+      }
+      // let a --serve server answer while replaying at full speed
+      if (!paced && performance.now() - lastYield > 50) {
+        await new Promise((r) => setImmediate(r));
+        lastYield = performance.now();
+      }
     }
-    if (p.lastTs === null || ts > p.lastTs) {
-      p.lastTs = ts;
-      for (const s of sinks) s.advance?.(ts);
-    }
-    // let a --serve server answer while replaying at full speed
-    if (!paced && performance.now() - lastYield > 50) {
-      await new Promise((r) => setImmediate(r));
-      lastYield = performance.now();
-    }
+  } finally {
+    const closing = it.return?.(undefined);
+    if (closing instanceof Promise) await closing.catch(() => undefined);
   }
   p.wallMs = performance.now() - t0;
   return p;
