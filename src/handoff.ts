@@ -18,6 +18,8 @@ const PRODUCER_SLEEPS = 2;
 const CONSUMER_SLEEPS = 3;
 const FAILED = 4;
 const WORDS = 5;
+/** Bytes the counters take at the start of a shared buffer (8-aligned: what follows may be f64). */
+export const HANDOFF_BYTES = 32;
 /** A side gives up when the other has not moved for this long. */
 export const STALL_MS = 60_000;
 
@@ -42,8 +44,9 @@ export class Handoff {
     this.ctrl = new Int32Array(sab, 0, WORDS);
   }
 
+  /** Memory for the counters alone (a ring puts them at the start of its own buffer). */
   static memory(): SharedArrayBuffer {
-    return new SharedArrayBuffer(WORDS * 4);
+    return new SharedArrayBuffer(HANDOFF_BYTES);
   }
 
   // ---- producer

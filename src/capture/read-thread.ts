@@ -22,17 +22,17 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { BATCH_BYTES_PER_RECORD, copyBatch, viewBatch } from '../records/batch.js';
-import { Handoff } from '../handoff.js';
+import { Handoff, HANDOFF_BYTES } from '../handoff.js';
 import type { CaptureHeader } from './format.js';
 import { CaptureError, type CaptureItem } from './reader.js';
 import { ReplayInputError, type ReplayFormat, type ReplayInput, type ReplaySummary } from './replay.js';
 
 /** Items in flight (slots of the ring). */
-export const SLOTS = 16;
+const SLOTS = 16;
 /** Records a slot holds; a larger batch takes several. */
 const SLOT_RECORDS = 4096;
 const SLOT_BYTES = SLOT_RECORDS * BATCH_BYTES_PER_RECORD;
-const HEAD_AT = 32; // after the hand-over's counters
+const HEAD_AT = HANDOFF_BYTES; // after the hand-over's counters
 const HEAD = 2; // per slot: records (0: a message is next on the port), file offset
 const SLOTS_AT = HEAD_AT + 8 * HEAD * SLOTS;
 

@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { NDIMS } from './keys.js';
-import { Handoff } from '../handoff.js';
+import { Handoff, HANDOFF_BYTES } from '../handoff.js';
 import { keyHash, WindowedHeavyHitters, type HeavyHitterOptions, type HeavyState } from './heavy.js';
 import { KeyedLifetimes, NBUCKETS, type KeyedLifetimesState } from './lifetimes.js';
 
@@ -234,7 +234,7 @@ const SLOT_RECORDS = CHUNK;
 const CMD_COUNT = 1;
 const CMD_ROLLOVER = 2;
 const CMD_FINISH = 3;
-const HEAD_AT = 32;
+const HEAD_AT = HANDOFF_BYTES; // after the hand-over's counters
 const HEAD = 3; // per slot: command, records or second, destroys
 const SLOT_BYTES = NDIMS * SLOT_RECORDS * 8 + SLOT_RECORDS * 4 + SLOT_RECORDS * 2; // keys, lifeAt, streams + lifeBucket
 
