@@ -125,7 +125,8 @@ EOF`);
   });
   // the kernel's own account of confirmations and destructions: ctnetlink
   // events (NEW is sent when an entry is confirmed)
-  const events = spawn('ip', ['netns', 'exec', b, 'conntrack', '-E', '-e', 'NEW,DESTROY'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // (UPDATE too: its lines name each TCP entry's state, the kernel's account of how it ended)
+  const events = spawn('ip', ['netns', 'exec', b, 'conntrack', '-E', '-e', 'NEW,UPDATE,DESTROY'], { stdio: ['ignore', 'pipe', 'ignore'] });
   let eventText = '';
   events.stdout.setEncoding('utf8');
   events.stdout.on('data', (d) => (eventText += d));
@@ -180,7 +181,14 @@ EOF`);
   // nf_conntrack_acct=1: DESTROY events carry packets= and bytes= of both directions
   const sumEvents = (key) => eventText.split('\n').filter((l) => l.includes('[DESTROY]'))
     .reduce((t, l) => t + [...l.matchAll(new RegExp(`${key}=(\\d+)`, 'g'))].reduce((x, m) => x + Number(m[1]), 0), 0);
+  // the last state the kernel reported for each TCP flow to 8080, by client port
+  const kernelTcpState = {};
+  for (const l of eventText.split('\n')) {
+    const m = /^\s*\[UPDATE\]\s+tcp\s+6\s+\d+\s+([A-Z_]+)\s.*?sport=(\d+) dport=8080\b/.exec(l);
+    if (m) kernelTcpState[m[2]] = m[1];
+  }
   const phase2 = {
+    kernelTcpState,
     eventsDestroy: eventCount('DESTROY'),
     eventsPackets: sumEvents('packets'),
     eventsBytes: sumEvents('bytes'),
@@ -190,7 +198,7 @@ EOF`);
     left,
     wallMs: t2 - t1,
     destroy: destroys.length,
-    destroyed: destroys.map((r) => ({ id: r.id, proto: r.proto, dport: r.dport, state: r.state, status: r.status, cause: r.cause,
+    destroyed: destroys.map((r) => ({ id: r.id, proto: r.proto, sport: r.sport, dport: r.dport, state: r.state, status: r.status, cause: r.cause,
       lifetimeMs: r.flags & 8 ? (r.ts - r.start) / 1e6 : null })),
   };
 
