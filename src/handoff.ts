@@ -21,7 +21,7 @@ const WORDS = 5;
 /** Bytes the counters take at the start of a shared buffer (8-aligned: what follows may be f64). */
 export const HANDOFF_BYTES = 32;
 /** A side gives up when the other has not moved for this long. */
-export const STALL_MS = 60_000;
+const STALL_MS = 60_000;
 
 export class Handoff {
   readonly ctrl: Int32Array;

@@ -65,7 +65,7 @@ export interface ReadWorkerData {
 }
 
 /** What goes through the port, in order with the ring's batches. */
-export type ReadMessage =
+type ReadMessage =
   | { t: 'proc'; item: Extract<CaptureItem, { type: 'proc' }> }
   | { t: 'status'; item: Extract<CaptureItem, { type: 'status' }> }
   | { t: 'end'; summary: ReplaySummary }

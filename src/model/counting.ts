@@ -105,14 +105,13 @@ function countLifetimes(lifetimes: (KeyedLifetimes | null)[], keys: Float64Array
     const k0 = keys[base + lifeAt[j0]!]!;
     let j = j0 + 1;
     while (j < j1 && keys[base + lifeAt[j]!] === k0) j++;
-    // one key all along (a dimension constant over the chunk): one add per bucket
-    if (j === j1 && kl.has(k0)) {
+    // one key all along (a dimension constant over the chunk), already kept: one add per bucket
+    if (j === j1) {
       if (!perBucket) {
         perBucket = scratchBuckets.fill(0);
         for (let i = j0; i < j1; i++) perBucket[lifeBucket[i]!]!++;
       }
-      kl.addCounts(k0, perBucket);
-      continue;
+      if (kl.addCounts(k0, perBucket)) continue;
     }
     for (j = j0; j < j1; j++) kl.addBucket(keys[base + lifeAt[j]!]!, lifeBucket[j]!);
   }

@@ -118,17 +118,14 @@ export class KeyedLifetimes {
     this.admit(k, bucket, free, minAt);
   }
 
-  /** Whether key k holds a way (its histogram is kept). */
-  has(k: number): boolean {
-    return this.wayOf(k) >= 0;
-  }
-
   /**
-   * counts[b] lifetimes of key k in bucket b, k already holding a way (has(k)):
-   * the same as that many addBucket() calls made bucket by bucket, in one pass.
+   * counts[b] lifetimes of key k in bucket b, when k holds a way: the same as
+   * that many addBucket() calls made bucket by bucket, in one pass. False
+   * (nothing added) when k holds none: admitting it is addBucket()'s business.
    */
-  addCounts(k: number, counts: Float64Array): void {
+  addCounts(k: number, counts: Float64Array): boolean {
     const i = this.wayOf(k);
+    if (i < 0) return false;
     let total = 0;
     for (let b = 0; b < NBUCKETS; b++) {
       let c = counts[b]!;
@@ -148,6 +145,7 @@ export class KeyedLifetimes {
     }
     this.credit[i] = Math.min(CREDIT_MAX, this.credit[i]! + total);
     this.lastWay = i;
+    return true;
   }
 
   private wayOf(k: number): number {

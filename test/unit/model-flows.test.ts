@@ -66,8 +66,10 @@ describe('KeyedLifetimes.addCounts', () => {
     const k = 4026531840; // a netns inode: the constant key of a host
     one.addBucket(k, 3);
     many.addBucket(k, 3);
-    expect(many.has(k)).toBe(true);
-    expect(many.has(k + 1)).toBe(false);
+    const none = new Float64Array(32);
+    none[3] = 1;
+    expect(many.addCounts(k + 1, none)).toBe(false); // holds no way: nothing added
+    expect(many.state()).toEqual(one.state());
     const rounds = [
       [0, 5, 12, 0, 7],
       [70000, 0, 3, 200000, 1], // bucket 0 and 3 overflow u16 (halvings)
@@ -78,7 +80,7 @@ describe('KeyedLifetimes.addCounts', () => {
       r.forEach((c, b) => (counts[b] = c));
       counts[20] = 9;
       for (let b = 0; b < 32; b++) for (let c = 0; c < counts[b]!; c++) one.addBucket(k, b);
-      many.addCounts(k, counts);
+      expect(many.addCounts(k, counts)).toBe(true);
       expect(many.state()).toEqual(one.state());
       expect(many.median(k)).toBe(one.median(k));
     }
