@@ -37,10 +37,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# npm packages: install when the lock file is newer than the last install.
+# npm packages: `npm ci` (the lock file as committed, never rewritten) when the
+# lock file is newer than the last install.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages"
-  npm install --no-audit --no-fund --loglevel=error >/dev/null
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
 # bpffs for pinning and tracefs for tracepoints, if absent.
