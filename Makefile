@@ -13,7 +13,7 @@ CLANG      ?= clang
 BPFTOOL    ?= bpftool
 NODE_GYP   ?= $(shell dirname $$(readlink -f $$(command -v npm)))/../node_modules/node-gyp/bin/node-gyp.js
 NODEDIR    ?= $(shell node -p "require('path').resolve(process.execPath, '../..')")
-TS_SRCS    := $(shell find src -name '*.ts') tsconfig.json
+TS_SRCS    := $(shell find src -name '*.ts' -o -name '*.proto') tsconfig.json
 ADDON      := build/Release/ctscope.node
 
 ## all: BPF objects, addon and TypeScript (only what is stale)
@@ -52,6 +52,8 @@ $(ADDON): binding.gyp $(wildcard native/*.cc native/*.h) $(BPF_HDRS) $(SKELS)
 dist/.stamp: $(TS_SRCS)
 	@echo "  TSC     dist/"
 	@node_modules/.bin/tsc -p tsconfig.json
+	@# data files the modules read beside themselves (the CRI .proto)
+	@cd src && find . -name '*.proto' -exec cp --parents {} ../dist/ \;
 	@touch $@
 
 ## clean: remove every build output

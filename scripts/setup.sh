@@ -16,8 +16,11 @@ PKGS=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make g++ python3 pkg-c
       conntrack nftables iproute2 kmod)
 if [ "$mode" = "--test" ]; then
   # promtool (prometheus) checks /metrics; hping3 makes floods; qemu and
-  # cpio boot the Debian kernel of the guest matrix; linux-perf for benchmarks.
-  PKGS+=(prometheus hping3 qemu-system-x86 cpio busybox-static linux-perf procps iputils-ping)
+  # cpio boot the Debian kernel of the guest matrix; linux-perf for benchmarks;
+  # containerd (its CRI plugin), runc and the CNI plugins run real pods for the
+  # Kubernetes tests, whose sandbox image is made from busybox-static.
+  PKGS+=(prometheus hping3 qemu-system-x86 cpio busybox-static linux-perf procps iputils-ping
+         containerd runc containernetworking-plugins)
 fi
 
 missing=()
