@@ -79,7 +79,9 @@ EOF`);
       await get('/healthz');
       break;
     } catch {
-      if (i > 300) throw new Error(`daemon not answering: ${output}`);
+      // Up to ~90 s: the daemon starts in ~10 s in the TCG guest on a quiet
+      // machine, several times slower when the host is busy.
+      if (i > 900) throw new Error(`daemon not answering: ${output}`);
       await sleep(100);
     }
   }

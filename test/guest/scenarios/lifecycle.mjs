@@ -160,8 +160,15 @@ EOF`);
   phase1.origins = [...new Set(p1.map((r) => r.origin))];
 
   // one more flow, deleted from user space
+  // Deleted as soon as it is seen: a fixed pause was too short on a loaded CI
+  // machine (the TCG guest runs many times slower), and conntrack -D fails
+  // when nothing matches.
   await shAsync(`ip netns exec ${a} bash -c 'echo x >/dev/udp/${net}.2/6000'`);
-  await sleep(100);
+  for (let i = 0; i < 100; i++) {
+    const seen = await shAsync(`ip netns exec ${b} conntrack -L -p udp --dport 6000 2>/dev/null | wc -l`);
+    if (Number(seen.trim()) > 0) break;
+    await sleep(50);
+  }
   await shAsync(`ip netns exec ${b} conntrack -D -p udp --dport 6000 >/dev/null 2>&1`);
 
   // ---- phase 2: everything times out (udp 2 s, time_wait 2 s) -----------------
