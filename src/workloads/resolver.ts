@@ -1,0 +1,196 @@
+// Keeps the pod map current: every few seconds asks the container runtime
+// (CRI) which pods are on the node, or — where no runtime socket answers —
+// reads them from /proc/PID/cgroup, and hands what changed to the pod map and
+// to whoever records it (a capture). A runtime that stops answering does not
+// make pods disappear: the last answer is kept (and /proc fills in until it
+// answers again), and /v1/status says so.
+
+import { CriClient } from './cri/client.js';
+import type { PodChange, PodMap, PodRecord } from './pod-map.js';
+import { CriPodSource } from './sources/cri.js';
+import { ProcPodSource } from './sources/proc.js';
+import type { PodSource } from './sources/source.js';
+
+/** Where kubelet's runtimes listen, in the order they are tried. */
+export const CRI_SOCKETS = ['/run/containerd/containerd.sock', '/run/crio/crio.sock'] as const;
+
+export interface WorkloadStatus {
+  /** Where the pod map comes from now. */
+  source: 'cri' | 'proc' | 'none';
+  /** running: the runtime answers; fallback: no runtime socket, /proc only; unavailable: the socket stopped answering. */
+  state: 'running' | 'fallback' | 'unavailable' | 'off';
+  socket: string | null;
+  runtime: string | null;
+  pods: number;
+  deleted_pods: number;
+  interval_s: number;
+  last_poll_age_s: number | null;
+  error: string | null;
+  /** One sentence for people (status line, doctor). */
+  message: string;
+}
+
+export interface ResolverOptions {
+  map: PodMap;
+  /** --cri-socket: only this socket is tried. */
+  criSocket?: string;
+  candidates?: readonly string[];
+  intervalMs?: number;
+  /** The model's clock (ns), for when pods came and went. */
+  now: () => number;
+  onChange?: (change: PodChange, nowNs: number) => void;
+  procRoot?: string;
+  callTimeoutMs?: number;
+}
+
+export class WorkloadResolver {
+  private cri: CriPodSource | null = null;
+  private readonly proc: PodSource;
+  private runtime: string | null = null;
+  /** The socket that last answered (named while it does not). */
+  private lastSocket: string | null = null;
+  private triedSockets: string[] = [];
+  private lastError: string | null = null;
+  private lastPollMs: number | null = null;
+  private state: WorkloadStatus['state'] = 'off';
+  private source: WorkloadStatus['source'] = 'none';
+  private timer: NodeJS.Timeout | null = null;
+  private polling: Promise<void> | null = null;
+  private stopped = false;
+  readonly intervalMs: number;
+
+  constructor(private readonly opts: ResolverOptions) {
+    this.intervalMs = opts.intervalMs ?? 3000;
+    this.proc = new ProcPodSource(opts.procRoot);
+  }
+
+  /** First poll done (pods known) when this resolves; then every intervalMs. */
+  async start(): Promise<void> {
+    await this.poll();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.poll().finally(() => this.schedule());
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** One round (tests call it to avoid waiting). Never throws. */
+  poll(): Promise<void> {
+    if (!this.polling) this.polling = this.round().finally(() => (this.polling = null));
+    return this.polling;
+  }
+
+  private async round(): Promise<void> {
+    if (!this.cri) await this.connect();
+    let pods: PodRecord[] | null = null;
+    if (this.cri) {
+      try {
+        pods = await this.cri.list();
+        this.state = 'running';
+        this.source = 'cri';
+        this.lastError = null;
+      } catch (e) {
+        this.lastError = (e as Error).message;
+        this.state = 'unavailable';
+        // A fresh client next round: grpc's own reconnection backs off up to
+        // minutes, and a restarted runtime should be seen at the next poll.
+        this.dropCri();
+      }
+    }
+    if (!pods) {
+      try {
+        pods = this.withKnownNames(await this.proc.list());
+        this.source = 'proc';
+        if (this.state !== 'unavailable') this.state = 'fallback';
+      } catch (e) {
+        this.lastError = (e as Error).message;
+        this.source = 'none';
+        return;
+      }
+    }
+    if (this.stopped) return;
+    const now = this.opts.now();
+    const change = this.opts.map.sync(pods, now);
+    this.lastPollMs = Date.now();
+    if (change.upsert.length || change.remove.length) this.opts.onChange?.(change, now);
+  }
+
+  /** Pods /proc found that the runtime had named before keep their names. */
+  private withKnownNames(pods: PodRecord[]): PodRecord[] {
+    const byUid = new Map(this.opts.map.live().map((p) => [p.uid, p]));
+    return pods.map((p) => {
+      const k = byUid.get(p.uid);
+      return k && k.name ? { ...p, name: k.name, namespace: k.namespace, labels: k.labels, ips: k.ips.length ? k.ips : p.ips } : p;
+    });
+  }
+
+  private async connect(): Promise<void> {
+    const sockets = this.opts.criSocket ? [this.opts.criSocket] : [...(this.opts.candidates ?? CRI_SOCKETS)];
+    this.triedSockets = sockets;
+    for (const socket of sockets) {
+      const client = new CriClient(socket, this.opts.callTimeoutMs ?? 5000);
+      if (!client.present()) {
+        client.close();
+        continue;
+      }
+      try {
+        const v = await client.version();
+        this.runtime = `${v.runtime_name} ${v.runtime_version}`;
+        this.cri = new CriPodSource(client);
+        this.lastSocket = socket;
+        return;
+      } catch (e) {
+        this.lastError = (e as Error).message;
+        client.close();
+      }
+    }
+  }
+
+  private dropCri(): void {
+    this.cri?.close();
+    this.cri = null;
+  }
+
+  status(): WorkloadStatus {
+    const socket = this.cri?.client.socket ?? this.lastSocket;
+    const tried = this.triedSockets.join(', ');
+    let message: string;
+    switch (this.state) {
+      case 'running':
+        message = `pods from ${this.runtime} over CRI at ${socket}`;
+        break;
+      case 'unavailable':
+        message = `the CRI socket ${socket} stopped answering (${this.lastError}); pods from /proc/PID/cgroup until it does, names seen before kept`;
+        break;
+      case 'fallback':
+        message = `no CRI socket answered (${tried}${this.opts.criSocket ? ', from --cri-socket' : ''}); pods from /proc/PID/cgroup, by uid only`;
+        break;
+      default:
+        message = 'pods not resolved yet';
+    }
+    return {
+      source: this.source,
+      state: this.state,
+      socket,
+      runtime: this.cri ? this.runtime : null,
+      pods: this.opts.map.liveCount,
+      deleted_pods: this.opts.map.goneCount,
+      interval_s: this.intervalMs / 1000,
+      last_poll_age_s: this.lastPollMs === null ? null : (Date.now() - this.lastPollMs) / 1000,
+      error: this.lastError,
+      message,
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.polling;
+    this.dropCri();
+    this.proc.close();
+  }
+}
