@@ -19,6 +19,8 @@
 // never taken for an older one.
 
 import { pow2, shiftsBack } from './heavy.js';
+import { DIM, TWO32 } from './keys.js';
+import { NSTATE_CODES } from './states.js';
 
 /** flags field */
 export const FF = {
@@ -336,6 +338,33 @@ export class FlowTable {
     return this.u32[e * ENTRY_WORDS + W_HIST]! & 0xff;
   }
 
+  /** Protocol/state group of entry e: proto * NSTATE_CODES + state code (the occupancy indexes' groups). */
+  group(e: number): number {
+    return this.proto(e) * NSTATE_CODES + this.stateCode(e);
+  }
+
+  /** Key of entry e in dimension d (keys.ts: IPv6 addresses as TWO32 + intern id). */
+  key(e: number, d: number): number {
+    switch (d) {
+      case DIM.src:
+        return this.flags(e) & FF.SRC_V6 ? TWO32 + this.src(e) : this.src(e);
+      case DIM.dst:
+        return this.flags(e) & FF.SRC_V6 ? TWO32 + this.dst(e) : this.dst(e);
+      case DIM.dport:
+        return this.dport(e);
+      case DIM.proto:
+        return this.proto(e);
+      case DIM.netns:
+        return this.netns(e);
+      case DIM.zone:
+        return this.zone(e);
+      case DIM.mark:
+        return this.mark(e);
+      default:
+        return (this.flags(e) & FF.SRC_V6 ? TWO32 + this.src(e) : this.src(e)) * 65536 + this.dport(e);
+    }
+  }
+
   /**
    * Every field of entry e at once (just created): one write per word
    * instead of a read-modify-write per field.
@@ -356,7 +385,6 @@ export class FlowTable {
     u[w + W_SF] = ((status & 0xffff) | (flags << 16)) >>> 0;
     u[w + W_HIST] = hist >>> 0;
   }
-
 
   setState(e: number, state: number): void {
     const w = e * ENTRY_WORDS + W_ZPS;

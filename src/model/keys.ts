@@ -19,7 +19,8 @@ export function dimIndex(d: Dimension): number {
   return DIMENSIONS.indexOf(d);
 }
 
-const TWO32 = 4294967296;
+/** IPv6 address keys are TWO32 + the address's intern id; IPv4 keys are the u32 address. */
+export const TWO32 = 4294967296;
 
 /** Key that stands for every IPv6 address once the intern table is full. */
 export const V6_OVERFLOW_ID = 0;

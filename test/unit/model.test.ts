@@ -270,20 +270,20 @@ describe('pieces', () => {
     expect(selectKth(a.slice(), 8, 4)).toBe(4);
   });
 
-  it('report() gathers churn, occupancy, drops, lifetimes, forecast and advice', () => {
+  it('answers churn, occupancy, drops, totals and the forecast from one batch', () => {
     const m = new Model();
     const recs: RecordInit[] = [];
     for (let i = 0; i < 31; i++) recs.push(alloc('10.10.0.1', 3 * SEC));
     recs.push({ kind: Kind.TABLE_FULL, ts: 3 * SEC, src: '10.10.0.2', proto: UDP, dport: 53 });
     m.ingest(batch(recs));
-    const r = m.report({ limit: 3 });
-    expect(r.churn.src.items[0]).toMatchObject({ key: '10.10.0.1', count: 31 });
-    expect(r.churn.dport.items[0]).toMatchObject({ key: '53', count: 31 });
-    expect(r.occupancy.src.items[0]).toMatchObject({ key: '10.10.0.1', count: 31 });
-    expect(r.drops.src.items[0]).toMatchObject({ key: '10.10.0.2', count: 1 });
-    expect(r.totals).toMatchObject({ alloc: 31, table_full: 1 });
-    expect(r.forecast).toBeNull();
-    expect(Array.isArray(r.advice)).toBe(true);
+    const window = m.span();
+    expect(m.churn({ by: 'src', window, limit: 3 }).items[0]).toMatchObject({ key: '10.10.0.1', count: 31 });
+    expect(m.churn({ by: 'dport', window, limit: 3 }).items[0]).toMatchObject({ key: '53', count: 31 });
+    expect(m.occupancy({ by: 'src', limit: 3 }).items[0]).toMatchObject({ key: '10.10.0.1', count: 31 });
+    expect(m.drops({ by: 'src', window, limit: 3 }).items[0]).toMatchObject({ key: '10.10.0.2', count: 1 });
+    expect(m.counter('alloc')).toBe(31);
+    expect(m.counter('table_full')).toBe(1);
+    expect(m.forecast()).toBeNull();
   });
 });
 

@@ -105,7 +105,7 @@ describe('heavy-hitter counting in a helper thread', () => {
   it('does not hang when the helper is gone: the model thread gets an error', async () => {
     const { Model, counting } = await dist();
     const m = new Model();
-    const t = counting.CountingThread.start((m as unknown as { counters: import('../../src/model/counting.js').Counters }).counters, 6, { maxKeys: 64, historySeconds: 60 })!;
+    const t = counting.CountingThread.start(m.state.counters, 6, { maxKeys: 64, historySeconds: 60 })!;
     expect(t).not.toBeNull();
     t.close();
     const keys = new Float64Array(8 * 10);

@@ -1,0 +1,71 @@
+// How long entries lived: the exact lifetime histograms (allocation to
+// destroy) grouped by protocol, or by protocol and final state.
+
+import { protoName } from '../keys.js';
+import { BUCKET_LE_SECONDS, Histogram, NBUCKETS } from '../lifetimes.js';
+import { NSTATE_CODES, stateName } from '../states.js';
+import type { ModelState } from '../model-state.js';
+import { round } from './format.js';
+
+export interface LifetimeGroup {
+  proto: string;
+  state?: string;
+  count: number;
+  mean_s: number;
+  p50_s: number | null;
+  p90_s: number | null;
+  p99_s: number | null;
+  buckets: Array<{ le: number | '+Inf'; count: number }>;
+}
+
+export interface LifetimeGroups {
+  by: 'proto' | 'state';
+  /** Destroys whose allocation time was unknown (in no histogram). */
+  unknown_start: number;
+  groups: LifetimeGroup[];
+}
+
+/** Lifetime histograms grouped by protocol, or by protocol and final state. */
+export function lifetimeGroups(st: ModelState, by: 'proto' | 'state'): LifetimeGroups {
+  const groups = new Map<number, Histogram>();
+  for (const [g, h] of st.lifetimes) {
+    const key = by === 'proto' ? Math.floor(g / NSTATE_CODES) * NSTATE_CODES : g;
+    let m = groups.get(key);
+    if (!m) groups.set(key, (m = new Histogram()));
+    for (let i = 0; i < NBUCKETS; i++) m.buckets[i]! += h.buckets[i]!;
+    m.count += h.count;
+    m.sumSeconds += h.sumSeconds;
+  }
+  const out: LifetimeGroup[] = [...groups]
+    .sort((a, b) => b[1].count - a[1].count)
+    .map(([g, h]) => {
+      const lg: LifetimeGroup = {
+        proto: protoName(Math.floor(g / NSTATE_CODES)),
+        count: h.count,
+        mean_s: h.count ? round(h.sumSeconds / h.count) : 0,
+        p50_s: finite(h.quantile(0.5)),
+        p90_s: finite(h.quantile(0.9)),
+        p99_s: finite(h.quantile(0.99)),
+        buckets: histogramBuckets(h.buckets),
+      };
+      if (by === 'state') lg.state = stateName(g % NSTATE_CODES);
+      return lg;
+    });
+  return { by, unknown_start: st.unknownLifetimes, groups: out };
+}
+
+/** Cumulative buckets (Prometheus style), empty ones left out except +Inf. */
+export function histogramBuckets(b: ArrayLike<number>): Array<{ le: number | '+Inf'; count: number }> {
+  const out: Array<{ le: number | '+Inf'; count: number }> = [];
+  let acc = 0;
+  for (let i = 0; i < NBUCKETS; i++) {
+    acc += b[i]!;
+    if (b[i] === 0 && i < NBUCKETS - 1) continue;
+    out.push({ le: i < NBUCKETS - 1 ? BUCKET_LE_SECONDS[i]! : '+Inf', count: acc });
+  }
+  return out;
+}
+
+function finite(x: number | null): number | null {
+  return x === null || !Number.isFinite(x) ? null : x;
+}
