@@ -271,12 +271,10 @@ async function benchVisibility() {
   // The model's share of record-to-API latency at 100k records/s: a batch is
   // visible once ingested (the current second is always in the window), so
   // the latency is ingest of the batch plus one HTTP query through fastify.
-  const Fastify = (await import('fastify')).default;
-  const { modelRoutes } = await import(path.join(root, 'dist/api/routes/index.js'));
+  const { buildApp } = await import(path.join(root, 'dist/api/app.js'));
   const model = new Model();
-  const app = Fastify();
-  await app.register(modelRoutes, { model });
-  await app.ready();
+  const none = { host: () => null, get: () => null, all: () => [] };
+  const app = await buildApp({ status: () => ({}), table: none, metrics: () => '', model });
   const w = new Workload({ live: 50000, rate: 100000 });
   const BATCH = 500; // 5 ms of records at 100k/s
   const buf = new Uint8Array(BATCH * RECORD_SIZE);

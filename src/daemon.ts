@@ -9,10 +9,9 @@
 
 import fs from 'node:fs';
 import os from 'node:os';
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { buildApp } from './api/app.js';
 import type { StatusReport, TableView } from './api/context.js';
-import { modelRoutes } from './api/routes/index.js';
 import { DeferredCapture } from './capture/recorder.js';
 import type { Listen } from './cli/args.js';
 import { DelayTap, writeDelayMetrics, type DelayHistogram } from './metrics/delay.js';
@@ -237,20 +236,16 @@ export class Daemon {
     this.tick = setInterval(() => this.model.advance(boottimeNs()), 250);
     this.tick.unref();
 
-    const plugins: Array<{ plugin: FastifyPluginAsync<any>; opts?: Record<string, unknown> }> = [
-      {
-        plugin: modelRoutes,
-        opts: {
-          model: this.model,
-          environment: () => readAdviceEnvironment(),
-          netnsNames: () => this.live?.netnsNames() ?? new Map(),
-          ...(this.ingress ? { moreAdvice: () => this.ingress!.advice() } : {}),
-        },
-      },
-    ];
-    if (this.ingress) plugins.push(this.ingress.routes);
     try {
-      this.app = await buildApp({ status: () => this.statusReport(), table: this.live.table, metrics: () => this.metrics(), plugins });
+      this.app = await buildApp({
+        status: () => this.statusReport(),
+        table: this.live.table,
+        metrics: () => this.metrics(),
+        model: this.model,
+        environment: () => readAdviceEnvironment(),
+        netnsNames: () => this.live?.netnsNames() ?? new Map(),
+        ...(this.ingress ? { moreAdvice: () => this.ingress!.advice(), arrivals: this.ingress.arrivals } : {}),
+      });
       return await this.app.listen({ host: this.opts.listen.host, port: this.opts.listen.port });
     } catch (e) {
       await this.stop();

@@ -1,15 +1,13 @@
 // Everything the daemon needs for `ctscope run --ingress SPEC[,SPEC...]` in
-// one object: the source, the arrivals it fills, the /v1/arrivals route
-// plugin, the advice to merge into /v1/advice and the /metrics families.
+// one object: the source, the arrivals it fills (served as /v1/arrivals),
+// the advice to merge into /v1/advice and the /metrics families.
 //
 //   const ingress = opts.ingress ? createIngress({ spec: opts.ingress, hook: opts.ingressHook, model }) : null;
 //   sources.push(ingress.source);                 // start()/stop() with the others
-//   plugins.push(ingress.routes);                 // buildApp({ plugins })
+//   buildApp({ arrivals: ingress.arrivals, ... }); // /v1/arrivals
 //   advice.push(...ingress.advice());             // in /v1/advice
 //   metrics.raw(ingress.metrics());               // in /metrics
 
-import type { FastifyPluginAsync } from 'fastify';
-import { arrivalsRoutes } from '../api/routes/arrivals.js';
 import { UserError } from '../errors.js';
 import { Exposition } from '../metrics/exposition.js';
 import type { Advice } from '../model/advice.js';
@@ -24,7 +22,6 @@ export const INGRESS_HOOKS: readonly IngressHook[] = ['auto', 'tcx', 'tc-clsact'
 export interface IngressWiring {
   source: IngressSource;
   arrivals: ArrivalsModel;
-  routes: { plugin: FastifyPluginAsync<any>; opts: Record<string, unknown> };
   advice(opts?: ArrivalsAdviceOptions): Advice[];
   metrics(): string;
 }
@@ -51,7 +48,6 @@ export function createIngress(o: CreateIngressOptions): IngressWiring {
   return {
     source,
     arrivals,
-    routes: { plugin: arrivalsRoutes, opts: { arrivals, model: o.model } },
     advice: (opts) => arrivalsAdvice(arrivals, o.model, opts),
     metrics: () => ingressMetrics(source, arrivals),
   };

@@ -12,12 +12,11 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import Fastify from 'fastify';
 
 import { Lab, kernelTier, withKernelLock } from '../helpers/lab.js';
 import { ADDON_PATH } from '../../src/native/addon.js';
-import { errorHandler } from '../../src/api/errors.js';
-import { arrivalsRoutes } from '../../src/api/routes/arrivals.js';
+import { Model } from '../../src/model/model.js';
+import { appOver } from '../helpers/app.js';
 import { ArrivalsModel } from '../../src/model/arrivals.js';
 import { arrivalsAdvice } from '../../src/model/arrivals-advice.js';
 import { INGRESS_OBJECT, IngressSource, ingressCounterClass, type IngressHook } from '../../src/sources/ingress.js';
@@ -200,9 +199,7 @@ describe.skipIf(why !== null)('ingress arrivals (kernel)', () => {
         expect(r.error_bound).toBe(0);
 
         // through the API, and flagged by the advice
-        const app = Fastify({ ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } } });
-        app.setErrorHandler(errorHandler);
-        await app.register(arrivalsRoutes, { arrivals });
+        const app = await appOver(new Model(), { arrivals });
         const api = (await app.inject('/v1/arrivals?by=src&window=60')).json() as { items: Array<{ key: string; tcp_syn: number }> };
         expect(api.items[0]).toMatchObject({ key: flooder });
         expect(api.items[0]!.tcp_syn).toBe(kernel.synF + (before.items.find((i) => i.key === flooder)?.tcp_syn ?? 0));

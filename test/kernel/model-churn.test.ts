@@ -5,13 +5,12 @@
 // kernel's own counts (nft `ct state new` counters) and
 // /v1/occupancy?by=src&state=TIME_WAIT equals what `conntrack -L` lists.
 import type { ChildProcess } from 'node:child_process';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { appOver } from '../helpers/app.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, kernelTier } from '../helpers/lab.js';
 import { NetlinkSource } from '../../src/sources/netlink.js';
 import { Model } from '../../src/model/model.js';
-import { modelRoutes } from '../../src/api/routes/index.js';
-import { errorHandler } from '../../src/api/errors.js';
 import { boottimeNs } from '../../src/native/addon.js';
 import { Kind } from '../../src/records/layout.js';
 import type { RecordColumns } from '../../src/records/batch.js';
@@ -65,10 +64,7 @@ ${[udpSrc, tcpSrc, longSrc].map((s) => `    ip saddr ${s} ct state new counter`)
     clock = setInterval(() => model.advance(boottimeNs()), 250);
     await until(() => syncs > 0, 5000, 'the dump at start');
     children.push(await tcpServer(lab.server, lab.serverAddress, PORT));
-    app = Fastify({ ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } } });
-    app.setErrorHandler(errorHandler);
-    await app.register(modelRoutes, { model });
-    await app.ready();
+    app = await appOver(model);
   }, 120_000);
 
   afterAll(async () => {

@@ -8,7 +8,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { recordCommand, type StartSources } from '../../src/cli/commands/record.js';
 import { startReplay, serveReplay } from '../../src/cli/commands/replay.js';
 import { buildApp } from '../../src/api/app.js';
-import { modelRoutes } from '../../src/api/routes/index.js';
 import { CaptureReader } from '../../src/capture/reader.js';
 import { decodeBatch } from '../../src/records/batch.js';
 import { encodeBatch } from '../../src/records/encode.js';
@@ -86,7 +85,7 @@ describe('the API over a replay', () => {
     const file = path.resolve(__dirname, '../fixtures/conntrack/plain-ts-id-ext.txt');
     const s = startReplay([file]);
     await s.done;
-    const app = await buildApp({ status: s.status, table: s.table, metrics: s.metrics, plugins: [{ plugin: modelRoutes, opts: { model: s.model, environment: () => ({}) } }] });
+    const app = await buildApp({ status: s.status, table: s.table, metrics: s.metrics, model: s.model, environment: () => ({}) });
     const st = (await app.inject('/v1/status')).json();
     expect(st.mode).toBe('replay');
     expect(st.replay.partial).toBe(false);

@@ -2,9 +2,8 @@
 // GET /v1/arrivals, with known inputs and a fake clock.
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { errorHandler } from '../../src/api/errors.js';
-import { arrivalsRoutes } from '../../src/api/routes/arrivals.js';
+import type { FastifyInstance } from 'fastify';
+import { appOver } from '../helpers/app.js';
 import { ArrivalsModel, type ArrivalDelta } from '../../src/model/arrivals.js';
 import { arrivalsAdvice } from '../../src/model/arrivals-advice.js';
 import { Model } from '../../src/model/model.js';
@@ -254,10 +253,7 @@ describe('GET /v1/arrivals', () => {
     for (let i = 0; i < 11; i++) recs.push({ kind: Kind.TABLE_FULL, ts: 20 * SEC, src: '10.0.0.66', dst: '10.0.0.9', sport: 5000 + i, dport: 80, proto: 6 });
     for (let i = 0; i < 13; i++) recs.push({ kind: Kind.ALLOC, id: id++, ts: 20 * SEC, start: 20 * SEC, src: '10.0.0.5', dst: '10.0.0.9', sport: 2000 + i, dport: 80, proto: 6, state: 3 });
     model.ingest(batch(recs));
-    app = Fastify({ ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } } });
-    app.setErrorHandler(errorHandler);
-    await app.register(arrivalsRoutes, { arrivals: a, model });
-    await app.ready();
+    app = await appOver(model, { arrivals: a });
   });
   afterAll(async () => app.close());
 
@@ -306,6 +302,5 @@ describe('createIngress (daemon wiring)', () => {
     expect(p.error, 'promtool is installed by scripts/setup.sh --test').toBeUndefined();
     expect(p.stdout + p.stderr).toBe('');
     expect(p.status).toBe(0);
-    expect(w.routes.plugin).toBe(arrivalsRoutes);
   });
 });

@@ -1,9 +1,8 @@
-// The model's routes through inject(): a bare Fastify configured as the app
-// factory does (same ajv options and error handler), no socket.
+// The model's routes through inject(): the real app (buildApp) over a model
+// filled here, no socket.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { errorHandler } from '../../src/api/errors.js';
-import { modelRoutes } from '../../src/api/routes/index.js';
+import type { FastifyInstance } from 'fastify';
+import { appOver } from '../helpers/app.js';
 import { Model } from '../../src/model/model.js';
 import { Cause, IPS, Kind } from '../../src/records/layout.js';
 import type { RecordInit } from '../../src/records/encode.js';
@@ -14,16 +13,11 @@ const TCP = 6;
 let app: FastifyInstance;
 const model = new Model({ historySeconds: 900 });
 
-async function bareApp(m: Model): Promise<FastifyInstance> {
-  const a = Fastify({ ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } } });
-  a.setErrorHandler(errorHandler);
-  await a.register(modelRoutes, {
-    model: m,
+function modelApp(m: Model): Promise<FastifyInstance> {
+  return appOver(m, {
     environment: () => ({ slabObjectSize: 320, memTotalBytes: 8 * 2 ** 30 }),
     netnsNames: () => new Map([[5, 'cni-0f3a']]),
   });
-  await a.ready();
-  return a;
 }
 
 beforeAll(async () => {
@@ -45,7 +39,7 @@ beforeAll(async () => {
   model.ingest(batch(recs));
   for (let t = 0; t <= 10; t++) model.ingestProc({ ts: (30 + t) * SEC, netns: 5, count: 40 + t, max: 60, buckets: 64, stats: {}, timeouts: { tcp_timeout_time_wait: 120, udp_timeout: 30 } });
   model.advance(40.5 * SEC);
-  app = await bareApp(model);
+  app = await modelApp(model);
 });
 afterAll(async () => app.close());
 
@@ -80,7 +74,7 @@ describe('GET /v1/churn', () => {
 
   it('the newest second is included', async () => {
     const m = new Model();
-    const a = await bareApp(m);
+    const a = await modelApp(m);
     m.ingest(batch([{ kind: Kind.ALLOC, id: 9n, ts: 77.9 * SEC, start: 77.9 * SEC, src: '10.1.1.1', proto: UDP }]));
     const r = await a.inject('/v1/churn?window=1');
     expect(r.json().items).toMatchObject([{ key: '10.1.1.1', count: 1 }]);

@@ -15,13 +15,9 @@ import { ThreadedInput } from '../../capture/read-thread.js';
 import { buildReport, formatReportText, ReplayTally, type ReplayReport } from '../../capture/report.js';
 import { LifetimeCollector, parseWhatIf, simulate, WhatIfSpecError, type WhatIfSpec } from '../../capture/what-if.js';
 import { buildApp } from '../../api/app.js';
-import { modelRoutes } from '../../api/routes/index.js';
 import type { StatusReport, TableView } from '../../api/context.js';
-import type { ProcSnapshot } from '../../proc/types.js';
 import type { SourceStatus } from '../../sources/source.js';
-import { Exposition } from '../../metrics/exposition.js';
-import { renderSourceMetrics, renderTableMetrics } from '../../metrics/table.js';
-import { writeModelMetrics } from '../../metrics/model.js';
+import { modelMetrics, modelTable } from '../../app/model-views.js';
 import { VERSION } from '../../version.js';
 import { UserError } from '../../errors.js';
 
@@ -125,18 +121,8 @@ export function startReplay(files: string[], opts: { speed?: number; whatIf?: Wh
       lost: { total: tally.lostEvents },
     };
   };
-  const table: TableView = {
-    host: () => model.snapshot(),
-    get: (netns) => model.snapshot(netns),
-    all: () => model.namespaces().map((n) => model.snapshot(n)).filter((s): s is ProcSnapshot => s !== null),
-  };
-  const metrics = () => {
-    const out = new Exposition();
-    renderTableMetrics(out, table.host(), table.all());
-    renderSourceMetrics(out, status().sources);
-    writeModelMetrics(out, model, { topK: model.opts.topK });
-    return out.text();
-  };
+  const table = modelTable(model);
+  const metrics = modelMetrics(model, table, () => status().sources);
   return { input, model, tally, lifetimes, threads, done, status, table, metrics, stop: () => abort.abort() };
 }
 
@@ -160,8 +146,9 @@ export async function serveSession(s: ReplaySession, listen: Listen): Promise<Fa
     status: s.status,
     table: s.table,
     metrics: s.metrics,
+    model: s.model,
     // the recording host's memory and slab size are unknown: advice uses defaults
-    plugins: [{ plugin: modelRoutes, opts: { model: s.model, environment: () => ({}) } }],
+    environment: () => ({}),
   });
   await app.listen({ host: listen.host, port: listen.port });
   return app;
