@@ -33,6 +33,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <pthread.h>
 #include <utility>
 #include <vector>
 
@@ -583,7 +584,10 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
     }
     channel_ = std::make_unique<BatchChannel>(env, on_batch_.Value(), max_queued_, batch_records_);
     running_.store(true);
-    reader_ = std::thread([this] { ReaderLoop(); });
+    reader_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "cts-ring");  // see netlink_source.cc
+      ReaderLoop();
+    });
     env_ = env;
     if (napi_add_env_cleanup_hook(env, OnEnvCleanup, this) == napi_ok) has_cleanup_ = true;
 
