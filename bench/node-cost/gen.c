@@ -9,9 +9,10 @@
 //       SENDERS processes each connect() and close() as fast as they can;
 //       close with SO_LINGER 0 (a RST, so no TIME_WAIT eats the client's
 //       ports). Prints {"connections":N,"errors":N,"seconds":S}.
-//   gen udp ADDR_BASE SECONDS SENDERS FLOWS RATE
+//   gen udp ADDR_BASE SECONDS SENDERS FLOWS RATE [SRC]
 //       small UDP packets (18-byte payload) to ADDR_BASE's /16 (the last two
-//       octets vary): FLOWS = 0 makes every packet a new flow (a new 5-tuple:
+//       octets vary; a /32 ADDR_BASE: that one address, the port varies),
+//       from SRC (default: the route's source address): FLOWS = 0 makes every packet a new flow (a new 5-tuple:
 //       64 source ports per sender x 65,536 destinations), FLOWS > 0 cycles
 //       that many flows (established). RATE packets/s in all (0: as fast as
 //       possible), paced per millisecond. sendmmsg, 64 per call.
@@ -90,12 +91,13 @@ static void tcp_sender(struct counts *c, const char *addr, int port, double unti
 #define VLEN 64
 #define PORTS 64
 
-static void udp_sender(struct counts *c, int idx, uint32_t base, double until, uint32_t flows, double rate) {
+static void udp_sender(struct counts *c, int idx, uint32_t base, uint32_t mask, uint32_t src, double until, uint32_t flows, double rate) {
   int socks[PORTS];
   int nsocks = flows ? 1 : PORTS;
   for (int i = 0; i < nsocks; i++) {
     socks[i] = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in b = {.sin_family = AF_INET, .sin_port = htons(20000 + idx * PORTS + i)};
+    b.sin_addr.s_addr = src;
     if (bind(socks[i], (struct sockaddr *)&b, sizeof(b)) < 0) {
       perror("bind");
       exit(1);
@@ -133,8 +135,9 @@ static void udp_sender(struct counts *c, int idx, uint32_t base, double until, u
     for (unsigned i = 0; i < n; i++) {
       uint32_t k = flows ? (uint32_t)(seq % flows) : (uint32_t)(seq & 0xffff);
       dst[i].sin_family = AF_INET;
-      dst[i].sin_port = htons(9);
-      dst[i].sin_addr.s_addr = htonl(base | (k & 0xffff));
+      // one destination address: the port makes the flow
+      dst[i].sin_port = htons(mask ? 9 : 1 + (k % 65535));
+      dst[i].sin_addr.s_addr = htonl(base | (k & mask));
       seq++;
     }
     int r = sendmmsg(socks[sock], msgs, n, 0);
@@ -257,20 +260,28 @@ int main(int argc, char **argv) {
   if (argc == 4 && !strcmp(argv[1], "ct")) return ct_gen(atof(argv[2]), atof(argv[3]));
   if (argc >= 3 && !strcmp(argv[1], "tcp-server")) return tcp_server(atoi(argv[2]));
   int tcp = argc == 6 && !strcmp(argv[1], "tcp");
-  int udp = argc == 7 && !strcmp(argv[1], "udp");
+  int udp = (argc == 7 || argc == 8) && !strcmp(argv[1], "udp");
   if (!tcp && !udp) {
-    fprintf(stderr, "usage: gen tcp-server PORT | gen tcp ADDR PORT SECONDS SENDERS | gen udp ADDR_BASE SECONDS SENDERS FLOWS RATE | gen ct RATE SECONDS\n");
+    fprintf(stderr, "usage: gen tcp-server PORT | gen tcp ADDR PORT SECONDS SENDERS | gen udp ADDR_BASE SECONDS SENDERS FLOWS RATE [SRC] | gen ct RATE SECONDS\n");
     return 2;
   }
   double seconds = atof(argv[tcp ? 4 : 3]);
   int senders = atoi(argv[tcp ? 5 : 4]);
   if (senders < 1 || senders > 64 || seconds <= 0) return 2;
   struct counts *c = mmap(NULL, sizeof(struct counts) * 64, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  uint32_t base = 0;
+  uint32_t base = 0, mask = 0xffff, src = INADDR_ANY;
   if (udp) {
     struct in_addr ia;
     inet_pton(AF_INET, argv[2], &ia);
-    base = ntohl(ia.s_addr) & 0xffff0000u;
+    base = ntohl(ia.s_addr);
+    if (base & 0xffff)
+      mask = 0;  // a host address
+    else
+      base &= 0xffff0000u;
+    if (argc == 8) {
+      inet_pton(AF_INET, argv[7], &ia);
+      src = ia.s_addr;
+    }
   }
   double start = now_s(), until = start + seconds;
   for (int i = 0; i < senders; i++) {
@@ -278,7 +289,7 @@ int main(int argc, char **argv) {
       if (tcp)
         tcp_sender(&c[i], argv[2], atoi(argv[3]), until);
       else
-        udp_sender(&c[i], i, base, until, (uint32_t)atol(argv[5]), atof(argv[6]) / senders);
+        udp_sender(&c[i], i, base, mask, src, until, (uint32_t)atol(argv[5]), atof(argv[6]) / senders);
       _exit(0);
     }
   }
