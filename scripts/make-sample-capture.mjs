@@ -28,7 +28,7 @@ const { DropSource } = await dist('sources/bpf-drops.js');
 const { CaptureWriter } = await dist('capture/writer.js');
 const { readNetnsSnapshot } = await dist('proc/poller.js');
 const { Model } = await dist('model/model.js');
-const { startReplay } = await dist('cli/commands/replay.js');
+const { startReplay } = await dist('app/serve-replay.js');
 
 const C = 'smp-c';
 const S = 'smp-s';
@@ -144,14 +144,14 @@ try {
   console.error(`sample: ${st.records} records, ${st.procSnapshots} snapshots, ${st.bytes} bytes -> ${path.relative(root, out)}`);
 
   // the replay must tell the same story as the live model did
-  const session = startReplay([out]);
-  await session.done;
+  const { ctscope, feed } = await startReplay([out]);
+  await feed.done;
   const q = { by: 'src', window: 900, limit: 20 };
   const liveChurn = live.churn(q).items.map((i) => [i.key, i.count]);
-  const replayChurn = session.model.churn(q).items.map((i) => [i.key, i.count]);
+  const replayChurn = ctscope.model.churn(q).items.map((i) => [i.key, i.count]);
   console.error(`sample: live   ${JSON.stringify(liveChurn)}`);
   console.error(`sample: replay ${JSON.stringify(replayChurn)}`);
-  const alloc = session.model.counter('alloc');
+  const alloc = ctscope.model.counter('alloc');
   console.error(`sample: allocations ${alloc}, nft 'ct state new' counter ${counterNew}`);
   if (JSON.stringify(liveChurn) !== JSON.stringify(replayChurn)) throw new Error('replayed per-source counts differ from the live model');
 } finally {

@@ -21,7 +21,7 @@ export function kernelBenchUnavailable(root, tools = ['ip', 'nft', 'conntrack'])
     }
   }
   if (!fs.existsSync(`${root}/build/Release/ctscope.node`)) return 'addon not built (make -s all)';
-  if (!fs.existsSync(`${root}/dist/daemon.js`)) return 'control plane not built (make -s ts)';
+  if (!fs.existsSync(`${root}/dist/app/ctscope.js`)) return 'control plane not built (make -s ts)';
   return null;
 }
 

@@ -2,7 +2,7 @@
 // never reach into sources directly.
 
 import type { ProcSnapshot } from '../proc/types.js';
-import type { SourceStatus } from '../sources/source.js';
+import type { SourceStatus } from '../records/sink.js';
 
 export interface StatusReport {
   version: string;

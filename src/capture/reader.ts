@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { decodeBatch, RecordFormatError, type RecordColumns } from '../records/batch.js';
 import { FIELDS, RECORD_SIZE, RECORD_VERSION } from '../records/layout.js';
 import type { ProcSnapshot } from '../proc/types.js';
-import type { SourceStatus } from '../sources/source.js';
+import type { SourceStatus } from '../records/sink.js';
 import {
   crc32,
   FORMAT_VERSION,

@@ -9,7 +9,7 @@ import type { CaptureSourceInfo } from './format.js';
 import { CaptureWriter, type CaptureWriterOptions } from './writer.js';
 import type { RecordColumns } from '../records/batch.js';
 import type { ProcSnapshot } from '../proc/types.js';
-import type { RecordSink, SourceStatus } from '../sources/source.js';
+import type { RecordSink, SourceStatus } from '../records/sink.js';
 import { UserError } from '../errors.js';
 
 const EARLY_LIMIT = 256 * 1024 * 1024;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { decodeBatch, type RecordColumns } from '../records/batch.js';
 import { RECORD_SIZE } from '../records/layout.js';
 import type { ProcSnapshot } from '../proc/types.js';
-import type { SourceStatus } from '../sources/source.js';
+import type { SourceStatus } from '../records/sink.js';
 import { CaptureError, CaptureReader, looksLikeCapture, peekFooter, type CaptureIntegrity, type CaptureItem } from './reader.js';
 import type { CaptureHeader } from './format.js';
 import { ConntrackTextImporter, ImportError, probeTextFile, readConntrackText, type ImportStats } from '../import/conntrack-text.js';

@@ -18,7 +18,7 @@
 // are not added).
 
 import type { RecordColumns } from '../records/batch.js';
-import type { RecordSink } from '../sources/source.js';
+import type { RecordSink } from '../records/sink.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import { Cause, IPS, Kind, TCP_STATE_NAMES } from '../records/layout.js';
 

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FIELDS, RECORD_SIZE, RECORD_VERSION } from '../records/layout.js';
 import type { RecordColumns } from '../records/batch.js';
-import type { RecordSink, SourceStatus } from '../sources/source.js';
+import type { RecordSink, SourceStatus } from '../records/sink.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import { boottimeNs } from '../native/addon.js';
 import { VERSION } from '../version.js';

@@ -3,6 +3,7 @@
 // stack trace.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Listen } from '../app/listen.js';
 
 export class UsageError extends Error {
   constructor(
@@ -27,10 +28,7 @@ export function parse<T extends ParseArgsConfig['options']>(
   }
 }
 
-export interface Listen {
-  host: string;
-  port: number;
-}
+export type { Listen } from '../app/listen.js';
 
 /** HOST:PORT, [v6]:PORT or PORT; loopback when only a port is given. */
 export function parseListen(text: string): Listen {

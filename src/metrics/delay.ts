@@ -5,7 +5,7 @@
 // /metrics is the records', not the batches'.
 
 import type { RecordColumns } from '../records/batch.js';
-import type { RecordSink } from '../sources/source.js';
+import type { RecordSink } from '../records/sink.js';
 import type { Exposition } from './exposition.js';
 
 /** Upper bounds in seconds; the last bucket is +Inf. */

@@ -4,7 +4,7 @@
 // working; everything else is ctscope_*, per namespace.
 
 import type { ProcSnapshot } from '../proc/types.js';
-import type { SourceStatus } from '../sources/source.js';
+import type { SourceStatus } from '../records/sink.js';
 import { Exposition } from './exposition.js';
 import { utilizationLevel } from '../proc/parse.js';
 

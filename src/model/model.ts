@@ -15,7 +15,7 @@
 // (keys are numbers, keys.ts; flows live in typed arrays, flows.ts).
 
 import type { RecordColumns } from '../records/batch.js';
-import type { RecordSink } from '../sources/source.js';
+import type { RecordSink } from '../records/sink.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import { DIMENSIONS, dimIndex, type Dimension } from './keys.js';
 import { adoptCounters, CountingThread } from './counting.js';

@@ -5,7 +5,8 @@
 
 import { loadAddon } from '../native/addon.js';
 import { decodeBatch } from '../records/batch.js';
-import type { RecordSink, Source, SourceState, SourceStatus } from './source.js';
+import type { RecordSink, SourceState, SourceStatus } from '../records/sink.js';
+import type { Source } from './source.js';
 import {
   bpfObjectPath,
   isBpfLoadError,

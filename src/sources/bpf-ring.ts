@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { loadAddon } from '../native/addon.js';
-import type { LossCounters } from './source.js';
+import type { LossCounters } from '../records/sink.js';
 
 /** A map key/value or rodata value: integers are written little-endian in the field's size. */
 export type BpfScalar = number | bigint | boolean | Uint8Array;

@@ -18,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 
 import { loadAddon } from '../native/addon.js';
 import type { ArrivalsModel } from '../model/arrivals.js';
-import type { RecordSink, Source, SourceState, SourceStatus } from './source.js';
+import type { RecordSink, SourceState, SourceStatus } from '../records/sink.js';
+import type { Source } from './source.js';
 import { parseIngressSpecs, type IngressSpec } from './ingress-spec.js';
 
 export type IngressHook = 'auto' | 'tcx' | 'tc-clsact';

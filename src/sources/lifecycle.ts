@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { decodeBatch } from '../records/batch.js';
-import type { RecordSink, Source, SourceState, SourceStatus } from './source.js';
+import type { RecordSink, SourceState, SourceStatus } from '../records/sink.js';
+import type { Source } from './source.js';
 import { bpfObjectPath, isBpfLoadError, ringSourceClass, ringSourceHealth, type RingSourceHandle, type RingSourceStats } from './bpf-ring.js';
 import {
   BLIND_SPOT,

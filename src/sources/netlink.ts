@@ -20,7 +20,8 @@ import { boottimeNs, loadAddon } from '../native/addon.js';
 import { decodeBatch } from '../records/batch.js';
 import { encodeRecord } from '../records/encode.js';
 import { Cause, Kind, Origin, RECORD_SIZE } from '../records/layout.js';
-import type { LossCounters, RecordSink, Source, SourceState, SourceStatus } from './source.js';
+import type { LossCounters, RecordSink, SourceState, SourceStatus } from '../records/sink.js';
+import type { Source } from './source.js';
 import { NetnsWatcher, type NetnsEntry, type NetnsScanOptions } from './netns.js';
 
 /** Native reader statistics (NetlinkSource.stats() in the addon). */

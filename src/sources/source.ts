@@ -2,41 +2,7 @@
 // looks like to the daemon. Sources hand decoded batches to a sink; they never
 // build one object per record.
 
-import type { RecordColumns } from '../records/batch.js';
-
-/** Receives decoded batches; the model and the recorder are sinks. */
-export interface RecordSink {
-  ingest(batch: RecordColumns): void;
-}
-
-export type SourceState = 'starting' | 'running' | 'degraded' | 'stopped' | 'failed' | 'unavailable';
-
-export interface LossCounters {
-  /** BPF ring-buffer reserve failures, per CPU (index = CPU). */
-  ringbufReserveFailed?: number[];
-  /** Records refused because the batch queue to JavaScript was full. */
-  queueDropped?: number;
-  /** Netlink overruns (ENOBUFS) seen. */
-  netlinkOverruns?: number;
-  /** Resync dumps done after overruns. */
-  resyncs?: number;
-  /** Total records known lost (sum of the above that count records). */
-  total: number;
-}
-
-export interface SourceStatus {
-  name: string; // 'drops', 'lifecycle', 'netlink', 'ingress', 'replay', 'proc'
-  state: SourceState;
-  /** The hook or mechanism in use, e.g. 'tp_btf:kfree_skb', 'ctnetlink'. */
-  hook: string | null;
-  /** Why the source is not running, or what it cannot see. */
-  detail?: string;
-  /** Records delivered so far. */
-  records: number;
-  lost: LossCounters;
-  /** Live daemon: 99 % of this source's records reached the model within this many seconds (a histogram bound). */
-  delay_p99_s?: number | null;
-}
+import type { RecordSink, SourceStatus } from '../records/sink.js';
 
 export interface Source {
   readonly name: string;

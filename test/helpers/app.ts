@@ -1,24 +1,34 @@
-// The real app (src/api/app.ts buildApp, every route plugin, the same ajv
-// options and error handler) over a model a test filled, with the table and
-// /metrics a replay would serve (src/app/model-views.ts). No socket: use
-// inject(), and close() it after.
+// The real app over a model a test filled: a ctscope assembled as the
+// commands assemble one (src/app/ctscope.ts: buildApp with every route, the
+// table and /metrics a replay serves), fed by nothing. No socket: use
+// inject(), and close() the app after.
 
 import type { FastifyInstance } from 'fastify';
-import { buildApp, type AppOptions } from '../../src/api/app.js';
-import type { StatusReport } from '../../src/api/context.js';
-import { modelMetrics, modelTable } from '../../src/app/model-views.js';
+import type { AppOptions } from '../../src/api/app.js';
+import { Ctscope } from '../../src/app/ctscope.js';
+import type { Delivery, Feed, FeedStatus } from '../../src/app/feed.js';
 import type { Model } from '../../src/model/model.js';
 
-export async function appOver(model: Model, extra: Partial<AppOptions> = {}): Promise<FastifyInstance> {
-  const table = modelTable(model);
-  const status = (): StatusReport => ({
-    version: 'test',
-    mode: 'replay',
-    kernel: { release: 'test', btf: false },
-    started_at: new Date(0).toISOString(),
-    uptime_seconds: 0,
-    sources: [],
-    lost: { total: 0 },
-  });
-  return buildApp({ status, table, metrics: modelMetrics(model, table, () => []), model, ...extra });
+type FeedApi = Pick<AppOptions, 'netnsNames' | 'environment' | 'moreAdvice' | 'arrivals'>;
+
+/** A feed that delivers nothing: the model is what the test put in it. */
+export class IdleFeed implements Feed {
+  constructor(private readonly extra: FeedApi = {}) {}
+  attach(): void {}
+  async start(_to: Delivery): Promise<void> {}
+  async stop(): Promise<void> {}
+  status(): FeedStatus {
+    return { mode: 'replay', kernel: { release: 'test', btf: false }, sources: [], lost: { total: 0 } };
+  }
+  table(): null {
+    return null;
+  }
+  api(): FeedApi {
+    return this.extra;
+  }
+}
+
+export async function appOver(model: Model, extra: FeedApi = {}): Promise<FastifyInstance> {
+  const c = await Ctscope.start({ feed: new IdleFeed(extra), model, api: {} });
+  return c.app!;
 }

@@ -11,8 +11,11 @@ import { holdKernelLock, tcpClients, tcpServer, udpFlows, countersBySource, unti
 import { NetlinkSource } from '../../src/sources/netlink.js';
 import { readNetnsSnapshot } from '../../src/proc/poller.js';
 import { Model } from '../../src/model/model.js';
-import { defaultStartSources, recordCommand, type StartSources } from '../../src/cli/commands/record.js';
-import { replayCommand, startReplay } from '../../src/cli/commands/replay.js';
+import { recordCommand } from '../../src/cli/commands/record.js';
+import { replayCommand } from '../../src/cli/commands/replay.js';
+import { startReplay } from '../../src/app/serve-replay.js';
+import type { Delivery, FeedStatus } from '../../src/app/feed.js';
+import { IdleFeed } from '../helpers/app.js';
 import type { ReplayReport } from '../../src/capture/report.js';
 
 const tier = kernelTier();
@@ -57,34 +60,40 @@ describe.skipIf(!tier.ok)('ctscope record during a lab churn', () => {
     // the live side the daemon would start, limited to the lab's namespace; the
     // live model sees exactly what the recorder sees
     let source: NetlinkSource | null = null;
-    const start: StartSources = async (sink, onProc, opts) => {
-      source = new NetlinkSource({ include: (ns) => ns.inode === serverNs, processes: false });
-      await source.start({
-        ingest(b) {
-          sink.ingest(b);
-          live.ingest(b);
-        },
-      });
-      const poll = () => {
-        const s = readNetnsSnapshot(`/run/netns/${lab.server}`);
-        onProc(s);
-        live.ingestProc(s);
-      };
-      poll();
-      const timer = setInterval(poll, opts.procIntervalMs);
-      return {
-        status: () => [source!.status()],
-        stop: async () => {
-          clearInterval(timer);
-          await source!.stop();
-        },
-      };
-    };
+    class LabFeed extends IdleFeed {
+      private timer: NodeJS.Timeout | undefined;
+      constructor(private readonly procIntervalMs: number) {
+        super();
+      }
+      override async start(to: Delivery): Promise<void> {
+        source = new NetlinkSource({ include: (ns) => ns.inode === serverNs, processes: false });
+        await source.start({
+          ingest(b) {
+            to.ingest(b);
+            live.ingest(b);
+          },
+        });
+        const poll = () => {
+          const s = readNetnsSnapshot(`/run/netns/${lab.server}`);
+          to.proc(s);
+          live.ingestProc(s);
+        };
+        poll();
+        this.timer = setInterval(poll, this.procIntervalMs);
+      }
+      override async stop(): Promise<void> {
+        clearInterval(this.timer);
+        await source?.stop();
+      }
+      override status(): FeedStatus {
+        return { ...super.status(), mode: 'live', sources: source ? [source.status()] : [] };
+      }
+    }
     let stop: (r: string) => void = () => undefined;
     const file = path.join(dir, 'lab.ctcap');
     const log: string[] = [];
     const recording = recordCommand(['-o', file, '--proc-interval', '200'], {
-      startSources: start,
+      feed: (o) => new LabFeed(o.procIntervalMs),
       stopSignal: () => new Promise((r) => (stop = r)),
       log: (l) => log.push(l),
     });
@@ -109,11 +118,12 @@ describe.skipIf(!tier.ok)('ctscope record during a lab churn', () => {
       [tcpSrc, TCP_SHORT],
       [longSrc, TCP_LONG],
     ]);
-    const replay = startReplay([file]);
-    await replay.done;
-    expect(replay.model.churn(q).items.map((i) => [i.key, i.count])).toEqual(liveChurn);
+    const replay = await startReplay([file]);
+    await replay.feed.done;
+    const model = replay.ctscope.model!;
+    expect(model.churn(q).items.map((i) => [i.key, i.count])).toEqual(liveChurn);
     // what is still open in the kernel is open in the replay too
-    expect(replay.model.flows.count).toBe(live.flows.count);
+    expect(model.flows.count).toBe(live.flows.count);
 
     let out = '';
     const code = await replayCommand([file, '--report', 'json'], { out: (s) => (out += s), err: () => undefined });
@@ -132,7 +142,6 @@ describe.skipIf(!tier.ok)('ctscope record during a lab churn', () => {
     const log: string[] = [];
     const N = 53;
     const recording = recordCommand(['-o', file, '--duration', '4', '--proc-interval', '250'], {
-      startSources: defaultStartSources,
       stopSignal: () => new Promise(() => undefined),
       log: (l) => log.push(l),
     });

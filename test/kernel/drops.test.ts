@@ -19,7 +19,7 @@ import { decodeBatch, type RecordColumns } from '../../src/records/batch.js';
 import { FIELDS, RECORD_SIZE } from '../../src/records/layout.js';
 import { DropSource, netfilterDropReasons, probeDropHook } from '../../src/sources/bpf-drops.js';
 import { bpfObjectPath, isBpfLoadError, ringSourceClass } from '../../src/sources/bpf-ring.js';
-import type { RecordSink } from '../../src/sources/source.js';
+import type { RecordSink } from '../../src/records/sink.js';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -15,7 +15,7 @@ function daemonHasIngress(): boolean {
   const r = spawnSync(process.execPath, [path.join(root, 'bin/ctscope.js'), 'run', '--help'], { encoding: 'utf8' });
   return `${r.stdout}${r.stderr}`.includes('--ingress');
 }
-const why = !tier.ok ? tier.why : !daemonHasIngress() ? "'ctscope run --help' has no --ingress (daemon wiring of src/sources/ingress-wiring.ts missing, or dist/ not built: make -s all)" : null;
+const why = !tier.ok ? tier.why : !daemonHasIngress() ? "'ctscope run --help' has no --ingress (daemon wiring of src/app/ingress-wiring.ts missing, or dist/ not built: make -s all)" : null;
 if (why) console.warn(`ingress-daemon skipped: ${why}`);
 
 const FLOOD = 2003;

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { withKernelLock } from '../helpers/lab.js';
 import type { RecordColumns } from '../../src/records/batch.js';
-import type { RecordSink } from '../../src/sources/source.js';
+import type { RecordSink } from '../../src/records/sink.js';
 import { formatAddress } from '../../src/records/address.js';
 import { FIELDS, Kind, RECORD_SIZE } from '../../src/records/layout.js';
 

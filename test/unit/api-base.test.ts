@@ -7,7 +7,7 @@ import type { StatusReport } from '../../src/api/context.js';
 import { Exposition } from '../../src/metrics/exposition.js';
 import { renderSourceMetrics, renderTableMetrics } from '../../src/metrics/table.js';
 import type { ProcSnapshot } from '../../src/proc/types.js';
-import type { SourceStatus } from '../../src/sources/source.js';
+import type { SourceStatus } from '../../src/records/sink.js';
 
 const host: ProcSnapshot = {
   ts: 1,

@@ -5,33 +5,49 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { recordCommand, type StartSources } from '../../src/cli/commands/record.js';
-import { startReplay, serveReplay } from '../../src/cli/commands/replay.js';
-import { buildApp } from '../../src/api/app.js';
+import { recordCommand } from '../../src/cli/commands/record.js';
+import { serveReplay, startReplay } from '../../src/app/serve-replay.js';
+import type { Delivery, Feed, FeedStatus } from '../../src/app/feed.js';
+import { IdleFeed } from '../helpers/app.js';
 import { CaptureReader } from '../../src/capture/reader.js';
 import { decodeBatch } from '../../src/records/batch.js';
 import { encodeBatch } from '../../src/records/encode.js';
 import { Kind } from '../../src/records/layout.js';
-import type { SourceStatus } from '../../src/sources/source.js';
+import type { SourceStatus } from '../../src/records/sink.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrec-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** A fake live side: 3 sources of known, different sizes. */
-function fakeSources(counts: Record<string, number>): { start: StartSources; stopped: () => boolean } {
-  let stopped = false;
-  const start: StartSources = async (sink, onProc) => {
+/** A fake live side: one source delivering allocations from sources of known, different sizes. */
+class FakeFeed extends IdleFeed {
+  stopped = false;
+  private source: SourceStatus;
+  constructor(private readonly counts: Record<string, number>, state: SourceStatus['state'] = 'running') {
+    super();
+    this.source = { name: 'netlink', state, hook: state === 'running' ? 'ctnetlink' : null, records: 0, lost: { total: 0 } };
+  }
+  override async start(to: Delivery): Promise<void> {
     let id = 1;
     let ts = 5e9;
-    for (const [src, n] of Object.entries(counts)) {
+    for (const [src, n] of Object.entries(this.counts)) {
       const rs = Array.from({ length: n }, () => ({ kind: Kind.ALLOC, ts: (ts += 1e6), id: BigInt(id++), src, dst: '10.0.0.100', sport: 1000 + (id % 50000), dport: 53, proto: 17, netns: 7 }));
-      sink.ingest(decodeBatch(encodeBatch(rs)));
+      to.ingest(decodeBatch(encodeBatch(rs)));
     }
-    onProc({ ts: ts + 1, netns: 7, count: id - 1, max: 1000, buckets: 256, stats: { drop: 0, early_drop: 0 }, timeouts: { udp_timeout: 30 } });
-    const status: SourceStatus = { name: 'netlink', state: 'running', hook: 'ctnetlink', records: id - 1, lost: { total: 0 } };
-    return { status: () => [status], stop: async () => void (stopped = true) };
-  };
-  return { start, stopped: () => stopped };
+    to.proc({ ts: ts + 1, netns: 7, count: id - 1, max: 1000, buckets: 256, stats: { drop: 0, early_drop: 0 }, timeouts: { udp_timeout: 30 } });
+    this.source.records = id - 1;
+  }
+  override async stop(): Promise<void> {
+    this.stopped = true;
+  }
+  override status(): FeedStatus {
+    return { ...super.status(), mode: 'live', sources: [{ ...this.source }] };
+  }
+}
+
+function fakeSources(counts: Record<string, number>): { feed: () => Feed; stopped: () => boolean } {
+  const f = new FakeFeed(counts);
+  return { feed: () => f, stopped: () => f.stopped };
 }
 
 describe('ctscope record', () => {
@@ -39,7 +55,7 @@ describe('ctscope record', () => {
     const f = path.join(dir, 'rec.ctcap');
     const fake = fakeSources({ '10.0.0.1': 23, '10.0.0.2': 11, '10.0.0.3': 7 });
     const log: string[] = [];
-    const code = await recordCommand(['-o', f], { startSources: fake.start, stopSignal: () => Promise.resolve('signal'), log: (l) => log.push(l) });
+    const code = await recordCommand(['-o', f], { feed: fake.feed, stopSignal: () => Promise.resolve('signal'), log: (l) => log.push(l) });
     expect(code).toBe(0);
     expect(fake.stopped()).toBe(true);
     expect(log.join('\n')).toMatch(/41 records, 1 \/proc snapshots/);
@@ -48,9 +64,9 @@ describe('ctscope record', () => {
     expect(r.integrity.complete).toBe(true);
     expect(r.integrity.footer?.reason).toBe('signal');
     expect(items.filter((i) => i.type === 'status').length).toBeGreaterThanOrEqual(2);
-    const s = startReplay([f]);
-    await s.done;
-    const churn = s.model.churn({ by: 'src', window: 60, limit: 10 });
+    const s = await startReplay([f]);
+    await s.feed.done;
+    const churn = s.ctscope.model!.churn({ by: 'src', window: 60, limit: 10 });
     expect(churn.items.map((i) => [i.key, i.count])).toEqual([
       ['10.0.0.1', 23],
       ['10.0.0.2', 11],
@@ -62,7 +78,7 @@ describe('ctscope record', () => {
     const f = path.join(dir, 'dur.ctcap');
     const fake = fakeSources({ '10.0.0.9': 3 });
     const t0 = Date.now();
-    const code = await recordCommand(['-o', f, '--duration', '0.3'], { startSources: fake.start, stopSignal: () => new Promise(() => {}), log: () => {} });
+    const code = await recordCommand(['-o', f, '--duration', '0.3'], { feed: fake.feed, stopSignal: () => new Promise(() => {}), log: () => {} });
     expect(code).toBe(0);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
     const r = CaptureReader.open(f);
@@ -75,17 +91,17 @@ describe('ctscope record', () => {
     await expect(recordCommand(['-o', path.join(dir, 'x'), '--duration', 'abc'])).rejects.toThrow(/--duration expects seconds/);
     await expect(recordCommand(['-o', path.join(dir, 'x'), '--rotate-mb', '0'])).rejects.toThrow(/--rotate-mb/);
     await expect(recordCommand(['-o', '/nonexistent-dir/x.ctcap'])).rejects.toThrow(/does not exist/);
-    const dead: StartSources = async () => ({ status: () => [{ name: 'netlink', state: 'failed', hook: null, detail: 'EPERM', records: 0, lost: { total: 0 } }], stop: async () => {} });
-    await expect(recordCommand(['-o', path.join(dir, 'dead.ctcap')], { startSources: dead, log: () => {} })).rejects.toThrow(/no source is running/);
+    const dead = new FakeFeed({}, 'failed');
+    await expect(recordCommand(['-o', path.join(dir, 'dead.ctcap')], { feed: () => dead, log: () => {} })).rejects.toThrow(/no source is running/);
   });
 });
 
 describe('the API over a replay', () => {
   it('answers /v1/status in replay mode and the model routes like live', async () => {
     const file = path.resolve(__dirname, '../fixtures/conntrack/plain-ts-id-ext.txt');
-    const s = startReplay([file]);
-    await s.done;
-    const app = await buildApp({ status: s.status, table: s.table, metrics: s.metrics, model: s.model, environment: () => ({}) });
+    const s = await startReplay([file], { api: {} });
+    await s.feed.done;
+    const app = s.ctscope.app!;
     const st = (await app.inject('/v1/status')).json();
     expect(st.mode).toBe('replay');
     expect(st.replay.partial).toBe(false);
@@ -100,19 +116,19 @@ describe('the API over a replay', () => {
   it('serveReplay listens and serves the sample while it replays', async () => {
     const file = path.resolve(__dirname, '../fixtures/damaged/good.ctcap');
     const srv = await serveReplay([file], { host: '127.0.0.1', port: 0 });
-    await srv.session.done;
-    const addr = srv.app.server.address() as { port: number };
+    await srv.feed.done;
+    const addr = srv.ctscope.app!.server.address() as { port: number };
     const res = await fetch(`http://127.0.0.1:${addr.port}/v1/status`);
     expect((await res.json()).mode).toBe('replay');
-    await srv.close();
+    await srv.ctscope.stop();
   });
 });
 
 describe('replay /metrics', () => {
   it('carries the table, source and model series, clean for promtool-style parsing', async () => {
-    const s = startReplay([path.resolve(__dirname, '../../share/sample.ctcap')]);
-    await s.done;
-    const text = s.metrics();
+    const s = await startReplay([path.resolve(__dirname, '../../share/sample.ctcap')]);
+    await s.feed.done;
+    const text = s.ctscope.metrics();
     expect(text).toMatch(/^# TYPE \S+ (counter|gauge|histogram)/m);
     // the model's allocation counter equals the report's
     expect(/^ctscope_conntrack_allocations_total (\d+)$/m.exec(text)?.[1]).toBe('1396');

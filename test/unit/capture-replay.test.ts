@@ -236,24 +236,24 @@ describe('conntrack -E without -o timestamp', () => {
 describe("'-': conntrack text from a pipe", () => {
   it('is parsed as it arrives and ends when the pipe closes', async () => {
     const { Readable } = await import('node:stream');
-    const { startReplay } = await import('../../src/cli/commands/replay.js');
+    const { startReplay } = await import('../../src/app/serve-replay.js');
     const file = path.join(FX, 'conntrack', 'acct-ts-id-ext.txt');
     const text = fs.readFileSync(file);
     // odd-sized chunks split lines anywhere
     const chunks: Buffer[] = [];
     for (let i = 0; i < text.length; i += 777) chunks.push(text.subarray(i, i + 777));
-    const s = startReplay(['-'], { stdin: Readable.from(chunks) });
-    const { summary, progress } = await s.done;
+    const s = await startReplay(['-'], { stdin: Readable.from(chunks) });
+    const { summary, progress } = await s.feed.done;
     expect(summary.import?.events).toEqual({ new: 77, update: 158, destroy: 77 });
     expect(summary.import?.unparsed.count).toBe(0);
     expect(progress.records).toBe(77 + 158 + 77);
-    expect(s.model.churn({ by: 'src', window: 900, limit: 1 }).items[0]).toMatchObject({ key: '10.78.9.1', count: 37 });
-    expect(s.input.bootBaseNs).toBeGreaterThan(1.7e18);
+    expect(s.ctscope.model!.churn({ by: 'src', window: 900, limit: 1 }).items[0]).toMatchObject({ key: '10.78.9.1', count: 37 });
+    expect(s.feed.input.bootBaseNs).toBeGreaterThan(1.7e18);
   });
   it('binary input on the pipe is refused clearly', async () => {
     const { Readable } = await import('node:stream');
-    const { startReplay } = await import('../../src/cli/commands/replay.js');
-    const s = startReplay(['-'], { stdin: Readable.from([Buffer.from([65, 0, 66])]) });
-    await expect(s.done).rejects.toThrow(/not conntrack text \(binary data at byte 1\)/);
+    const { startReplay } = await import('../../src/app/serve-replay.js');
+    const s = await startReplay(['-'], { stdin: Readable.from([Buffer.from([65, 0, 66])]) });
+    await expect(s.feed.done).rejects.toThrow(/not conntrack text \(binary data at byte 1\)/);
   });
 });

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { startCommand, startupSummary } from '../../src/cli/commands/run.js';
-import { serveReplay } from '../../src/cli/commands/replay.js';
+import { serveReplay } from '../../src/app/serve-replay.js';
 import { topCommand } from '../../src/cli/commands/top.js';
 import { freePort } from '../helpers/daemon.js';
 
@@ -107,7 +107,7 @@ describe('ctscope command line', () => {
     const port = await freePort();
     const served = await serveReplay([`${process.cwd()}/share/sample.ctcap`], { host: '127.0.0.1', port });
     try {
-      await served.session.done;
+      await served.feed.done;
       const base = `http://127.0.0.1:${port}`;
       const churn = await (await fetch(`${base}/v1/churn?by=src&window=60&limit=3`)).json();
       const drops = await (await fetch(`${base}/v1/drops?by=src&window=60&limit=3`)).json();
@@ -121,7 +121,7 @@ describe('ctscope command line', () => {
       expect(rows[first]!.trim().split(/\s+/).slice(0, 2)).toEqual([churn.items[0].key, churn.items[0].count.toLocaleString('en')]);
       expect(text).toContain(`top dropped sources — last 60 s: ${drops.total.toLocaleString('en')} drops`);
     } finally {
-      await served.close();
+      await served.ctscope.stop();
     }
   });
 

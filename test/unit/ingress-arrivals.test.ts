@@ -11,7 +11,7 @@ import { Kind } from '../../src/records/layout.js';
 import type { RecordInit } from '../../src/records/encode.js';
 import { parseIngressSpecs, globToRegExp } from '../../src/sources/ingress-spec.js';
 import { UserError } from '../../src/errors.js';
-import { createIngress } from '../../src/sources/ingress-wiring.js';
+import { createIngress } from '../../src/app/ingress-wiring.js';
 import { batch, SEC } from './model-batch.js';
 
 function v4(a: string): Uint8Array {

@@ -2,21 +2,17 @@
 //
 // Starts the same live sources as the daemon, writes every record batch and a
 // /proc snapshot per interval into a .ctcap file, and stops on SIGINT/SIGTERM
-// or after --duration. The coupling to the daemon is one function
-// (StartSources), injected by tests and defaulting to src/daemon.ts.
+// or after --duration: a ctscope (src/app/ctscope.ts) with the live feed, a
+// recorder and no model. Tests give it another feed.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse, UsageError } from '../args.js';
-import type { CaptureWriter } from '../../capture/writer.js';
-import { DeferredCapture } from '../../capture/recorder.js';
-import type { CaptureSourceInfo } from '../../capture/format.js';
-import { boottimeNs } from '../../native/addon.js';
 import { UserError } from '../../errors.js';
 import { untilSignal } from '../signals.js';
-import { startLiveSources, type LiveHandle, type StartSources } from '../../daemon.js';
-
-export type { LiveHandle, StartSources };
+import { Ctscope } from '../../app/ctscope.js';
+import type { Feed } from '../../app/feed.js';
+import { LiveSources } from '../../app/live-sources.js';
 
 export const RECORD_USAGE = `usage: ctscope record -o FILE [--duration S] [--rotate-mb N] [--proc-interval MS]
 
@@ -26,11 +22,9 @@ Stops on Ctrl-C / SIGTERM or after --duration seconds. With --rotate-mb N a new
 file FILE.1.ctcap, FILE.2.ctcap, ... starts whenever one reaches N MiB; replay
 follows the chain from the first file.`;
 
-/** The default: the daemon's own source set (src/daemon.ts). */
-export const defaultStartSources: StartSources = startLiveSources;
-
 export interface RecordDeps {
-  startSources?: StartSources;
+  /** Where the records come from (default: the daemon's live sources). */
+  feed?: (opts: { procIntervalMs: number }) => Feed;
   /** Resolves when the user asks to stop (default: SIGINT/SIGTERM). */
   stopSignal?: () => Promise<string>;
   log?: (line: string) => void;
@@ -68,31 +62,23 @@ export async function recordCommand(argv: string[], deps: RecordDeps = {}): Prom
   const dir = path.dirname(path.resolve(file));
   if (!fs.existsSync(dir)) throw new UserError(`record: directory ${dir} does not exist`);
 
-  const capture = new DeferredCapture(file, {
-    ...(rotateBytes ? { rotateBytes } : {}),
-    onRotate: (f) => log(`record: continuing in ${f}`),
-    onError: (e) => log(`record: ${e.message}; recording stopped`),
+  const feed = (deps.feed ?? ((o) => new LiveSources(o)))({ procIntervalMs });
+  const ctscope = await Ctscope.start({
+    feed,
+    model: null,
+    record: {
+      file,
+      ...(rotateBytes ? { rotateBytes } : {}),
+      onRotate: (f) => log(`record: continuing in ${f}`),
+      onError: (e) => log(`record: ${e.message}; recording stopped`),
+    },
   });
-  const openWriter = (sources: CaptureSourceInfo[]) => {
-    try {
-      return capture.open(sources);
-    } catch (e) {
-      throw new UserError(`record: ${(e as Error).message}`);
-    }
-  };
-  const start = deps.startSources ?? defaultStartSources;
-  const live = await start(capture, (p) => capture.writeProc(p), { procIntervalMs });
-  const w: CaptureWriter = openWriter(live.status().map(DeferredCapture.sourceInfo));
-  const statuses = live.status();
+  const statuses = feed.status().sources;
   for (const s of statuses) log(`record: source ${s.name}: ${s.state}${s.hook ? ` (${s.hook})` : ''}${s.detail ? ` — ${s.detail}` : ''}`);
   if (!statuses.some((s) => s.state === 'running' || s.state === 'degraded')) {
-    await live.stop();
-    w.close('error');
+    await ctscope.stop('error');
     throw new UserError('record: no source is running, nothing to record (see `ctscope doctor`)');
   }
-  w.writeStatus(boottimeNs(), statuses);
-  const statusTimer = setInterval(() => w.writeStatus(boottimeNs(), live.status()), 10_000);
-  statusTimer.unref();
   log(`record: writing ${file}${duration ? ` for ${duration} s` : ''}; Ctrl-C to stop`);
 
   const stops: Promise<string>[] = [(deps.stopSignal ?? (() => untilSignal().then(() => 'signal')))()];
@@ -100,11 +86,8 @@ export async function recordCommand(argv: string[], deps: RecordDeps = {}): Prom
   if (duration !== null) stops.push(new Promise((r) => (timer = setTimeout(() => r('duration'), duration * 1000))));
   const reason = await Promise.race(stops);
   if (timer) clearTimeout(timer);
-  clearInterval(statusTimer);
-  await live.stop();
-  w.writeStatus(boottimeNs(), live.status());
-  w.close(reason);
-  const st = w.stats();
+  await ctscope.stop(reason);
+  const st = ctscope.capture!.writer!.stats();
   log(
     `record: ${st.records} records, ${st.procSnapshots} /proc snapshots, ${st.bytes} bytes in ${st.files.length === 1 ? st.files[0] : `${st.files.length} files (${st.files[0]} … ${st.files[st.files.length - 1]})`}`,
   );

@@ -6,7 +6,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseIntFlag, parseListen, UsageError, type Listen } from '../args.js';
 import type { StatusReport } from '../../api/context.js';
-import { Daemon } from '../../daemon.js';
+import { Ctscope } from '../../app/ctscope.js';
+import { LiveSources } from '../../app/live-sources.js';
+import { serveReplay } from '../../app/serve-replay.js';
 import { HOOK_MODES, type HookMode } from '../../sources/lifecycle-hooks.js';
 import { UserError } from '../../errors.js';
 import { untilSignal } from '../signals.js';
@@ -84,24 +86,26 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
   if (process.getuid?.() !== 0) {
     throw new UserError('the daemon needs root (BPF programs, netlink, namespaces): run it with sudo, or serve a capture without privileges with `ctscope replay FILE --serve`');
   }
-  const daemon = new Daemon({
-    listen,
+  const feed = new LiveSources({
     hooks,
-    maxFlows,
-    metricsTopK,
     procIntervalMs,
-    ...(values.record !== undefined ? { record: values.record } : {}),
     ...(values.ingress !== undefined ? { ingress: { spec: values.ingress, ...(values['ingress-hook'] !== undefined ? { hook: values['ingress-hook'] } : {}) } } : {}),
     ...(values['enable-conntrack-accounting'] ? { enableAccounting: true } : {}),
   });
   const stopping = (deps.stop ?? untilSignal)();
-  const address = await daemon.start();
-  const st = daemon.statusReport();
-  out(`ctscope ${st.version}: listening on ${address} (kernel ${st.kernel.release})\n`);
+  const ctscope = await Ctscope.start({
+    feed,
+    model: { maxFlows, topK: metricsTopK },
+    metricsTopK,
+    ...(values.record !== undefined ? { record: { file: values.record } } : {}),
+    api: { listen },
+  });
+  const st = ctscope.status();
+  out(`ctscope ${st.version}: listening on ${ctscope.address} (kernel ${st.kernel.release})\n`);
   out(startupSummary(st));
   const sig = await stopping;
   out(`ctscope: ${sig}: detaching and stopping\n`);
-  await daemon.stop();
+  await ctscope.stop('daemon stopped');
   return 0;
 }
 
@@ -145,7 +149,6 @@ export async function startCommand(argv: string[], deps: RunDeps = {}): Promise<
 }
 
 async function serveSample(listen: Listen, why: string, out: (s: string) => void, stop: () => Promise<string>): Promise<number> {
-  const { serveReplay } = await import('./replay.js');
   const stopping = stop();
   const served = await serveReplay([SAMPLE_CAPTURE], listen);
   out(
@@ -153,6 +156,6 @@ async function serveSample(listen: Listen, why: string, out: (s: string) => void
       `ctscope: serving a replay of the bundled sample capture ${SAMPLE_CAPTURE} on http://${listen.host}:${listen.port} instead (/v1/status says mode "replay")\n`,
   );
   await stopping;
-  await served.close();
+  await served.ctscope.stop();
   return 0;
 }

@@ -1,12 +1,8 @@
-// Everything the daemon needs for `ctscope run --ingress SPEC[,SPEC...]` in
-// one object: the source, the arrivals it fills (served as /v1/arrivals),
-// the advice to merge into /v1/advice and the /metrics families.
-//
-//   const ingress = opts.ingress ? createIngress({ spec: opts.ingress, hook: opts.ingressHook, model }) : null;
-//   sources.push(ingress.source);                 // start()/stop() with the others
-//   buildApp({ arrivals: ingress.arrivals, ... }); // /v1/arrivals
-//   advice.push(...ingress.advice());             // in /v1/advice
-//   metrics.raw(ingress.metrics());               // in /metrics
+// Everything the live feed needs for `ctscope run --ingress SPEC[,SPEC...]`
+// in one object: the source (started and stopped with the others, see
+// live-sources.ts), the arrivals it fills (served as /v1/arrivals), the
+// advice to merge into /v1/advice and the /metrics families. Here, not in
+// sources/, because it joins a source to the API and the metrics.
 
 import { UserError } from '../errors.js';
 import { Exposition } from '../metrics/exposition.js';
@@ -14,8 +10,8 @@ import type { Advice } from '../model/advice.js';
 import { arrivalsAdvice, type ArrivalsAdviceOptions } from '../model/arrivals-advice.js';
 import { ArrivalsModel, type ArrivalsOptions } from '../model/arrivals.js';
 import type { Model } from '../model/model.js';
-import { parseIngressSpecs } from './ingress-spec.js';
-import { IngressSource, type IngressHook } from './ingress.js';
+import { parseIngressSpecs } from '../sources/ingress-spec.js';
+import { IngressSource, type IngressHook } from '../sources/ingress.js';
 
 export const INGRESS_HOOKS: readonly IngressHook[] = ['auto', 'tcx', 'tc-clsact'];
 

@@ -1,0 +1,201 @@
+// A running ctscope, assembled from parts: a feed (the live sources or a
+// replay, feed.ts), the model it fills, a recorder writing a capture, the
+// HTTP API and /metrics. `ctscope run`, `record`, `replay` (and `--serve`),
+// `start` and the tests all build one here; the CLI only parses arguments.
+//
+//   feed ──records, /proc──► model ──► API (/v1/*, /metrics)
+//                       └──► recorder (.ctcap)
+//
+// Start-up is all-or-nothing: if a step fails (the capture cannot be
+// created, the address is in use), everything started before it is stopped
+// and released — the feed's sources detached, the recorder closed, the
+// server closed, the timers cleared — and the error is thrown. stop() does
+// the same on the way out and may be called at any point, more than once.
+
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../api/app.js';
+import type { StatusReport, TableView } from '../api/context.js';
+import { DeferredCapture } from '../capture/recorder.js';
+import type { CaptureWriterOptions } from '../capture/writer.js';
+import { Exposition } from '../metrics/exposition.js';
+import { writeModelMetrics } from '../metrics/model.js';
+import { renderSourceMetrics, renderTableMetrics } from '../metrics/table.js';
+import { Model, type ModelOptions } from '../model/model.js';
+import type { ProcSnapshot } from '../proc/types.js';
+import type { RecordColumns } from '../records/batch.js';
+import type { SourceStatus } from '../records/sink.js';
+import { VERSION } from '../version.js';
+import type { Delivery, Feed } from './feed.js';
+import { listenOn, type Listen } from './listen.js';
+import { modelTable } from './model-views.js';
+
+export interface CtscopeOptions {
+  feed: Feed;
+  /** The model records go to: options for a new one, a model to use, or null for none (`ctscope record`). Default: a new one. */
+  model?: ModelOptions | Model | null;
+  /** Also record everything the feed delivers to this capture. */
+  record?: { file: string } & Omit<CaptureWriterOptions, 'sources'>;
+  /** Build the API (needs a model): `{}` for inject() only, with `listen` to serve it. */
+  api?: { listen?: Listen; logger?: boolean };
+  /** Per-key series in /metrics for the top K keys (default: the model's topK). */
+  metricsTopK?: number;
+  /** Seconds between the capture's STATUS frames (default 10). */
+  statusIntervalS?: number;
+}
+
+export class Ctscope {
+  readonly model: Model | null;
+  readonly feed: Feed;
+  readonly capture: DeferredCapture | null;
+  app: FastifyInstance | null = null;
+  /** The address the API is served on, when it listens. */
+  address: string | null = null;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly startedAt = new Date();
+  private stopped: Promise<void> | null = null;
+
+  private constructor(private readonly opts: CtscopeOptions) {
+    this.feed = opts.feed;
+    const m = opts.model === undefined ? {} : opts.model;
+    this.model = m === null ? null : m instanceof Model ? m : new Model(m);
+    if (opts.record) {
+      const { file, ...writer } = opts.record;
+      this.capture = new DeferredCapture(file, writer);
+    } else this.capture = null;
+  }
+
+  /** Start every part in order; on a failure, stop what started and throw. */
+  static async start(opts: CtscopeOptions): Promise<Ctscope> {
+    const c = new Ctscope(opts);
+    try {
+      await c.startParts();
+    } catch (e) {
+      await c.stop('error');
+      throw e;
+    }
+    return c;
+  }
+
+  private async startParts(): Promise<void> {
+    const { feed, model, capture } = this;
+    feed.attach(model);
+    await feed.start(this.delivery());
+    if (capture) {
+      const w = capture.open(feed.status().sources.map(DeferredCapture.sourceInfo));
+      w.writeStatus(this.clockNs(), this.sources());
+      this.every((this.opts.statusIntervalS ?? 10) * 1000, () => w.writeStatus(this.clockNs(), this.sources()));
+    }
+    // The model's windows move with the clock even when no record arrives.
+    const clock = feed.clock?.bind(feed);
+    if (model && clock) this.every(250, () => model.advance(clock()));
+    if (this.opts.api) {
+      if (!model) throw new Error('the API needs a model');
+      this.app = await buildApp({
+        status: () => this.status(),
+        table: this.tableView(),
+        metrics: () => this.metrics(),
+        model,
+        ...feed.api(),
+        ...(this.opts.api.logger ? { logger: true } : {}),
+      });
+      if (this.opts.api.listen) this.address = await listenOn(this.app, this.opts.api.listen);
+    }
+  }
+
+  /** Stop the API, the feed and the recorder (in that order); idempotent. */
+  stop(reason = 'stopped'): Promise<void> {
+    this.stopped ??= (async () => {
+      for (const t of this.timers.splice(0)) clearInterval(t);
+      await this.app?.close().catch(() => undefined);
+      await this.feed.stop();
+      const w = this.capture?.writer;
+      if (w) {
+        w.writeStatus(this.clockNs(), this.sources());
+        w.close(reason);
+      }
+    })();
+    return this.stopped;
+  }
+
+  /** Every source's status, the recorder's included. */
+  sources(): SourceStatus[] {
+    const out = this.feed.status().sources;
+    const w = this.capture?.writer;
+    if (w) out.push(w.status());
+    return out;
+  }
+
+  status(): StatusReport {
+    const f = this.feed.status();
+    const w = this.capture?.writer;
+    const sources = w ? [...f.sources, w.status()] : f.sources;
+    return {
+      version: VERSION,
+      mode: f.mode,
+      kernel: f.kernel,
+      started_at: this.startedAt.toISOString(),
+      uptime_seconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
+      ...(f.replay ? { replay: f.replay } : {}),
+      sources,
+      ...(f.capabilities ? { capabilities: f.capabilities } : {}),
+      ...(f.blind_spots ? { blind_spots: f.blind_spots } : {}),
+      lost: { total: f.lost.total + (w ? w.status().lost.total : 0) },
+    };
+  }
+
+  /** The whole /metrics exposition: the table, the sources, what only the feed has, the model. */
+  metrics(): string {
+    const e = new Exposition();
+    const table = this.tableView();
+    renderTableMetrics(e, table.host(), table.all());
+    renderSourceMetrics(e, this.status().sources);
+    this.feed.writeMetrics?.(e);
+    if (this.model) {
+      const reasonName = this.feed.dropReasonName?.bind(this.feed);
+      writeModelMetrics(e, this.model, { topK: this.opts.metricsTopK ?? this.model.opts.topK, ...(reasonName ? { reasonName } : {}) });
+    }
+    return e.text();
+  }
+
+  private tableView(): TableView {
+    const t = this.feed.table();
+    if (t) return t;
+    if (!this.model) throw new Error('no table: neither the feed nor a model has /proc readings');
+    return modelTable(this.model);
+  }
+
+  /** Where the feed delivers: the model and the recorder. */
+  private delivery(): Delivery {
+    const { model, capture } = this;
+    const ingest: (b: RecordColumns) => void =
+      model && capture
+        ? (b) => {
+            model.ingest(b);
+            capture.ingest(b);
+          }
+        : model
+          ? (b) => model.ingest(b)
+          : capture
+            ? (b) => capture.ingest(b)
+            : () => undefined;
+    return {
+      ingest,
+      proc: (s: ProcSnapshot) => {
+        model?.ingestProc(s);
+        capture?.writeProc(s);
+      },
+      advance: (ns: number) => model?.advance(ns),
+    };
+  }
+
+  /** The time stamped on the capture's STATUS frames: the feed's clock, else the model's. */
+  private clockNs(): number {
+    return this.feed.clock?.() ?? this.model?.nowNs ?? 0;
+  }
+
+  private every(ms: number, f: () => void): void {
+    const t = setInterval(f, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+}

@@ -1,0 +1,55 @@
+// What feeds a running ctscope (src/app/ctscope.ts): the live sources
+// (live-sources.ts) or a replay of a capture or conntrack text
+// (replay-feed.ts). A feed delivers record batches and /proc snapshots, says
+// how its sources are doing, and adds what only it knows to the status, the
+// API and /metrics. Tests give their own.
+
+import type { AppOptions } from '../api/app.js';
+import type { StatusReport, TableView } from '../api/context.js';
+import type { Exposition } from '../metrics/exposition.js';
+import type { Model } from '../model/model.js';
+import type { ProcSnapshot } from '../proc/types.js';
+import type { RecordSink, SourceStatus } from '../records/sink.js';
+
+/** Where a feed delivers: the model and/or the recorder. */
+export interface Delivery extends RecordSink {
+  /** A /proc snapshot of one namespace's table. */
+  proc(s: ProcSnapshot): void;
+  /** The records' clock moved to nowNs without a record (a replay's file clock). */
+  advance(nowNs: number): void;
+}
+
+/** The feed's part of /v1/status. */
+export type FeedStatus = Pick<StatusReport, 'mode' | 'kernel' | 'replay' | 'capabilities' | 'blind_spots' | 'sources' | 'lost'>;
+
+export interface Feed {
+  /**
+   * Called once, before start(), with the model records will reach (null
+   * when there is none, `ctscope record`). Throws UserError for options
+   * that cannot work, before anything is taken.
+   */
+  attach(model: Model | null): void;
+  /**
+   * Start delivering. Resolves once running (a source the kernel refuses is
+   * reported in status(), not thrown); rejects only when nothing can run,
+   * having released whatever it took.
+   */
+  start(to: Delivery): Promise<void>;
+  /** Stop delivering and release everything taken; idempotent, never rejects. */
+  stop(): Promise<void>;
+  status(): FeedStatus;
+  /** The kernel's table (live: the /proc poller); null: the model's own snapshots answer. */
+  table(): TableView | null;
+  /** What the API adds over this feed (namespace names, host facts for advice, more advice, arrivals). */
+  api(): Pick<AppOptions, 'netnsNames' | 'environment' | 'moreAdvice' | 'arrivals'>;
+  /** Families only this feed has (delays, ingress counters), and the names of drop reasons. */
+  writeMetrics?(e: Exposition): void;
+  dropReasonName?(reason: number): string;
+  /** The clock that moves the model's windows between records (live: CLOCK_BOOTTIME); none: the records' own. */
+  clock?(): number;
+}
+
+/** The sum of the sources' known losses. */
+export function lostTotal(sources: readonly SourceStatus[]): number {
+  return sources.reduce((a, s) => a + s.lost.total, 0);
+}

@@ -1,0 +1,195 @@
+// The live feed: the kernel-facing sources and the /proc poller, started
+// together for `ctscope run` and `ctscope record`.
+//
+// Each source starts on its own: one the kernel refuses keeps its reason
+// (state 'failed' / 'unavailable') instead of stopping the others, and what
+// the chosen hooks cannot see is reported as blind spots in /v1/status. The
+// lifecycle capabilities take the eBPF hooks this kernel allows; whatever
+// falls back to ctnetlink is served by the netlink source, which also names
+// the namespaces the /proc poller reads.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import type { TableView } from '../api/context.js';
+import { DelayTap, writeDelayMetrics, type DelayHistogram } from '../metrics/delay.js';
+import type { Exposition } from '../metrics/exposition.js';
+import { readAdviceEnvironment } from '../model/advice.js';
+import type { Model } from '../model/model.js';
+import { boottimeNs } from '../native/addon.js';
+import { ProcPoller } from '../proc/poller.js';
+import type { RecordSink, SourceStatus } from '../records/sink.js';
+import { DropSource } from '../sources/bpf-drops.js';
+import { LifecycleSource, type HookMode } from '../sources/lifecycle.js';
+import { NetlinkSource } from '../sources/netlink.js';
+import { scanNamespaces } from '../sources/netns.js';
+import type { Source } from '../sources/source.js';
+import { lostTotal, type Delivery, type Feed, type FeedStatus } from './feed.js';
+import { createIngress, type IngressWiring } from './ingress-wiring.js';
+
+type Capability = NonNullable<FeedStatus['capabilities']>[number];
+
+export interface LiveOptions {
+  /** auto (default): the first hook this kernel allows per capability; or force one mode. */
+  hooks?: HookMode;
+  /** /proc polling period (default 1000 ms). */
+  procIntervalMs?: number;
+  /** Turn on nf_conntrack_acct/timestamp in followed namespaces (opt-in: ctscope changes no sysctl unasked). */
+  enableAccounting?: boolean;
+  /** --ingress SPEC[,SPEC] and --ingress-hook: count new-flow arrivals before conntrack. */
+  ingress?: { spec: string; hook?: string };
+}
+
+export class LiveSources implements Feed {
+  readonly lifecycle: LifecycleSource;
+  readonly drops = new DropSource();
+  netlink: NetlinkSource | null = null;
+  private ingress: IngressWiring | null = null;
+  private poller: ProcPoller | null = null;
+  /** Per source, the delay of its records to the model (ctscope_record_delay_seconds). */
+  readonly delays = new Map<string, DelayHistogram>();
+  private readonly btf = fs.existsSync('/sys/kernel/btf/vmlinux');
+
+  constructor(private readonly opts: LiveOptions = {}) {
+    this.lifecycle = new LifecycleSource({ hooks: opts.hooks ?? 'auto' });
+  }
+
+  attach(model: Model | null): void {
+    // Bad --ingress values fail here, before anything is attached.
+    if (this.opts.ingress) this.ingress = createIngress({ spec: this.opts.ingress.spec, hook: this.opts.ingress.hook, ...(model ? { model } : {}) });
+  }
+
+  async start(to: Delivery): Promise<void> {
+    const tap = (name: string): RecordSink => {
+      const t = new DelayTap(to, boottimeNs);
+      this.delays.set(name, t.histogram);
+      return t;
+    };
+    // Each source's failure is its status (state and reason), not an exception.
+    // The lifecycle source first: what it cannot hook decides whether ctnetlink is needed.
+    await this.lifecycle.start(tap(this.lifecycle.name)).catch(() => undefined);
+    if (this.opts.hooks === 'netlink' || this.lifecycle.netlinkCapabilities().length > 0) {
+      this.netlink = new NetlinkSource(this.opts.enableAccounting ? { enableAccounting: true } : {});
+      await this.netlink.start(tap(this.netlink.name)).catch(() => undefined);
+    }
+    await this.drops.start(tap(this.drops.name)).catch(() => undefined);
+    if (this.ingress) await this.ingress.source.start(tap(this.ingress.source.name)).catch(() => undefined);
+    this.poller = new ProcPoller({ intervalMs: this.opts.procIntervalMs ?? 1000, namespaces: () => this.namespacePaths(), onSnapshot: (s) => to.proc(s) });
+    this.poller.start();
+  }
+
+  async stop(): Promise<void> {
+    this.poller?.stop();
+    // Every source detaches even when another one fails to.
+    for (const s of this.sources()) await s.stop().catch(() => undefined);
+  }
+
+  status(): FeedStatus {
+    const sources = this.sourceStatus();
+    return {
+      mode: 'live',
+      kernel: { release: os.release(), btf: this.btf },
+      sources,
+      capabilities: this.capabilities(),
+      blind_spots: this.blindSpots(),
+      lost: { total: lostTotal(sources) },
+    };
+  }
+
+  table(): TableView | null {
+    return this.poller;
+  }
+
+  api() {
+    const ingress = this.ingress;
+    return {
+      environment: () => readAdviceEnvironment(),
+      netnsNames: () => this.netnsNames(),
+      ...(ingress ? { moreAdvice: () => ingress.advice(), arrivals: ingress.arrivals } : {}),
+    };
+  }
+
+  writeMetrics(e: Exposition): void {
+    writeDelayMetrics(e, this.delays);
+    if (this.ingress) e.raw(this.ingress.metrics());
+  }
+
+  dropReasonName(reason: number): string {
+    return this.drops.reasons()[reason] ?? String(reason);
+  }
+
+  clock(): number {
+    return boottimeNs();
+  }
+
+  /** Every source's status, the /proc poller's included, with its delay to the model. */
+  sourceStatus(): SourceStatus[] {
+    const out = this.sources().map((s) => s.status());
+    const p = this.poller;
+    if (p) {
+      out.push({
+        name: 'proc',
+        state: p.lastError ? 'degraded' : 'running',
+        hook: '/proc/sys/net/netfilter',
+        ...(p.lastError ? { detail: p.lastError } : {}),
+        records: 0,
+        lost: { total: 0 },
+      });
+    }
+    for (const s of out) {
+      const h = this.delays.get(s.name);
+      if (h && h.count > 0) s.delay_p99_s = h.quantileBound(0.99);
+    }
+    return out;
+  }
+
+  private sources(): Source[] {
+    return [this.lifecycle, ...(this.netlink ? [this.netlink] : []), this.drops, ...(this.ingress ? [this.ingress.source] : [])];
+  }
+
+  /** Namespaces the poller reads besides the host one: those ctnetlink follows, else a scan. */
+  private namespacePaths(): Map<number, string> {
+    const out = new Map<number, string>();
+    if (this.netlink) {
+      for (const n of this.netlink.status().namespaces) if (n.path) out.set(n.inode, n.path);
+      return out;
+    }
+    try {
+      for (const n of scanNamespaces({ processes: false }).values()) if (n.path) out.set(n.inode, n.path);
+    } catch {
+      /* /run/netns unreadable: the host namespace only */
+    }
+    return out;
+  }
+
+  /** Namespace names as the sources know them (host, /run/netns name, pid:N), by inode. */
+  private netnsNames(): Map<number, string> {
+    if (this.netlink) return new Map(this.netlink.status().namespaces.map((n) => [n.inode, n.name]));
+    try {
+      return new Map([...scanNamespaces({ processes: false }).values()].map((n) => [n.inode, n.name]));
+    } catch {
+      return new Map();
+    }
+  }
+
+  /** Per capability: the hook in use and what was refused (the doctor's view, as started). */
+  private capabilities(): Capability[] {
+    const strip = (t: { hook: string; result: string }) => ({ hook: t.hook, result: t.result });
+    const out: Capability[] = this.lifecycle.capabilities().map((c) => ({ capability: c.capability, chosen: c.chosen, tried: c.tried.map(strip) }));
+    const d = this.drops.status();
+    const ok = d.state === 'running' || d.state === 'degraded';
+    out.push({ capability: 'drops', chosen: ok ? d.hook : null, tried: [{ hook: 'tp_btf:kfree_skb', result: ok ? 'attached' : (d.detail ?? d.state) }] });
+    return out;
+  }
+
+  private blindSpots(): string[] {
+    const out = this.lifecycle.blindSpots();
+    // eBPF hooks see births and deaths, not the state changes in between
+    // (ctnetlink UPDATE events do, but carry other entry ids).
+    if (!this.netlink && this.lifecycle.capabilities().some((c) => c.programs.length > 0)) {
+      out.push('state changes between allocation and destroy: occupancy by state shows the state at allocation (run with --hooks netlink for live states)');
+    }
+    const d = this.drops.status();
+    if (d.state !== 'running' && d.state !== 'degraded') out.push(`drops: netfilter drops are only counted by /proc/net/stat/nf_conntrack (${d.detail ?? d.state})`);
+    return out;
+  }
+}

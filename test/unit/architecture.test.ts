@@ -1,0 +1,133 @@
+// The rule of each layer of src/ (docs/ARCHITECTURE.md, "Layers"): what a
+// folder may import, and no import circle between files. Read from the
+// sources as text, type-only imports included (a circle of types is still a
+// circle a reader has to walk).
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const SRC = path.resolve(__dirname, '../../src');
+
+// Layer -> the layers it may import (besides itself). The files at the top of
+// src/ (errors, version, handoff) are shared by all.
+const SHARED = ['errors', 'version', 'handoff'];
+const MAY_IMPORT: Record<string, readonly string[]> = {
+  records: [],
+  native: ['records'],
+  proc: ['native', 'records'],
+  model: ['records', 'proc'],
+  advice: ['model', 'records', 'proc'],
+  import: ['records'],
+  workloads: ['records', 'proc', 'native'],
+  sources: ['records', 'native', 'proc', 'model'],
+  capture: ['records', 'import', 'model', 'advice', 'proc', 'native'],
+  metrics: ['records', 'model', 'advice', 'proc', 'workloads'],
+  api: ['records', 'model', 'advice', 'proc', 'workloads'],
+  doctor: ['records', 'native', 'sources'],
+  app: ['records', 'native', 'proc', 'model', 'advice', 'import', 'workloads', 'sources', 'capture', 'metrics', 'api'],
+  cli: ['records', 'native', 'proc', 'model', 'advice', 'import', 'workloads', 'sources', 'capture', 'metrics', 'api', 'doctor', 'app'],
+};
+
+function files(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+}
+
+/** Relative imports and re-exports of a file, as resolved .ts paths. */
+function imports(file: string): string[] {
+  const text = fs.readFileSync(file, 'utf8');
+  const out: string[] = [];
+  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+'(\.{1,2}\/[^']+)'/g)) {
+    out.push(path.resolve(path.dirname(file), m[1]!).replace(/\.js$/, '.ts'));
+  }
+  for (const m of text.matchAll(/import\('(\.{1,2}\/[^']+)'\)/g)) out.push(path.resolve(path.dirname(file), m[1]!).replace(/\.js$/, '.ts'));
+  return out;
+}
+
+function layerOf(file: string): string {
+  const top = path.relative(SRC, file).split(path.sep)[0]!;
+  return top.replace(/\.ts$/, '');
+}
+
+const all = files(SRC);
+const graph = new Map(all.map((f) => [f, imports(f).filter((t) => t.startsWith(SRC))]));
+
+describe('layers', () => {
+  it('every folder of src/ has a rule', () => {
+    const layers = new Set(all.map(layerOf).filter((l) => !SHARED.includes(l)));
+    expect([...layers].filter((l) => !(l in MAY_IMPORT)), 'a new folder: add its rule here and in docs/ARCHITECTURE.md').toEqual([]);
+  });
+
+  it('each layer imports only what its rule allows', () => {
+    const bad: string[] = [];
+    for (const [f, targets] of graph) {
+      const from = layerOf(f);
+      const allowed = MAY_IMPORT[from];
+      if (!allowed) continue;
+      for (const t of targets) {
+        const to = layerOf(t);
+        if (to !== from && !SHARED.includes(to) && !allowed.includes(to)) bad.push(`${path.relative(SRC, f)} -> ${path.relative(SRC, t)}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('sources import neither the API nor the metrics', () => {
+    expect(MAY_IMPORT.sources).not.toContain('api');
+    expect(MAY_IMPORT.sources).not.toContain('metrics');
+  });
+});
+
+/** Every set of files that import each other in a circle (Tarjan's strongly connected components). */
+function circlesOf(g: Map<string, string[]>): string[][] {
+  let n = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const on = new Set<string>();
+  const circles: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, n);
+    low.set(v, n++);
+    stack.push(v);
+    on.add(v);
+    for (const w of g.get(v) ?? []) {
+      if (!g.has(w)) continue;
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (on.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const c: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        on.delete(w);
+        c.push(w);
+      } while (w !== v);
+      if (c.length > 1) circles.push(c.sort());
+    }
+  };
+  for (const v of g.keys()) if (!index.has(v)) visit(v);
+  return circles;
+}
+
+describe('import circles', () => {
+  it('there is none', () => {
+    expect(circlesOf(graph).map((c) => c.map((f) => path.relative(SRC, f)))).toEqual([]);
+  });
+
+  it('the check would see one', () => {
+    const g = new Map([
+      ['a', ['b']],
+      ['b', ['c']],
+      ['c', ['a', 'd']],
+      ['d', []],
+    ]);
+    expect(circlesOf(g)).toEqual([['a', 'b', 'c']]);
+    // and the reading of imports sees value and type-only imports alike
+    const entry = graph.get(path.join(SRC, 'model/entry.ts'))!;
+    expect(entry).toContain(path.join(SRC, 'model/model-state.ts')); // import type
+    expect(entry).toContain(path.join(SRC, 'model/flows.ts')); // import { FF, type FlowTable }
+  });
+});
