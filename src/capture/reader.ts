@@ -27,15 +27,15 @@ import {
   type CaptureFooter,
   type CaptureHeader,
 } from './format.js';
+import { UserError } from '../errors.js';
 
-export class CaptureError extends Error {
+export class CaptureError extends UserError {
   constructor(
     message: string,
     readonly file: string,
     readonly offset: number,
   ) {
     super(message);
-    this.name = 'CaptureError';
   }
 }
 

@@ -14,6 +14,7 @@ import type { SourceStatus } from '../records/sink.js';
 import { CaptureError, CaptureReader, looksLikeCapture, peekFooter, type CaptureIntegrity, type CaptureItem } from './reader.js';
 import type { CaptureHeader } from './format.js';
 import { ConntrackTextImporter, ImportError, probeTextFile, readConntrackText, type ImportStats } from '../import/conntrack-text.js';
+import { UserError } from '../errors.js';
 
 export type ReplayFormat = 'ctcap' | 'conntrack-text';
 
@@ -55,10 +56,9 @@ export interface ReplayInput {
 }
 
 /** A replay that cannot start: the message says what and where. */
-export class ReplayInputError extends Error {
+export class ReplayInputError extends UserError {
   constructor(message: string) {
     super(message);
-    this.name = 'ReplayInputError';
   }
 }
 

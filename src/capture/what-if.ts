@@ -21,6 +21,7 @@ import type { RecordColumns } from '../records/batch.js';
 import type { RecordSink } from '../records/sink.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import { Cause, IPS, Kind, TCP_STATE_NAMES } from '../records/layout.js';
+import { UserError } from '../errors.js';
 
 /** Timeout classes an entry can end in, as the sysctl keys (without nf_conntrack_). */
 export const TIMEOUT_KEYS = [
@@ -92,10 +93,10 @@ export interface WhatIfSpec {
   max?: number;
 }
 
-export class WhatIfSpecError extends Error {
+/** A --what-if value that cannot be read: a command-line error (exit code 2). */
+export class WhatIfSpecError extends UserError {
   constructor(message: string) {
-    super(message);
-    this.name = 'WhatIfSpecError';
+    super(message, 2);
   }
 }
 

@@ -4,14 +4,15 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Listen } from '../app/listen.js';
+import { UserError } from '../errors.js';
 
-export class UsageError extends Error {
+/** A wrong command line: exit code 2, and the command's --help is named. */
+export class UsageError extends UserError {
   constructor(
     message: string,
     readonly command?: string,
   ) {
-    super(message);
-    this.name = 'UsageError';
+    super(message, 2);
   }
 }
 

@@ -3,6 +3,7 @@
 // that refuses, a file that cannot be read), 2 usage error.
 
 import { UsageError } from './args.js';
+import { UserError } from '../errors.js';
 import { VERSION } from '../version.js';
 
 const HELP = `ctscope ${VERSION} — who is filling the conntrack table, how fast, and whose packets are dropped
@@ -27,18 +28,6 @@ Commands:
 
 Run 'ctscope <command> --help' for a command's options.
 `;
-
-// Errors that describe bad input or a refusing kernel, already in words for
-// the operator (each module's own error class).
-const OPERATOR_ERRORS = new Set([
-  'RecordFormatError',
-  'CaptureError',
-  'ReplayInputError',
-  'WhatIfSpecError',
-  'ImportError',
-  'DropSourceError',
-  'LifecycleSourceError',
-]);
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -73,13 +62,13 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`ctscope ${e.command ?? cmd}: ${e.message}\nRun 'ctscope ${cmd} --help' for usage.\n`);
       return 2;
     }
-    const err = e as Error & { userFacing?: boolean };
-    // Errors we raise on purpose carry a sentence for the operator; anything
-    // else is a bug, and only then is the stack worth printing.
-    if (err.userFacing || err.name?.endsWith('UnavailableError') || OPERATOR_ERRORS.has(err.name)) {
-      process.stderr.write(`ctscope ${cmd}: ${err.message}\n`);
-      return 1;
+    // An error an operator can cause is a UserError with a sentence for them
+    // (src/errors.ts); anything else is a bug, and only then is the stack worth printing.
+    if (e instanceof UserError) {
+      process.stderr.write(`ctscope ${cmd}: ${e.message}\n`);
+      return e.exitCode;
     }
+    const err = e as Error;
     process.stderr.write(`ctscope ${cmd}: internal error: ${err.stack ?? err.message}\n`);
     return 1;
   }

@@ -25,6 +25,7 @@ import { encodeRecord, RecordFields, writeRecord } from '../records/encode.js';
 import { parseAddress } from '../records/address.js';
 import { decodeBatch, type RecordColumns } from '../records/batch.js';
 import { AF_INET, AF_INET6, Cause, Flag, IPS, Kind, Origin, RECORD_SIZE, TCP_STATE_NAMES } from '../records/layout.js';
+import { UserError } from '../errors.js';
 
 export interface UnparsedLine {
   line: number;
@@ -71,14 +72,13 @@ export interface ImporterOptions {
   emit: (bytes: Uint8Array, count: number) => void;
 }
 
-export class ImportError extends Error {
+export class ImportError extends UserError {
   constructor(
     message: string,
     readonly file: string,
     readonly offset: number,
   ) {
     super(message);
-    this.name = 'ImportError';
   }
 }
 

@@ -6,14 +6,14 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import fs from 'node:fs';
+import { UserError } from '../errors.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const ADDON_PATH = path.join(root, 'build/Release/ctscope.node');
 
-export class AddonUnavailableError extends Error {
+export class AddonUnavailableError extends UserError {
   constructor(message: string) {
     super(message);
-    this.name = 'AddonUnavailableError';
   }
 }
 

@@ -8,6 +8,7 @@ import { loadAddon } from '../native/addon.js';
 import { boottimeNs } from '../native/addon.js';
 import { parseConntrackStat, parseSysctlInt, timeoutKey } from './parse.js';
 import type { ProcSnapshot } from './types.js';
+import { UserError } from '../errors.js';
 
 const SYSCTL_DIR = '/proc/sys/net/netfilter';
 
@@ -27,7 +28,8 @@ export function timeoutSysctls(dir = SYSCTL_DIR): string[] {
   }
 }
 
-export class ProcUnavailableError extends Error {}
+/** nf_conntrack is not there to read. */
+export class ProcUnavailableError extends UserError {}
 
 /** Build a snapshot from the texts of the files (null where unreadable). */
 export function snapshotFromTexts(

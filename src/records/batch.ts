@@ -5,6 +5,7 @@
 // keys are built from them only when a query asks (src/records/address.ts).
 
 import { FIELDS as F, RECORD_SIZE, RECORD_VERSION } from './layout.js';
+import { UserError } from '../errors.js';
 
 export interface RecordColumns {
   /** Number of records. */
@@ -39,13 +40,12 @@ export interface RecordColumns {
   readonly flags: Uint8Array;
 }
 
-export class RecordFormatError extends Error {
+export class RecordFormatError extends UserError {
   constructor(
     message: string,
     readonly index: number,
   ) {
     super(message);
-    this.name = 'RecordFormatError';
   }
 }
 

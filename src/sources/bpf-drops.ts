@@ -16,6 +16,7 @@ import {
   type RingSourceStats,
   ringSourceHealth,
 } from './bpf-ring.js';
+import { UserError } from '../errors.js';
 
 /** Size of the BPF array map `reasons` (bpf/drops.bpf.c CTS_MAX_DROP_REASONS). */
 export const MAX_DROP_REASONS = 1024;
@@ -76,7 +77,7 @@ export interface DropSourceOptions {
 const DEFAULT_RING_BYTES = 4 << 20;
 const PROGRAM = 'cts_kfree_skb';
 
-export class DropSourceError extends Error {
+export class DropSourceError extends UserError {
   constructor(
     message: string,
     readonly program: string | null = null,
@@ -84,7 +85,6 @@ export class DropSourceError extends Error {
     readonly verifierLog = '',
   ) {
     super(message);
-    this.name = 'DropSourceError';
   }
 }
 

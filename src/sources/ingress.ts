@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 
 import { loadAddon } from '../native/addon.js';
 import type { ArrivalsModel } from '../model/arrivals.js';
+import { UserError } from '../errors.js';
 import type { RecordSink, SourceState, SourceStatus } from '../records/sink.js';
 import type { Source } from './source.js';
 import { parseIngressSpecs, type IngressSpec } from './ingress-spec.js';
@@ -164,7 +165,7 @@ export class IngressSource implements Source {
     if (!this.opts.counterClass && !fs.existsSync(object)) {
       this.state = 'failed';
       this.detail = `${object} is not built (run 'make -s bpf')`;
-      throw new Error(`ingress: ${this.detail}`);
+      throw new UserError(`ingress: ${this.detail}`);
     }
     try {
       this.counter = new Counter({ object, variant: this.opts.variant ?? 'auto' });

@@ -25,6 +25,7 @@ import {
   type HookProbe,
   type LifecycleCapability,
 } from './lifecycle-hooks.js';
+import { UserError } from '../errors.js';
 
 export type { CapabilityChoice, HookMode, LifecycleCapability } from './lifecycle-hooks.js';
 
@@ -49,13 +50,12 @@ export interface LifecycleSourceOptions {
   probe?: HookProbe;
 }
 
-export class LifecycleSourceError extends Error {
+export class LifecycleSourceError extends UserError {
   constructor(
     message: string,
     readonly errno = 0,
   ) {
     super(message);
-    this.name = 'LifecycleSourceError';
   }
 }
 

@@ -7,9 +7,8 @@
 // report and on stderr), 1 nothing usable could be read, 2 usage errors.
 
 import { parse, parseListen, UsageError, type Listen } from '../args.js';
-import { ReplayInputError } from '../../capture/replay.js';
 import { formatReportText } from '../../capture/report.js';
-import { parseWhatIf, WhatIfSpecError, type WhatIfSpec } from '../../capture/what-if.js';
+import { parseWhatIf, type WhatIfSpec } from '../../capture/what-if.js';
 import { listenUrl } from '../../app/listen.js';
 import type { ReplayResult } from '../../app/replay-feed.js';
 import { startReplay, type RunningReplay } from '../../app/serve-replay.js';
@@ -90,7 +89,7 @@ export async function replayCommand(argv: string[], io: { out?: (s: string) => v
     }
     if (values['what-if'] !== undefined) whatIf = parseWhatIf(values['what-if'] as string);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof WhatIfSpecError) {
+    if (e instanceof UserError && e.exitCode === 2) {
       err(`ctscope replay: ${e.message}\n(ctscope replay --help for usage)\n`);
       return 2;
     }
@@ -111,7 +110,7 @@ export async function replayCommand(argv: string[], io: { out?: (s: string) => v
     result = await running.feed.done;
   } catch (e) {
     await running?.ctscope.stop();
-    if (e instanceof ReplayInputError || e instanceof UserError) {
+    if (e instanceof UserError) {
       err(`ctscope replay: ${e.message}\n`);
       return 1;
     }
