@@ -1,6 +1,6 @@
 # Build of everything that is compiled: BPF objects and skeletons, the native
-# addon (node-gyp, binding.gyp), the TypeScript control plane. Driven by
-# scripts/build.sh; `make` alone rebuilds only what is stale.
+# addon (node-gyp, binding.gyp), the TypeScript control plane. Run by
+# scripts/setup.sh (npm start, npm test); `make` alone rebuilds only what is stale.
 
 OUT        := bpf/.output
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)

@@ -4,7 +4,7 @@
 // and tools run against the guest kernel. Results come back through a second,
 // writable 9p share (the run directory) and serial-console markers.
 //
-// Why TCG: /dev/kvm exists on the build machines but hangs (DESIGN.md).
+// Why TCG: /dev/kvm exists on the build machines but hangs when used.
 // Why a 9p root instead of a disk image: nothing to build or keep in sync;
 // the guest sees exactly the tree under test.
 //

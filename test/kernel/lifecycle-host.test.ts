@@ -1,5 +1,5 @@
 // The lifecycle source and `ctscope doctor` on THIS machine's kernel, which
-// refuses fentry/fexit (EPERM) and has no kprobes (DESIGN.md): the source must
+// refuses fentry/fexit (EPERM) and has no kprobes (docs/ARCHITECTURE.md): the source must
 // not pretend — it reports the ctnetlink fallback per capability, with the
 // kernel's reason for each refusal, and names what nobody can see. On a
 // kernel that allows trampolines the same checks assert the fentry choice

@@ -66,7 +66,7 @@ describe.skipIf(!haveBtf)('netfilterDropReasons on this kernel', () => {
     const reasons = netfilterDropReasons();
     const entry = Object.entries(reasons).find(([, n]) => n === 'SKB_DROP_REASON_NETFILTER_DROP');
     expect(entry).toBeDefined();
-    // measured on this machine's 6.18 (docs: DESIGN.md)
+    // the number differs between kernels: read from BTF, never hard-coded
     expect(Number(entry![0])).toBeGreaterThan(0);
   });
 });
