@@ -184,7 +184,7 @@ async function benchMemory() {
   console.log(`| RSS growth per flow | ${fmt((mu.rss - rss0) / model.flows.count)} B/flow (flows + windows + summaries) | |`);
   console.log(`| heap used / array buffers | ${fmt(mu.heapUsed / 2 ** 20)} MiB / ${fmt(mu.arrayBuffers / 2 ** 20)} MiB | |`);
   // What reading the table costs at that size (scans, not windowed summaries).
-  const { renderModelMetrics } = await import(path.join(root, 'dist/metrics/model.js'));
+  const { renderModelMetrics } = await import(path.join(root, 'dist/metrics/model-families.js'));
   const t = (f) => {
     const xs = [];
     for (let i = 0; i < 5; i++) {
@@ -222,7 +222,7 @@ async function benchQuery(ratePerSec, live, label) {
   // Advance the workload clock with wall time so windows roll as live.
   const lat = { churn60: [], churn900: [], drops60: [], occupancy: [], ingestBatch: [] };
   // The first occupancy question by a dimension builds its index from a scan
-  // of the table (occupancy.ts): timed on its own, then the steady state.
+  // of the table (occupancy-index.ts): timed on its own, then the steady state.
   let t0 = hr();
   model.occupancy({ by: 'src', limit: 10 });
   const firstOccupancy = hr() - t0;

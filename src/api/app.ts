@@ -9,7 +9,7 @@ import type { Model } from '../model/model.js';
 import type { Advice, AdviceEnvironment } from '../model/advice.js';
 import type { ArrivalsModel } from '../model/arrivals.js';
 import type { StatusReport, TableView } from './context.js';
-import { errorHandler } from './errors.js';
+import { errorHandler } from './http-errors.js';
 import { statusRoutes } from './routes/status.js';
 import { tableRoutes } from './routes/table.js';
 import { metricsRoutes } from './routes/metrics.js';

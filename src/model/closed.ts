@@ -1,7 +1,7 @@
 // A ring of recently closed entries (typed columns, no object per destroy),
 // so /v1/flows/:id can still tell an entry's end after it left the table.
 
-import type { FlowTable } from './flows.js';
+import type { FlowTable } from './flow-table.js';
 
 export class ClosedFlows {
   private next = 0;

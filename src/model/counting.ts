@@ -22,7 +22,7 @@ import { Worker } from 'node:worker_threads';
 import { NDIMS } from './keys.js';
 import { Handoff, HANDOFF_BYTES } from '../handoff.js';
 import { keyHash, WindowedHeavyHitters, type HeavyHitterOptions, type HeavyState } from './heavy.js';
-import { KeyedLifetimes, NBUCKETS, type KeyedLifetimesState } from './lifetimes.js';
+import { KeyedLifetimes, NBUCKETS, type KeyedLifetimesState } from './histograms.js';
 
 /** What countPending() counts into. */
 export interface Counters {

@@ -10,8 +10,8 @@ import { Flag } from '../records/layout.js';
 import { readIdHi, readIdLo } from '../records/id.js';
 import { addressKey, DADDR, SADDR, TWO32 } from './keys.js';
 import { C } from './totals.js';
-import { FF, type FlowTable } from './flows.js';
-import { Histogram, bucketOf } from './lifetimes.js';
+import { FF, type FlowTable } from './flow-table.js';
+import { Histogram, bucketOf } from './histograms.js';
 import { IPPROTO_TCP, NSTATE_CODES, stateCode } from './states.js';
 import type { ModelState } from './model-state.js';
 

@@ -20,7 +20,7 @@ import { readIdHi, readIdLo } from '../records/id.js';
 import { addressKey, DADDR, DIM, NDIMS, SADDR } from './keys.js';
 import { countPending, CountScratch } from './counting.js';
 import { C } from './totals.js';
-import { FF, FlowTable } from './flows.js';
+import { FF, FlowTable } from './flow-table.js';
 import { EntryLifecycle } from './entry.js';
 import { S_ALLOC, S_DESTROY, S_EVICTED, S_INSERT_FAILED, S_NETFILTER, S_TABLE_FULL, STREAMS, type ModelState } from './model-state.js';
 

@@ -12,11 +12,11 @@ import { AddressTable, DIM, NDIMS } from './keys.js';
 import { WindowedHeavyHitters } from './heavy.js';
 import type { CountingOffload, Counters } from './counting.js';
 import { C, Totals } from './totals.js';
-import { FlowTable } from './flows.js';
-import { Histogram, KeyedLifetimes } from './lifetimes.js';
+import { FlowTable } from './flow-table.js';
+import { Histogram, KeyedLifetimes } from './histograms.js';
 import { NSTATE_CODES } from './states.js';
 import { ClosedFlows } from './closed.js';
-import { OccupancyIndexes } from './occupancy-indexes.js';
+import { OccupancyIndexes } from './occupancy-upkeep.js';
 import { ProcHistory } from './forecast.js';
 
 /** The windowed streams a top-k query can rank (the heavy hitters' stream index is the position here). */
@@ -50,7 +50,7 @@ export interface ModelOptions {
   hostNetns?: number;
   /**
    * Keep live-entry counts per (key, protocol/state) for the dimensions
-   * being asked about (default true; see occupancy-indexes.ts). false: every
+   * being asked about (default true; see occupancy-upkeep.ts). false: every
    * occupancy question scans the flow table.
    */
   occupancyIndex?: boolean;

@@ -7,12 +7,12 @@
 //   model-state.ts        what the model knows, and its clock (the records' own)
 //   ingest.ts             the batch loop: prefetch, per-kind dispatch, deferred counting
 //   entry.ts              one entry's life: open, change, destroy, resync
-//   occupancy-indexes.ts  the live (key, state) counts kept for watched dimensions
+//   occupancy-upkeep.ts   the live (key, state) counts kept for watched dimensions
 //   counting.ts           the heavy hitters' and per-key lifetimes' counting (here or in a helper thread)
 //   queries/              answers by family: ranking, occupancy, flows, lifetimes
 //
 // One pass over typed columns per batch; no object and no string per record
-// (keys are numbers, keys.ts; flows live in typed arrays, flows.ts).
+// (keys are numbers, keys.ts; flows live in typed arrays, flow-table.ts).
 
 import type { RecordColumns } from '../records/batch.js';
 import type { RecordSink } from '../records/sink.js';
@@ -34,7 +34,7 @@ export { DROP_KINDS, type DropKind, type TopKQuery, type TopKItem, type TopKResu
 export type { OccupancyResult } from './queries/occupancy.js';
 export type { FlowFilter, FlowView } from './queries/flows.js';
 export { histogramBuckets, type LifetimeGroup, type LifetimeGroups } from './queries/lifetimes.js';
-export { round } from './queries/format.js';
+export { round } from './queries/round.js';
 
 export class Model implements RecordSink {
   /** What the model knows (model-state.ts); written only by the ingest, read by the queries. */
@@ -197,7 +197,7 @@ export class Model implements RecordSink {
     return this.occ.liveProtocols(by, keys);
   }
 
-  /** Dimensions with an occupancy index now, and their sizes (occupancy-indexes.ts). */
+  /** Dimensions with an occupancy index now, and their sizes (occupancy-upkeep.ts). */
   occupancyIndexes(): ReturnType<ModelState['occupancy']['stats']> {
     return this.state.occupancy.stats();
   }

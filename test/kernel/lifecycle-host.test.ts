@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { kernelTier } from '../helpers/lab.js';
-import { collectDoctorReport } from '../../src/doctor/report.js';
+import { collectDoctorReport } from '../../src/doctor/probe.js';
 import { LifecycleSource } from '../../src/sources/lifecycle.js';
 import { kernelHookProbe } from '../../src/sources/lifecycle-hooks.js';
 import { bpfObjectPath } from '../../src/sources/bpf-ring.js';

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, kernelTier } from '../helpers/lab.js';
 import { NetlinkSource } from '../../src/sources/netlink.js';
 import { Exposition } from '../../src/metrics/exposition.js';
-import { renderSourceMetrics } from '../../src/metrics/table.js';
+import { renderSourceMetrics } from '../../src/metrics/table-families.js';
 import { Cause, Kind } from '../../src/records/layout.js';
 import {
   ReferenceSink,

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.js';
 import type { StatusReport } from '../../src/api/context.js';
 import { Exposition } from '../../src/metrics/exposition.js';
-import { renderSourceMetrics, renderTableMetrics } from '../../src/metrics/table.js';
+import { renderSourceMetrics, renderTableMetrics } from '../../src/metrics/table-families.js';
 import type { ProcSnapshot } from '../../src/proc/types.js';
 import type { SourceStatus } from '../../src/records/sink.js';
 

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { doctorCommand } from '../../src/cli/commands/doctor.js';
-import { formatDoctorReport, parseLockdown, type DoctorReport } from '../../src/doctor/report.js';
+import { formatDoctorReport, parseLockdown, type DoctorReport } from '../../src/doctor/probe.js';
 
 describe('parseLockdown', () => {
   it.each([

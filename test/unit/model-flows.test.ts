@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FlowTable } from '../../src/model/flows.js';
-import { Histogram, KeyedLifetimes, bucketOf } from '../../src/model/lifetimes.js';
+import { FlowTable } from '../../src/model/flow-table.js';
+import { Histogram, KeyedLifetimes, bucketOf } from '../../src/model/histograms.js';
 
 // upsert() probes once and inserts into the slot its miss ended on, except
 // after an eviction or an index growth; checked against a Map through all three.

@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { Model } from '../../src/model/model.js';
-import { renderModelMetrics } from '../../src/metrics/model.js';
+import { renderModelMetrics } from '../../src/metrics/model-families.js';
 import { Cause, Kind } from '../../src/records/layout.js';
 import type { RecordInit } from '../../src/records/encode.js';
 import { batch, SEC } from './model-batch.js';

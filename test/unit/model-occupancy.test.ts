@@ -1,4 +1,4 @@
-// The occupancy indexes (src/model/occupancy.ts) against a scan of the flow
+// The occupancy indexes (src/model/occupancy-index.ts, occupancy-upkeep.ts) against a scan of the flow
 // table: the same random record stream — allocations, state changes, entries
 // first seen by an update or a dump, destroys, namespace resyncs and
 // evictions at the model's own cap, IPv4 and IPv6 — goes into a model that
@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Model, DIMENSIONS } from '../../src/model/model.js';
-import { OccupancyIndex } from '../../src/model/occupancy.js';
+import { OccupancyIndex } from '../../src/model/occupancy-index.js';
 import { Cause, Kind } from '../../src/records/layout.js';
 import type { RecordInit } from '../../src/records/encode.js';
 import { batch, SEC } from './model-batch.js';

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Exposition } from '../../src/metrics/exposition.js';
-import { writeModelMetrics } from '../../src/metrics/model.js';
-import { renderSourceMetrics, renderTableMetrics } from '../../src/metrics/table.js';
+import { writeModelMetrics } from '../../src/metrics/model-families.js';
+import { renderSourceMetrics, renderTableMetrics } from '../../src/metrics/table-families.js';
 import { Model } from '../../src/model/model.js';
 import type { ProcSnapshot } from '../../src/proc/types.js';
 

@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Model } from '../../model/model.js';
 import { advise, type Advice, type AdviceEnvironment } from '../../model/advice.js';
-import { errorSchema } from '../errors.js';
+import { errorSchema } from '../http-errors.js';
 
 export const adviceSchema = {
   type: 'object',

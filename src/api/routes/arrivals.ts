@@ -5,7 +5,7 @@
 // `{ plugin: arrivalsRoutes, opts: { arrivals, model } }`.
 
 import type { FastifyInstance } from 'fastify';
-import { errorSchema } from '../errors.js';
+import { errorSchema } from '../http-errors.js';
 import { topKShape } from './schemas.js';
 import { ARRIVAL_DIMENSIONS, type ArrivalDimension, type ArrivalsModel } from '../../model/arrivals.js';
 import type { Model } from '../../model/model.js';

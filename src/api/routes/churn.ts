@@ -3,7 +3,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { Dimension, Model } from '../../model/model.js';
-import { errorSchema } from '../errors.js';
+import { errorSchema } from '../http-errors.js';
 import { byParam, limitParam, topKShape, windowParam } from './schemas.js';
 import { netnsNameField, withNetnsNames, type NetnsNames } from './netns-names.js';
 

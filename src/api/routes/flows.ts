@@ -7,7 +7,7 @@ import type { Model } from '../../model/model.js';
 import { protoNumber } from '../../model/keys.js';
 import { stateFromName } from '../../model/states.js';
 import { parseAddress } from '../../records/address.js';
-import { ApiError, errorSchema } from '../errors.js';
+import { ApiError, errorSchema } from '../http-errors.js';
 import { protoParam, stateParam } from './schemas.js';
 
 export const flowSchema = {

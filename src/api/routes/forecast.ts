@@ -3,7 +3,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { Model } from '../../model/model.js';
-import { ApiError, errorSchema } from '../errors.js';
+import { ApiError, errorSchema } from '../http-errors.js';
 
 export const forecastSchema = {
   type: 'object',

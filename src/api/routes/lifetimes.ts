@@ -3,7 +3,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { Model } from '../../model/model.js';
-import { errorSchema } from '../errors.js';
+import { errorSchema } from '../http-errors.js';
 
 const bucket = {
   type: 'object',

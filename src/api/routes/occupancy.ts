@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Dimension, Model } from '../../model/model.js';
 import { protoNumber } from '../../model/keys.js';
 import { stateFromName } from '../../model/states.js';
-import { errorSchema } from '../errors.js';
+import { errorSchema } from '../http-errors.js';
 import { byParam, limitParam, protoParam, stateCount, stateParam, topKShape } from './schemas.js';
 import { netnsNameField, withNetnsNames, type NetnsNames } from './netns-names.js';
 

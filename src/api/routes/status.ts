@@ -3,7 +3,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { StatusReport } from '../context.js';
-import { errorSchema } from '../errors.js';
+import { errorSchema } from '../http-errors.js';
 
 const lossSchema = {
   type: 'object',

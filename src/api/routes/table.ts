@@ -4,7 +4,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { TableView } from '../context.js';
-import { ApiError, errorSchema } from '../errors.js';
+import { ApiError, errorSchema } from '../http-errors.js';
 import { utilizationLevel } from '../../proc/parse.js';
 import type { ProcSnapshot } from '../../proc/types.js';
 

@@ -1,7 +1,7 @@
 // `ctscope doctor [--json] [--hooks auto|fentry|kprobe|netlink]`: what this
-// kernel allows and which hook each capability gets (src/doctor/report.ts).
+// kernel allows and which hook each capability gets (src/doctor/probe.ts).
 
-import { collectDoctorReport, formatDoctorReport } from '../../doctor/report.js';
+import { collectDoctorReport, formatDoctorReport } from '../../doctor/probe.js';
 import { HOOK_MODES, type HookMode } from '../../sources/lifecycle-hooks.js';
 import { parse, UsageError } from '../args.js';
 

@@ -5,10 +5,10 @@
 import { CAUSE_NAMES } from '../../records/layout.js';
 import { parseAddress } from '../../records/address.js';
 import { DIM, TWO32, formatAddressKey, protoName } from '../keys.js';
-import { FF } from '../flows.js';
+import { FF } from '../flow-table.js';
 import { stateName } from '../states.js';
 import type { ModelState } from '../model-state.js';
-import { round } from './format.js';
+import { round } from './round.js';
 
 export interface FlowFilter {
   src?: string;

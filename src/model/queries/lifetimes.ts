@@ -2,10 +2,10 @@
 // destroy) grouped by protocol, or by protocol and final state.
 
 import { protoName } from '../keys.js';
-import { BUCKET_LE_SECONDS, Histogram, NBUCKETS } from '../lifetimes.js';
+import { BUCKET_LE_SECONDS, Histogram, NBUCKETS } from '../histograms.js';
 import { NSTATE_CODES, stateName } from '../states.js';
 import type { ModelState } from '../model-state.js';
-import { round } from './format.js';
+import { round } from './round.js';
 
 export interface LifetimeGroup {
   proto: string;

@@ -8,7 +8,7 @@ import { KeyCounter } from '../heavy.js';
 import { NSTATE_CODES, stateName } from '../states.js';
 import { S_ALLOC, type ModelState } from '../model-state.js';
 import type { TopKResult } from './ranking.js';
-import { round } from './format.js';
+import { round } from './round.js';
 
 export type OccupancyResult = TopKResult & {
   live: number;

@@ -6,10 +6,10 @@
 import { dimIndex, formatKey, type Dimension } from '../keys.js';
 import { KeyCounter } from '../heavy.js';
 import { C } from '../totals.js';
-import { NBUCKETS, quantileOf } from '../lifetimes.js';
+import { NBUCKETS, quantileOf } from '../histograms.js';
 import { NSTATE_CODES } from '../states.js';
 import { S_DESTROY, STREAM_COUNTER, STREAMS, type ModelState, type StreamName } from '../model-state.js';
-import { round } from './format.js';
+import { round } from './round.js';
 
 /** Drop kinds, as /v1/drops names them. */
 export const DROP_KINDS = ['table_full', 'evicted', 'insert_failed', 'netfilter'] as const;

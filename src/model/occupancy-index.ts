@@ -7,7 +7,7 @@
 // An index costs the ingest one update per open/close/state change, so the
 // model keeps one only for a dimension that is being asked about: the first
 // question builds it from one scan of the flow table, and it is dropped once
-// nobody has asked for `idleSeconds` (see occupancy-indexes.ts).
+// nobody has asked for `idleSeconds` (see occupancy-upkeep.ts).
 //
 // Open addressing with linear probing over (key, group); a pair whose count
 // returns to 0 is removed by backward shift (no tombstones), so the table

@@ -1,5 +1,5 @@
 // The occupancy indexes the model keeps (one OccupancyIndex per dimension
-// being asked about, occupancy.ts) and their upkeep: every open, state
+// being asked about, occupancy-index.ts) and their upkeep: every open, state
 // change, close and eviction of an entry goes through here, so an index,
 // once built, stays exact. The first question by a dimension builds its index
 // from one scan of the flow table; an index nobody asked about for
@@ -7,8 +7,8 @@
 // update per change.
 
 import { DIMENSIONS, NDIMS, type Dimension } from './keys.js';
-import type { FlowTable } from './flows.js';
-import { OccupancyIndex } from './occupancy.js';
+import type { FlowTable } from './flow-table.js';
+import { OccupancyIndex } from './occupancy-index.js';
 
 export class OccupancyIndexes {
   private readonly byDim: (OccupancyIndex | undefined)[] = new Array(NDIMS).fill(undefined);

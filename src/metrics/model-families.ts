@@ -7,7 +7,7 @@
 import type { Model } from '../model/model.js';
 import { DROP_KINDS } from '../model/model.js';
 import { CAUSE_NAMES } from '../records/layout.js';
-import { BUCKET_LE_SECONDS, NBUCKETS } from '../model/lifetimes.js';
+import { BUCKET_LE_SECONDS, NBUCKETS } from '../model/histograms.js';
 import { NSTATE_CODES, stateName } from '../model/states.js';
 import { protoName, type Dimension } from '../model/keys.js';
 import { Exposition } from './exposition.js';
