@@ -1,11 +1,12 @@
-# Build of everything that is compiled: BPF objects and skeletons, the native
+# Build of everything that is compiled: BPF objects (and the record's
+# TypeScript mirror generated from their BTF), the native
 # addon (node-gyp, binding.gyp), the TypeScript control plane. Run by
 # scripts/setup.sh (npm start, npm test); `make` alone rebuilds only what is stale.
 
 OUT        := bpf/.output
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
-SKELS      := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
+RECORD_TS  := src/records/record.generated.ts
 BPF_HDRS   := $(wildcard bpf/*.h)
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
@@ -20,8 +21,8 @@ ADDON      := build/Release/ctscope.node
 all: bpf addon ts
 	@:
 
-## bpf: compile bpf/*.bpf.c (CO-RE) and generate skeletons
-bpf: $(BPF_OBJS) $(SKELS)
+## bpf: compile bpf/*.bpf.c (CO-RE), and the record's TypeScript mirror from their BTF
+bpf: $(BPF_OBJS) $(RECORD_TS)
 
 ## addon: the native addon (links Debian's libbpf)
 addon: $(ADDON)
@@ -42,10 +43,14 @@ $(OUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(OUT)/vmlinux.h | $(OUT)
 	@$(CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) \
 		-I$(OUT) -Ibpf -c $< -o $@
 
-$(OUT)/%.skel.h: $(OUT)/%.bpf.o
-	@$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
+# Committed, and regenerated only when the objects change (a unit test fails
+# when it is stale): src/records/ is then built without bpftool.
+$(RECORD_TS): $(OUT)/drops.bpf.o $(OUT)/lifecycle.bpf.o scripts/gen-record.mjs
+	@echo "  GEN     $@"
+	@node scripts/gen-record.mjs
+	@touch $@
 
-$(ADDON): binding.gyp $(wildcard native/*.cc native/*.h) $(BPF_HDRS) $(SKELS)
+$(ADDON): binding.gyp $(wildcard native/*.cc native/*.h) $(BPF_HDRS)
 	@echo "  ADDON   $@"
 	@node $(NODE_GYP) rebuild --nodedir=$(NODEDIR) --loglevel=error >/dev/null
 

@@ -5,7 +5,8 @@
   "targets": [
     {
       "target_name": "ctscope",
-      # Every native/*.cc is part of the addon: one file per JS-visible piece.
+      # Every native/*.cc is part of the addon: one file per JS-visible piece,
+      # and bpf_loader.cc, the libbpf loader two of them share.
       "sources": [ "<!@(ls -1 native/*.cc)" ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -2,9 +2,12 @@
 /*
  * The kernel -> user record: the single definition of what every source
  * (eBPF programs, the ctnetlink reader, a replayed capture) hands to the
- * control plane. The native addon exports offsetof()/sizeof() of every
- * field from this header; test/unit/record-layout.test.ts fails when the
- * TypeScript decoder (src/records/layout.ts) disagrees.
+ * control plane. Its TypeScript mirror, src/records/record.generated.ts
+ * (offsets, sizes and every enum below), is generated from the compiled
+ * objects' BTF by scripts/gen-record.mjs (`make bpf`); a unit test fails when
+ * regenerating would change it, and another when the addon's C++ compiler
+ * (native/layout.cc offsetof/sizeof) disagrees with it. So everything the
+ * generator must see is an enum or a struct member, not a #define.
  *
  * Rules (libbpf-tools style): fixed-width types, largest members first,
  * explicit padding, no bitfields, a static assertion on the size. IPv4 and
@@ -20,8 +23,10 @@
 #include <linux/types.h>
 #endif
 
-#define CTSCOPE_RECORD_VERSION 1
-#define CTSCOPE_RECORD_SIZE 160
+enum ctscope_record_const {
+	CTSCOPE_RECORD_VERSION = 1,
+	CTSCOPE_RECORD_SIZE = 160,
+};
 
 /* What happened. Values are part of the capture-file format: append only. */
 enum ctscope_kind {
@@ -61,11 +66,13 @@ enum ctscope_cause {
 	CTS_CAUSE_AT_RESYNC = 7,    /* SEEN: found by a resync dump after an overrun */
 };
 
-/* flags */
-#define CTS_F_HAS_CT       0x01 /* DROP: the skb carried a conntrack entry */
-#define CTS_F_HAS_REPLY    0x02 /* reply tuple fields are valid */
-#define CTS_F_HAS_COUNTERS 0x04 /* packets/bytes valid (nf_conntrack_acct) */
-#define CTS_F_HAS_START    0x08 /* start_ns is the real allocation time */
+/* The record's flags bits. */
+enum ctscope_flag {
+	CTS_F_HAS_CT = 0x01,       /* DROP: the skb carried a conntrack entry */
+	CTS_F_HAS_REPLY = 0x02,    /* reply tuple fields are valid */
+	CTS_F_HAS_COUNTERS = 0x04, /* packets/bytes valid (nf_conntrack_acct) */
+	CTS_F_HAS_START = 0x08,    /* start_ns is the real allocation time */
+};
 
 struct ctscope_record {
 	__u64 ts_ns;      /* CLOCK_BOOTTIME when the event happened */

@@ -25,10 +25,28 @@
 /* Backlog in bytes above which a submit forces a wakeup; 0: never. */
 const volatile __u64 wakeup_bytes = 0;
 
+/*
+ * The ring's value type is the record, so the object's BTF carries the
+ * record's layout (scripts/gen-record.mjs reads it back). The kernel wants a
+ * ring buffer's value size to be 0: the loader (native/bpf_loader.cc) sets it
+ * so before load.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, CTS_RING_BYTES);
+	__type(value, struct ctscope_record);
 } events SEC(".maps");
+
+/* The record's enums, typed here so that they are in the object's BTF too
+ * (enum constants alone leave no trace in it). Never read. */
+struct ctscope_enums {
+	enum ctscope_record_const record;
+	enum ctscope_kind kind;
+	enum ctscope_origin origin;
+	enum ctscope_cause cause;
+	enum ctscope_flag flag;
+};
+const volatile struct ctscope_enums ctscope_enums = {};
 
 /* Ring-buffer reserve failures, per CPU. */
 struct {

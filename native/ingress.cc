@@ -45,6 +45,7 @@
 #include <thread>
 #include <vector>
 
+#include "bpf_loader.h"
 #include "exports.h"
 #include "ingress.h"
 
@@ -62,19 +63,11 @@ constexpr int kBpfTcxIngress = 46;
 // are drained (a tc program runs for microseconds with bottom halves off).
 constexpr auto kFlipGrace = std::chrono::milliseconds(5);
 
-std::string ErrText(int err) {
-  if (err < 0) err = -err;
-  const char *name = strerrorname_np(err);
-  std::string s = strerror(err);
-  if (name) s += std::string(" (") + name + ")";
-  return s;
-}
-
 Napi::Error MakeError(Napi::Env env, const std::string &msg, const char *code, int err) {
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Value().Set("code", code);
-  e.Value().Set("errno", Napi::Number::New(env, err < 0 ? -err : err));
-  return e;
+  LoadError le;
+  le.message = msg;
+  le.err = err;
+  return MakeBpfError(env, le, code);
 }
 
 // Runs fn in the network namespace at ns_path ("" = the caller's own) on a
@@ -259,7 +252,8 @@ struct Snapshot {
 // Everything whose lifetime must cover an in-flight collect().
 struct Loaded {
   std::mutex mu;  // serializes collect() against close()
-  struct bpf_object *obj = nullptr;
+  std::unique_ptr<BpfObject> bo;
+  struct bpf_object *obj = nullptr;  // bo's
   int prog_fd = -1;
   uint32_t prog_id = 0;
   std::string variant;  // "ct" or "lru"
@@ -267,9 +261,6 @@ struct Loaded {
   int src_fd[2] = {-1, -1}, port_fd[2] = {-1, -1}, pair_fd[2] = {-1, -1};
   uint32_t gen = 0;
 
-  ~Loaded() {
-    if (obj) bpf_object__close(obj);
-  }
 };
 
 template <typename K, typename V, typename Out>
@@ -300,7 +291,7 @@ void CollectInto(Loaded &lo, Snapshot &snap) {
   uint32_t next = old ^ 1, zero = 0;
   int err = bpf_map_update_elem(lo.ctl_fd, &zero, &next, BPF_ANY);
   if (err) {
-    snap.error = "cannot switch the counting maps: " + ErrText(err);
+    snap.error = "cannot switch the counting maps: " + ErrnoText(err);
     return;
   }
   lo.gen = next;
@@ -475,13 +466,14 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
 
   static std::shared_ptr<Loaded> Load(const std::string &path, const std::string &variant, std::string *error) {
     auto lo = std::make_shared<Loaded>();
-    lo->obj = bpf_object__open_file(path.c_str(), nullptr);
-    if (!lo->obj) {
-      int err = -errno;
-      lo->obj = nullptr;
-      *error = "cannot open " + path + ": " + ErrText(err) + " (run 'make -s bpf')";
+    PrintCapture capture;
+    LoadError le;
+    lo->bo = BpfObject::Open(path, capture, &le);
+    if (!lo->bo) {
+      *error = le.message;
       return nullptr;
     }
+    lo->obj = lo->bo->obj();
     std::string want = std::string(kProgPrefix) + "_" + variant;
     struct bpf_program *prog, *chosen = nullptr;
     bpf_object__for_each_program(prog, lo->obj) {
@@ -498,19 +490,10 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
       struct bpf_map *seen = bpf_object__find_map_by_name(lo->obj, "udp_seen");
       if (seen) bpf_map__set_max_entries(seen, 1);
     }
-    static constexpr size_t kLog = 256 * 1024;
-    std::unique_ptr<char[]> log(new char[kLog]);
-    log[0] = 0;
-    bpf_program__set_log_buf(chosen, log.get(), kLog);
-    int err = bpf_object__load(lo->obj);
-    if (err) {
-      std::string tail = log.get();
-      if (tail.size() > 2000) tail = "..." + tail.substr(tail.size() - 2000);
-      *error = "loading " + want + " from " + path + " failed: " + ErrText(err) +
-               (tail.empty() ? "" : "\nverifier log (tail):\n" + tail);
+    if (!lo->bo->Load(capture, &le)) {
+      *error = le.message;
       return nullptr;
     }
-    bpf_program__set_log_buf(chosen, nullptr, 0);
     lo->prog_fd = bpf_program__fd(chosen);
     lo->prog_id = ProgId(lo->prog_fd);
     lo->variant = variant;
@@ -570,7 +553,7 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
           }
       }
       std::lock_guard<std::mutex> g(lo_->mu);
-      if (lo_->obj) bpf_object__close(lo_->obj);
+      lo_->bo.reset();
       lo_->obj = nullptr;
     }
     lo_.reset();
@@ -649,9 +632,9 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
       fail = 0;
     });
     std::string where = (ns.empty() ? "" : ns + ":") + ifname;
-    if (nserr) throw MakeError(env, "cannot enter network namespace " + ns + ": " + ErrText(nserr), "ENETNS", nserr);
+    if (nserr) throw MakeError(env, "cannot enter network namespace " + ns + ": " + ErrnoText(nserr), "ENETNS", nserr);
     if (fail)
-      throw MakeError(env, "cannot attach the ingress counter to " + where + " (" + what + "): " + ErrText(fail),
+      throw MakeError(env, "cannot attach the ingress counter to " + where + " (" + what + "): " + ErrnoText(fail),
                       "EBPFATTACH", fail);
     a.id = next_id_++;
     attached_[a.id] = a;
@@ -673,7 +656,7 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
     int err = DetachOne(it->second);
     std::string where = it->second.ifname;
     attached_.erase(it);
-    if (err) throw MakeError(env, "cannot detach the ingress counter from " + where + ": " + ErrText(err), "EBPFDETACH", err);
+    if (err) throw MakeError(env, "cannot detach the ingress counter from " + where + ": " + ErrnoText(err), "EBPFDETACH", err);
     return Napi::Boolean::New(env, true);
   }
 
@@ -743,7 +726,7 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
     uint32_t n = 0;
     for (auto &kv : attached_) {
       int err = DetachOne(kv.second);
-      if (err) errs.Set(n++, kv.second.ifname + ": " + ErrText(err));
+      if (err) errs.Set(n++, kv.second.ifname + ": " + ErrnoText(err));
     }
     attached_.clear();
     Shutdown();
@@ -767,8 +750,8 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
       for (auto *p = ni; p->if_index; p++) out.emplace_back(p->if_name, (int)p->if_index);
       if_freenameindex(ni);
     });
-    if (err) throw MakeError(env, "cannot enter network namespace " + ns + ": " + ErrText(err), "ENETNS", err);
-    if (lerr) throw MakeError(env, "cannot list interfaces: " + ErrText(lerr), "EIFLIST", lerr);
+    if (err) throw MakeError(env, "cannot enter network namespace " + ns + ": " + ErrnoText(err), "ENETNS", err);
+    if (lerr) throw MakeError(env, "cannot list interfaces: " + ErrnoText(lerr), "EIFLIST", lerr);
     Napi::Array a = Napi::Array::New(env, out.size());
     for (size_t i = 0; i < out.size(); i++) {
       Napi::Object o = Napi::Object::New(env);
@@ -803,8 +786,8 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
       if (e == 0) removed++;
       else fail = e;
     });
-    if (err) throw MakeError(env, "cannot enter network namespace " + ns + ": " + ErrText(err), "ENETNS", err);
-    if (fail) throw MakeError(env, "cannot remove a stale filter on " + ifname + ": " + ErrText(fail), "EBPFDETACH", fail);
+    if (err) throw MakeError(env, "cannot enter network namespace " + ns + ": " + ErrnoText(err), "ENETNS", err);
+    if (fail) throw MakeError(env, "cannot remove a stale filter on " + ifname + ": " + ErrnoText(fail), "EBPFDETACH", fail);
     return Napi::Number::New(env, removed);
   }
 

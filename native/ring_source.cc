@@ -39,104 +39,11 @@
 #include <vector>
 
 #include "batch_channel.h"
+#include "bpf_loader.h"
 #include "ctscope_record.h"
 #include "exports.h"
 
 namespace ctscope {
-
-// ---------------------------------------------------------------------------
-// libbpf's messages. libbpf_set_print is process-wide, so this file owns it:
-// while a thread is loading an object its messages are captured (they explain
-// map-creation and CO-RE failures the verifier log does not show); otherwise
-// warnings go to stderr as libbpf would print them, and CTSCOPE_LIBBPF_DEBUG=1
-// adds the debug messages.
-
-static thread_local std::string *tl_capture = nullptr;
-static bool g_libbpf_debug = false;
-
-static int LibbpfPrint(enum libbpf_print_level level, const char *fmt, va_list args) {
-  if (level == LIBBPF_DEBUG && !g_libbpf_debug) return 0;
-  if (tl_capture) {
-    char line[1024];
-    int n = vsnprintf(line, sizeof(line), fmt, args);
-    if (n > 0) {
-      tl_capture->append(line, std::min<size_t>(n, sizeof(line) - 1));
-      // bounded: only the tail matters
-      if (tl_capture->size() > 256 * 1024) tl_capture->erase(0, tl_capture->size() - 128 * 1024);
-    }
-    return 0;
-  }
-  if (level == LIBBPF_INFO && !g_libbpf_debug) return 0;
-  return vfprintf(stderr, fmt, args);
-}
-
-static void InstallPrint() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    const char *d = getenv("CTSCOPE_LIBBPF_DEBUG");
-    g_libbpf_debug = d && *d && strcmp(d, "0") != 0;
-    libbpf_set_print(LibbpfPrint);
-  });
-}
-
-// Captures libbpf's messages for the lifetime of the scope on this thread.
-class PrintCapture {
- public:
-  PrintCapture() {
-    InstallPrint();
-    prev_ = tl_capture;
-    tl_capture = &text_;
-  }
-  ~PrintCapture() { tl_capture = prev_; }
-  const std::string &text() const { return text_; }
-
- private:
-  std::string text_;
-  std::string *prev_;
-};
-
-static std::string TailLines(const std::string &s, size_t lines) {
-  size_t end = s.size();
-  while (end > 0 && (s[end - 1] == '\n' || s[end - 1] == '\0')) end--;
-  size_t pos = end;
-  size_t n = 0;
-  while (pos > 0) {
-    if (s[pos - 1] == '\n' && ++n >= lines) break;
-    pos--;
-  }
-  return s.substr(pos, end - pos);
-}
-
-static std::string ErrnoText(int err) {
-  if (err < 0) err = -err;
-  const char *name = strerrorname_np(err);
-  std::string out = strerror(err);
-  if (name) out += std::string(" (") + name + ")";
-  return out;
-}
-
-// What to do about the most common refusals on a hot node.
-static std::string Hint(int err) {
-  if (err < 0) err = -err;
-  switch (err) {
-    case EPERM:
-      return "run as root (CAP_BPF + CAP_PERFMON + CAP_NET_ADMIN); lockdown or "
-             "kernel.unprivileged_bpf_disabled may also refuse this program type";
-    case EACCES:
-      return "the verifier rejected it; this kernel may lack something the program relies on";
-    case ENOENT:
-    case ESRCH:
-      return "the hook point does not exist on this kernel";
-    case 524: // ENOTSUPP (kernel-internal)
-    case EOPNOTSUPP:
-    case EINVAL:
-      return "this kernel does not support this program type or hook";
-    case ENOSPC:
-      return "the verifier log was truncated; the program is too complex for this kernel";
-    default:
-      return "";
-  }
-}
 
 // ---------------------------------------------------------------------------
 // Encoding of JS values into map keys/values and rodata variables.
@@ -186,24 +93,15 @@ static std::vector<uint8_t> EncodeValue(Napi::Env env, Napi::Value v, size_t siz
 
 // ---------------------------------------------------------------------------
 
-struct LoadError {
-  std::string message;
-  std::string program;  // empty: not a single program's fault
-  int err = 0;
-  std::string verifier_log;
-};
-
 struct AttachFailure {
   std::string program;
   int err;
   std::string message;
 };
 
-// Loaded object with per-program verifier log buffers.
+// A loaded object and what attaching it did.
 class LoadedObject {
  public:
-  static constexpr size_t kLogSize = 1 << 20;
-
   ~LoadedObject() { Close(); }
 
   void Detach() {
@@ -213,16 +111,15 @@ class LoadedObject {
 
   void Close() {
     Detach();
-    if (obj) bpf_object__close(obj);
+    bo.reset();
     obj = nullptr;
   }
 
-  struct bpf_object *obj = nullptr;
+  std::unique_ptr<BpfObject> bo;
+  struct bpf_object *obj = nullptr;  // bo's
   std::vector<struct bpf_link *> links;
   std::vector<std::string> attached;
   std::vector<AttachFailure> failures;
-  // owned log buffers, one per autoloaded program (pages untouched until used)
-  std::vector<std::pair<std::string, std::unique_ptr<char[]>>> logs;
 };
 
 struct LoadSpec {
@@ -238,16 +135,6 @@ struct MapFill {
   struct bpf_map *map;
   std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>> entries;
 };
-
-static Napi::Error MakeLoadError(Napi::Env env, const LoadError &le) {
-  Napi::Error e = Napi::Error::New(env, le.message);
-  Napi::Object o = e.Value();
-  o.Set("code", Napi::String::New(env, "EBPFLOAD"));
-  o.Set("program", le.program.empty() ? env.Null() : Napi::String::New(env, le.program));
-  o.Set("errno", Napi::Number::New(env, le.err < 0 ? -le.err : le.err));
-  o.Set("verifierLog", Napi::String::New(env, le.verifier_log));
-  return e;
-}
 
 // Sets the values of `const volatile` globals in .rodata, by name, from BTF.
 static void SetRodata(Napi::Env env, struct bpf_object *obj, Napi::Object values, const std::string &path) {
@@ -327,17 +214,11 @@ static std::unique_ptr<LoadedObject> LoadAndAttach(Napi::Env env, const LoadSpec
   PrintCapture capture;
   auto lo = std::make_unique<LoadedObject>();
 
-  lo->obj = bpf_object__open_file(spec.path.c_str(), nullptr);
-  if (!lo->obj) {
-    int err = errno;
-    lo->obj = nullptr;
+  {
     LoadError le;
-    le.err = err;
-    le.message = "cannot open BPF object " + spec.path + ": " + ErrnoText(err);
-    if (err == ENOENT) le.message += "; build it with 'make -s bpf' (npm run build)";
-    std::string tail = TailLines(capture.text(), 5);
-    if (!tail.empty() && err != ENOENT) le.message += "\nlibbpf: " + tail;
-    throw MakeLoadError(env, le);
+    lo->bo = BpfObject::Open(spec.path, capture, &le);
+    if (!lo->bo) throw MakeBpfError(env, le);
+    lo->obj = lo->bo->obj();
   }
 
   // autoload only the requested programs
@@ -353,14 +234,6 @@ static std::unique_ptr<LoadedObject> LoadAndAttach(Napi::Env env, const LoadSpec
     if (!bpf_object__find_program_by_name(lo->obj, p.c_str()))
       throw Napi::TypeError::New(env, "program '" + p + "' is not in " + spec.path + " (has: " + have + ")");
   }
-  bpf_object__for_each_program(prog, lo->obj) {
-    if (!bpf_program__autoload(prog)) continue;
-    std::unique_ptr<char[]> buf(new char[LoadedObject::kLogSize]);
-    buf[0] = '\0';
-    bpf_program__set_log_buf(prog, buf.get(), LoadedObject::kLogSize);
-    lo->logs.emplace_back(bpf_program__name(prog), std::move(buf));
-  }
-
   if (!spec.rodata.IsEmpty()) SetRodata(env, lo->obj, spec.rodata, spec.path);
 
   struct bpf_map *ring = nullptr;
@@ -377,39 +250,9 @@ static std::unique_ptr<LoadedObject> LoadAndAttach(Napi::Env env, const LoadSpec
   std::vector<MapFill> fills;
   if (!spec.maps.IsEmpty()) fills = PrepareMaps(env, lo->obj, spec.maps);
 
-  int err = bpf_object__load(lo->obj);
-  if (err) {
+  {
     LoadError le;
-    le.err = err;
-    for (auto &l : lo->logs) {
-      if (l.second[0] != '\0') {
-        le.program = l.first;
-        le.verifier_log = TailLines(std::string(l.second.get(), strnlen(l.second.get(), LoadedObject::kLogSize)), 20);
-        break;
-      }
-    }
-    if (le.program.empty()) {
-      // no verifier log: libbpf names the program in its own messages
-      for (auto &l : lo->logs) {
-        if (capture.text().find("prog '" + l.first + "'") != std::string::npos) {
-          le.program = l.first;
-          break;
-        }
-      }
-    }
-    std::string hint = Hint(err);
-    if (!le.program.empty())
-      le.message = "BPF program '" + le.program + "' (" + spec.path + ") was refused by the kernel: " + ErrnoText(err);
-    else
-      le.message = "loading BPF object " + spec.path + " failed: " + ErrnoText(err);
-    if (!hint.empty()) le.message += "; " + hint;
-    if (!le.verifier_log.empty())
-      le.message += "\nverifier log (tail):\n" + le.verifier_log;
-    else {
-      std::string tail = TailLines(capture.text(), 20);
-      if (!tail.empty()) le.message += "\nlibbpf:\n" + tail;
-    }
-    throw MakeLoadError(env, le);
+    if (!lo->bo->Load(capture, &le)) throw MakeBpfError(env, le);
   }
 
   for (auto &f : fills) {
@@ -419,14 +262,10 @@ static std::unique_ptr<LoadedObject> LoadAndAttach(Napi::Env env, const LoadSpec
         LoadError le;
         le.err = e;
         le.message = std::string("cannot fill map '") + bpf_map__name(f.map) + "': " + ErrnoText(e);
-        throw MakeLoadError(env, le);
+        throw MakeBpfError(env, le);
       }
     }
   }
-
-  // The log buffers are only read during load.
-  bpf_object__for_each_program(prog, lo->obj) bpf_program__set_log_buf(prog, nullptr, 0);
-  lo->logs.clear();
 
   bpf_object__for_each_program(prog, lo->obj) {
     if (!bpf_program__autoload(prog)) continue;

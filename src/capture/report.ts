@@ -10,7 +10,7 @@
 
 import type { RecordColumns } from '../records/batch.js';
 import type { ProcSnapshot } from '../proc/types.js';
-import { Kind } from '../records/layout.js';
+import { Kind, RECORD_SIZE } from '../records/layout.js';
 import { addressKey, DADDR, DIM, formatKey, SADDR } from '../model/keys.js';
 import { KeyCounter, WindowedHeavyHitters } from '../model/heavy.js';
 import { round, type Model } from '../model/model.js';
@@ -75,7 +75,7 @@ export class ReplayTally implements ReplaySink {
     const v6 = this.model.v6;
     const [aSrc, aDst, aPort] = this.alloc as [WindowedHeavyHitters, WindowedHeavyHitters, WindowedHeavyHitters];
     const [dSrc, dDst, dPort] = this.destroy as [WindowedHeavyHitters, WindowedHeavyHitters, WindowedHeavyHitters];
-    for (let i = 0, o = 0; i < n; i++, o += 160) {
+    for (let i = 0, o = 0; i < n; i++, o += RECORD_SIZE) {
       const k = b.kind[i]!;
       kinds[k]!++;
       if (!churn) {

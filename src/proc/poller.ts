@@ -12,10 +12,6 @@ import { UserError } from '../errors.js';
 
 const SYSCTL_DIR = '/proc/sys/net/netfilter';
 
-interface NetnsReader {
-  readInNetns(nsPath: string, files: string[]): (string | null)[];
-}
-
 /** The timeout sysctl file names present on this kernel (same in every namespace). */
 export function timeoutSysctls(dir = SYSCTL_DIR): string[] {
   try {
@@ -88,7 +84,7 @@ export function readNetnsSnapshot(nsPath: string): ProcSnapshot {
     '/proc/thread-self/net/stat/nf_conntrack',
     ...tfiles.map((f) => `${SYSCTL_DIR}/${f}`),
   ];
-  const texts = loadAddon<NetnsReader>().readInNetns(nsPath, files);
+  const texts = loadAddon().readInNetns(nsPath, files);
   return snapshotFromTexts(netns, boottimeNs(), {
     count: texts[0] ?? null,
     max: texts[1] ?? null,

@@ -4,18 +4,8 @@
 // since reasons are added and renumbered across kernels.
 
 import { loadAddon } from '../native/addon.js';
-import { decodeBatch } from '../records/batch.js';
-import type { RecordSink, SourceState, SourceStatus } from '../records/sink.js';
-import type { Source } from './source.js';
-import {
-  bpfObjectPath,
-  isBpfLoadError,
-  ringSourceClass,
-  type ProbeResult,
-  type RingSourceHandle,
-  type RingSourceStats,
-  ringSourceHealth,
-} from './bpf-ring.js';
+import type { RecordSink } from '../records/sink.js';
+import { BpfRingSource, bpfObjectPath, isBpfLoadError, ringSourceClass, type ProbeResult } from './bpf-ring.js';
 import { UserError } from '../errors.js';
 
 /** Size of the BPF array map `reasons` (bpf/drops.bpf.c CTS_MAX_DROP_REASONS). */
@@ -88,19 +78,14 @@ export class DropSourceError extends UserError {
   }
 }
 
-export class DropSource implements Source {
+export class DropSource extends BpfRingSource {
   readonly name = 'drops';
   readonly hook = 'tp_btf:kfree_skb';
-  private ring: RingSourceHandle | null = null;
-  private state: SourceState = 'stopped';
-  private detail: string | undefined;
-  private records = 0;
-  private decodeErrors = 0;
-  private lastStats: RingSourceStats | null = null;
   private enabled: Record<number, string> = {};
   private readonly opts: DropSourceOptions;
 
   constructor(opts: DropSourceOptions = {}) {
+    super();
     const pollMs = opts.pollMs ?? 2;
     if (!Number.isInteger(pollMs) || pollMs < 1 || pollMs > 5) throw new RangeError(`pollMs must be an integer 1..5, got ${opts.pollMs}`);
     const ring = opts.ringBytes ?? DEFAULT_RING_BYTES;
@@ -130,8 +115,7 @@ export class DropSource implements Source {
           'this kernel names no netfilter drop reason in BTF (enum skb_drop_reason needs Linux >= 5.17 with BTF); netfilter drops are not attributed';
         throw new DropSourceError(`drops source: ${this.detail}`);
       }
-      const RingSource = ringSourceClass();
-      const ring = new RingSource({
+      this.open(sink, {
         object: this.opts.object ?? bpfObjectPath('drops'),
         programs: [PROGRAM],
         maps: { reasons: reasonNumbers.map((r) => [r, 1] as [number, number]) },
@@ -141,10 +125,7 @@ export class DropSource implements Source {
         lossMap: 'lost',
         pollMs: this.opts.pollMs!,
         batchRecords: this.opts.batchRecords ?? 1024,
-        onBatch: (buf, count) => this.onBatch(sink, buf, count),
       });
-      ring.start();
-      this.ring = ring;
       this.state = 'running';
     } catch (e) {
       if (this.state === 'unavailable') throw e;
@@ -155,33 +136,8 @@ export class DropSource implements Source {
     }
   }
 
-  private onBatch(sink: RecordSink, buf: ArrayBuffer, count: number): void {
-    // Runs from the addon's queue: an exception here would kill the daemon.
-    try {
-      const cols = decodeBatch(buf, count);
-      this.records += cols.length;
-      sink.ingest(cols);
-    } catch (e) {
-      this.decodeErrors += count;
-      this.detail = `batch not ingested: ${(e as Error).message}`;
-    }
-  }
-
-  async stop(): Promise<void> {
-    if (!this.ring) return;
-    this.ring.stop();
-    this.lastStats = this.ring.stats();
-    this.ring = null;
-    if (this.state !== 'failed') this.state = 'stopped';
-  }
-
-  status(): SourceStatus {
-    const h = ringSourceHealth(this.ring !== null, this.ring ? this.ring.stats() : this.lastStats, this.decodeErrors);
-    const state = h.readerError ? 'degraded' : this.state;
-    const detail = h.readerError ?? this.detail;
-    const out: SourceStatus = { name: this.name, state, hook: this.hook, records: this.records, lost: h.lost };
-    if (detail !== undefined) out.detail = detail;
-    return out;
+  protected hookName(): string {
+    return this.hook;
   }
 }
 

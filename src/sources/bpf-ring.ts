@@ -1,66 +1,83 @@
-// The shape of the addon's RingSource (native/ring_source.cc): loads one of
-// our BPF objects, attaches its programs and hands batches of records from
-// its ring buffer to JavaScript. Every eBPF-backed source is one of these
-// with different options (drops: bpf/drops.bpf.c; lifecycle: bpf/lifecycle.bpf.c).
+// The one base of every eBPF-backed source (drops: bpf/drops.bpf.c;
+// lifecycle: bpf/lifecycle.bpf.c): the addon's RingSource
+// (native/ring_source.cc) loads the object, attaches its programs and hands
+// batches of records from its ring buffer to JavaScript; this class decodes
+// them into the sink, counts what could not be decoded, stops, and reports
+// state and losses. A subclass decides what to load (open()) and names its hook.
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { loadAddon } from '../native/addon.js';
-import type { LossCounters } from '../records/sink.js';
+import type { BpfLoadError, RingSourceClass, RingSourceHandle, RingSourceOptions, RingSourceStartResult, RingSourceStats } from '../native/surface.js';
+import { decodeBatch } from '../records/batch.js';
+import type { LossCounters, RecordSink, SourceState, SourceStatus } from '../records/sink.js';
+import type { Source } from './source.js';
 
-/** A map key/value or rodata value: integers are written little-endian in the field's size. */
-export type BpfScalar = number | bigint | boolean | Uint8Array;
+export type {
+  AttachFailure,
+  BpfLoadError,
+  BpfScalar,
+  ProbeResult,
+  RingSourceClass,
+  RingSourceHandle,
+  RingSourceOptions,
+  RingSourceStartResult,
+  RingSourceStats,
+} from '../native/surface.js';
 
-export interface RingSourceOptions {
-  /** Absolute path of a .bpf.o. */
-  object: string;
-  /** Autoload only these programs (default: the object's own autoload settings). */
-  programs?: string[];
-  /** Map contents written after load, before attach: { mapName: [[key, value], ...] }. */
-  maps?: Record<string, Array<[BpfScalar, BpfScalar]>>;
-  /** `const volatile` globals set before load, by name (sizes from the object's BTF). */
-  rodata?: Record<string, BpfScalar>;
-  /** The ring buffer map (default 'events'). */
-  ringMap?: string;
-  /** Ring size in bytes (power of two, multiple of the page size); default: the object's. */
-  ringBytes?: number;
-  /** A (PERCPU_)ARRAY map whose u64 at key 0 counts reserve failures. */
-  lossMap?: string;
-  /** Records per batch handed to onBatch (default 1024, 1..65536). */
-  batchRecords?: number;
-  /** Reader drain period in ms when no wakeup is forced (default 2, 1..60000; sources use 1..5). */
-  pollMs?: number;
-  /** Batches queued for the JS thread before new ones are refused and counted (default 64). */
-  maxQueuedBatches?: number;
-  /** Called on the JS thread with `count` records of RECORD_SIZE bytes. */
-  onBatch: (buf: ArrayBuffer, count: number) => void;
-}
+export abstract class BpfRingSource implements Source {
+  abstract readonly name: string;
+  protected ring: RingSourceHandle | null = null;
+  protected state: SourceState = 'stopped';
+  protected detail: string | undefined;
+  private records = 0;
+  private decodeErrors = 0;
+  private lastStats: RingSourceStats | null = null;
 
-export interface AttachFailure {
-  program: string;
-  errno: number;
-  message: string;
-}
+  abstract start(sink: RecordSink): Promise<void>;
 
-export interface RingSourceStartResult {
-  attached: string[];
-  /** Programs that loaded but could not be attached (start() throws if none attached). */
-  failed: AttachFailure[];
-}
+  /** The hook as /v1/status names it (null: none attached). */
+  protected abstract hookName(): string | null;
 
-export interface RingSourceStats {
-  /** Reserve failures per CPU from lossMap (empty without one). */
-  perCpuReserveFailed: number[];
-  /** Records refused because the JS queue was full. */
-  queueDropped: number;
-  /** Records handed to the JS queue. */
-  delivered: number;
-  /** Ring samples shorter than a record (never expected). */
-  malformed: number;
-  /** The reader thread stopped on this error; null while healthy. */
-  readerError: string | null;
-  running: boolean;
+  /** Load `opts.object`, attach, and read its ring into `sink` from now on. */
+  protected open(sink: RecordSink, opts: Omit<RingSourceOptions, 'onBatch'>): RingSourceStartResult {
+    const ring = new (ringSourceClass())({ ...opts, onBatch: (buf, count) => this.onBatch(sink, buf, count) });
+    const res = ring.start();
+    this.ring = ring;
+    return res;
+  }
+
+  private onBatch(sink: RecordSink, buf: ArrayBuffer, count: number): void {
+    // Runs from the addon's queue: an exception here would kill the daemon.
+    try {
+      const cols = decodeBatch(buf, count);
+      this.records += cols.length;
+      sink.ingest(cols);
+    } catch (e) {
+      this.decodeErrors += count;
+      this.detail = `batch not ingested: ${(e as Error).message}`;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.ring) {
+      if (this.state !== 'failed' && this.state !== 'unavailable') this.state = 'stopped';
+      return;
+    }
+    this.ring.stop();
+    this.lastStats = this.ring.stats();
+    this.ring = null;
+    if (this.state !== 'failed') this.state = 'stopped';
+  }
+
+  status(): SourceStatus {
+    const h = ringSourceHealth(this.ring !== null, this.ring ? this.ring.stats() : this.lastStats, this.decodeErrors);
+    const out: SourceStatus = { name: this.name, state: h.readerError ? 'degraded' : this.state, hook: this.hookName(), records: this.records, lost: h.lost };
+    const detail = h.readerError ?? this.detail;
+    if (detail !== undefined) out.detail = detail;
+    return out;
+  }
 }
 
 /**
@@ -81,47 +98,13 @@ export function ringSourceHealth(
   };
 }
 
-export interface ProbeResult {
-  ok: boolean;
-  errno: number;
-  message: string;
-  verifierLog?: string;
-}
-
-export interface RingSourceHandle {
-  /** open -> autoload -> rodata -> load -> fill maps -> attach; starts the reader. */
-  start(): RingSourceStartResult;
-  stats(): RingSourceStats;
-  /** Joins the reader, destroys links, closes the object. Idempotent. */
-  stop(): void;
-}
-
-export interface RingSourceClass {
-  new (options: RingSourceOptions): RingSourceHandle;
-  /** Load and attach one program alone, then detach everything. */
-  probe(object: string, program: string): ProbeResult;
-}
-
-/**
- * The error start() throws when the kernel refuses: code 'EBPFLOAD' (open or
- * load failed; `program` names the refused program when one was) or
- * 'EBPFATTACH' (nothing could be attached; `failures` lists each program).
- */
-export interface BpfLoadError extends Error {
-  code: 'EBPFLOAD' | 'EBPFATTACH';
-  program: string | null;
-  errno: number;
-  verifierLog?: string;
-  failures?: AttachFailure[];
-}
-
 export function isBpfLoadError(e: unknown): e is BpfLoadError {
   const code = (e as { code?: unknown } | null)?.code;
   return e instanceof Error && (code === 'EBPFLOAD' || code === 'EBPFATTACH');
 }
 
 export function ringSourceClass(): RingSourceClass {
-  return loadAddon<{ RingSource: RingSourceClass }>().RingSource;
+  return loadAddon().RingSource;
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -22,57 +22,12 @@ import { UserError } from '../errors.js';
 import type { RecordSink, SourceState, SourceStatus } from '../records/sink.js';
 import type { Source } from './source.js';
 import { parseIngressSpecs, type IngressSpec } from './ingress-spec.js';
+import type { IngressAttachment, IngressCollected, IngressCounterClass, IngressCounterHandle, IngressHook, IngressStats } from '../native/surface.js';
 
-export type IngressHook = 'auto' | 'tcx' | 'tc-clsact';
-
-export interface IngressStats {
-  packets: number;
-  tcpSyn: number;
-  udpNew: number;
-  srcOverflow: number;
-  portOverflow: number;
-  pairOverflow: number;
-  ctErrors: number;
-  unparsed: number;
-}
-
-export interface IngressCollected {
-  src: Array<{ family: number; addr: Uint8Array; tcpSyn: number; udpNew: number }>;
-  ports: Array<{ proto: number; port: number; count: number }>;
-  pairs: Array<{ family: number; addr: Uint8Array; proto: number; port: number; count: number }>;
-  /** Totals since load. */
-  stats: IngressStats;
-}
-
-export interface IngressAttachment {
-  id: number;
-  netns: string | null;
-  ifname: string;
-  ifindex: number;
-  hook: 'tcx' | 'tc-clsact';
-  alive?: boolean;
-}
-
-/** The addon's IngressCounter (native/ingress.cc). */
-export interface IngressCounterHandle {
-  attach(nsPath: string | null, ifname: string, hook: IngressHook): { id: number; ifindex: number; hook: 'tcx' | 'tc-clsact'; staleRemoved: number };
-  detach(id: number): boolean;
-  attachments(): IngressAttachment[];
-  collect(): Promise<IngressCollected>;
-  /** tcx: whether this kernel has tcx links (probed without touching an interface). */
-  info(): { variant: 'ct' | 'lru'; program: string; progId: number; tcHandle: number; tcPriority: number; tcx: boolean; tcxProbeErrno: number };
-  /** Detaches everything and unloads; returns detach failures. */
-  close(): string[];
-}
-
-export interface IngressCounterClass {
-  new (opts: { object: string; variant?: 'auto' | 'ct' | 'lru' }): IngressCounterHandle;
-  listInterfaces(nsPath: string | null): Array<{ name: string; ifindex: number }>;
-  removeStaleFilters(nsPath: string | null, ifname: string): number;
-}
+export type { IngressAttachment, IngressCollected, IngressCounterClass, IngressCounterHandle, IngressHook, IngressStats };
 
 export function ingressCounterClass(): IngressCounterClass {
-  return loadAddon<{ IngressCounter: IngressCounterClass }>().IngressCounter;
+  return loadAddon().IngressCounter;
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

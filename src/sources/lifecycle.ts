@@ -9,10 +9,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { decodeBatch } from '../records/batch.js';
-import type { RecordSink, SourceState, SourceStatus } from '../records/sink.js';
-import type { Source } from './source.js';
-import { bpfObjectPath, isBpfLoadError, ringSourceClass, ringSourceHealth, type RingSourceHandle, type RingSourceStats } from './bpf-ring.js';
+import type { RecordSink } from '../records/sink.js';
+import { BpfRingSource, bpfObjectPath, isBpfLoadError } from './bpf-ring.js';
 import {
   BLIND_SPOT,
   HOOK_MODES,
@@ -87,19 +85,14 @@ export function perBootIdKey(file = DEFAULT_ID_KEY_FILE): Uint8Array {
   return new Uint8Array(key);
 }
 
-export class LifecycleSource implements Source {
+export class LifecycleSource extends BpfRingSource {
   readonly name = 'lifecycle';
-  private ring: RingSourceHandle | null = null;
   private plan: CapabilityChoice[] = [];
-  private state: SourceState = 'stopped';
-  private detail: string | undefined;
-  private records = 0;
-  private decodeErrors = 0;
-  private lastStats: RingSourceStats | null = null;
   private attachFailures: string[] = [];
   private readonly opts: Required<Pick<LifecycleSourceOptions, 'hooks' | 'pollMs' | 'ringBytes'>> & LifecycleSourceOptions;
 
   constructor(opts: LifecycleSourceOptions = {}) {
+    super();
     const hooks = opts.hooks ?? 'auto';
     if (!HOOK_MODES.includes(hooks)) throw new RangeError(`hooks must be one of ${HOOK_MODES.join(', ')}, got '${opts.hooks}'`);
     const pollMs = opts.pollMs ?? 2;
@@ -151,8 +144,7 @@ export class LifecycleSource implements Source {
           (this.opts.hooks === 'netlink' ? '' : `; served by ctnetlink: ${this.netlinkCapabilities().join(', ') || 'nothing'}; cannot see: ${blind.join('; ')}`);
         return;
       }
-      const RingSource = ringSourceClass();
-      const ring = new RingSource({
+      const res = this.open(sink, {
         object,
         programs,
         rodata: { id_key: this.opts.idKey ?? perBootIdKey(this.opts.idKeyFile), wakeup_bytes: this.opts.ringBytes / 4 },
@@ -161,10 +153,7 @@ export class LifecycleSource implements Source {
         lossMap: 'lost',
         pollMs: this.opts.pollMs,
         batchRecords: this.opts.batchRecords ?? 1024,
-        onBatch: (buf, count) => this.onBatch(sink, buf, count),
       });
-      const res = ring.start();
-      this.ring = ring;
       this.attachFailures = res.failed.map((f) => `${f.program}: ${f.message}`);
       // a program that passed its trial but not the joint attach: its capability is lost
       for (const f of res.failed) {
@@ -192,37 +181,9 @@ export class LifecycleSource implements Source {
       .join('; ');
   }
 
-  private onBatch(sink: RecordSink, buf: ArrayBuffer, count: number): void {
-    // Runs from the addon's queue: an exception here would kill the daemon.
-    try {
-      const cols = decodeBatch(buf, count);
-      this.records += cols.length;
-      sink.ingest(cols);
-    } catch (e) {
-      this.decodeErrors += count;
-      this.detail = `batch not ingested: ${(e as Error).message}`;
-    }
-  }
-
-  async stop(): Promise<void> {
-    if (!this.ring) {
-      if (this.state !== 'failed' && this.state !== 'unavailable') this.state = 'stopped';
-      return;
-    }
-    this.ring.stop();
-    this.lastStats = this.ring.stats();
-    this.ring = null;
-    if (this.state !== 'failed') this.state = 'stopped';
-  }
-
-  status(): SourceStatus {
-    const h = ringSourceHealth(this.ring !== null, this.ring ? this.ring.stats() : this.lastStats, this.decodeErrors);
-    const state = h.readerError ? 'degraded' : this.state;
-    const detail = h.readerError ?? this.detail;
+  protected hookName(): string | null {
     const hooks = this.plan.filter((c) => c.programs.length).map((c) => `${c.capability}=${c.chosen}`);
-    const out: SourceStatus = { name: this.name, state, hook: hooks.length ? hooks.join(',') : null, records: this.records, lost: h.lost };
-    if (detail !== undefined) out.detail = detail;
-    return out;
+    return hooks.length ? hooks.join(',') : null;
   }
 }
 

@@ -23,58 +23,13 @@ import { Cause, Kind, Origin, RECORD_SIZE } from '../records/layout.js';
 import type { LossCounters, RecordSink, SourceState, SourceStatus } from '../records/sink.js';
 import type { Source } from './source.js';
 import { NetnsWatcher, type NetnsEntry, type NetnsScanOptions } from './netns.js';
+import type { NetlinkReader, NetlinkReaderOptions, NetlinkReaderStats } from '../native/surface.js';
 
-/** Native reader statistics (NetlinkSource.stats() in the addon). */
-export interface NetlinkReaderStats {
-  overruns: number;
-  resyncs: number;
-  queueDropped: number;
-  delivered: number;
-  /** Receive buffer the kernel granted (it doubles the request). */
-  rcvbuf: number;
-  netns: number;
-  events: number;
-  dumps: number;
-  lastDumpEntries: number;
-  parseErrors: number;
-  recvErrors: number;
-  resyncing: boolean;
-  running: boolean;
-  lastError: string | null;
-}
-
-export interface NetlinkReaderOptions {
-  /** /run/netns/NAME or /proc/PID/ns/net; absent: ctscope's own namespace. */
-  netnsPath?: string;
-  /** Event socket receive buffer (SO_RCVBUFFORCE), default 128 MiB. */
-  rcvbufBytes?: number;
-  /** Records per batch to JavaScript (default 1024). */
-  batchRecords?: number;
-  /** Longest a record waits in a partial batch (default 20 ms in the addon; NetlinkSource asks for 2). */
-  pollMs?: number;
-  /** Batches queued for the JS thread before more are refused (default 256). */
-  maxQueuedBatches?: number;
-  /** List the table when starting (default true). */
-  dumpAtStart?: boolean;
-  onBatch(batch: ArrayBuffer, count: number): void;
-}
-
-/** The native reader: one per namespace. */
-export interface NetlinkReader {
-  /** Starts the reader thread; returns the namespace inode. Throws if the namespace cannot be entered. */
-  start(): number;
-  stop(): void;
-  stats(): NetlinkReaderStats;
-}
-
-interface NetlinkAddon {
-  NetlinkSource: new (opts: NetlinkReaderOptions) => NetlinkReader;
-  readInNetns?(nsPath: string, files: string[]): (string | null)[];
-}
+export type { NetlinkReader, NetlinkReaderOptions, NetlinkReaderStats };
 
 /** A native reader for one namespace (throws AddonUnavailableError without the addon). */
 export function createNetlinkReader(opts: NetlinkReaderOptions): NetlinkReader {
-  return new (loadAddon<NetlinkAddon>().NetlinkSource)(opts);
+  return new (loadAddon().NetlinkSource)(opts);
 }
 
 // ---- sysctls doctor reports ----
@@ -112,7 +67,7 @@ export function conntrackAccounting(nsPath?: string): ConntrackAccounting {
     return { acct: parseFlag(read(SYSCTL_ACCT)), timestamp: parseFlag(read(SYSCTL_TSTAMP)) };
   }
   try {
-    const [a, t] = loadAddon<NetlinkAddon>().readInNetns?.(nsPath, [SYSCTL_ACCT, SYSCTL_TSTAMP]) ?? [null, null];
+    const [a, t] = loadAddon().readInNetns(nsPath, [SYSCTL_ACCT, SYSCTL_TSTAMP]);
     return { acct: parseFlag(a), timestamp: parseFlag(t) };
   } catch {
     return { acct: null, timestamp: null };
@@ -214,7 +169,7 @@ export class NetlinkSource implements Source {
     const create = this.opts.createReader ?? createNetlinkReader;
     try {
       // Fail early and clearly when the addon is missing.
-      if (!this.opts.createReader) loadAddon<NetlinkAddon>();
+      if (!this.opts.createReader) loadAddon();
     } catch (e) {
       this.state = 'unavailable';
       this.failure = (e as Error).message;

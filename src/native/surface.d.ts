@@ -1,0 +1,209 @@
+// The native addon's JavaScript surface, declared once: every function and
+// class native/*.cc exports (addon.cc lists them), with the shapes of their
+// options and results. loadAddon() (addon.ts) returns it; the sources that
+// wrap a native piece re-export the types they use. Keep it in step with the
+// C++: a field here the addon does not set is undefined at run time.
+
+/** native/layout.cc, btf_info.cc, clock.cc and the classes below. */
+export interface Addon {
+  layout(): { size: number; version: number; fields: Record<string, { offset: number; size: number }> };
+  enumValues(name: string, module?: string): Record<string, number> | null;
+  hasFunction(name: string, module?: string): boolean;
+  boottimeNs(): number;
+  /** native/netns_read.cc: reads files from inside a network namespace (null where unreadable). */
+  readInNetns(nsPath: string, files: string[]): (string | null)[];
+  /** native/ring_source.cc */
+  RingSource: RingSourceClass;
+  /** native/netlink_source.cc */
+  NetlinkSource: new (opts: NetlinkReaderOptions) => NetlinkReader;
+  /** native/ingress.cc */
+  IngressCounter: IngressCounterClass;
+}
+
+// ---- native/ring_source.cc
+
+/** A map key/value or rodata value: integers are written little-endian in the field's size. */
+export type BpfScalar = number | bigint | boolean | Uint8Array;
+
+export interface RingSourceOptions {
+  /** Absolute path of a .bpf.o. */
+  object: string;
+  /** Autoload only these programs (default: the object's own autoload settings). */
+  programs?: string[];
+  /** Map contents written after load, before attach: { mapName: [[key, value], ...] }. */
+  maps?: Record<string, Array<[BpfScalar, BpfScalar]>>;
+  /** `const volatile` globals set before load, by name (sizes from the object's BTF). */
+  rodata?: Record<string, BpfScalar>;
+  /** The ring buffer map (default 'events'). */
+  ringMap?: string;
+  /** Ring size in bytes (power of two, multiple of the page size); default: the object's. */
+  ringBytes?: number;
+  /** A (PERCPU_)ARRAY map whose u64 at key 0 counts reserve failures. */
+  lossMap?: string;
+  /** Records per batch handed to onBatch (default 1024, 1..65536). */
+  batchRecords?: number;
+  /** Reader drain period in ms when no wakeup is forced (default 2, 1..60000; sources use 1..5). */
+  pollMs?: number;
+  /** Batches queued for the JS thread before new ones are refused and counted (default 64). */
+  maxQueuedBatches?: number;
+  /** Called on the JS thread with `count` records of RECORD_SIZE bytes. */
+  onBatch: (buf: ArrayBuffer, count: number) => void;
+}
+
+export interface AttachFailure {
+  program: string;
+  errno: number;
+  message: string;
+}
+
+export interface RingSourceStartResult {
+  attached: string[];
+  /** Programs that loaded but could not be attached (start() throws if none attached). */
+  failed: AttachFailure[];
+}
+
+export interface RingSourceStats {
+  /** Reserve failures per CPU from lossMap (empty without one). */
+  perCpuReserveFailed: number[];
+  /** Records refused because the JS queue was full. */
+  queueDropped: number;
+  /** Records handed to the JS queue. */
+  delivered: number;
+  /** Ring samples shorter than a record (never expected). */
+  malformed: number;
+  /** The reader thread stopped on this error; null while healthy. */
+  readerError: string | null;
+  running: boolean;
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  errno: number;
+  message: string;
+  verifierLog?: string;
+}
+
+export interface RingSourceHandle {
+  /** open -> autoload -> rodata -> load -> fill maps -> attach; starts the reader. */
+  start(): RingSourceStartResult;
+  stats(): RingSourceStats;
+  /** Joins the reader, destroys links, closes the object. Idempotent. */
+  stop(): void;
+}
+
+export interface RingSourceClass {
+  new (options: RingSourceOptions): RingSourceHandle;
+  /** Load and attach one program alone, then detach everything. */
+  probe(object: string, program: string): ProbeResult;
+}
+
+/**
+ * The error start() throws when the kernel refuses: code 'EBPFLOAD' (open or
+ * load failed; `program` names the refused program when one was) or
+ * 'EBPFATTACH' (nothing could be attached; `failures` lists each program).
+ */
+export interface BpfLoadError extends Error {
+  code: 'EBPFLOAD' | 'EBPFATTACH';
+  program: string | null;
+  errno: number;
+  verifierLog?: string;
+  failures?: AttachFailure[];
+}
+
+
+// ---- native/netlink_source.cc
+
+/** Native reader statistics (NetlinkSource.stats() in the addon). */
+export interface NetlinkReaderStats {
+  overruns: number;
+  resyncs: number;
+  queueDropped: number;
+  delivered: number;
+  /** Receive buffer the kernel granted (it doubles the request). */
+  rcvbuf: number;
+  netns: number;
+  events: number;
+  dumps: number;
+  lastDumpEntries: number;
+  parseErrors: number;
+  recvErrors: number;
+  resyncing: boolean;
+  running: boolean;
+  lastError: string | null;
+}
+
+export interface NetlinkReaderOptions {
+  /** /run/netns/NAME or /proc/PID/ns/net; absent: ctscope's own namespace. */
+  netnsPath?: string;
+  /** Event socket receive buffer (SO_RCVBUFFORCE), default 128 MiB. */
+  rcvbufBytes?: number;
+  /** Records per batch to JavaScript (default 1024). */
+  batchRecords?: number;
+  /** Longest a record waits in a partial batch (default 20 ms in the addon; NetlinkSource asks for 2). */
+  pollMs?: number;
+  /** Batches queued for the JS thread before more are refused (default 256). */
+  maxQueuedBatches?: number;
+  /** List the table when starting (default true). */
+  dumpAtStart?: boolean;
+  onBatch(batch: ArrayBuffer, count: number): void;
+}
+
+/** The native reader: one per namespace. */
+export interface NetlinkReader {
+  /** Starts the reader thread; returns the namespace inode. Throws if the namespace cannot be entered. */
+  start(): number;
+  stop(): void;
+  stats(): NetlinkReaderStats;
+}
+
+
+// ---- native/ingress.cc
+
+export type IngressHook = 'auto' | 'tcx' | 'tc-clsact';
+
+export interface IngressStats {
+  packets: number;
+  tcpSyn: number;
+  udpNew: number;
+  srcOverflow: number;
+  portOverflow: number;
+  pairOverflow: number;
+  ctErrors: number;
+  unparsed: number;
+}
+
+export interface IngressCollected {
+  src: Array<{ family: number; addr: Uint8Array; tcpSyn: number; udpNew: number }>;
+  ports: Array<{ proto: number; port: number; count: number }>;
+  pairs: Array<{ family: number; addr: Uint8Array; proto: number; port: number; count: number }>;
+  /** Totals since load. */
+  stats: IngressStats;
+}
+
+export interface IngressAttachment {
+  id: number;
+  netns: string | null;
+  ifname: string;
+  ifindex: number;
+  hook: 'tcx' | 'tc-clsact';
+  alive?: boolean;
+}
+
+/** The addon's IngressCounter (native/ingress.cc). */
+export interface IngressCounterHandle {
+  attach(nsPath: string | null, ifname: string, hook: IngressHook): { id: number; ifindex: number; hook: 'tcx' | 'tc-clsact'; staleRemoved: number };
+  detach(id: number): boolean;
+  attachments(): IngressAttachment[];
+  collect(): Promise<IngressCollected>;
+  /** tcx: whether this kernel has tcx links (probed without touching an interface). */
+  info(): { variant: 'ct' | 'lru'; program: string; progId: number; tcHandle: number; tcPriority: number; tcx: boolean; tcxProbeErrno: number };
+  /** Detaches everything and unloads; returns detach failures. */
+  close(): string[];
+}
+
+export interface IngressCounterClass {
+  new (opts: { object: string; variant?: 'auto' | 'ct' | 'lru' }): IngressCounterHandle;
+  listInterfaces(nsPath: string | null): Array<{ name: string; ifindex: number }>;
+  removeStaleFilters(nsPath: string | null, ifname: string): number;
+}
+

@@ -1,0 +1,27 @@
+// The record's TypeScript mirror (src/records/record.generated.ts) is
+// generated from the BTF of the compiled objects (scripts/gen-record.mjs):
+// regenerating it must change nothing, or someone changed the header without
+// regenerating, or edited the generated file by hand.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Cause, Flag, Kind, Origin, RECORD_SIZE, RECORD_VERSION } from '../../src/records/record.generated.js';
+
+const root = path.resolve(__dirname, '../..');
+
+describe('the generated record contract', () => {
+  it('equals what the objects BTF says (make -s bpf builds them; bpftool reads them)', () => {
+    const r = spawnSync(process.execPath, [path.join(root, 'scripts/gen-record.mjs'), '--check'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('has the values the capture format depends on (append-only enums)', () => {
+    // Captures written by earlier builds carry these numbers.
+    expect([RECORD_VERSION, RECORD_SIZE]).toEqual([1, 160]);
+    expect(Kind).toMatchObject({ DROP: 1, ALLOC: 2, TABLE_FULL: 3, EVICT: 4, CONFIRM: 5, INSERT_FAILED: 6, UPDATE: 7, DESTROY: 8, SEEN: 9, LOSS: 10, SYNC: 11 });
+    expect(Cause).toMatchObject({ UNKNOWN: 0, TIMEOUT: 1, EVICTED: 2, USER: 3, OTHER: 4, DESTROY_LOST: 5, AT_START: 6, AT_RESYNC: 7 });
+    expect(Origin).toMatchObject({ FENTRY: 1, KPROBE: 2, NETLINK: 3, TP_BTF: 4, IMPORT: 5 });
+    expect(Flag).toEqual({ HAS_CT: 1, HAS_REPLY: 2, HAS_COUNTERS: 4, HAS_START: 8 });
+  });
+});
