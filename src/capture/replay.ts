@@ -4,6 +4,10 @@
 // the same items: record batches, /proc snapshots, source status. Then
 // runReplay() feeds them to sinks on the file's clock, as fast as possible or
 // paced at --speed.
+//
+// (A little over 500 lines: the three inputs — a capture chain, text files, a
+// pipe — implement one interface side by side, and runReplay is their one
+// consumer; apart they would be read together anyway.)
 
 import fs from 'node:fs';
 import path from 'node:path';

@@ -19,6 +19,12 @@
 // never silently dropped. conntrack's own messages (the "flow events have been
 // shown" trailer, the ENOBUFS warning) are recognised; ENOBUFS becomes a LOSS
 // record, because events were lost there.
+//
+// Why one file of ~800 lines: the scanner (ConntrackTextImporter.parse and
+// the byte helpers above it) is one pass over a line (~280 lines) whose state lives in a
+// few locals, written for speed (BENCHMARKS.md, "Capture and replay": the
+// string-based version read ~230 k lines/s, this one 1.0-1.2 M); the rest
+// (file probing, the generator over files) is small and only serves it.
 
 import fs from 'node:fs';
 import { encodeRecord, RecordFields, writeRecord } from '../records/encode.js';
