@@ -3,13 +3,24 @@
 // replay and the tests all build it here (through src/app/ for the first
 // two), over their own model, status and table view; this is the one list of
 // the routes.
+//
+// The app watches itself: every answer is counted by route and code with its
+// latency, every 5xx is logged (fastify's pino logger, JSON lines on stderr,
+// where journald picks them up), and /metrics carries those figures and the
+// process's own next to the daemon's.
 
+import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Model } from '../model/model.js';
 import type { Advice, AdviceEnvironment } from '../model/advice.js';
 import type { ArrivalsModel } from '../model/arrivals.js';
+import { Exposition } from '../metrics/exposition.js';
+import { HttpMetrics, UNMATCHED } from '../metrics/http.js';
+import { ProcessMetrics } from '../metrics/process.js';
 import type { StatusReport, TableView } from './context.js';
 import { errorHandler } from './http-errors.js';
+import { AJV_OPTIONS, installValidation } from './validation.js';
 import { statusRoutes } from './routes/status.js';
 import { tableRoutes } from './routes/table.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -26,7 +37,7 @@ import type { NetnsNames } from './routes/netns-names.js';
 export interface AppOptions {
   status: () => StatusReport;
   table: TableView;
-  /** The whole /metrics exposition text. */
+  /** The whole /metrics exposition text (the app adds its own HTTP and process figures). */
   metrics: () => string;
   /** The model the query routes answer from (churn, drops, occupancy, flows, lifetimes, forecast, advice); none: those routes are absent. */
   model?: Model;
@@ -38,23 +49,53 @@ export interface AppOptions {
   moreAdvice?: () => Advice[];
   /** New-flow arrivals at netdev ingress: /v1/arrivals. */
   arrivals?: ArrivalsModel;
-  logger?: boolean;
+  /** Where the log goes (default: stderr); tests pass their own stream. */
+  logStream?: Writable;
 }
+
+/** What the API accepts; anything else is refused with 405 (the API is read-only). */
+const ALLOW = 'GET, HEAD';
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logger ? { level: 'warn' } : false,
-    // Unknown query parameters are errors, not silently dropped: a typo in
-    // `windwo=60` must not quietly answer for the default window.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
+    // warn and above: 5xx answers and what fastify itself warns about (requests are logged at info: not one line per request)
+    logger: { level: 'warn', stream: opts.logStream ?? process.stderr },
+    ajv: AJV_OPTIONS,
+  });
+  installValidation(app);
+  const http = new HttpMetrics();
+  const proc = new ProcessMetrics();
+  app.addHook('onClose', async () => proc.stop());
+  app.addHook('onResponse', async (req, reply) => {
+    http.observe(req.is404 ? UNMATCHED : (req.routeOptions.url ?? UNMATCHED), reply.statusCode, reply.elapsedTime / 1000);
+  });
+  // node's HTTP server hands CONNECT to a 'connect' listener and, with none,
+  // drops the socket without an answer: answer it as any other method we do
+  // not serve.
+  app.server.on('connect', (_req: unknown, socket: Socket) => {
+    const body = JSON.stringify({ message: 'CONNECT is not served here: this is ctscope\'s read-only HTTP API (GET)' });
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nAllow: ${ALLOW}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    http.observe(UNMATCHED, 405, 0);
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ message: `no route ${req.method} ${req.url.split('?')[0]}; see /v1/status and README for the routes` });
+    const path = req.url.split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      void reply.status(405).header('allow', ALLOW).send({ message: `${req.method} is not served: the API is read-only (GET ${path})` });
+      return;
+    }
+    void reply.status(404).send({ message: `no route ${req.method} ${path}; see /v1/status and README for the routes` });
   });
   await app.register(statusRoutes, { status: opts.status });
   await app.register(tableRoutes, { table: opts.table });
-  await app.register(metricsRoutes, { metrics: opts.metrics });
+  await app.register(metricsRoutes, {
+    metrics: () => {
+      const own = new Exposition();
+      http.write(own);
+      proc.write(own);
+      return opts.metrics() + own.text();
+    },
+  });
   const { model } = opts;
   if (model) {
     const named = { model, ...(opts.netnsNames ? { netnsNames: opts.netnsNames } : {}) };

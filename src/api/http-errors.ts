@@ -25,10 +25,17 @@ export function errorHandler(err: FastifyError | ApiError, req: FastifyRequest, 
     void reply.status(400).send({ message: `${ctx === 'querystring' ? 'query parameter' : ctx} '${where}' ${what}` });
     return;
   }
-  const status = err.statusCode ?? 500;
   const ours = err instanceof ApiError;
-  if (!ours && status >= 500) req.log.error(err);
-  void reply.status(status).send({ message: ours || status < 500 ? err.message : 'internal error' });
+  // A status outside 4xx/5xx on an error is itself a bug: answer 500.
+  const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode <= 599 ? err.statusCode : 500;
+  if (status >= 500) {
+    // Every 5xx is logged. Ours (ApiError: "no reading of the table yet")
+    // are expected states worded for the operator: the sentence is enough.
+    // Anything else is a bug: its stack goes to the log, never to the client.
+    if (ours) req.log.warn({ route: req.routeOptions.url, statusCode: status }, err.message);
+    else req.log.error({ err, route: req.routeOptions.url, url: req.url, statusCode: status }, 'internal error answering a request');
+  }
+  void reply.status(status).send({ message: ours || status < 500 ? err.message : 'internal error (logged by the daemon)' });
 }
 
 /** Response schema for errors, shared by every route. */

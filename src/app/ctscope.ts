@@ -36,7 +36,7 @@ export interface CtscopeOptions {
   /** Also record everything the feed delivers to this capture. */
   record?: { file: string } & Omit<CaptureWriterOptions, 'sources'>;
   /** Build the API (needs a model): `{}` for inject() only, with `listen` to serve it. */
-  api?: { listen?: Listen; logger?: boolean };
+  api?: { listen?: Listen };
   /** Per-key series in /metrics for the top K keys (default: the model's topK). */
   metricsTopK?: number;
   /** Seconds between the capture's STATUS frames (default 10). */
@@ -96,7 +96,6 @@ export class Ctscope {
         metrics: () => this.metrics(),
         model,
         ...feed.api(),
-        ...(this.opts.api.logger ? { logger: true } : {}),
       });
       if (this.opts.api.listen) this.address = await listenOn(this.app, this.opts.api.listen);
     }

@@ -22,7 +22,8 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   sources: ['records', 'native', 'proc', 'model'],
   capture: ['records', 'import', 'model', 'advice', 'proc', 'native'],
   metrics: ['records', 'model', 'advice', 'proc', 'workloads'],
-  api: ['records', 'model', 'advice', 'proc', 'workloads'],
+  // the API counts its own requests and the process's figures for /metrics (metrics/http.ts, process.ts)
+  api: ['records', 'model', 'advice', 'proc', 'workloads', 'metrics'],
   doctor: ['records', 'native', 'sources'],
   app: ['records', 'native', 'proc', 'model', 'advice', 'import', 'workloads', 'sources', 'capture', 'metrics', 'api'],
   cli: ['records', 'native', 'proc', 'model', 'advice', 'import', 'workloads', 'sources', 'capture', 'metrics', 'api', 'doctor', 'app'],

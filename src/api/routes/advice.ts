@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Model } from '../../model/model.js';
 import { advise, type Advice, type AdviceEnvironment } from '../../model/advice.js';
 import { errorSchema } from '../http-errors.js';
+import { noQuery } from './schemas.js';
 
 export const adviceSchema = {
   type: 'object',
@@ -43,7 +44,7 @@ export async function adviceRoutes(app: FastifyInstance, opts: AdviceRoutesOptio
     '/v1/advice',
     {
       schema: {
-        querystring: { type: 'object', additionalProperties: false, properties: {} },
+        querystring: noQuery,
         response: { 200: adviceSchema, '4xx': errorSchema, '5xx': errorSchema },
       },
     },

@@ -6,7 +6,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { errorSchema } from '../http-errors.js';
-import { topKShape } from './schemas.js';
+import { limitParam, topKShape, windowParam } from './schemas.js';
 import { ARRIVAL_DIMENSIONS, type ArrivalDimension, type ArrivalsModel } from '../../model/arrivals.js';
 import type { Model } from '../../model/model.js';
 
@@ -36,8 +36,8 @@ export async function arrivalsRoutes(app: FastifyInstance, opts: ArrivalsRoutesO
           additionalProperties: false,
           properties: {
             by: { type: 'string', enum: [...ARRIVAL_DIMENSIONS], default: 'src' },
-            window: { type: 'integer', minimum: 1, maximum: maxWindow, default: 60 },
-            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
+            window: windowParam(maxWindow),
+            limit: limitParam,
           },
         },
         response: { 200: arrivalsSchema, '4xx': errorSchema, '5xx': errorSchema },

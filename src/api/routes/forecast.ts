@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Model } from '../../model/model.js';
 import { ApiError, errorSchema } from '../http-errors.js';
+import { netnsParam } from './schemas.js';
 
 export const forecastSchema = {
   type: 'object',
@@ -34,7 +35,7 @@ export async function forecastRoutes(app: FastifyInstance, opts: { model: Model 
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { netns: { type: 'integer', minimum: 1, maximum: 4294967295 } },
+          properties: { netns: netnsParam },
         },
         response: { 200: forecastSchema, '4xx': errorSchema, '5xx': errorSchema },
       },

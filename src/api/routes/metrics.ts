@@ -2,11 +2,12 @@
 // app (src/app/: the table, the sources, the model, the ingress counters).
 
 import type { FastifyInstance } from 'fastify';
+import { noQuery } from './schemas.js';
 
 export async function metricsRoutes(app: FastifyInstance, opts: { metrics: () => string }): Promise<void> {
   app.get(
     '/metrics',
-    { schema: { querystring: { type: 'object', additionalProperties: false, properties: {} } } },
+    { schema: { querystring: noQuery } },
     async (_req, reply) => {
       void reply.type('text/plain; version=0.0.4; charset=utf-8');
       return opts.metrics();

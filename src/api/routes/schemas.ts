@@ -10,11 +10,45 @@ import { DROP_KINDS } from '../../model/model.js';
 
 export const PROTO_NAMES = ['tcp', 'udp', 'icmp', 'icmpv6', 'sctp', 'dccp', 'gre', 'udplite'] as const;
 
-export const byParam = { type: 'string', enum: [...DIMENSIONS] } as const;
-export const limitParam = { type: 'integer', minimum: 1, maximum: 1000, default: 10 } as const;
-export function windowParam(maxSeconds: number) {
-  return { type: 'integer', minimum: 1, maximum: maxSeconds, default: 60 } as const;
+// The one parameter vocabulary: every route declares its query with these,
+// so the same name means the same type, range and default everywhere. A
+// number in a query is a finite integer in range written in decimal digits
+// (an optional leading '-'): `0x10`, `1e3`, `+5`, ` 5`, `Infinity` are
+// refused with 400 naming the parameter (the app's strict-number check,
+// src/api/validation.ts, applies to every `type: 'integer'` parameter,
+// declared here or not). Hexadecimal is refused on purpose: namespace
+// inodes, ports and windows are printed in decimal everywhere else
+// (/proc, ss, conntrack, our own answers), so a hex value is far more
+// likely a mistake than a convenience.
+
+/** An integer query or path parameter in [minimum, maximum]. */
+export function integerParam(minimum: number, maximum: number, defaultValue?: number) {
+  return defaultValue === undefined
+    ? ({ type: 'integer', minimum, maximum } as const)
+    : ({ type: 'integer', minimum, maximum, default: defaultValue } as const);
 }
+
+/** A query schema: these parameters and no others (an unknown one is a 400). */
+export function query<P extends Record<string, unknown>>(properties: P) {
+  return { type: 'object', additionalProperties: false, properties } as const;
+}
+
+/** Routes that take no query parameter at all. */
+export const noQuery = query({});
+
+export const byParam = { type: 'string', enum: [...DIMENSIONS] } as const;
+/** How many items a top-k answer lists. */
+export const limitParam = integerParam(1, 1000, 10);
+/** How many flows /v1/flows lists. */
+export const flowLimitParam = integerParam(1, 1000, 100);
+/** A window in seconds, up to the history the model keeps. */
+export function windowParam(maxSeconds: number) {
+  return integerParam(1, maxSeconds, 60);
+}
+/** A network namespace by inode (as `ls -iL /proc/PID/ns/net` prints it; never 0). */
+export const netnsParam = integerParam(1, 4294967295);
+/** A TCP/UDP port. */
+export const portParam = integerParam(0, 65535);
 export const stateParam = { type: 'string', enum: [...STATE_NAMES] } as const;
 export const protoParam = { type: 'string', enum: [...PROTO_NAMES] } as const;
 export const dropKindParam = { type: 'string', enum: ['all', ...DROP_KINDS], default: 'all' } as const;

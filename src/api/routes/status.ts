@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { StatusReport } from '../context.js';
 import { errorSchema } from '../http-errors.js';
+import { noQuery } from './schemas.js';
 
 const lossSchema = {
   type: 'object',
@@ -70,7 +71,6 @@ export const statusSchema = {
 } as const;
 
 export async function statusRoutes(app: FastifyInstance, opts: { status: () => StatusReport }): Promise<void> {
-  const noQuery = { type: 'object', additionalProperties: false, properties: {} } as const;
   app.get(
     '/healthz',
     { schema: { querystring: noQuery, response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } },

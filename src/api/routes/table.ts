@@ -7,6 +7,7 @@ import type { TableView } from '../context.js';
 import { ApiError, errorSchema } from '../http-errors.js';
 import { utilizationLevel } from '../../proc/parse.js';
 import type { ProcSnapshot } from '../../proc/types.js';
+import { netnsParam, query } from './schemas.js';
 
 export const tableSchema = {
   type: 'object',
@@ -43,11 +44,7 @@ export async function tableRoutes(app: FastifyInstance, opts: { table: TableView
     '/v1/table',
     {
       schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { netns: { type: 'integer', minimum: 1, maximum: 4294967295 } },
-        },
+        querystring: query({ netns: netnsParam }),
         response: { 200: tableSchema, '4xx': errorSchema },
       },
     },
