@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNetnsRead(env, exports);
   InitNetlinkSource(env, exports);
   InitIngress(env, exports);
+  InitNetlinkFilter(env, exports);
   return exports;
 }
 

@@ -11,4 +11,5 @@ void InitRingSource(Napi::Env env, Napi::Object exports);
 void InitNetnsRead(Napi::Env env, Napi::Object exports);
 void InitNetlinkSource(Napi::Env env, Napi::Object exports);
 void InitIngress(Napi::Env env, Napi::Object exports);
+void InitNetlinkFilter(Napi::Env env, Napi::Object exports);
 }  // namespace ctscope

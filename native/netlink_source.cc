@@ -175,6 +175,7 @@ class NetlinkReader {
     uint32_t coalesce_us = 1000;
     uint32_t batch_records = 1024;
     bool dump_at_start = true;
+    int filter_fd = -1;  // a BPF socket filter for the event socket (NetlinkFilter.fd())
   };
 
   // consumed: batches JS has taken (counted by the relay in front of onBatch).
@@ -216,10 +217,14 @@ class NetlinkReader {
     return "";
   }
 
+  // stop_fd_ is an eventfd that carries two requests: a resync adds 1, a
+  // stop adds kStopRequest (the counter sums what was written).
+  static constexpr uint64_t kStopRequest = 1ull << 32;
+
   void Stop() {
     if (thread_.joinable()) {
-      uint64_t one = 1;
-      ssize_t w = write(stop_fd_, &one, sizeof(one));
+      uint64_t v = kStopRequest;
+      ssize_t w = write(stop_fd_, &v, sizeof(v));
       (void)w;
       thread_.join();
     }
@@ -227,6 +232,15 @@ class NetlinkReader {
     CloseFds();
     running_ = false;
     ch_->Release();
+  }
+
+  // From JS: list the table again (after sampling ends, to follow the
+  // entries that were refused while it lasted). Runs on the reader thread.
+  void AskResync() {
+    if (!thread_.joinable()) return;
+    uint64_t one = 1;
+    ssize_t w = write(stop_fd_, &one, sizeof(one));
+    (void)w;
   }
 
   BatchChannel *channel() { return ch_.get(); }
@@ -309,6 +323,8 @@ class NetlinkReader {
                    (1u << (NFNLGRP_CONNTRACK_DESTROY - 1));
     if (bind(ev_fd_, (struct sockaddr *)&sa, sizeof(sa)) < 0)
       return Errno("bind ctnetlink groups", errno);
+    std::string ferr = AttachFilter();
+    if (!ferr.empty()) return ferr;
 
     dump_fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK,
                       NETLINK_NETFILTER);
@@ -317,6 +333,15 @@ class NetlinkReader {
     da.nl_family = AF_NETLINK;
     if (bind(dump_fd_, (struct sockaddr *)&da, sizeof(da)) < 0)
       return Errno("bind dump socket", errno);
+    return "";
+  }
+
+  // The filter runs before an event is queued to the socket: what it refuses
+  // (sampled out under a CPU budget, UPDATEs nobody needs) costs no receive.
+  std::string AttachFilter() {
+    if (opts_.filter_fd < 0) return "";
+    if (setsockopt(ev_fd_, SOL_SOCKET, SO_ATTACH_BPF, &opts_.filter_fd, sizeof(opts_.filter_fd)) < 0)
+      return Errno("SO_ATTACH_BPF (ctnetlink filter)", errno);
     return "";
   }
 
@@ -700,7 +725,12 @@ class NetlinkReader {
         usleep(10000);
         continue;
       }
-      if (pfd[0].revents) break;
+      if (pfd[0].revents) {
+        uint64_t v = 0;
+        ssize_t r = read(stop_fd_, &v, sizeof(v));
+        if (r != (ssize_t)sizeof(v) || v >= kStopRequest) break;
+        RequestResync();
+      }
       unsigned got = nfds > 1 && pfd[1].revents ? DrainEvents() : 0;
       if (dumping_ && Room()) {
         if (dump_off_ < dump_len_) ParseDump();
@@ -772,6 +802,7 @@ class NetlinkSourceWrap : public Napi::ObjectWrap<NetlinkSourceWrap> {
     return DefineClass(env, "NetlinkSource",
                        {InstanceMethod("start", &NetlinkSourceWrap::Start),
                         InstanceMethod("stop", &NetlinkSourceWrap::Stop),
+                        InstanceMethod("resync", &NetlinkSourceWrap::Resync),
                         InstanceMethod("stats", &NetlinkSourceWrap::Stats)});
   }
 
@@ -803,6 +834,11 @@ class NetlinkSourceWrap : public Napi::ObjectWrap<NetlinkSourceWrap> {
     opts.coalesce_us = (uint32_t)num("coalesceUs", 1000, 0, 100000);
     opts.batch_records = (uint32_t)num("batchRecords", 1024, 1, 1 << 20);
     size_t queued = (size_t)num("maxQueuedBatches", 256, 1, 1 << 20);
+    Napi::Value ffd = o.Get("filterFd");
+    if (!ffd.IsUndefined()) {
+      if (!ffd.IsNumber()) throw Napi::TypeError::New(env, "NetlinkSource: filterFd must be a number");
+      opts.filter_fd = ffd.As<Napi::Number>().Int32Value();
+    }
     Napi::Value d = o.Get("dumpAtStart");
     opts.dump_at_start = d.IsUndefined() ? true : d.ToBoolean().Value();
     // The channel calls a relay that counts the batch as taken, then the
@@ -844,6 +880,11 @@ class NetlinkSourceWrap : public Napi::ObjectWrap<NetlinkSourceWrap> {
 
   Napi::Value Stop(const Napi::CallbackInfo &info) {
     reader_->Stop();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Resync(const Napi::CallbackInfo &info) {
+    reader_->AskResync();
     return info.Env().Undefined();
   }
 

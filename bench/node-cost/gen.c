@@ -133,10 +133,11 @@ static void udp_sender(struct counts *c, int idx, uint32_t base, uint32_t mask, 
       if (allowed < n) n = (unsigned)allowed;
     }
     for (unsigned i = 0; i < n; i++) {
-      uint32_t k = flows ? (uint32_t)(seq % flows) : (uint32_t)(seq & 0xffff);
+      // one address: 65,535 ports per source port (1..65535), else 65,536 addresses
+      uint32_t k = flows ? (uint32_t)(seq % flows) : mask ? (uint32_t)(seq & 0xffff) : (uint32_t)(seq % 65535);
       dst[i].sin_family = AF_INET;
       // one destination address: the port makes the flow
-      dst[i].sin_port = htons(mask ? 9 : 1 + (k % 65535));
+      dst[i].sin_port = htons(mask ? 9 : 1 + k);
       dst[i].sin_addr.s_addr = htonl(base | (k & mask));
       seq++;
     }
@@ -148,7 +149,7 @@ static void udp_sender(struct counts *c, int idx, uint32_t base, uint32_t mask, 
       c->errors++;
     }
     // a new source port every 65,536 destinations: every packet a new tuple
-    if (!flows && (seq & 0xffff) < VLEN) sock = (sock + 1) % nsocks;
+    if (!flows && (mask ? (seq & 0xffff) : (seq % 65535)) < n) sock = (sock + 1) % nsocks;
     t = now_s();
   }
 }

@@ -18,6 +18,18 @@ export interface StatusReport {
   /** Live only: what this daemon cannot see on this kernel, in words. */
   blind_spots?: string[];
   lost: { total: number };
+  /** Live, with ctnetlink: the CPU budget (--max-cpu), the sampling it set, and the kernel's exact event counts. */
+  sampling?: {
+    max_cpu: number | null;
+    one_in: number;
+    cpu: number;
+    sampled_seconds: number;
+    changes: number;
+    events: { new: number; update: number; destroy: number } | null;
+    refused: { new: number; update: number; destroy: number } | null;
+    detail?: string;
+    sampled_out_entries?: number;
+  };
 }
 
 export interface TableView {

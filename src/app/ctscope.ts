@@ -138,6 +138,7 @@ export class Ctscope {
       sources,
       ...(f.capabilities ? { capabilities: f.capabilities } : {}),
       ...(f.blind_spots ? { blind_spots: f.blind_spots } : {}),
+      ...(f.sampling ? { sampling: f.sampling } : {}),
       lost: { total: f.lost.total + (w ? w.status().lost.total : 0) },
     };
   }

@@ -20,7 +20,7 @@ export interface Delivery extends RecordSink {
 }
 
 /** The feed's part of /v1/status. */
-export type FeedStatus = Pick<StatusReport, 'mode' | 'kernel' | 'replay' | 'capabilities' | 'blind_spots' | 'sources' | 'lost'>;
+export type FeedStatus = Pick<StatusReport, 'mode' | 'kernel' | 'replay' | 'capabilities' | 'blind_spots' | 'sources' | 'lost' | 'sampling'>;
 
 export interface Feed {
   /**

@@ -21,6 +21,10 @@ import type { RecordSink, SourceStatus } from '../records/sink.js';
 import { DropSource } from '../sources/bpf-drops.js';
 import { LifecycleSource, type HookMode } from '../sources/lifecycle.js';
 import { NetlinkSource } from '../sources/netlink.js';
+import { loadNetlinkFilter, type NetlinkFilter } from '../sources/netlink-filter.js';
+import { CpuBudget } from '../sources/cpu-budget.js';
+import { sampleOut } from '../model/sampling.js';
+import { renderSamplingMetrics, type SamplingStatus } from '../metrics/sampling.js';
 import { scanNamespaces } from '../sources/netns.js';
 import type { Source } from '../sources/source.js';
 import { lostTotal, type Delivery, type Feed, type FeedStatus } from './feed.js';
@@ -37,12 +41,19 @@ export interface LiveOptions {
   enableAccounting?: boolean;
   /** --ingress SPEC[,SPEC] and --ingress-hook: count new-flow arrivals before conntrack. */
   ingress?: { spec: string; hook?: string };
+  /** --max-cpu: the daemon's CPU budget in cores (0.5: half of one); 0 or absent: none. */
+  maxCpu?: number;
 }
 
 export class LiveSources implements Feed {
   readonly lifecycle: LifecycleSource;
   readonly drops = new DropSource();
   netlink: NetlinkSource | null = null;
+  /** The ctnetlink sockets' filter (exact counts; sampling under the budget), when the kernel allows it. */
+  filter: NetlinkFilter | null = null;
+  budget: CpuBudget | null = null;
+  private filterError: string | null = null;
+  private model: Model | null = null;
   private ingress: IngressWiring | null = null;
   private poller: ProcPoller | null = null;
   /** Per source, the delay of its records to the model (ctscope_record_delay_seconds). */
@@ -54,6 +65,7 @@ export class LiveSources implements Feed {
   }
 
   attach(model: Model | null): void {
+    this.model = model;
     // Bad --ingress values fail here, before anything is attached.
     if (this.opts.ingress) this.ingress = createIngress({ spec: this.opts.ingress.spec, hook: this.opts.ingress.hook, ...(model ? { model } : {}) });
   }
@@ -68,8 +80,17 @@ export class LiveSources implements Feed {
     // The lifecycle source first: what it cannot hook decides whether ctnetlink is needed.
     await this.lifecycle.start(tap(this.lifecycle.name)).catch(() => undefined);
     if (this.opts.hooks === 'netlink' || this.lifecycle.netlinkCapabilities().length > 0) {
-      this.netlink = new NetlinkSource(this.opts.enableAccounting ? { enableAccounting: true } : {});
+      // The event sockets' filter: exact event counts, and sampling under a
+      // CPU budget. Without it (a kernel that refuses socket programs) every
+      // event is received, as before, and no budget can be kept.
+      try {
+        this.filter = loadNetlinkFilter();
+      } catch (e) {
+        this.filterError = (e as Error).message;
+      }
+      this.netlink = new NetlinkSource({ ...(this.opts.enableAccounting ? { enableAccounting: true } : {}), ...(this.filter ? { filter: this.filter } : {}) });
       await this.netlink.start(tap(this.netlink.name)).catch(() => undefined);
+      if (this.filter && this.opts.maxCpu) this.startBudget(this.opts.maxCpu);
     }
     await this.drops.start(tap(this.drops.name)).catch(() => undefined);
     if (this.ingress) await this.ingress.source.start(tap(this.ingress.source.name)).catch(() => undefined);
@@ -79,8 +100,53 @@ export class LiveSources implements Feed {
 
   async stop(): Promise<void> {
     this.poller?.stop();
+    this.budget?.stop();
     // Every source detaches even when another one fails to.
     for (const s of this.sources()) await s.stop().catch(() => undefined);
+    this.filter?.close();
+    this.filter = null;
+  }
+
+  private startBudget(maxCpu: number): void {
+    const filter = this.filter!;
+    this.budget = new CpuBudget({
+      maxCpu,
+      events: () => {
+        const c = filter.counts();
+        const kept = c.new.kept + c.update.kept + c.destroy.kept;
+        return { kept, total: kept + c.new.refused + c.update.refused + c.destroy.refused };
+      },
+      apply: (shift) => filter.configure(shift, false),
+      onChange: (shift, previous) => {
+        const m = this.model;
+        if (m) {
+          m.sampling.set(boottimeNs(), shift);
+          // entries the filter now refuses get no more records, not even their DESTROY
+          if (shift > previous) m.sampling.sampledOut += sampleOut(m.flows, shift);
+        }
+        // Back to every entry: list the tables again, so the entries that
+        // were refused while sampling are followed from now on.
+        if (shift === 0) this.netlink?.resyncAll();
+      },
+    });
+    this.budget.start();
+  }
+
+  /** The CPU budget and the filter's exact counts (/v1/status `sampling`, /metrics). */
+  sampling(): SamplingStatus {
+    const c = this.filter?.counts();
+    const b = this.budget;
+    return {
+      max_cpu: b ? b.maxCpu : null,
+      one_in: b ? 2 ** b.shift : 1,
+      cpu: b ? Math.round(b.lastCpu * 1000) / 1000 : 0,
+      sampled_seconds: b ? Math.round(b.sampledSeconds) : 0,
+      changes: b ? b.changes : 0,
+      events: c ? { new: c.new.kept + c.new.refused, update: c.update.kept + c.update.refused, destroy: c.destroy.kept + c.destroy.refused } : null,
+      refused: c ? { new: c.new.refused, update: c.update.refused, destroy: c.destroy.refused } : null,
+      ...(this.filterError ? { detail: `no ctnetlink filter: ${this.filterError}` } : {}),
+      ...(this.model ? { sampled_out_entries: this.model.sampling.sampledOut } : {}),
+    };
   }
 
   status(): FeedStatus {
@@ -92,6 +158,7 @@ export class LiveSources implements Feed {
       capabilities: this.capabilities(),
       blind_spots: this.blindSpots(),
       lost: { total: lostTotal(sources) },
+      ...(this.netlink ? { sampling: this.sampling() } : {}),
     };
   }
 
@@ -110,6 +177,7 @@ export class LiveSources implements Feed {
 
   writeMetrics(e: Exposition): void {
     writeDelayMetrics(e, this.delays);
+    if (this.netlink) renderSamplingMetrics(e, this.sampling());
     if (this.ingress) e.raw(this.ingress.metrics());
   }
 

@@ -27,6 +27,7 @@ import { Ranking, type DropKind, type TopKQuery, type TopKResult } from './queri
 import { OccupancyQueries, type OccupancyResult } from './queries/occupancy.js';
 import { FlowQueries, type FlowFilter, type FlowView } from './queries/flows.js';
 import { lifetimeGroups, type LifetimeGroups } from './queries/lifetimes.js';
+import { SamplingLog, type SampledWindow } from './sampling.js';
 
 export { DIMENSIONS, type Dimension } from './keys.js';
 export { STREAMS, LIFETIME_SAMPLE, LIFETIME_SAMPLE_ABOVE, type StreamName, type ModelOptions } from './model-state.js';
@@ -121,6 +122,14 @@ export class Model implements RecordSink {
   }
   get nowNs(): number {
     return this.state.nowNs;
+  }
+
+  /** When the live daemon followed only a sample of the entries (--max-cpu): set by the daemon, read by the answers. */
+  readonly sampling = new SamplingLog();
+
+  /** How much of the last `seconds` (model clock) was sampled; seconds = 0: now. */
+  sampled(seconds: number): SampledWindow {
+    return this.sampling.window(this.state.nowNs, Math.max(seconds, 1e-9));
   }
 
   /** Seconds of data the model holds (since its first record, capped by the history). */

@@ -18,6 +18,8 @@ export interface Addon {
   NetlinkSource: new (opts: NetlinkReaderOptions) => NetlinkReader;
   /** native/ingress.cc */
   IngressCounter: IngressCounterClass;
+  /** native/netlink_filter.cc */
+  NetlinkFilter: new () => NetlinkFilterHandle;
 }
 
 // ---- native/ring_source.cc
@@ -145,6 +147,8 @@ export interface NetlinkReaderOptions {
   maxQueuedBatches?: number;
   /** List the table when starting (default true). */
   dumpAtStart?: boolean;
+  /** A BPF socket filter for the event socket (NetlinkFilter's fd). */
+  filterFd?: number;
   onBatch(batch: ArrayBuffer, count: number): void;
 }
 
@@ -153,7 +157,22 @@ export interface NetlinkReader {
   /** Starts the reader thread; returns the namespace inode. Throws if the namespace cannot be entered. */
   start(): number;
   stop(): void;
+  /** List the table again (a resync without a loss). */
+  resync(): void;
   stats(): NetlinkReaderStats;
+}
+
+// ---- native/netlink_filter.cc
+
+/** The ctnetlink event sockets' BPF filter, loaded once for every namespace's reader. */
+export interface NetlinkFilterHandle {
+  /** The program's fd, for SO_ATTACH_BPF. */
+  fd(): number;
+  /** Keep 1 entry in 2^shift (0: all); refuse UPDATE events when dropUpdates. */
+  setConfig(shift: number, dropUpdates: boolean): void;
+  /** [new kept, new refused, update kept, update refused, destroy kept, destroy refused] */
+  counts(): number[];
+  close(): void;
 }
 
 

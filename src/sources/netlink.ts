@@ -104,6 +104,8 @@ export interface NetlinkSourceOptions extends NetnsScanOptions {
   include?(ns: NetnsEntry): boolean;
   /** Opt-in: turn on nf_conntrack_acct/timestamp in every followed namespace. */
   enableAccounting?: boolean;
+  /** The event sockets' BPF filter (exact counts; sampling under a CPU budget). */
+  filter?: { fd: number };
   /** Injected for tests; default the addon's reader. */
   createReader?(opts: NetlinkReaderOptions): NetlinkReader;
   /** CLOCK_BOOTTIME now, for the records this module writes itself. */
@@ -199,6 +201,11 @@ export class NetlinkSource implements Source {
     this.followers.clear();
     this.sink = null;
     this.state = 'stopped';
+  }
+
+  /** Every reader lists its table again (after sampling ends: the entries refused meanwhile). */
+  resyncAll(): void {
+    for (const f of this.followers.values()) f.reader?.resync();
   }
 
   /** Scan for namespaces now (the watcher does this every scanMs and on /run/netns changes). */
@@ -297,6 +304,7 @@ export class NetlinkSource implements Source {
       batchRecords: this.opts.batchRecords,
       pollMs: this.opts.pollMs ?? DEFAULT_POLL_MS,
       maxQueuedBatches: this.opts.maxQueuedBatches,
+      ...(this.opts.filter ? { filterFd: this.opts.filter.fd } : {}),
       onBatch: (buf, count) => this.onBatch(buf, count),
     });
     try {

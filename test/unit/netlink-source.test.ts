@@ -111,6 +111,10 @@ class FakeReader implements NetlinkReader {
     this.stopped = true;
     this.s.running = false;
   }
+  resyncs = 0;
+  resync(): void {
+    this.resyncs++;
+  }
   stats(): NetlinkReaderStats {
     return { ...this.s };
   }

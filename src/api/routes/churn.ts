@@ -32,7 +32,7 @@ export async function churnRoutes(app: FastifyInstance, opts: { model: Model; ne
     },
     async (req) => {
       const q = req.query as { by: Dimension; window: number; limit: number };
-      return withNetnsNames(model.churn(q), opts.netnsNames);
+      return withNetnsNames({ ...model.churn(q), sampling: model.sampled(q.window) }, opts.netnsNames);
     },
   );
 }

@@ -8,7 +8,7 @@ import { protoNumber } from '../../model/keys.js';
 import { stateFromName } from '../../model/states.js';
 import { parseAddress } from '../../records/address.js';
 import { ApiError, errorSchema } from '../http-errors.js';
-import { flowLimitParam, netnsParam, portParam, protoParam, stateParam } from './schemas.js';
+import { flowLimitParam, netnsParam, portParam, protoParam, samplingField, stateParam } from './schemas.js';
 
 export const flowSchema = {
   type: 'object',
@@ -44,7 +44,7 @@ export const flowSchema = {
 
 export const flowsSchema = {
   type: 'object',
-  properties: { total: { type: 'integer' }, limit: { type: 'integer' }, flows: { type: 'array', items: flowSchema } },
+  properties: { total: { type: 'integer' }, limit: { type: 'integer' }, flows: { type: 'array', items: flowSchema }, ...samplingField },
   required: ['total', 'flows'],
 } as const;
 
@@ -87,7 +87,7 @@ export async function flowsRoutes(app: FastifyInstance, opts: { model: Model }):
         proto: q.proto === undefined ? undefined : protoNumber(q.proto),
         state: q.state === undefined ? undefined : stateFromName(q.state),
       });
-      return { ...r, limit: q.limit };
+      return { ...r, limit: q.limit, sampling: model.sampled(0) };
     },
   );
 

@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Model } from '../../model/model.js';
 import { errorSchema } from '../http-errors.js';
+import { samplingField } from './schemas.js';
 
 const bucket = {
   type: 'object',
@@ -16,6 +17,7 @@ export const lifetimesSchema = {
   properties: {
     by: { type: 'string' },
     unknown_start: { type: 'number' },
+    ...samplingField,
     groups: {
       type: 'array',
       items: {
@@ -50,6 +52,6 @@ export async function lifetimesRoutes(app: FastifyInstance, opts: { model: Model
         response: { 200: lifetimesSchema, '4xx': errorSchema, '5xx': errorSchema },
       },
     },
-    async (req) => opts.model.lifetimeGroups((req.query as { by: 'proto' | 'state' }).by),
+    async (req) => ({ ...opts.model.lifetimeGroups((req.query as { by: 'proto' | 'state' }).by), sampling: opts.model.sampled(opts.model.opts.historySeconds) }),
   );
 }

@@ -36,7 +36,7 @@ export async function occupancyRoutes(app: FastifyInstance, opts: { model: Model
         state: q.state === undefined ? undefined : stateFromName(q.state),
         proto: q.proto === undefined ? undefined : protoNumber(q.proto),
       });
-      return withNetnsNames({ ...r, state: q.state, proto: q.proto }, opts.netnsNames);
+      return withNetnsNames({ ...r, state: q.state, proto: q.proto, sampling: model.sampled(0) }, opts.netnsNames);
     },
   );
 }

@@ -64,6 +64,20 @@ export const stateCount = {
  * rate, share, ... }], error_bound }`, with what a route adds to the items
  * and to the answer (and which of those it always sends).
  */
+/**
+ * What sampling under the CPU budget (--max-cpu) did to an answer: 1 entry
+ * in one_in was followed (1: all) during sampled_seconds of its window. Counts,
+ * lifetimes and holders are then those of the sample; the kernel's own totals
+ * (/v1/table, /v1/status sampling.events) stay exact.
+ */
+export const samplingField = {
+  sampling: {
+    type: 'object',
+    properties: { one_in: { type: 'integer' }, sampled_seconds: { type: 'number' } },
+    required: ['one_in', 'sampled_seconds'],
+  },
+} as const;
+
 export function topKShape(
   item: Record<string, unknown> = {},
   answer: Record<string, unknown> = {},
@@ -84,6 +98,7 @@ export function topKShape(
         },
       },
       error_bound: { type: 'number' },
+      ...samplingField,
       ...answer,
     },
     required: ['by', 'window', 'total', 'items', 'error_bound'],

@@ -40,6 +40,8 @@ const sourceSchema = {
   required: ['name', 'state', 'hook', 'records', 'lost'],
 } as const;
 
+const kindCounts = { new: { type: 'integer' }, update: { type: 'integer' }, destroy: { type: 'integer' } } as const;
+
 export const statusSchema = {
   type: 'object',
   properties: {
@@ -66,6 +68,21 @@ export const statusSchema = {
     },
     blind_spots: { type: 'array', items: { type: 'string' } },
     lost: { type: 'object', properties: { total: { type: 'integer' } }, required: ['total'] },
+    sampling: {
+      type: 'object',
+      properties: {
+        max_cpu: { type: ['number', 'null'] },
+        one_in: { type: 'integer' },
+        cpu: { type: 'number' },
+        sampled_seconds: { type: 'number' },
+        changes: { type: 'integer' },
+        events: { type: ['object', 'null'], properties: kindCounts },
+        refused: { type: ['object', 'null'], properties: kindCounts },
+        detail: { type: 'string' },
+        sampled_out_entries: { type: 'integer' },
+      },
+      required: ['max_cpu', 'one_in', 'events', 'refused'],
+    },
   },
   required: ['version', 'mode', 'kernel', 'sources', 'lost'],
 } as const;

@@ -36,6 +36,10 @@ Options:
                            recently seen are evicted and counted
   --metrics-top-k K        per-key series in /metrics for the top K keys only (default 10)
   --proc-interval MS       /proc polling period (default 1000)
+  --max-cpu PERCENT        CPU budget, % of one core (default 50; 0: none): above it,
+                           ctnetlink entries are sampled by id in the kernel (1 in 2,
+                           4, …; the same entries every time) until the storm passes;
+                           /v1/status, /metrics and the answers say so
   --enable-conntrack-accounting
                            turn on nf_conntrack_acct and nf_conntrack_timestamp in the
                            followed namespaces (ctscope changes no sysctl unless asked)
@@ -51,6 +55,7 @@ const RUN_OPTIONS = {
   'max-flows': { type: 'string' },
   'metrics-top-k': { type: 'string' },
   'proc-interval': { type: 'string' },
+  'max-cpu': { type: 'string' },
   'enable-conntrack-accounting': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -79,6 +84,7 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
   const maxFlows = parseIntFlag('max-flows', values['max-flows'], 1_000_000, 1000, 50_000_000);
   const metricsTopK = parseIntFlag('metrics-top-k', values['metrics-top-k'], 10, 1, 1000);
   const procIntervalMs = parseIntFlag('proc-interval', values['proc-interval'], 1000, 100, 3_600_000);
+  const maxCpuPercent = parseIntFlag('max-cpu', values['max-cpu'], 50, 0, 6400);
   if (values.record !== undefined) {
     const dir = path.dirname(path.resolve(values.record));
     if (!fs.existsSync(dir)) throw new UserError(`--record: directory ${dir} does not exist`);
@@ -89,6 +95,7 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
   const feed = new LiveSources({
     hooks,
     procIntervalMs,
+    maxCpu: maxCpuPercent / 100,
     ...(values.ingress !== undefined ? { ingress: { spec: values.ingress, ...(values['ingress-hook'] !== undefined ? { hook: values['ingress-hook'] } : {}) } } : {}),
     ...(values['enable-conntrack-accounting'] ? { enableAccounting: true } : {}),
   });

@@ -1,0 +1,45 @@
+// The ctnetlink event sockets' BPF filter (bpf/netlink_filter.bpf.c, loaded
+// by native/netlink_filter.cc): one program for every namespace's reader.
+// It counts every conntrack event exactly, kept or refused, and keeps 1
+// entry in 2^shift by the kernel's own entry id when the CPU budget asks for
+// it, before anything is queued to a socket.
+
+import { loadAddon } from '../native/addon.js';
+
+/** Event counts by kind since the filter was loaded (all namespaces). */
+export interface FilterCounts {
+  new: { kept: number; refused: number };
+  update: { kept: number; refused: number };
+  destroy: { kept: number; refused: number };
+}
+
+export interface NetlinkFilter {
+  /** The program's fd, for SO_ATTACH_BPF on each event socket. */
+  readonly fd: number;
+  /** Keep 1 entry in 2^shift (0: all); refuse UPDATE events when dropUpdates. */
+  configure(shift: number, dropUpdates: boolean): void;
+  counts(): FilterCounts;
+  close(): void;
+}
+
+/** Loads the filter; throws (with the kernel's reason) where socket programs are refused. */
+export function loadNetlinkFilter(): NetlinkFilter {
+  const native = new (loadAddon().NetlinkFilter)();
+  return {
+    fd: native.fd(),
+    configure: (shift, dropUpdates) => native.setConfig(shift, dropUpdates),
+    counts: () => countsOf(native.counts()),
+    close: () => native.close(),
+  };
+}
+
+/** [new kept, new refused, update kept, update refused, destroy kept, destroy refused] → by kind. */
+export function countsOf(c: readonly number[]): FilterCounts {
+  return {
+    new: { kept: c[0] ?? 0, refused: c[1] ?? 0 },
+    update: { kept: c[2] ?? 0, refused: c[3] ?? 0 },
+    destroy: { kept: c[4] ?? 0, refused: c[5] ?? 0 },
+  };
+}
+
+export { keptBySample } from '../records/sample.js';
