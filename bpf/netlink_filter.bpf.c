@@ -58,8 +58,12 @@ static __always_inline void count(__u32 kind, __u32 refused)
 	__u32 k = kind * 2 + refused;
 	__u64 *n = bpf_map_lookup_elem(&nlf_counts, &k);
 
+	/* Atomic although per CPU: the filter runs for DESTROY events from the
+	 * conntrack GC worker in process context, where a softirq's NEW on the
+	 * same CPU can interrupt it (BPF programs there only disable
+	 * migration); a plain += lost a few counts in a flood. */
 	if (n)
-		*n += 1;
+		__sync_fetch_and_add(n, 1);
 }
 
 /* The entry's CTA_ID (host order), or 0 when absent (then it is kept). */

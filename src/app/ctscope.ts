@@ -53,6 +53,8 @@ export class Ctscope {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly startedAt = new Date();
   private stopped: Promise<void> | null = null;
+  /** The sampling in force (1 entry in 2^shift followed), as the feed last said. */
+  private shift = 0;
 
   private constructor(private readonly opts: CtscopeOptions) {
     this.feed = opts.feed;
@@ -81,9 +83,9 @@ export class Ctscope {
     feed.attach(model);
     await feed.start(this.delivery());
     if (capture) {
-      const w = capture.open(feed.status().sources.map(DeferredCapture.sourceInfo));
-      w.writeStatus(this.clockNs(), this.sources());
-      this.every((this.opts.statusIntervalS ?? 10) * 1000, () => w.writeStatus(this.clockNs(), this.sources()));
+      capture.open(feed.status().sources.map(DeferredCapture.sourceInfo));
+      this.writeStatus();
+      this.every((this.opts.statusIntervalS ?? 10) * 1000, () => this.writeStatus());
     }
     // The model's windows move with the clock even when no record arrives.
     const clock = feed.clock?.bind(feed);
@@ -107,13 +109,23 @@ export class Ctscope {
       for (const t of this.timers.splice(0)) clearInterval(t);
       await this.app?.close().catch(() => undefined);
       await this.feed.stop();
-      const w = this.capture?.writer;
-      if (w) {
-        w.writeStatus(this.clockNs(), this.sources());
-        w.close(reason);
-      }
+      this.writeStatus();
+      this.capture?.writer?.close(reason);
     })();
     return this.stopped;
+  }
+
+  /**
+   * A STATUS frame in the capture: the sources, and the sampling in force
+   * (--max-cpu) when the feed has a budget. Written every statusIntervalS
+   * and at every change of the sampling, so a replay follows the same
+   * entries the live model did from the same point of the records.
+   */
+  private writeStatus(ts = this.clockNs(), shift = this.shift): void {
+    const c = this.capture;
+    if (!c) return;
+    const sampled = shift > 0 || this.feed.status().sampling?.max_cpu;
+    c.writeStatus(ts, this.sources(), sampled ? { one_in: 2 ** shift } : undefined);
   }
 
   /** Every source's status, the recorder's included. */
@@ -185,6 +197,11 @@ export class Ctscope {
         capture?.writeProc(s);
       },
       advance: (ns: number) => model?.advance(ns),
+      sampling: (ns: number, shift: number) => {
+        this.shift = shift;
+        model?.setSampling(ns, shift);
+        this.writeStatus(ns, shift);
+      },
     };
   }
 

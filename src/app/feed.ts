@@ -17,6 +17,8 @@ export interface Delivery extends RecordSink {
   proc(s: ProcSnapshot): void;
   /** The records' clock moved to nowNs without a record (a replay's file clock). */
   advance(nowNs: number): void;
+  /** From tsNs on, 1 ctnetlink entry in 2^shift is followed (the CPU budget, --max-cpu). */
+  sampling(tsNs: number, shift: number): void;
 }
 
 /** The feed's part of /v1/status. */

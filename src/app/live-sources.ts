@@ -23,7 +23,6 @@ import { LifecycleSource, type HookMode } from '../sources/lifecycle.js';
 import { NetlinkSource } from '../sources/netlink.js';
 import { loadNetlinkFilter, type NetlinkFilter } from '../sources/netlink-filter.js';
 import { CpuBudget } from '../sources/cpu-budget.js';
-import { sampleOut } from '../model/sampling.js';
 import { renderSamplingMetrics, type SamplingStatus } from '../metrics/sampling.js';
 import { scanNamespaces } from '../sources/netns.js';
 import type { Source } from '../sources/source.js';
@@ -90,7 +89,7 @@ export class LiveSources implements Feed {
       }
       this.netlink = new NetlinkSource({ ...(this.opts.enableAccounting ? { enableAccounting: true } : {}), ...(this.filter ? { filter: this.filter } : {}) });
       await this.netlink.start(tap(this.netlink.name)).catch(() => undefined);
-      if (this.filter && this.opts.maxCpu) this.startBudget(this.opts.maxCpu);
+      if (this.filter && this.opts.maxCpu) this.startBudget(this.opts.maxCpu, to);
     }
     await this.drops.start(tap(this.drops.name)).catch(() => undefined);
     if (this.ingress) await this.ingress.source.start(tap(this.ingress.source.name)).catch(() => undefined);
@@ -107,7 +106,7 @@ export class LiveSources implements Feed {
     this.filter = null;
   }
 
-  private startBudget(maxCpu: number): void {
+  private startBudget(maxCpu: number, to: Delivery): void {
     const filter = this.filter!;
     this.budget = new CpuBudget({
       maxCpu,
@@ -117,13 +116,10 @@ export class LiveSources implements Feed {
         return { kept, total: kept + c.new.refused + c.update.refused + c.destroy.refused };
       },
       apply: (shift) => filter.configure(shift, false),
-      onChange: (shift, previous) => {
-        const m = this.model;
-        if (m) {
-          m.sampling.set(boottimeNs(), shift);
-          // entries the filter now refuses get no more records, not even their DESTROY
-          if (shift > previous) m.sampling.sampledOut += sampleOut(m.flows, shift);
-        }
+      onChange: (shift) => {
+        // The model stops following what the filter now refuses; the
+        // recorder writes the change, so that a replay says it too.
+        to.sampling(boottimeNs(), shift);
         // Back to every entry: list the tables again, so the entries that
         // were refused while sampling are followed from now on.
         if (shift === 0) this.netlink?.resyncAll();

@@ -79,7 +79,14 @@ export class ReplayFeed implements Feed {
     const model = this.model!;
     const sinks: ReplaySink[] = [{ ingest: (b) => to.ingest(b), ingestProc: (s) => to.proc(s), advance: (ns) => to.advance(ns) }, this.tally!];
     if (this.lifetimes) sinks.push(this.lifetimes);
-    sinks.push({ ingest() {}, status: (_ts, s) => (this.recorded = s.map((x) => ({ ...x, state: 'stopped' as const }))) });
+    sinks.push({
+      ingest() {},
+      status: (ts, s, shift) => {
+        this.recorded = s.map((x) => ({ ...x, state: 'stopped' as const }));
+        // the recording daemon sampled (--max-cpu): the model follows the same entries, and its answers say so
+        if (shift !== undefined) to.sampling(ts, shift);
+      },
+    });
     this.started = true;
     this.done = runReplay(this.input, sinks, { speed: this.opts.speed ?? Infinity, signal: this.abort.signal })
       .then(async (progress) => {

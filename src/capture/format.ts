@@ -87,6 +87,24 @@ export interface RecordsPayload {
 export interface StatusPayload {
   ts: number;
   sources: unknown[];
+  /** From ts on, 1 ctnetlink entry in one_in was followed (--max-cpu); absent: the daemon had no budget. Older readers ignore it. */
+  sampling?: SamplingPayload;
+}
+
+export interface SamplingPayload {
+  /** A power of two, 1 (every entry) to 2^MAX_SAMPLING_SHIFT. */
+  one_in: number;
+}
+
+/** The thinnest sampling a STATUS frame may say (src/sources/cpu-budget.ts goes to 2^16). */
+export const MAX_SAMPLING_SHIFT = 31;
+
+/** The shift of a STATUS frame's sampling, or null when it is not a power of two in range. */
+export function samplingShift(s: unknown): number | null {
+  const n = (s as { one_in?: unknown } | null)?.one_in;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) return null;
+  const shift = Math.log2(n);
+  return Number.isInteger(shift) && shift <= MAX_SAMPLING_SHIFT ? shift : null;
 }
 
 // One Packr for the whole process: plain maps, no record extension, so files

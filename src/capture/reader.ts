@@ -22,6 +22,7 @@ import {
   MAX_FRAME_PAYLOAD,
   packr,
   PREAMBLE_SIZE,
+  samplingShift,
   SYNC0,
   SYNC1,
   type CaptureFooter,
@@ -71,7 +72,7 @@ export interface CaptureIntegrity {
 export type CaptureItem =
   | { type: 'records'; batch: RecordColumns; offset: number }
   | { type: 'proc'; snapshot: ProcSnapshot; offset: number }
-  | { type: 'status'; ts: number; sources: SourceStatus[]; offset: number };
+  | { type: 'status'; ts: number; sources: SourceStatus[]; offset: number; samplingShift?: number };
 
 const WINDOW = 4 * 1024 * 1024;
 const MAX_PROBLEMS = 50;
@@ -289,12 +290,13 @@ export class CaptureReader {
         };
       }
       case FrameType.STATUS: {
-        if (!obj || typeof obj.ts !== 'number' || !Array.isArray(obj.sources)) {
-          this.skipFrame(at, `status frame at byte ${at} is malformed`);
+        const shift = obj?.sampling === undefined ? undefined : samplingShift(obj.sampling);
+        if (!obj || typeof obj.ts !== 'number' || !Array.isArray(obj.sources) || shift === null) {
+          this.skipFrame(at, `status frame at byte ${at} is malformed${shift === null ? ' (sampling.one_in is not a power of two)' : ''}`);
           return null;
         }
         this.good();
-        return { type: 'status', ts: obj.ts, sources: obj.sources as SourceStatus[], offset: at };
+        return { type: 'status', ts: obj.ts, sources: obj.sources as SourceStatus[], offset: at, ...(shift !== undefined ? { samplingShift: shift } : {}) };
       }
       case FrameType.FOOTER: {
         if (!obj || typeof obj.records !== 'number') {

@@ -5,7 +5,7 @@
 // and written first once the file opens. `ctscope record` and
 // `ctscope run --record` both record through this.
 
-import type { CaptureSourceInfo } from './format.js';
+import type { CaptureSourceInfo, SamplingPayload } from './format.js';
 import { CaptureWriter, type CaptureWriterOptions } from './writer.js';
 import type { RecordColumns } from '../records/batch.js';
 import type { ProcSnapshot } from '../proc/types.js';
@@ -14,9 +14,13 @@ import { UserError } from '../errors.js';
 
 const EARLY_LIMIT = 256 * 1024 * 1024;
 
+interface EarlyStatus {
+  status: { ts: number; sources: SourceStatus[]; sampling?: SamplingPayload };
+}
+
 export class DeferredCapture implements RecordSink {
   private w: CaptureWriter | null = null;
-  private readonly early: Array<RecordColumns | ProcSnapshot> = [];
+  private readonly early: Array<RecordColumns | ProcSnapshot | EarlyStatus> = [];
   private earlyBytes = 0;
 
   constructor(
@@ -40,6 +44,12 @@ export class DeferredCapture implements RecordSink {
     else this.early.push(p);
   }
 
+  /** A STATUS frame (capture/writer.ts writeStatus), kept in order with the records until the file opens. */
+  writeStatus(ts: number, sources: SourceStatus[], sampling?: SamplingPayload): void {
+    if (this.w) this.w.writeStatus(ts, sources, sampling);
+    else this.early.push({ status: { ts, sources, ...(sampling ? { sampling } : {}) } });
+  }
+
   /** Open the file with these sources in its header (once; later calls return the open writer). */
   open(sources: CaptureSourceInfo[]): CaptureWriter {
     if (this.w) return this.w;
@@ -50,6 +60,7 @@ export class DeferredCapture implements RecordSink {
     }
     for (const x of this.early.splice(0)) {
       if ('bytes' in x) this.w.ingest(x);
+      else if ('status' in x) this.w.writeStatus(x.status.ts, x.status.sources, x.status.sampling);
       else this.w.writeProc(x);
     }
     this.earlyBytes = 0;

@@ -424,7 +424,8 @@ export interface ReplaySink {
   ingestProc?(snapshot: ProcSnapshot): void;
   /** The file's clock moved to `nowNs` (boot-time ns). */
   advance?(nowNs: number): void;
-  status?(ts: number, sources: SourceStatus[]): void;
+  /** A STATUS frame: the sources as recorded, and the sampling in force from ts on when the daemon had a CPU budget. */
+  status?(ts: number, sources: SourceStatus[], samplingShift?: number): void;
 }
 
 export interface ReplayRunOptions {
@@ -496,7 +497,7 @@ export async function runReplay(input: ReplayInput, sinks: ReplaySink[], opts: R
         for (const s of sinks) s.ingestProc?.(item.snapshot);
       } else {
         // status frames carry the writer's clock, not an event time: they do not move the replay clock
-        for (const s of sinks) s.status?.(item.ts, item.sources);
+        for (const s of sinks) s.status?.(item.ts, item.sources, item.samplingShift);
         continue;
       }
       if (p.lastTs === null || ts > p.lastTs) {

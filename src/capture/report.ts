@@ -18,6 +18,7 @@ import type { ReplayInput, ReplayProgress, ReplaySink, ReplaySummary } from './r
 import type { WhatIfResult } from './what-if.js';
 import { VERSION } from '../version.js';
 import { advise, type Advice } from '../model/advice.js';
+import { SamplingLog, type SampledWindow } from '../model/sampling.js';
 
 const CHURN_DIMS = [
   { name: 'src', dim: DIM.src },
@@ -44,6 +45,8 @@ export class ReplayTally implements ReplaySink {
   readonly proc = new Map<number, ProcTrack>();
   trackedPeak = 0;
   trackedPeakTs = 0;
+  /** The recording daemon's sampling (--max-cpu) over the whole capture, from its STATUS frames. */
+  readonly sampling = new SamplingLog(Infinity);
   private readonly alloc: WindowedHeavyHitters[];
   private readonly destroy: WindowedHeavyHitters[];
 
@@ -101,6 +104,10 @@ export class ReplayTally implements ReplaySink {
       this.trackedPeak = live;
       this.trackedPeakTs = t1;
     }
+  }
+
+  status(ts: number, _sources: unknown, samplingShift?: number): void {
+    if (samplingShift !== undefined) this.sampling.set(ts, samplingShift);
   }
 
   ingestProc(s: ProcSnapshot): void {
@@ -164,6 +171,8 @@ export interface ReplayReport {
     duration_s: number;
   };
   partial: { partial: boolean; detail: string | null; problem_count: number; problems: Array<{ file: string; offset?: number; line?: number; message: string }> };
+  /** Present when the recording daemon sampled (--max-cpu): at most 1 entry in one_in followed, for sampled_seconds of the capture. */
+  sampling?: SampledWindow;
   records: Record<string, number>;
   churn: { window_s: number; whole_capture: true; error_bound: { src: number; dst: number; dport: number }; src: ChurnItem[]; dst: ChurnItem[]; dport: ChurnItem[] };
   occupancy: {
@@ -279,6 +288,7 @@ export function buildReport(x: ReportInputs): ReplayReport {
   const dropBySrc = model.drops({ by: 'src', window: dropsWindow, limit });
 
   const imp = summary.import;
+  const sampled = tally.sampling.window(t1, seconds + 1);
   const report: ReplayReport = {
     ctscope: VERSION,
     input: {
@@ -298,6 +308,7 @@ export function buildReport(x: ReportInputs): ReplayReport {
       problem_count: summary.problems.length + (imp ? Math.max(0, imp.unparsed.count - imp.unparsed.first_lines.length) : 0),
       problems: summary.problems.slice(0, 20),
     },
+    ...(sampled.one_in > 1 ? { sampling: sampled } : {}),
     records,
     churn: {
       window_s: round(seconds),
@@ -420,6 +431,12 @@ export function formatReportText(r: ReplayReport): string {
     L.push(`PARTIAL: ${r.partial.detail}`);
     for (const p of r.partial.problems.slice(0, 5)) L.push(`  ${p.file}${p.offset !== undefined ? ` @${p.offset}` : ''}: ${p.message}`);
     if (r.partial.problem_count > 5) L.push(`  … ${r.partial.problem_count - 5} more`);
+  }
+  if (r.sampling) {
+    L.push('');
+    L.push(
+      `SAMPLED: the recording daemon was over its CPU budget (--max-cpu) for ${fixed(r.sampling.sampled_seconds, 1)} s and followed as few as 1 conntrack entry in ${r.sampling.one_in} (chosen by entry id) meanwhile: counts, holders and lifetimes below are of that sample; the kernel's figures (/proc) are whole`,
+    );
   }
   L.push('');
   L.push('Records');

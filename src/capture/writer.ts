@@ -24,6 +24,8 @@ import {
   type CaptureFooter,
   type CaptureHeader,
   type CaptureSourceInfo,
+  type SamplingPayload,
+  type StatusPayload,
 } from './format.js';
 
 export interface CaptureWriterOptions {
@@ -140,11 +142,17 @@ export class CaptureWriter implements RecordSink {
     this.totalProc++;
   }
 
-  /** Store the sources' status (hooks, loss counters) at boot-time `ts`. */
-  writeStatus(ts: number, sources: SourceStatus[]): void {
+  /**
+   * Store the sources' status (hooks, loss counters) at boot-time `ts`, and
+   * the sampling in force from then on when the daemon has a CPU budget.
+   * Written after the records received so far: a replay applies the
+   * sampling at the same point of the records as the live model did.
+   */
+  writeStatus(ts: number, sources: SourceStatus[], sampling?: SamplingPayload): void {
     if (this.closed || this.error) return;
     this.flush();
-    this.writeFrame(FrameType.STATUS, packr.pack({ ts, sources }));
+    const p: StatusPayload = { ts, sources, ...(sampling ? { sampling } : {}) };
+    this.writeFrame(FrameType.STATUS, packr.pack(p));
   }
 
   /** Write buffered records as a frame now. */

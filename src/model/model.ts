@@ -27,7 +27,7 @@ import { Ranking, type DropKind, type TopKQuery, type TopKResult } from './queri
 import { OccupancyQueries, type OccupancyResult } from './queries/occupancy.js';
 import { FlowQueries, type FlowFilter, type FlowView } from './queries/flows.js';
 import { lifetimeGroups, type LifetimeGroups } from './queries/lifetimes.js';
-import { SamplingLog, type SampledWindow } from './sampling.js';
+import { SamplingLog, sampleOut, type SampledWindow } from './sampling.js';
 
 export { DIMENSIONS, type Dimension } from './keys.js';
 export { STREAMS, LIFETIME_SAMPLE, LIFETIME_SAMPLE_ABOVE, type StreamName, type ModelOptions } from './model-state.js';
@@ -124,8 +124,20 @@ export class Model implements RecordSink {
     return this.state.nowNs;
   }
 
-  /** When the live daemon followed only a sample of the entries (--max-cpu): set by the daemon, read by the answers. */
+  /** When the live daemon followed only a sample of the entries (--max-cpu): set through setSampling, read by the answers. */
   readonly sampling = new SamplingLog();
+
+  /**
+   * From tsNs on, 1 entry in 2^shift is followed (the live daemon's budget
+   * changed it, or a replay read the change from its capture). A raise stops
+   * following the live entries the kernel filter now refuses: they will get
+   * no more records, not even their DESTROY.
+   */
+  setSampling(tsNs: number, shift: number): void {
+    const previous = this.sampling.current;
+    this.sampling.set(tsNs, shift);
+    if (shift > previous) this.sampling.sampledOut += sampleOut(this.state.flows, shift);
+  }
 
   /** How much of the last `seconds` (model clock) was sampled; seconds = 0: now. */
   sampled(seconds: number): SampledWindow {

@@ -5,7 +5,10 @@
 // event counts (the ctnetlink filter's) cover every NEW the lab's nft counted,
 // nothing is lost uncounted, the sources still rank as nft counted them, the
 // answers say they were sampled, and full fidelity returns after the storm.
+// The run is recorded: the replay of its capture says it was sampled and
+// ranks the sources alike.
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +42,7 @@ describe.skipIf(!tier.ok)('daemon under a flood beyond its CPU budget', () => {
   let daemon: DaemonProcess | undefined;
   let release: () => void = () => undefined;
   const gen = path.join(os.tmpdir(), `ctscope-budget-gen-${process.pid}`);
+  const capture = path.join(os.tmpdir(), `ctscope-budget-${process.pid}.ctcap`);
 
   beforeAll(async () => {
     release = await holdKernelLock();
@@ -50,7 +54,7 @@ describe.skipIf(!tier.ok)('daemon under a flood beyond its CPU budget', () => {
     await daemon?.stop();
     await lab?.destroy();
     release();
-    execFileSync('rm', ['-f', gen]);
+    execFileSync('rm', ['-f', gen, capture]);
   });
 
   it('keeps its CPU within the budget by sampling entries, says so, and ranks sources as nft counted them', async () => {
@@ -68,7 +72,7 @@ describe.skipIf(!tier.ok)('daemon under a flood beyond its CPU budget', () => {
         }
       }`,
     );
-    daemon = await DaemonProcess.start(['--max-cpu', String(BUDGET * 100)], 60_000);
+    daemon = await DaemonProcess.start(['--max-cpu', String(BUDGET * 100), '--record', capture], 60_000);
     const inode = lab.netnsInode(lab.server);
     await until(
       async () => ((await daemon!.get('/v1/status')).sources.find((s: { name: string }) => s.name === 'netlink')?.namespaces ?? []).some((n: { inode: number; state: string }) => n.inode === inode && n.state === 'running'),
@@ -79,6 +83,7 @@ describe.skipIf(!tier.ok)('daemon under a flood beyond its CPU budget', () => {
     await until(async () => ((await daemon!.get('/v1/status')).sampling as Sampling).one_in === 1, 20_000, 'full fidelity before the flood');
     const s0 = (await daemon.get('/v1/status')).sampling as Sampling;
 
+    const k0 = await lab.conntrackStats(lab.server);
     const pid = daemon.child.pid!;
     const floods = sources.map((src, i) =>
       lab.exec(lab.client, [gen, 'udp', lab.serverAddress, String(FLOOD_S), '1', '0', String(SHARES[i]), src], { timeoutMs: (FLOOD_S + 30) * 1000 }),
@@ -101,6 +106,9 @@ describe.skipIf(!tier.ok)('daemon under a flood beyond its CPU budget', () => {
     const churn = await daemon.get(`/v1/churn?by=src&window=${FLOOD_S + 10}&limit=20`);
     const st = await daemon.get('/v1/status');
     const s1 = st.sampling as Sampling;
+    const k1 = await lab.conntrackStats(lab.server);
+    const kd = Object.fromEntries(Object.keys(k1).map((k) => [k, k1[k]! - (k0[k] ?? 0)]).filter(([, v]) => v !== 0));
+    console.log(`cpu-budget: kernel stat deltas ${JSON.stringify(kd)}`);
     console.log(
       `cpu-budget: sent ${sent.join('/')} flows, nft NEW ${sources.map((s) => nft.get(s)).join('/')}, one_in per second ${seen.join(' ')}, ` +
         `daemon ${cpu.toFixed(3)} cores after ${SETTLE_S} s (budget ${BUDGET}), kernel NEW ${s1.events.new - s0.events.new} (refused ${s1.refused.new - s0.refused.new}), ` +
@@ -128,5 +136,16 @@ describe.skipIf(!tier.ok)('daemon under a flood beyond its CPU budget', () => {
 
     // the storm passes: back to every entry
     await until(async () => ((await daemon!.get('/v1/status')).sampling as Sampling).one_in === 1, 40_000, 'full fidelity after the storm');
-  }, 180_000);
+
+    // the capture says when it sampled: its replay reports it, and ranks as nft counted
+    expect(await daemon.stop()).toBe(0);
+    const replay = JSON.parse(
+      execFileSync(process.execPath, [path.join(root, 'bin/ctscope.js'), 'replay', capture, '--report', 'json'], { encoding: 'utf8', maxBuffer: 64 << 20 }),
+    );
+    console.log(`cpu-budget: capture ${(fs.statSync(capture).size / 1e6).toFixed(1)} MB, replay sampling ${JSON.stringify(replay.sampling)}`);
+    expect(replay.sampling.one_in).toBeGreaterThanOrEqual(4);
+    expect(replay.sampling.sampled_seconds).toBeGreaterThan(0);
+    const labKeys = new Set(sources);
+    expect(replay.churn.src.map((x: { key: string }) => x.key).filter((k: string) => labKeys.has(k))).toEqual(byNft);
+  }, 240_000);
 });
