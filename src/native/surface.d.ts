@@ -19,7 +19,7 @@ export interface Addon {
   /** native/ingress.cc */
   IngressCounter: IngressCounterClass;
   /** native/netlink_filter.cc */
-  NetlinkFilter: new () => NetlinkFilterHandle;
+  NetlinkFilter: new (object: string) => NetlinkFilterHandle;
 }
 
 // ---- native/ring_source.cc

@@ -4,6 +4,9 @@
 // entry in 2^shift by the kernel's own entry id when the CPU budget asks for
 // it, before anything is queued to a socket.
 
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 import { loadAddon } from '../native/addon.js';
 
 /** Event counts by kind since the filter was loaded (all namespaces). */
@@ -22,9 +25,12 @@ export interface NetlinkFilter {
   close(): void;
 }
 
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const NETLINK_FILTER_OBJECT = path.join(root, 'bpf/.output/netlink_filter.bpf.o');
+
 /** Loads the filter; throws (with the kernel's reason) where socket programs are refused. */
 export function loadNetlinkFilter(): NetlinkFilter {
-  const native = new (loadAddon().NetlinkFilter)();
+  const native = new (loadAddon().NetlinkFilter)(NETLINK_FILTER_OBJECT);
   return {
     fd: native.fd(),
     configure: (shift, dropUpdates) => native.setConfig(shift, dropUpdates),
