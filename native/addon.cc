@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNetlinkSource(env, exports);
   InitIngress(env, exports);
   InitNetlinkFilter(env, exports);
+  InitCtStats(env, exports);
   return exports;
 }
 

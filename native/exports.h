@@ -12,4 +12,5 @@ void InitNetnsRead(Napi::Env env, Napi::Object exports);
 void InitNetlinkSource(Napi::Env env, Napi::Object exports);
 void InitIngress(Napi::Env env, Napi::Object exports);
 void InitNetlinkFilter(Napi::Env env, Napi::Object exports);
+void InitCtStats(Napi::Env env, Napi::Object exports);
 }  // namespace ctscope

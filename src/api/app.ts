@@ -13,7 +13,8 @@ import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Model } from '../model/model.js';
-import type { Advice, AdviceEnvironment } from '../model/advice.js';
+import type { AdviceEnvironment } from '../advice/types.js';
+import { captureEnvironment } from '../advice/environment.js';
 import type { ArrivalsModel } from '../model/arrivals.js';
 import { Exposition } from '../metrics/exposition.js';
 import { HttpMetrics, UNMATCHED } from '../metrics/http.js';
@@ -43,11 +44,9 @@ export interface AppOptions {
   model?: Model;
   /** Names of network namespaces by inode, for rankings by netns. */
   netnsNames?: NetnsNames;
-  /** Host facts for /v1/advice (slab object size, memory); read per request. */
+  /** Host facts for /v1/advice (what an entry costs, the memory); read per request. Default: the defaults (a replay). */
   environment?: () => AdviceEnvironment;
-  /** Advice from outside the model (the ingress source's), appended to /v1/advice. */
-  moreAdvice?: () => Advice[];
-  /** New-flow arrivals at netdev ingress: /v1/arrivals. */
+  /** New-flow arrivals at netdev ingress: /v1/arrivals, and the SYN-flood and scan advice. */
   arrivals?: ArrivalsModel;
   /** Where the log goes (default: stderr); tests pass their own stream. */
   logStream?: Writable;
@@ -104,11 +103,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await app.register(occupancyRoutes, named);
     await app.register(flowsRoutes, { model });
     await app.register(lifetimesRoutes, { model });
-    await app.register(forecastRoutes, { model });
+    await app.register(forecastRoutes, { table: opts.table });
     await app.register(adviceRoutes, {
       model,
-      ...(opts.environment ? { environment: opts.environment } : {}),
-      ...(opts.moreAdvice ? { moreAdvice: opts.moreAdvice } : {}),
+      table: opts.table,
+      environment: opts.environment ?? (() => captureEnvironment()),
+      ...(opts.arrivals ? { arrivals: opts.arrivals } : {}),
     });
   }
   if (opts.arrivals) await app.register(arrivalsRoutes, { arrivals: opts.arrivals, ...(model ? { model } : {}) });

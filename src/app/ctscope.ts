@@ -81,6 +81,15 @@ export class Ctscope {
   private async startParts(): Promise<void> {
     const { feed, model, capture } = this;
     feed.attach(model);
+    // Tables are named as the feed knows their namespaces (host, /run/netns name, pid:N);
+    // later namers (the Kubernetes resolver) override it.
+    const names = feed.api().netnsNames;
+    if (model && names) {
+      model.tables.addNamer((n) => {
+        const name = names().get(n);
+        return name ? { name } : undefined;
+      });
+    }
     await feed.start(this.delivery());
     if (capture) {
       capture.open(feed.status().sources.map(DeferredCapture.sourceInfo));
@@ -158,8 +167,7 @@ export class Ctscope {
   /** The whole /metrics exposition: the table, the sources, what only the feed has, the model. */
   metrics(): string {
     const e = new Exposition();
-    const table = this.tableView();
-    renderTableMetrics(e, table.host(), table.all());
+    if (this.model) renderTableMetrics(e, this.tableView());
     renderSourceMetrics(e, this.status().sources);
     this.feed.writeMetrics?.(e);
     if (this.model) {
@@ -169,10 +177,9 @@ export class Ctscope {
     return e.text();
   }
 
+  /** Every namespace's table: the model's accounts (fed the /proc snapshots the feed delivers). */
   private tableView(): TableView {
-    const t = this.feed.table();
-    if (t) return t;
-    if (!this.model) throw new Error('no table: neither the feed nor a model has /proc readings');
+    if (!this.model) throw new Error('no table without a model');
     return modelTable(this.model);
   }
 
@@ -202,6 +209,7 @@ export class Ctscope {
         model?.setSampling(ns, shift);
         this.writeStatus(ns, shift);
       },
+      vanish: (netns: number, atNs: number) => model?.tables.vanish(netns, atNs),
     };
   }
 

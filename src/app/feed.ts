@@ -5,7 +5,7 @@
 // API and /metrics. Tests give their own.
 
 import type { AppOptions } from '../api/app.js';
-import type { StatusReport, TableView } from '../api/context.js';
+import type { StatusReport } from '../api/context.js';
 import type { Exposition } from '../metrics/exposition.js';
 import type { Model } from '../model/model.js';
 import type { ProcSnapshot } from '../proc/types.js';
@@ -19,6 +19,8 @@ export interface Delivery extends RecordSink {
   advance(nowNs: number): void;
   /** From tsNs on, 1 ctnetlink entry in 2^shift is followed (the CPU budget, --max-cpu). */
   sampling(tsNs: number, shift: number): void;
+  /** A namespace whose table was read is gone (the /proc poller could not enter it, or nothing names it). */
+  vanish(netns: number, atNs: number): void;
 }
 
 /** The feed's part of /v1/status. */
@@ -40,10 +42,8 @@ export interface Feed {
   /** Stop delivering and release everything taken; idempotent, never rejects. */
   stop(): Promise<void>;
   status(): FeedStatus;
-  /** The kernel's table (live: the /proc poller); null: the model's own snapshots answer. */
-  table(): TableView | null;
-  /** What the API adds over this feed (namespace names, host facts for advice, more advice, arrivals). */
-  api(): Pick<AppOptions, 'netnsNames' | 'environment' | 'moreAdvice' | 'arrivals'>;
+  /** What the API adds over this feed (namespace names, host facts for advice, arrivals). */
+  api(): Pick<AppOptions, 'netnsNames' | 'environment' | 'arrivals'>;
   /** Families only this feed has (delays, ingress counters), and the names of drop reasons. */
   writeMetrics?(e: Exposition): void;
   dropReasonName?(reason: number): string;

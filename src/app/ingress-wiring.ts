@@ -1,13 +1,11 @@
 // Everything the live feed needs for `ctscope run --ingress SPEC[,SPEC...]`
 // in one object: the source (started and stopped with the others, see
-// live-sources.ts), the arrivals it fills (served as /v1/arrivals), the
-// advice to merge into /v1/advice and the /metrics families. Here, not in
-// sources/, because it joins a source to the API and the metrics.
+// live-sources.ts), the arrivals it fills (served as /v1/arrivals and read by
+// the advice engine's SYN-flood and scan rules) and the /metrics families.
+// Here, not in sources/, because it joins a source to the API and the metrics.
 
 import { UserError } from '../errors.js';
 import { Exposition } from '../metrics/exposition.js';
-import type { Advice } from '../model/advice.js';
-import { arrivalsAdvice, type ArrivalsAdviceOptions } from '../model/arrivals-advice.js';
 import { ArrivalsModel, type ArrivalsOptions } from '../model/arrivals.js';
 import type { Model } from '../model/model.js';
 import { parseIngressSpecs } from '../sources/ingress-spec.js';
@@ -18,7 +16,6 @@ export const INGRESS_HOOKS: readonly IngressHook[] = ['auto', 'tcx', 'tc-clsact'
 export interface IngressWiring {
   source: IngressSource;
   arrivals: ArrivalsModel;
-  advice(opts?: ArrivalsAdviceOptions): Advice[];
   metrics(): string;
 }
 
@@ -27,7 +24,7 @@ export interface CreateIngressOptions {
   spec: string;
   /** The --ingress-hook value (default auto: tcx where the kernel has it). */
   hook?: string;
-  /** The daemon's Model: admitted/dropped per key and the SYN-flood check against established entries. */
+  /** The daemon's Model: its history length for the arrivals'. */
   model?: Model;
   arrivals?: ArrivalsOptions;
 }
@@ -44,7 +41,6 @@ export function createIngress(o: CreateIngressOptions): IngressWiring {
   return {
     source,
     arrivals,
-    advice: (opts) => arrivalsAdvice(arrivals, o.model, opts),
     metrics: () => ingressMetrics(source, arrivals),
   };
 }

@@ -10,10 +10,9 @@
 
 import fs from 'node:fs';
 import os from 'node:os';
-import type { TableView } from '../api/context.js';
 import { DelayTap, writeDelayMetrics, type DelayHistogram } from '../metrics/delay.js';
 import type { Exposition } from '../metrics/exposition.js';
-import { readAdviceEnvironment } from '../model/advice.js';
+import { readEnvironment } from '../advice/environment.js';
 import type { Model } from '../model/model.js';
 import { boottimeNs } from '../native/addon.js';
 import { ProcPoller } from '../proc/poller.js';
@@ -93,7 +92,13 @@ export class LiveSources implements Feed {
     }
     await this.drops.start(tap(this.drops.name)).catch(() => undefined);
     if (this.ingress) await this.ingress.source.start(tap(this.ingress.source.name)).catch(() => undefined);
-    this.poller = new ProcPoller({ intervalMs: this.opts.procIntervalMs ?? 1000, namespaces: () => this.namespacePaths(), onSnapshot: (s) => to.proc(s) });
+    this.poller = new ProcPoller({
+      intervalMs: this.opts.procIntervalMs ?? 1000,
+      namespaces: () => this.namespacePaths(),
+      names: () => this.netnsNames(),
+      onSnapshot: (s) => to.proc(s),
+      onVanish: (netns, atNs) => to.vanish(netns, atNs),
+    });
     this.poller.start();
   }
 
@@ -158,16 +163,12 @@ export class LiveSources implements Feed {
     };
   }
 
-  table(): TableView | null {
-    return this.poller;
-  }
-
   api() {
     const ingress = this.ingress;
     return {
-      environment: () => readAdviceEnvironment(),
+      environment: () => readEnvironment(),
       netnsNames: () => this.netnsNames(),
-      ...(ingress ? { moreAdvice: () => ingress.advice(), arrivals: ingress.arrivals } : {}),
+      ...(ingress ? { arrivals: ingress.arrivals } : {}),
     };
   }
 

@@ -2,14 +2,15 @@
 // clock into the same model as the live daemon (`ctscope replay`, `--serve`,
 // and `ctscope start` where the daemon cannot run). Beside the model it keeps
 // the whole-capture tallies of the replay report and, for --what-if, every
-// entry's lifetime.
+// flow's demand (capture/what-if.ts).
 
 import os from 'node:os';
 import type { AppOptions } from '../api/app.js';
 import { openReplay, runReplay, type ReplayInput, type ReplayProgress, type ReplaySink, type ReplaySummary } from '../capture/replay.js';
 import { ThreadedInput } from '../capture/read-thread.js';
 import { buildReport, ReplayTally, type ReplayReport } from '../capture/report.js';
-import { LifetimeCollector, simulate, type WhatIfSpec } from '../capture/what-if.js';
+import { DemandCollector, simulate, type WhatIfSpec } from '../capture/what-if.js';
+import { captureEnvironment } from '../advice/environment.js';
 import type { Model } from '../model/model.js';
 import type { SourceStatus } from '../records/sink.js';
 import type { Delivery, Feed, FeedStatus } from './feed.js';
@@ -36,7 +37,8 @@ export class ReplayFeed implements Feed {
   /** Threads the replay runs on: 1, or with its reading and/or counting helpers. */
   threads = 1;
   tally: ReplayTally | null = null;
-  lifetimes: LifetimeCollector | null = null;
+  /** The capture's demand, for a --what-if (capture/what-if.ts). */
+  lifetimes: DemandCollector | null = null;
   /** Resolves when the whole input has been replayed (rejects with the input's error). */
   done: Promise<ReplayResult> = new Promise(() => {});
   private model: Model | null = null;
@@ -72,7 +74,7 @@ export class ReplayFeed implements Feed {
     // whole-capture churn summaries only when the model's window cannot cover the capture
     const span = this.input.spanSeconds();
     this.tally = new ReplayTally(model, span === null || span + 2 > model.opts.historySeconds);
-    this.lifetimes = this.opts.whatIf ? new LifetimeCollector() : null;
+    this.lifetimes = this.opts.whatIf ? new DemandCollector() : null;
   }
 
   async start(to: Delivery): Promise<void> {
@@ -132,13 +134,10 @@ export class ReplayFeed implements Feed {
     };
   }
 
-  table(): null {
-    return null;
-  }
-
   api(): Pick<AppOptions, 'environment'> {
-    // the recording host's memory and slab size are unknown: advice uses defaults
-    return { environment: () => ({}) };
+    // the recording host's entry size and memory as its capture recorded them, else the defaults
+    const facts = this.input.header?.host_facts ?? null;
+    return { environment: () => captureEnvironment(facts) };
   }
 
   /** The replay report of a finished replay (capture/report.ts). */

@@ -60,6 +60,8 @@ export interface CaptureHeader {
   segment: number;
   /** Set by importers: where the records came from (e.g. "conntrack -E text"). */
   origin?: string;
+  /** The recording host's facts the advice needs (what an entry costs, its memory), where readable. */
+  host_facts?: { entry_bytes?: number; entry_bytes_source?: string; mem_total_bytes?: number };
 }
 
 export interface CaptureFooter {

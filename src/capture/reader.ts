@@ -285,6 +285,9 @@ export class CaptureReader {
             buckets: Number(s.buckets) || 0,
             stats: isNumberMap(s.stats) ? s.stats : {},
             timeouts: isNumberMap(s.timeouts) ? s.timeouts : {},
+            ...(s.stats_source === 'proc' || s.stats_source === 'ctnetlink' ? { stats_source: s.stats_source } : {}),
+            ...(typeof s.cookie === 'string' && /^\d{1,20}$/.test(s.cookie) ? { cookie: s.cookie } : {}),
+            ...(typeof s.name === 'string' && s.name.length <= 256 ? { name: s.name } : {}),
           },
           offset: at,
         };

@@ -11,6 +11,7 @@ import type { RecordColumns } from '../records/batch.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import type { RecordSink, SourceStatus } from '../records/sink.js';
 import { UserError } from '../errors.js';
+import { hostFacts } from '../advice/environment.js';
 
 const EARLY_LIMIT = 256 * 1024 * 1024;
 
@@ -54,7 +55,7 @@ export class DeferredCapture implements RecordSink {
   open(sources: CaptureSourceInfo[]): CaptureWriter {
     if (this.w) return this.w;
     try {
-      this.w = CaptureWriter.open(this.file, { ...this.opts, sources });
+      this.w = CaptureWriter.open(this.file, { hostFacts: hostFacts(), ...this.opts, sources });
     } catch (e) {
       throw new UserError(`cannot create ${this.file}: ${(e as NodeJS.ErrnoException).message}`);
     }

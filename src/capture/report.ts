@@ -17,7 +17,9 @@ import { round, type Model } from '../model/model.js';
 import type { ReplayInput, ReplayProgress, ReplaySink, ReplaySummary } from './replay.js';
 import type { WhatIfResult } from './what-if.js';
 import { VERSION } from '../version.js';
-import { advise, type Advice } from '../model/advice.js';
+import { advise, adviceWindow } from '../advice/engine.js';
+import { captureEnvironment } from '../advice/environment.js';
+import type { AdviceItem } from '../advice/types.js';
 import { SamplingLog, type SampledWindow } from '../model/sampling.js';
 
 const CHURN_DIMS = [
@@ -26,23 +28,12 @@ const CHURN_DIMS = [
   { name: 'dport', dim: DIM.dport },
 ] as const;
 
-interface ProcTrack {
-  first: ProcSnapshot;
-  last: ProcSnapshot;
-  peakCount: number;
-  peakTs: number;
-  /** Highest count/max of any snapshot (max may change during a capture), and that max. */
-  peakUtil: number;
-  peakUtilMax: number;
-}
-
 /** Whole-capture tallies kept beside the model (a ReplaySink). */
 export class ReplayTally implements ReplaySink {
   readonly kinds = new Float64Array(256);
   lostEvents = 0;
   firstTs: number | null = null;
   lastTs: number | null = null;
-  readonly proc = new Map<number, ProcTrack>();
   trackedPeak = 0;
   trackedPeakTs = 0;
   /** The recording daemon's sampling (--max-cpu) over the whole capture, from its STATUS frames. */
@@ -110,23 +101,6 @@ export class ReplayTally implements ReplaySink {
     if (samplingShift !== undefined) this.sampling.set(ts, samplingShift);
   }
 
-  ingestProc(s: ProcSnapshot): void {
-    const util = s.max > 0 ? s.count / s.max : 0;
-    const t = this.proc.get(s.netns);
-    if (!t) this.proc.set(s.netns, { first: s, last: s, peakCount: s.count, peakTs: s.ts, peakUtil: util, peakUtilMax: s.max });
-    else {
-      t.last = s;
-      if (s.count > t.peakCount) {
-        t.peakCount = s.count;
-        t.peakTs = s.ts;
-      }
-      if (util > t.peakUtil) {
-        t.peakUtil = util;
-        t.peakUtilMax = s.max;
-      }
-    }
-  }
-
   /** Whole-capture top keys of one churn dimension. */
   churn(which: number, limit: number, seconds: number): { items: ChurnItem[]; total: number; error_bound: number } {
     const dim = CHURN_DIMS[which]!.dim;
@@ -166,6 +140,8 @@ export interface ReplayReport {
     kernel: string | null;
     /** detail: what a source could not see (its blind spots), as it said when recording. */
     sources: Array<{ name: string; hook: string | null; detail?: string }>;
+    /** The capture's /proc readings (none: no kernel figures, no forecast, no table advice). */
+    proc_readings: number;
     started_at: string | null;
     ended_at: string | null;
     duration_s: number;
@@ -182,17 +158,20 @@ export interface ReplayReport {
     by_src: unknown[];
     by_dport: unknown[];
     states: unknown[];
-    kernel: Array<{ netns: number; max: number; peak_count: number; peak_at: string | null; peak_utilization: number | null; peak_utilization_max: number; last_count: number }>;
+    /** Each table as the kernel counted it (the capture's /proc readings): its peak, count and max of one reading. */
+    kernel: Array<{ netns: number; name: string; max: number; peak_count: number | null; peak_max: number | null; peak_at: string | null; peak_utilization: number | null; last_count: number }>;
   };
   drops: {
     total: number;
     by_kind: Record<string, number>;
     by_src: unknown[];
     window_s: number;
-    kernel: Array<{ netns: number; drop: number | null; early_drop: number | null; insert_failed: number | null }>;
+    kernel: Array<{ netns: number; name: string; drop: number | null; early_drop: number | null; insert_failed: number | null; stats_source: string | null }>;
   };
   lifetimes: unknown;
-  advice: Advice[];
+  advice: AdviceItem[];
+  /** What this input's format cannot carry (a conntrack -E text: no drops, no kernel readings): figures shown as 0 or absent there are unknown, not zero. */
+  cannot_carry: string[];
   unparsed: { count: number; first_lines: Array<{ line: number; text: string; why: string }> };
   notices?: { count: number; first: Array<{ line: number; text: string }> };
   what_if?: WhatIfResult;
@@ -274,16 +253,20 @@ export function buildReport(x: ReportInputs): ReplayReport {
 
   const occSrc = model.occupancy({ by: 'src', limit });
   const occPort = model.occupancy({ by: 'dport', limit });
-  const kernel = [...tally.proc.entries()].map(([netns, t]) => ({
-    netns,
-    max: t.last.max,
-    peak_count: t.peakCount,
-    peak_at: wall(t.peakTs),
-    peak_utilization: t.peakUtilMax > 0 ? round(t.peakUtil) : null,
-    peak_utilization_max: t.peakUtilMax,
-    last_count: t.last.count,
+  // The kernel's own figures, per table, from the model's table accounts
+  // (the capture's /proc readings): peaks pair a count with the max of the
+  // same reading; drop counters are their increase over the capture.
+  const tables = model.tables.list().sort((a, b) => a.netns - b.netns);
+  const kernel = tables.map((t) => ({
+    netns: t.netns,
+    name: t.name,
+    max: t.max,
+    peak_count: t.peak?.count ?? null,
+    peak_max: t.peak?.max ?? null,
+    peak_at: t.peak ? wall(t.peak.at_s * 1e9) : null,
+    peak_utilization: t.peak && t.peak.max > 0 ? t.peak.utilization : null,
+    last_count: t.count,
   }));
-  const delta = (t: ProcTrack, key: string) => (key in t.last.stats && key in t.first.stats ? t.last.stats[key]! - t.first.stats[key]! : null);
   const dropsWindow = Math.max(1, Math.min(span, model.opts.historySeconds));
   const dropBySrc = model.drops({ by: 'src', window: dropsWindow, limit });
 
@@ -298,6 +281,7 @@ export function buildReport(x: ReportInputs): ReplayReport {
       host: input.header?.host ?? null,
       kernel: input.header?.kernel ?? null,
       sources: (input.header?.sources ?? []).map((s) => ({ name: s.name, hook: s.hook, ...(s.detail ? { detail: s.detail } : {}) })),
+      proc_readings: summary.procSnapshots,
       started_at: wall(tally.firstTs),
       ended_at: wall(tally.lastTs),
       duration_s: round(seconds),
@@ -332,10 +316,11 @@ export function buildReport(x: ReportInputs): ReplayReport {
       by_kind: drops,
       by_src: dropBySrc.items,
       window_s: dropsWindow,
-      kernel: [...tally.proc.entries()].map(([netns, t]) => ({ netns, drop: delta(t, 'drop'), early_drop: delta(t, 'early_drop'), insert_failed: delta(t, 'insert_failed') })),
+      kernel: tables.map((t) => ({ netns: t.netns, name: t.name, drop: t.drops.drop, early_drop: t.drops.early_drop, insert_failed: t.drops.insert_failed, stats_source: t.stats_source })),
     },
     lifetimes: model.lifetimeGroups('state'),
     advice: [],
+    cannot_carry: formatLimits(summary.format, summary.procSnapshots),
     unparsed: { count: imp?.unparsed.count ?? 0, first_lines: imp?.unparsed.first_lines ?? [] },
     ...(imp && imp.notices.count > 0 ? { notices: { count: imp.notices.count, first: imp.notices.first.map((n) => ({ line: n.line, text: n.text })) } } : {}),
     ...(x.whatIf ? { what_if: x.whatIf } : {}),
@@ -347,66 +332,29 @@ export function buildReport(x: ReportInputs): ReplayReport {
   };
   // the model's advice (timeouts, table size, NOTRACK, connection reuse) over
   // its last window; the recording host's memory is unknown here, so defaults
-  report.advice = [...adviseFromReport(report), ...advise(model, {}).advice];
+  // The same engine as the live /v1/advice, over the same model and tables,
+  // judging the same window; the recording host's entry size and memory as
+  // the capture recorded them, else the defaults (the evidence says which).
+  const window = adviceWindow(model);
+  report.advice = advise({
+    model,
+    tables: model.tables.list(window),
+    environment: captureEnvironment(input.header?.host_facts ?? null),
+    window,
+    input: { partial: report.partial.partial, detail: report.partial.detail, problems: report.partial.problem_count },
+  }).advice;
   return report;
 }
 
-/** Recommendations with their evidence, from what the replay observed. */
-export function adviseFromReport(r: ReplayReport): Advice[] {
-  const out: Advice[] = [];
-  if (r.partial.partial) {
-    out.push({
-      id: 'partial-input',
-      severity: 'warn',
-      title: 'The input was not read completely',
-      recommendation: 'Figures below cover what could be read; see partial.problems for what was lost and where.',
-      evidence: { detail: r.partial.detail, problems: r.partial.problem_count },
-    });
+/** What a conntrack -E / -L text cannot carry, said in the report so 0 is not read as none. */
+export function formatLimits(format: string, procReadings: number): string[] {
+  const out: string[] = [];
+  if (format === 'conntrack-text') {
+    out.push('drops: conntrack -E prints no refused packets, so no drop, early-drop or insert-failure figure can be known from it');
+    out.push('entry lifetimes of flows that began before the text starts (unless a conntrack -L dump comes first)');
+    out.push('events conntrack -E lost itself (it says "We have hit ENOBUFS" on its stderr, which is not in the file)');
   }
-  const allocs = r.records.alloc ?? 0;
-  const top = r.churn.src[0];
-  if (top && allocs >= 100 && top.share >= 0.5) {
-    out.push({
-      id: 'top-allocator',
-      severity: 'warn',
-      title: `${top.key} made ${Math.round(top.share * 100)} % of all allocations`,
-      recommendation: `Look at ${top.key}: a client opening a new connection per request (no keep-alive / connection reuse) or a scan fills the table fastest.`,
-      evidence: { src: top.key, allocations: top.count, share: top.share, rate_per_s: top.rate },
-    });
-  }
-  if (r.drops.total > 0) {
-    out.push({
-      id: 'drops',
-      severity: 'action',
-      title: `${r.drops.total} packets were dropped by conntrack (${Object.entries(r.drops.by_kind)
-        .filter(([, n]) => n > 0)
-        .map(([k, n]) => `${k} ${n}`)
-        .join(', ')})`,
-      recommendation: 'Raise nf_conntrack_max (and nf_conntrack_buckets) or cut the churn of the top allocators; --what-if max=N shows what a limit would have changed.',
-      evidence: { by_kind: r.drops.by_kind, top_sources: r.drops.by_src.slice(0, 3) },
-    });
-  }
-  for (const k of r.occupancy.kernel) {
-    if (k.peak_utilization !== null && k.peak_utilization >= 0.85) {
-      out.push({
-        id: 'table-near-full',
-        severity: k.peak_utilization >= 0.95 ? 'action' : 'warn',
-        title: `The table of netns ${k.netns} reached ${Math.round(k.peak_utilization * 100)} % of nf_conntrack_max`,
-        recommendation: 'Raise nf_conntrack_max before it fills, or reduce churn; entries cost about 320 bytes each (slab object plus hash bucket share).',
-        evidence: k,
-      });
-    }
-  }
-  const lost = (r.records.lost_events ?? 0) + (r.records.loss_records ?? 0);
-  if (lost > 0) {
-    out.push({
-      id: 'lost-events',
-      severity: 'warn',
-      title: 'The source lost events during the capture',
-      recommendation: 'Counts are lower bounds. For conntrack -E, raise its buffer (-b) or use ctscope record, which resyncs after overruns.',
-      evidence: { loss_records: r.records.loss_records, lost_events: r.records.lost_events },
-    });
-  }
+  if (procReadings === 0) out.push("the kernel's own figures (count, max, per-CPU statistics): no /proc readings, so no table level, forecast or table-size advice");
   return out;
 }
 
@@ -461,13 +409,20 @@ export function formatReportText(r: ReplayReport): string {
     L.push(`  ${`${s.proto} ${s.state}`.padEnd(24)} ${String(s.count).padStart(10)}  ${pct(s.share).padStart(7)}`);
   }
   for (const k of r.occupancy.kernel) {
+    const who = k.name === String(k.netns) ? `netns ${k.netns}` : `${k.name} (netns ${k.netns})`;
     L.push(
-      `  kernel, netns ${k.netns}: peak ${k.peak_count}, max ${k.max}${k.peak_utilization !== null ? `; highest utilization ${pct(k.peak_utilization)} of max ${k.peak_utilization_max}` : ''}; ${k.last_count} at the end`,
+      `  kernel, ${who}: ${k.peak_count !== null ? `peak ${k.peak_count} of ${k.peak_max}${k.peak_utilization !== null ? ` (${pct(k.peak_utilization)})` : ''}${k.peak_at ? ` at ${k.peak_at}` : ''}; ` : ''}${k.last_count} of ${k.max} at the end`,
     );
   }
   L.push('');
-  L.push(`Drops: ${r.drops.total}${r.drops.total ? ` (${Object.entries(r.drops.by_kind).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`);
-  for (const k of r.drops.kernel) if (k.drop !== null) L.push(`  kernel, netns ${k.netns}: drop ${k.drop}, early_drop ${k.early_drop ?? '?'}, insert_failed ${k.insert_failed ?? '?'}`);
+  const noDrops = r.cannot_carry.some((c) => c.startsWith('drops'));
+  if (noDrops) L.push('Drops: unknown — this input cannot carry them (see below)');
+  else L.push(`Drops: ${r.drops.total}${r.drops.total ? ` (${Object.entries(r.drops.by_kind).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`);
+  for (const k of r.drops.kernel) {
+    if (k.drop === null) continue;
+    const who = k.name === String(k.netns) ? `netns ${k.netns}` : `${k.name} (netns ${k.netns})`;
+    L.push(`  kernel, ${who}: drop ${k.drop}, early_drop ${k.early_drop ?? '?'}, insert_failed ${k.insert_failed ?? '?'}${k.stats_source === 'ctnetlink' ? ' (from ctnetlink: no /proc/net/stat/nf_conntrack on that kernel)' : ''}`);
+  }
   const lt = r.lifetimes as { groups: Array<{ proto: string; state?: string; count: number; p50_s: number | null; p90_s: number | null }> };
   L.push('');
   L.push('Lifetimes (allocation to destroy), by final state');
@@ -475,30 +430,19 @@ export function formatReportText(r: ReplayReport): string {
   for (const g of lt.groups.slice(0, 10)) {
     L.push(`  ${`${g.proto} ${g.state ?? ''}`.padEnd(24)} ${g.count.toLocaleString('en-US').padStart(10)}  p50 ${g.p50_s === null ? '-' : fixed(g.p50_s, 1)} s  p90 ${g.p90_s === null ? '-' : fixed(g.p90_s, 1)} s`);
   }
-  if (r.what_if) {
-    const w = r.what_if;
-    L.push('');
-    L.push(`What-if ${Object.entries(w.spec.timeouts).map(([k, v]) => `${k}=${v}`).concat(w.spec.max ? [`max=${w.spec.max}`] : []).join(',')} (${w.entries} entries over ${round(w.duration_seconds)} s)`);
-    for (const n of w.by_netns) {
-      const a = n.actual;
-      const b = n.what_if;
-      const above = (o: { seconds_above: typeof a.seconds_above }) => (o.seconds_above ? `${round(o.seconds_above['70'])}/${round(o.seconds_above['85'])}/${round(o.seconds_above['95'])} s` : 'n/a');
-      L.push(`  netns ${n.netns}`.padEnd(20) + 'actual'.padEnd(26) + 'what-if');
-      L.push(`    max             ${String(a.max ?? '?').padEnd(26)}${b.max ?? '?'}`);
-      L.push(`    peak            ${String(a.peak).padEnd(26)}${b.peak}`);
-      L.push(`    mean            ${String(round(a.mean)).padEnd(26)}${round(b.mean)}`);
-      L.push(`    ≥70/85/95 %     ${above(a).padEnd(26)}${above(b)}`);
-      L.push(`    drops           ${String(Math.max(a.drops, a.kernel_drops ?? 0)).padEnd(26)}${b.drops + (a.drops - b.avoided_drops)} (avoided ${b.avoided_drops})`);
-      L.push(`    evictions       ${String(a.evictions).padEnd(26)}${b.evictions}`);
-    }
-    for (const note of w.notes) L.push(`  note: ${note}`);
-  }
+  if (r.what_if) L.push(...formatWhatIf(r.what_if));
   L.push('');
   L.push('Advice');
   if (!r.advice.length) L.push('  nothing stands out');
   for (const a of r.advice) {
-    L.push(`  [${a.severity}] ${a.title}`);
-    L.push(`         ${a.recommendation}`);
+    L.push(`  [${a.level}] ${a.title}`);
+    L.push(`         ${a.detail}`);
+    L.push(`         → ${a.action}`);
+  }
+  if (r.cannot_carry.length) {
+    L.push('');
+    L.push(`What ${r.input.format === 'conntrack-text' ? 'conntrack text' : 'this input'} cannot carry (unknown, not zero):`);
+    for (const c of r.cannot_carry) L.push(`  - ${c}`);
   }
   if (r.unparsed.count > 0) {
     L.push('');
@@ -506,4 +450,37 @@ export function formatReportText(r: ReplayReport): string {
     for (const u of r.unparsed.first_lines.slice(0, 10)) L.push(`  line ${u.line}: ${u.why}: ${u.text.slice(0, 120)}`);
   }
   return `${L.join('\n')}\n`;
+}
+
+/** The what-if for a person: per table, what was recorded, the model under the settings in force, and under the what-if. */
+export function formatWhatIf(w: WhatIfResult): string[] {
+  const L: string[] = [''];
+  const spec = Object.entries(w.spec.timeouts)
+    .map(([k, v]) => `${k}=${v}`)
+    .concat(Object.entries(w.spec.netns ?? {}).flatMap(([n, t]) => Object.entries(t).map(([k, v]) => `${n}/${k}=${v}`)))
+    .concat(w.spec.max ? [`max=${w.spec.max}`] : [])
+    .join(',');
+  L.push(`What-if ${spec || '(the settings in force)'}: ${w.entries.toLocaleString('en-US')} flows and ${w.refused_arrivals.toLocaleString('en-US')} refused packets over ${fixed(w.duration_seconds, 1)} s`);
+  const lag = (x: WhatIfResult['gc']['recorded_lag_s']) => (x ? `median ${fixed(x.p50, 1)} s, p90 ${fixed(x.p90, 1)} s (${x.n})` : 'n/a');
+  L.push(`  garbage collector: ${w.gc.recorded_passes} passes recorded, ${w.gc.baseline_passes} modelled; expired entries waited ${lag(w.gc.recorded_lag_s)} recorded, ${lag(w.gc.baseline_lag_s)} modelled`);
+  const n0 = (x: number | null | undefined) => (x === null || x === undefined ? '?' : x.toLocaleString('en-US'));
+  const above = (o: { seconds_above: { '70': number; '85': number; '95': number } | null }) => (o.seconds_above ? `${fixed(o.seconds_above['70'], 0)}/${fixed(o.seconds_above['85'], 0)}/${fixed(o.seconds_above['95'], 0)} s` : 'n/a');
+  const err = (e: number | null) => (e === null ? '' : ` (${e >= 0 ? '+' : ''}${fixed(e * 100, 0)} %)`);
+  for (const n of w.by_netns) {
+    if (n.flows === 0 && n.refused === 0) continue;
+    const r = n.recorded;
+    const b = n.baseline;
+    const x = n.what_if;
+    L.push(`  ${n.name ? `${n.name} (netns ${n.netns})` : `netns ${n.netns}`}`.padEnd(34) + 'recorded'.padEnd(16) + 'model, as set'.padEnd(22) + 'model, what-if');
+    L.push(`    max`.padEnd(34) + n0(r.max).padEnd(16) + n0(b.max).padEnd(22) + n0(x.max));
+    L.push(`    peak`.padEnd(34) + n0(r.peak_count).padEnd(16) + `${n0(b.peak)}${err(n.baseline_error.peak)}`.padEnd(22) + n0(x.peak));
+    const range = x.drops_range[0] !== x.drops_range[1] ? ` (${n0(x.drops_range[0])}..${n0(x.drops_range[1])})` : '';
+    L.push(`    drops`.padEnd(34) + `${n0(r.drops ?? r.drop_records)}`.padEnd(16) + `${n0(b.drops)}${err(n.baseline_error.drops)}`.padEnd(22) + `${n0(x.drops)}${range}`);
+    L.push(`    early drops`.padEnd(34) + n0(r.early_drops).padEnd(16) + n0(b.early_drops).padEnd(22) + n0(x.early_drops));
+    L.push(`    ≥70/85/95 %`.padEnd(34) + ''.padEnd(16) + above(b).padEnd(22) + above(x));
+    if (n.baseline_error.drops !== null && (r.drops ?? 0) > 0)
+      L.push(`    the model under the settings in force is ${fixed(Math.abs(n.baseline_error.drops) * 100, 0)} % from the recorded drops: read the what-if with that margin`);
+  }
+  for (const note of w.notes) L.push(`  note: ${note}`);
+  return L;
 }

@@ -1,27 +1,32 @@
-// What-if: re-simulate the conntrack table of a capture under other timeouts
-// and another nf_conntrack_max, next to what actually happened.
+// What-if: play a capture's demand against a model of the kernel's table
+// (kernel-table.ts) under the settings in force and under others, next to
+// what the recording says happened.
 //
-// From the records each entry gets a lifetime: allocation (or the start of the
-// capture for entries already alive), its last event, its end, and the state it
-// ended in. An entry that expired ended T(state) after the last packet that
-// refreshed it, so under a timeout T' it would have ended at
-// end − T + T' (never before its last event). T comes from the records
-// themselves (ctnetlink and conntrack -E print the timeout just set with each
-// NEW/UPDATE), else from the capture's /proc snapshots, else kernel defaults.
-// Entries deleted by userspace, evicted or lost keep their actual end; entries
-// still alive when the capture ends stay alive to its end (their last refresh is
-// unknown). Under a limit, an allocation finding the table full first evicts an
-// entry that never became ASSURED (early_drop; optimistic: the kernel only
-// looks in a few buckets), else it is refused — a drop, and the entry never
-// exists. Table-full drops seen in the capture are attempts: if the simulated
-// table had room then, they count as avoided (their lifetime is unknown, so they
-// are not added).
+// The demand is what arrived, whatever the table did with it: every flow the
+// kernel admitted (its start, when it was last active, the timeout class it
+// ended in, whether it got ASSURED) and every packet it refused for want of
+// room (drop records, by tuple: a refused flow that retries is one flow). When
+// a flow was last active is what a timeout counts from: its last event, or —
+// for a flow the collector removed at a pass well after its last event plus
+// its timeout — later activity the events did not show, placed between the
+// two passes around its expiry. The collector's passes are seen in the
+// recording as bursts of destroys; the first anchors the model's schedule.
+// Flows a user deleted or a resync found gone keep their actual end.
+//
+// Played under the settings in force, the model should reproduce the
+// recorded drops: how far it is (baseline_error) says how far to trust the
+// what-if. T comes from the records themselves (ctnetlink and conntrack -E
+// print the timeout just set with each NEW/UPDATE), else from the capture's
+// /proc snapshots, else kernel defaults; the limit in force at each moment
+// from the snapshots.
 
 import type { RecordColumns } from '../records/batch.js';
 import type { RecordSink } from '../records/sink.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import { Cause, IPS, Kind, TCP_STATE_NAMES } from '../records/layout.js';
 import { UserError } from '../errors.js';
+import { DADDR, SADDR } from '../model/keys.js';
+import { DEFAULT_REAP_RATE, KernelTable, type SimStats } from './kernel-table.js';
 
 /** Timeout classes an entry can end in, as the sysctl keys (without nf_conntrack_). */
 export const TIMEOUT_KEYS = [
@@ -89,7 +94,10 @@ export function timeoutClass(proto: number, state: number, status: number): numb
 }
 
 export interface WhatIfSpec {
+  /** Timeouts for every namespace. */
   timeouts: Partial<Record<TimeoutKey, number>>;
+  /** Timeouts for one namespace (timeout sysctls are per namespace), by its name or inode: 'lab-s/udp_timeout=5'. */
+  netns?: Record<string, Partial<Record<TimeoutKey, number>>>;
   max?: number;
 }
 
@@ -110,11 +118,18 @@ export function parseWhatIf(text: string): WhatIfSpec {
     if (item === '') throw new WhatIfSpecError(`--what-if '${text}' has an empty item (two commas?)`);
     const eq = item.indexOf('=');
     if (eq <= 0) throw new WhatIfSpecError(`--what-if item '${item}' is not KEY=VALUE`);
-    let key = item.slice(0, eq).trim().replace(/^net\.netfilter\./, '').replace(/^nf_conntrack_/, '');
+    let key = item.slice(0, eq).trim();
+    // NETNS/KEY: a namespace's own timeout (by /run/netns name or inode)
+    const slash = key.lastIndexOf('/');
+    const ns = slash >= 0 ? key.slice(0, slash) : null;
+    if (ns !== null && !/^[A-Za-z0-9_.:-]{1,64}$/.test(ns)) throw new WhatIfSpecError(`--what-if item '${item}': '${ns}' is not a namespace name or inode`);
+    key = key.slice(slash + 1).replace(/^net\.netfilter\./, '').replace(/^nf_conntrack_/, '');
     const value = item.slice(eq + 1).trim();
     if (key === 'nf_conntrack_max' || key === 'conntrack_max') key = 'max';
-    if (seen.has(key)) throw new WhatIfSpecError(`--what-if sets ${key} twice`);
-    seen.add(key);
+    if (ns !== null && key === 'max') throw new WhatIfSpecError(`--what-if ${item}: nf_conntrack_max is one limit for every namespace; give max=N without a namespace`);
+    const label = ns === null ? key : `${ns}/${key}`;
+    if (seen.has(label)) throw new WhatIfSpecError(`--what-if sets ${label} twice`);
+    seen.add(label);
     if (!/^\d+$/.test(value)) throw new WhatIfSpecError(`--what-if ${key}=${value}: expected a whole number${key === 'max' ? ' of entries' : ' of seconds'}`);
     const n = Number(value);
     if (key === 'max') {
@@ -129,7 +144,8 @@ export function parseWhatIf(text: string): WhatIfSpec {
       );
     }
     if (n < 1 || n > 10 * 365 * 86400) throw new WhatIfSpecError(`--what-if ${key}=${value}: seconds must be between 1 and ${10 * 365 * 86400}`);
-    spec.timeouts[key as TimeoutKey] = n;
+    if (ns === null) spec.timeouts[key as TimeoutKey] = n;
+    else ((spec.netns ??= {})[ns] ??= {})[key as TimeoutKey] = n;
   }
   return spec;
 }
@@ -149,86 +165,102 @@ function editDistance(a: string, b: string): number {
 }
 
 // ---------------------------------------------------------------------------
-// Collecting lifetimes from records
+// The demand, from records
 
-const F_ASSURED = 1;
-const F_EXPIRED = 2; // ended by a timeout (or an unknown cause): its end moves with the timeout
-const F_OPEN = 4; // still alive at the end of the capture
-const F_START_UNKNOWN = 8; // alive when the capture began
+const E_ASSURED = 1;
+const E_USER = 2; // deleted by a user (conntrack -D/-F): keeps its end
+const E_LOST = 4; // gone during a netlink overrun (found by a resync): keeps its end
+const E_EVICTED = 8; // evicted (the eBPF hook says so)
+const E_OPEN = 16; // alive at the end of the capture
+const E_SEEN = 32; // alive when the capture began (a dump); `lastEvent` is its known expiry minus T
+const E_NATURAL = 64; // cause unknown or timeout
 
-class Grow64 {
-  a = new Float64Array(1024);
-  push(i: number, v: number): void {
+class Col {
+  a: Float64Array;
+  constructor(n = 1024) {
+    this.a = new Float64Array(n);
+  }
+  set(i: number, v: number): void {
     if (i >= this.a.length) {
-      const b = new Float64Array(this.a.length * 2);
+      const b = new Float64Array(Math.max(this.a.length * 2, i + 1));
       b.set(this.a);
       this.a = b;
     }
     this.a[i] = v;
   }
 }
-class Grow32 {
-  a = new Uint32Array(1024);
-  push(i: number, v: number): void {
-    if (i >= this.a.length) {
-      const b = new Uint32Array(this.a.length * 2);
-      b.set(this.a);
-      this.a = b;
-    }
-    this.a[i] = v;
-  }
-}
 
-/** A RecordSink that keeps what the what-if simulation needs: one lifetime per entry. */
-export class LifetimeCollector implements RecordSink {
-  // finished entries, in order of their end; simulate() sorts by start
-  private n = 0;
-  private readonly start = new Grow64();
-  private readonly end = new Grow64();
-  private readonly last = new Grow64();
-  private readonly info = new Grow32(); // class << 8 | flags
-  private readonly netnsOf = new Grow32();
-  // live entries: id -> slot in the live arrays
+/** TCP states an assured entry can be evicted in by the collector (tcp_can_early_drop). */
+const TCP_CLOSING = new Set(['FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE']);
+
+/** A RecordSink that keeps the capture's demand: flows, refused packets, the kernel's readings. */
+export class DemandCollector implements RecordSink {
+  // finished (and, at the end, open) flows
+  n = 0;
+  readonly ns = new Col();
+  readonly start = new Col();
+  readonly lastEvent = new Col();
+  readonly end = new Col();
+  readonly cls = new Col();
+  /** Timeout set with the flow's last event (seconds; 0 unknown). */
+  readonly tLast = new Col();
+  readonly flags = new Col();
+  // live flows by id
   private readonly live = new Map<bigint, number>();
-  private liveStart: number[] = [];
-  private liveLast: number[] = [];
-  private liveInfo: number[] = [];
-  private liveNetns: number[] = [];
+  private lStart: number[] = [];
+  private lLast: number[] = [];
+  private lCls: number[] = [];
+  private lT: number[] = [];
+  private lFlags: number[] = [];
+  private lNs: number[] = [];
   private free: number[] = [];
+  // refused packets
+  readonly refusedTs: number[] = [];
+  readonly refusedNs: number[] = [];
+  readonly refusedTuple: string[] = [];
+  readonly refusedCls: number[] = [];
+  /** Destroys of flows the capture never saw made (eBPF, no dump): the kernel's count goes down. */
+  readonly unknownEndTs: number[] = [];
+  readonly unknownEndNs: number[] = [];
   /** Timeout per class as seen in the records (aux of NEW/UPDATE), seconds. */
   readonly learned: (number | undefined)[] = [];
-  readonly tableFullTs: number[] = [];
-  readonly tableFullNetns: number[] = [];
-  /** Netfilter drop records (tp_btf kfree_skb): table-full drops among others. */
-  readonly dropTs: number[] = [];
-  readonly dropNetns: number[] = [];
-  /** Lowest nf_conntrack_max seen per netns (it may change during a capture). */
-  readonly minMax = new Map<number, number>();
-  drops = 0;
-  evictions = 0;
+  readonly procs = new Map<number, ProcSnapshot[]>();
+  readonly nsIndex = new Map<number, number>();
+  readonly nsInode: number[] = [];
   firstTs = Infinity;
   lastTs = -Infinity;
-  lastProc = new Map<number, ProcSnapshot>();
-  firstProc = new Map<number, ProcSnapshot>();
   readonly maxFlows: number;
   truncatedFlows = 0;
+  tableFullRecords = 0;
+  dropRecords = 0;
 
   constructor(opts: { maxFlows?: number } = {}) {
-    this.maxFlows = opts.maxFlows ?? 50_000_000;
+    this.maxFlows = opts.maxFlows ?? 20_000_000;
   }
 
-  readonly procPeak = new Map<number, number>();
+  private nsOf(inode: number): number {
+    let i = this.nsIndex.get(inode);
+    if (i === undefined) {
+      i = this.nsInode.length;
+      this.nsIndex.set(inode, i);
+      this.nsInode.push(inode);
+    }
+    return i;
+  }
 
   ingestProc(s: ProcSnapshot): void {
-    if (!this.firstProc.has(s.netns)) this.firstProc.set(s.netns, s);
-    this.lastProc.set(s.netns, s);
-    this.procPeak.set(s.netns, Math.max(this.procPeak.get(s.netns) ?? 0, s.count));
-    if (s.max > 0) this.minMax.set(s.netns, Math.min(this.minMax.get(s.netns) ?? Infinity, s.max));
+    this.nsOf(s.netns);
+    let a = this.procs.get(s.netns);
+    if (!a) this.procs.set(s.netns, (a = []));
+    a.push(s);
+    const t = s.ts / 1e9;
+    if (t < this.firstTs) this.firstTs = t;
+    if (t > this.lastTs) this.lastTs = t;
   }
 
   ingest(b: RecordColumns): void {
     for (let i = 0; i < b.length; i++) {
-      const ts = b.ts[i]!;
+      const ts = b.ts[i]! / 1e9;
       if (ts < this.firstTs) this.firstTs = ts;
       if (ts > this.lastTs) this.lastTs = ts;
       const kind = b.kind[i]!;
@@ -239,407 +271,530 @@ export class LifetimeCollector implements RecordSink {
         case Kind.CONFIRM: {
           const id = b.id[i]!;
           const cls = timeoutClass(b.proto[i]!, b.state[i]!, b.status[i]!);
-          if (kind !== Kind.SEEN && kind !== Kind.CONFIRM && b.aux[i]! > 0) this.learned[cls] = b.aux[i];
-          const flags = b.status[i]! & IPS.ASSURED ? F_ASSURED : 0;
+          const aux = b.aux[i]!;
+          if ((kind === Kind.ALLOC || kind === Kind.UPDATE) && aux > 0) this.learned[cls] = aux;
           let slot = this.live.get(id);
+          const assured = b.status[i]! & IPS.ASSURED ? E_ASSURED : 0;
+          const closing = b.proto[i] === 6 && TCP_CLOSING.has(TCP_STATE_NAMES[b.state[i]!] ?? '') ? 128 : 0;
           if (slot === undefined) {
             if (kind === Kind.CONFIRM) break; // the ALLOC opens it
-            slot = this.free.pop() ?? this.liveStart.length;
+            slot = this.free.pop() ?? this.lStart.length;
             this.live.set(id, slot);
-            const startKnown = kind === Kind.ALLOC;
-            this.liveStart[slot] = startKnown ? ts : Math.min(ts, this.firstTs);
-            this.liveInfo[slot] = (cls << 8) | flags | (startKnown ? 0 : F_START_UNKNOWN);
-            this.liveNetns[slot] = b.netns[i]!;
-          } else if (kind === Kind.ALLOC) {
-            // the id came back (reused): the old entry ended unseen
-            this.finish(slot, ts, F_EXPIRED);
-            this.liveStart[slot] = ts;
-            this.liveInfo[slot] = (cls << 8) | flags;
-            this.liveNetns[slot] = b.netns[i]!;
-          } else if (kind !== Kind.CONFIRM) {
-            this.liveInfo[slot] = (cls << 8) | (this.liveInfo[slot]! & (F_ASSURED | F_START_UNKNOWN)) | flags;
+            this.lStart[slot] = kind === Kind.ALLOC ? ts : Math.min(ts, this.firstTs);
+            this.lNs[slot] = this.nsOf(b.netns[i]!);
+            this.lFlags[slot] = assured | closing | (kind === Kind.SEEN ? E_SEEN : 0);
+            this.lCls[slot] = cls;
+            // a dumped entry's aux is the time it has left: its expiry is known
+            this.lT[slot] = kind === Kind.SEEN ? 0 : aux;
+            this.lLast[slot] = kind === Kind.SEEN && aux > 0 ? ts + aux : ts;
+            break;
           }
-          this.liveLast[slot] = ts;
+          if (kind === Kind.ALLOC) {
+            // the id came back (reused): the old flow ended unseen
+            this.finish(slot, ts, E_NATURAL);
+            this.lStart[slot] = ts;
+            this.lNs[slot] = this.nsOf(b.netns[i]!);
+            this.lFlags[slot] = assured | closing;
+            this.lCls[slot] = cls;
+            this.lT[slot] = aux;
+            this.lLast[slot] = ts;
+            break;
+          }
+          if (kind === Kind.CONFIRM) break;
+          this.lCls[slot] = cls;
+          this.lFlags[slot] = (this.lFlags[slot]! & ~128 & ~E_SEEN) | assured | closing | (this.lFlags[slot]! & E_ASSURED);
+          if (aux > 0) this.lT[slot] = aux;
+          this.lLast[slot] = Math.max(this.lFlags[slot]! & E_SEEN ? 0 : this.lLast[slot]!, ts);
           break;
         }
         case Kind.DESTROY: {
           const id = b.id[i]!;
-          let slot = this.live.get(id);
-          const cls = timeoutClass(b.proto[i]!, b.state[i]!, b.status[i]!);
-          const cause = b.cause[i]!;
-          const expired = cause === Cause.TIMEOUT || cause === Cause.UNKNOWN ? F_EXPIRED : 0;
+          const slot = this.live.get(id);
           if (slot === undefined) {
-            // alive before the capture began and never seen until now
-            slot = this.free.pop() ?? this.liveStart.length;
-            this.liveStart[slot] = Math.min(ts, this.firstTs);
-            this.liveLast[slot] = this.liveStart[slot]!;
-            this.liveNetns[slot] = b.netns[i]!;
-            this.liveInfo[slot] = F_START_UNKNOWN;
-          } else this.live.delete(id);
-          const assured = (this.liveInfo[slot]! | (b.status[i]! & IPS.ASSURED ? F_ASSURED : 0)) & F_ASSURED;
-          this.liveInfo[slot] = (cls << 8) | (this.liveInfo[slot]! & F_START_UNKNOWN) | assured;
-          if (cause === Cause.EVICTED) this.evictions++;
-          this.finish(slot, ts, expired);
+            this.unknownEndTs.push(ts);
+            this.unknownEndNs.push(this.nsOf(b.netns[i]!));
+            break;
+          }
+          this.live.delete(id);
+          const cause = b.cause[i]!;
+          if (b.status[i]! & IPS.ASSURED) this.lFlags[slot] = this.lFlags[slot]! | E_ASSURED;
+          const how = cause === Cause.USER ? E_USER : cause === Cause.EVICTED ? E_EVICTED : cause === Cause.DESTROY_LOST ? E_LOST : E_NATURAL;
+          this.finish(slot, ts, how);
           this.free.push(slot);
           break;
         }
         case Kind.SYNC: {
-          // live entries of that netns not seen since the dump began are gone
-          const netns = b.netns[i]!;
-          const since = b.start[i]!;
+          // live flows of that namespace not seen since the dump began are gone
+          const ns = this.nsOf(b.netns[i]!);
+          const since = b.start[i]! / 1e9;
           for (const [id, slot] of this.live) {
-            if (this.liveNetns[slot] === netns && this.liveLast[slot]! < since) {
+            if (this.lNs[slot] === ns && this.lLast[slot]! < since && !(this.lFlags[slot]! & E_SEEN && this.lLast[slot]! > since)) {
               this.live.delete(id);
-              this.finish(slot, ts, 0);
+              this.finish(slot, ts, E_LOST);
               this.free.push(slot);
             }
           }
           break;
         }
         case Kind.TABLE_FULL:
-          this.tableFullTs.push(ts);
-          this.tableFullNetns.push(b.netns[i]!);
+        case Kind.DROP: {
+          if (kind === Kind.TABLE_FULL) this.tableFullRecords++;
+          else this.dropRecords++;
+          this.refusedTs.push(ts);
+          this.refusedNs.push(this.nsOf(b.netns[i]!));
+          this.refusedTuple.push(tupleKey(b, i));
+          this.refusedCls.push(timeoutClass(b.proto[i]!, b.proto[i] === 6 ? 1 : 0, 0));
           break;
-        case Kind.DROP:
-          this.drops++;
-          this.dropTs.push(ts);
-          this.dropNetns.push(b.netns[i]!);
-          break;
-        case Kind.EVICT:
-          this.evictions++;
-          break;
+        }
         default:
           break;
       }
     }
   }
 
-  private finish(slot: number, end: number, extra: number): void {
+  private finish(slot: number, end: number, how: number): void {
     if (this.n >= this.maxFlows) {
       this.truncatedFlows++;
       return;
     }
     const k = this.n++;
-    this.start.push(k, this.liveStart[slot]!);
-    this.end.push(k, end);
-    this.last.push(k, this.liveLast[slot]!);
-    this.info.push(k, this.liveInfo[slot]! | extra);
-    this.netnsOf.push(k, this.liveNetns[slot]!);
+    this.ns.set(k, this.lNs[slot]!);
+    this.start.set(k, this.lStart[slot]!);
+    this.lastEvent.set(k, this.lLast[slot]!);
+    this.end.set(k, end);
+    this.cls.set(k, this.lCls[slot]!);
+    this.tLast.set(k, this.lT[slot]!);
+    this.flags.set(k, this.lFlags[slot]! | how);
   }
 
-  /** Close the collection: entries still alive stay open to the capture's end. */
-  lifetimes(): Lifetimes {
-    const end = this.lastTs;
-    for (const slot of this.live.values()) this.finish(slot, end, F_OPEN);
+  /** Close the collection: flows still alive stay open to the capture's end. */
+  close(): void {
+    for (const slot of this.live.values()) this.finish(slot, this.lastTs, E_OPEN);
     this.live.clear();
-    const n = this.n;
-    return {
-      n,
-      start: this.start.a.subarray(0, n),
-      end: this.end.a.subarray(0, n),
-      last: this.last.a.subarray(0, n),
-      info: this.info.a.subarray(0, n),
-      netns: this.netnsOf.a.subarray(0, n),
-      firstTs: Number.isFinite(this.firstTs) ? this.firstTs : 0,
-      lastTs: Number.isFinite(this.lastTs) ? this.lastTs : 0,
-    };
   }
 }
 
-export interface Lifetimes {
-  n: number;
-  start: Float64Array;
-  end: Float64Array;
-  last: Float64Array;
-  info: Uint32Array;
-  netns: Uint32Array;
-  firstTs: number;
-  lastTs: number;
+/** A refused packet's flow: protocol, addresses and ports. */
+function tupleKey(b: RecordColumns, i: number): string {
+  const o = i * 160;
+  const by = b.bytes;
+  let k = `${b.proto[i]}|${b.sport[i]}|${b.dport[i]}|`;
+  for (let j = 0; j < 16; j++) k += by[o + SADDR + j]!.toString(16);
+  k += '|';
+  for (let j = 0; j < 16; j++) k += by[o + DADDR + j]!.toString(16);
+  return k;
 }
 
 // ---------------------------------------------------------------------------
 // Simulation
 
-export interface Occupancy {
+export interface SimSummary {
+  max: number | null;
   peak: number;
   mean: number;
   /** Seconds with the table at or above 70/85/95 % of max (null without a max). */
   seconds_above: { '70': number; '85': number; '95': number } | null;
   drops: number;
-  evictions: number;
+  early_drops: number;
+  /** Entries the collector evicted from a table at 95 % or more. */
+  gc_evictions: number;
 }
 
 export interface WhatIfNetns {
   netns: number;
-  entries: number;
-  actual: Occupancy & { max: number | null; kernel_peak_count: number | null; kernel_drops: number | null; kernel_early_drops: number | null };
-  what_if: Occupancy & { max: number | null; avoided_drops: number; table_full_attempts_admitted: number };
+  name: string | null;
+  flows: number;
+  refused: number;
+  /** What the recording says: the kernel's own counters and readings. */
+  recorded: { max: number | null; peak_count: number | null; drops: number | null; drop_records: number; early_drops: number | null };
+  /** The model under the settings in force. */
+  baseline: SimSummary;
+  /** Drops: the mean over first passes of the collector spread over its interval, and their range. */
+  what_if: SimSummary & { drops_range: [number, number] };
+  /** (baseline − recorded) / recorded: how far the model was from what happened (null: nothing to compare). */
+  baseline_error: { drops: number | null; peak: number | null };
+}
+
+export interface LagStats {
+  n: number;
+  p50: number;
+  p90: number;
+  mean: number;
 }
 
 export interface WhatIfResult {
-  spec: { timeouts: Record<string, number>; max: number | null };
+  spec: { timeouts: Record<string, number>; netns?: Record<string, Record<string, number>>; max: number | null };
   /** Timeout per class the capture actually ran with, and where each came from. */
   actual_timeouts: Record<string, { seconds: number; from: 'records' | 'proc' | 'kernel default' }>;
   duration_seconds: number;
   entries: number;
+  refused_arrivals: number;
+  /** The collector: passes seen in the recording and in the model, and how long expired entries waited for it. */
+  gc: { buckets: number; /** Entries a pass removes per second, and whence. */ reap_rate_per_s: number; reap_rate_from: 'recording' | 'default'; recorded_passes: number; baseline_passes: number; /** The first passes, seconds from the start. */ recorded_pass_s: number[]; baseline_pass_s: number[]; recorded_lag_s: LagStats | null; baseline_lag_s: LagStats | null };
   by_netns: WhatIfNetns[];
   notes: string[];
 }
 
-/** Run the what-if over what `c` collected. */
-export function simulate(c: LifetimeCollector, spec: WhatIfSpec): WhatIfResult {
-  const lt = c.lifetimes();
+/**
+ * Destroys within this many seconds of each other are one burst: a pass
+ * removes hundreds in milliseconds, while lookups and early-drop walks remove
+ * expired entries one at a time.
+ */
+const PASS_GAP_S = 0.005;
+/** A burst is a pass when it removed at least this many expired entries, or this many of any kind (an eviction down to 95 %). */
+const PASS_MIN = 10;
+const PASS_TRIM = 20;
+/**
+ * Bursts closer than this are one pass (GC_SCAN_INTERVAL_MIN): a pass that
+ * removes many entries does it in runs of 256 a few milliseconds apart, and
+ * the events of one pass reach us in batches.
+ */
+const PASS_MERGE_S = 1;
+
+/**
+ * Collector passes in a recording: bursts of destroys (none a user's) with
+ * at least PASS_MIN flows that had expired (ended after their last event plus
+ * their timeout), or at least PASS_TRIM of any (a pass that evicts down to
+ * 95 % of max). Early drops go one at a time, though at a high rate in a
+ * full table.
+ */
+export function observedPasses(c: DemandCollector, timeoutOf: (k: number) => number): PassSeen[] {
+  const ev: Array<[number, boolean]> = [];
+  for (let k = 0; k < c.n; k++) {
+    const f = c.flags.a[k]!;
+    if (!(f & E_NATURAL)) continue;
+    const expiry = f & E_SEEN ? c.lastEvent.a[k]! : c.lastEvent.a[k]! + timeoutOf(k);
+    ev.push([c.end.a[k]!, c.end.a[k]! + 0.5 >= expiry]);
+  }
+  ev.sort((a, b) => a[0] - b[0]);
+  const out: PassSeen[] = [];
+  let start = NaN;
+  let lastT = -Infinity;
+  let expired = 0;
+  let size = 0;
+  const close = () => {
+    if (expired < PASS_MIN && size < PASS_TRIM) return;
+    const prev = out[out.length - 1];
+    if (prev && start - prev.start < PASS_MERGE_S) {
+      // the same pass, continued
+      prev.end = lastT;
+      prev.removed += size;
+      return;
+    }
+    out.push({ start, end: lastT, removed: size });
+  };
+  for (const [t, x] of ev) {
+    if (t - lastT > PASS_GAP_S) {
+      close();
+      start = t;
+      size = expired = 0;
+    }
+    size++;
+    if (x) expired++;
+    lastT = t;
+  }
+  close();
+  return out;
+}
+
+/** A pass of the collector seen in a recording: when it began and ended, and how many entries it removed. */
+export interface PassSeen {
+  start: number;
+  end: number;
+  removed: number;
+}
+
+/** How fast passes remove entries (per second): the median over passes that removed at least 512. */
+export function reapRate(passes: readonly PassSeen[]): number | null {
+  const r = passes.filter((p) => p.removed >= 512 && p.end > p.start).map((p) => p.removed / (p.end - p.start));
+  if (!r.length) return null;
+  r.sort((a, b) => a - b);
+  return r[Math.floor(r.length / 2)]!;
+}
+
+function lagStats(lags: number[]): LagStats | null {
+  if (!lags.length) return null;
+  lags.sort((a, b) => a - b);
+  const q = (p: number) => Math.round(lags[Math.min(lags.length - 1, Math.floor(p * lags.length))]! * 100) / 100;
+  return { n: lags.length, p50: q(0.5), p90: q(0.9), mean: Math.round((lags.reduce((a, b) => a + b, 0) / lags.length) * 100) / 100 };
+}
+
+/** Run the model over what `c` collected, under the settings in force and under `spec`. */
+export function simulate(c: DemandCollector, spec: WhatIfSpec): WhatIfResult {
+  c.close();
   const notes: string[] = [];
   // actual timeouts per class: records > proc > defaults
   const procTimeouts: Record<string, number> = {};
-  for (const s of c.lastProc.values()) Object.assign(procTimeouts, s.timeouts);
+  const snaps: ProcSnapshot[] = [];
+  for (const a of c.procs.values()) snaps.push(...a);
+  snaps.sort((a, b) => a.ts - b.ts);
+  for (const s of snaps) Object.assign(procTimeouts, s.timeouts);
   const actualT: number[] = [];
   const actualTimeouts: WhatIfResult['actual_timeouts'] = {};
-  const newT: number[] = [];
   TIMEOUT_KEYS.forEach((k, i) => {
     const learned = c.learned[i];
     const proc = procTimeouts[k];
     const [seconds, from] = learned !== undefined ? [learned, 'records' as const] : proc !== undefined ? [proc, 'proc' as const] : [KERNEL_DEFAULT_TIMEOUTS[k], 'kernel default' as const];
-    actualT[i] = seconds * 1e9;
+    actualT[i] = seconds;
     actualTimeouts[k] = { seconds, from };
-    newT[i] = (spec.timeouts[k] ?? seconds) * 1e9;
   });
-  if (c.truncatedFlows > 0) notes.push(`${c.truncatedFlows} entries beyond the ${c.maxFlows} simulated were left out`);
+  if (c.truncatedFlows > 0) notes.push(`${c.truncatedFlows} flows beyond the ${c.maxFlows} simulated were left out`);
 
-  // what-if end of every entry
-  const wEnd = new Float64Array(lt.n);
-  let moved = 0;
-  for (let k = 0; k < lt.n; k++) {
-    const info = lt.info[k]!;
-    const cls = info >>> 8;
-    if (info & F_EXPIRED && !(info & F_OPEN) && actualT[cls] !== newT[cls]) {
-      const refresh = Math.max(lt.last[k]!, lt.end[k]! - actualT[cls]!);
-      wEnd[k] = Math.max(lt.last[k]!, refresh + newT[cls]!);
-      moved++;
-    } else wEnd[k] = lt.end[k]!;
-  }
-  if (Object.keys(spec.timeouts).length > 0 && moved === 0) notes.push('no entry ended in a state whose timeout the what-if changes');
-
-  // by netns (nf_conntrack_max is global, the count it is compared with is per netns)
-  const groups = new Map<number, number[]>();
-  for (let k = 0; k < lt.n; k++) {
-    const ns = lt.netns[k]!;
-    let g = groups.get(ns);
-    if (!g) groups.set(ns, (g = []));
-    g.push(k);
-  }
-  const fullByNs = new Map<number, number[]>();
-  c.tableFullTs.forEach((ts, i) => {
-    const ns = c.tableFullNetns[i]!;
-    let g = fullByNs.get(ns);
-    if (!g) fullByNs.set(ns, (g = []));
-    g.push(ts);
-  });
-  for (const ns of fullByNs.keys()) if (!groups.has(ns)) groups.set(ns, []);
-
-  const t0 = lt.firstTs;
-  const t1 = lt.lastTs;
-  const byNetns: WhatIfNetns[] = [];
-  for (const [ns, idx] of groups) {
-    const first = c.firstProc.get(ns);
-    const last = c.lastProc.get(ns);
-    const actualMax = c.minMax.get(ns) ?? null;
-    if (actualMax !== null && last && last.max !== actualMax) {
-      notes.push(`nf_conntrack_max changed during the capture (netns ${ns}: lowest ${actualMax}, last ${last.max}); the actual column uses the lowest`);
+  // the limit in force, and the hash size
+  const maxSeries = snaps.filter((s) => s.max > 0).map((s) => [s.ts / 1e9, s.max] as const);
+  const buckets = snaps.find((s) => s.buckets > 0)?.buckets ?? 0;
+  if (!buckets) notes.push('nf_conntrack_buckets unknown (no /proc snapshot): early drop modelled with 65,536 buckets');
+  const maxAt = (t: number): number => {
+    if (!maxSeries.length) return 0;
+    let lo = 0;
+    let hi = maxSeries.length - 1;
+    if (t < maxSeries[0]![0]) return maxSeries[0]![1];
+    while (lo < hi) {
+      const m = (lo + hi + 1) >> 1;
+      if (maxSeries[m]![0] <= t) lo = m;
+      else hi = m - 1;
     }
-    const kernelDrops = first && last && 'drop' in last.stats ? (last.stats.drop ?? 0) - (first.stats.drop ?? 0) : null;
-    let full = (fullByNs.get(ns) ?? []).sort((a, b) => a - b);
-    if (full.length === 0 && kernelDrops && kernelDrops > 0) {
-      // no table-full records (the ctnetlink fallback cannot see them), but the
-      // kernel counted conntrack drops: take the netfilter drop records of this
-      // netns as those attempts, as many as the kernel counted
-      full = c.dropTs.filter((_, i) => c.dropNetns[i] === ns).sort((a, b) => a - b).slice(0, kernelDrops);
-      if (full.length) notes.push(`netns ${ns}: ${full.length} netfilter drop records taken as table-full attempts (the kernel counted ${kernelDrops} conntrack drops)`);
+    return maxSeries[lo]![1];
+  };
+  if (!maxSeries.length && !spec.max) notes.push('nf_conntrack_max unknown (no /proc snapshot in the capture): no drops can be modelled; pass max=N');
+
+  // when each flow was last active
+  const tOf = (k: number) => (c.tLast.a[k]! > 0 ? c.tLast.a[k]! : actualT[c.cls.a[k]!]!);
+  const seenPasses = observedPasses(c, tOf);
+  const passes = seenPasses.map((p) => p.start);
+  const reap = reapRate(seenPasses);
+  const last = new Float64Array(c.n);
+  const recordedLags: number[] = [];
+  const lastPass = passes.length ? passes[passes.length - 1]! : -Infinity;
+  for (let k = 0; k < c.n; k++) {
+    const f = c.flags.a[k]!;
+    const T = tOf(k);
+    const ev = c.lastEvent.a[k]!;
+    if (f & E_SEEN) {
+      last[k] = ev - T; // its expiry was known from the dump
+      continue;
     }
-    const actual = sweep(idx, lt.start, lt.end, lt.info, t0, t1, Infinity, actualMax, full, false);
-    const wMax = spec.max ?? actualMax;
-    const w = sweep(idx, lt.start, wEnd, lt.info, t0, t1, spec.max ?? Infinity, wMax, full, true);
-    const kernelPeak = peakProcCount(c, ns);
-    byNetns.push({
-      netns: ns,
-      entries: idx.length,
-      actual: {
-        ...actual.occ,
-        drops: full.length,
-        evictions: c.evictions,
-        max: actualMax,
-        kernel_peak_count: kernelPeak,
-        kernel_drops: kernelDrops,
-        kernel_early_drops: first && last && 'early_drop' in last.stats ? (last.stats.early_drop ?? 0) - (first.stats.early_drop ?? 0) : null,
-      },
-      what_if: {
-        ...w.occ,
-        max: wMax,
-        avoided_drops: Math.max(0, full.length - w.fullStillDropped),
-        table_full_attempts_admitted: full.length - w.fullStillDropped,
-      },
+    last[k] = ev;
+    if (f & E_OPEN) {
+      if (lastPass + 0 > ev + T) last[k] = lastPass - T; // alive after a pass it would have expired before
+      continue;
+    }
+    if (!(f & E_NATURAL)) continue;
+    const end = c.end.a[k]!;
+    if (end + 0.5 < ev + T) continue; // removed before its expiry: evicted; the model decides
+    // the pass that removed it, and the one before
+    let lo = 0;
+    let hi = passes.length - 1;
+    let p = -1;
+    while (lo <= hi) {
+      const m = (lo + hi) >> 1;
+      if (passes[m]! <= end + 0.3) {
+        p = m;
+        lo = m + 1;
+      } else hi = m - 1;
+    }
+    const prev = p > 0 ? passes[p - 1]! : -Infinity;
+    if (ev + T > prev) recordedLags.push(end - (ev + T));
+    else if (p >= 0) last[k] = Math.max(ev, (prev + passes[p]!) / 2 - T); // active after its last event
+  }
+
+  // the model, under a timeout per class
+  const t0 = c.firstTs;
+  const t1 = c.lastTs;
+  const nns = c.nsInode.length;
+  /** The namespace of the refused packet being played (its timeouts may be its own). */
+  let refusedNsNow = 0;
+  const run = (T: (cls: number, k: number) => number, limit: (t: number) => number, schedule: number[]) => {
+    const table = new KernelTable({ buckets: buckets || 65536, maxAt: limit, schedule, start: t0, ...(reap ? { reapRate: reap } : {}) });
+    // events: flows arrive, user deletes end, refused packets retry, unseen entries go
+    type Ev = { t: number; kind: 0 | 1 | 2 | 3 | 4; i: number };
+    const evs: Ev[] = [];
+    for (let k = 0; k < c.n; k++) {
+      evs.push({ t: c.flags.a[k]! & E_SEEN ? t0 : c.start.a[k]!, kind: 0, i: k });
+      if (c.flags.a[k]! & (E_USER | E_LOST)) evs.push({ t: c.end.a[k]!, kind: 1, i: k });
+    }
+    for (let j = 0; j < c.refusedTs.length; j++) if (refusedKept[j]) evs.push({ t: c.refusedTs[j]!, kind: 2, i: j });
+    for (let j = 0; j < c.unknownEndTs.length; j++) evs.push({ t: c.unknownEndTs[j]!, kind: 3, i: j });
+    for (const [inode, list] of c.procs) if (list.length) evs.push({ t: list[0]!.ts / 1e9, kind: 4, i: c.nsIndex.get(inode)! });
+    evs.sort((a, b) => a.t - b.t || a.kind - b.kind);
+    const slot = new Int32Array(c.n).fill(-1);
+    const tuples = new Map<string, number>();
+    for (const e of evs) {
+      if (e.kind === 0) {
+        const k = e.i;
+        const expiry = Math.max(e.t + 1e-3, last[k]! + T(c.cls.a[k]!, k));
+        const f = c.flags.a[k]!;
+        slot[k] = table.arrive(c.ns.a[k]!, e.t, expiry, (f & E_ASSURED) !== 0, (f & 128) !== 0);
+      } else if (e.kind === 1) {
+        if (slot[e.i]! >= 0) table.remove(slot[e.i]!, e.t);
+      } else if (e.kind === 2) {
+        const j = e.i;
+        const key = `${c.refusedNs[j]}|${c.refusedTuple[j]}`;
+        refusedNsNow = c.refusedNs[j]!;
+        const expiry = e.t + T(c.refusedCls[j]!, -1);
+        const have = tuples.get(key);
+        if (have !== undefined && table.refresh(have, e.t, expiry)) continue;
+        const k = table.arrive(c.refusedNs[j]!, e.t, expiry, false, false);
+        if (k >= 0) tuples.set(key, k);
+        else tuples.delete(key);
+      } else if (e.kind === 3) {
+        table.removePhantom(c.unknownEndNs[e.i]!, e.t);
+      } else {
+        // entries alive before the capture that it cannot see: the kernel's count minus ours
+        const inode = c.nsInode[e.i]!;
+        const first = c.procs.get(inode)![0]!;
+        const gap = first.count - table.count(e.i);
+        if (gap > 0) table.addPhantom(e.i, gap, e.t);
+      }
+    }
+    table.finish(t1);
+    return { table, slot };
+  };
+
+  // refused packets: at most as many per namespace as the kernel counted drops
+  // (drop records also carry packets other netfilter rules dropped)
+  const refusedKept = new Uint8Array(c.refusedTs.length).fill(1);
+  const recorded = new Map<number, WhatIfNetns['recorded']>();
+  for (let ns = 0; ns < nns; ns++) {
+    const inode = c.nsInode[ns]!;
+    const list = c.procs.get(inode) ?? [];
+    const first = list[0];
+    const lastS = list[list.length - 1];
+    const delta = (key: string) => (first && lastS && key in lastS.stats && key in first.stats ? lastS.stats[key]! - first.stats[key]! : null);
+    const drops = delta('drop');
+    const idx = c.refusedNs.map((n, j) => (n === ns ? j : -1)).filter((j) => j >= 0);
+    if (drops !== null && idx.length > drops * 1.02 + 2) {
+      for (const j of idx.slice(drops)) refusedKept[j] = 0;
+      notes.push(`netns ${inode}: ${idx.length} drop records, the kernel counted ${drops} conntrack drops: the first ${drops} taken as refused flows (the rest were dropped by other rules)`);
+    }
+    recorded.set(ns, {
+      max: list.length ? Math.min(...list.map((s) => s.max).filter((m) => m > 0)) : null,
+      peak_count: list.length ? Math.max(...list.map((s) => s.count)) : null,
+      drops,
+      drop_records: idx.length,
+      early_drops: delta('early_drop'),
     });
   }
-  byNetns.sort((a, b) => b.actual.peak - a.actual.peak);
-  if (!spec.max && byNetns.every((n) => n.actual.max === null)) {
-    notes.push('nf_conntrack_max unknown (no /proc snapshot in the capture): pass max=N to see time above 70/85/95 %');
+
+  const actualOf = (cls: number, k: number) => (k >= 0 && c.tLast.a[k]! > 0 ? c.tLast.a[k]! : actualT[cls]!);
+  // The baseline's collector starts at the first pass the recording shows.
+  const base = run(actualOf, maxAt, [passes.length ? passes[0]! : t0 + GC_MAX_S]);
+  // Under other settings the collector keeps the recording's time until the
+  // first flow the settings change arrives (till then both tables are the
+  // same), then its own. Without a pass recorded before that, when it first
+  // comes is anyone's guess (a pass up to a minute before set it): the
+  // what-if is then run with first passes spread over that interval, and the
+  // drops are given as their mean and range.
+  // per namespace (index): the timeouts the what-if sets, by class
+  const overriddenBy: (number | undefined)[][] = c.nsInode.map((inode, i) => {
+    const names = new Set([String(inode), ...(c.procs.get(inode) ?? []).map((p) => p.name).filter((x): x is string => !!x)]);
+    const own = Object.entries(spec.netns ?? {}).filter(([n]) => names.has(n)).map(([, t]) => t);
+    void i;
+    return TIMEOUT_KEYS.map((key) => own.find((t) => t[key] !== undefined)?.[key] ?? spec.timeouts[key]);
+  });
+  for (const n of Object.keys(spec.netns ?? {})) {
+    if (!c.nsInode.some((inode) => String(inode) === n || (c.procs.get(inode) ?? []).some((p) => p.name === n))) notes.push(`the what-if names namespace '${n}', which the capture does not hold`);
   }
-  if (c.tableFullTs.length === 0 && c.drops === 0 && byNetns.every((n) => !n.actual.kernel_drops)) notes.push('the capture holds no table-full drop records (a text import or a source without the drop hook cannot see them)');
+  const nsOfFlow = (k: number) => (k >= 0 ? c.ns.a[k]! : refusedNsNow);
+  const overrideOf = (cls: number, k: number) => overriddenBy[nsOfFlow(k)]?.[cls];
+  const wT = (cls: number, k: number) => overrideOf(cls, k) ?? actualOf(cls, k);
+  const wMax = spec.max ? () => spec.max! : maxAt;
+  let diverge = spec.max ? t0 : Infinity;
+  for (let k = 0; k < c.n; k++) {
+    const o = overrideOf(c.cls.a[k]!, k);
+    if (o !== undefined && o !== actualOf(c.cls.a[k]!, k)) diverge = Math.min(diverge, c.flags.a[k]! & E_SEEN ? t0 : c.start.a[k]!);
+  }
+  for (let j = 0; j < c.refusedTs.length; j++) if (overriddenBy[c.refusedNs[j]!]?.[c.refusedCls[j]!] !== undefined) diverge = Math.min(diverge, c.refusedTs[j]!);
+  const followed = passes.filter((p) => p <= diverge);
+  const first = firstInterval(c, last, wT, t0);
+  const phases = followed.length ? 1 : c.n > 1_000_000 ? 3 : PHASES;
+  const runs = Array.from({ length: phases }, (_, j) => run(wT, wMax, followed.length ? followed : [t0 + ((j + 0.5) / phases) * first]));
+  if (Object.keys(spec.timeouts).length > 0 || Object.keys(spec.netns ?? {}).length > 0) {
+    let moved = 0;
+    for (let k = 0; k < c.n; k++) if (overrideOf(c.cls.a[k]!, k) !== undefined) moved++;
+    if (moved === 0 && !c.refusedCls.some((cl, j) => overriddenBy[c.refusedNs[j]!]?.[cl] !== undefined)) notes.push('no flow ended in a state whose timeout the what-if changes');
+  }
+
+  // how long expired flows waited for the collector, in the model (same flows as recordedLags)
+  const baseLags: number[] = [];
+  for (let k = 0; k < c.n; k++) {
+    const s = base.slot[k]!;
+    if (s < 0 || !(c.flags.a[k]! & E_NATURAL) || c.flags.a[k]! & E_SEEN) continue;
+    const end = base.table.removedAt(s);
+    const exp = base.table.expiresAt(s);
+    if (Number.isFinite(end) && end >= exp) baseLags.push(end - exp);
+  }
+
+  const summary = (st: SimStats, max: number | null, dur: number): SimSummary => ({
+    max,
+    peak: st.peak,
+    mean: Math.round((dur > 0 ? st.area / dur : 0) * 10) / 10,
+    seconds_above: max ? { '70': round1(st.above[0]), '85': round1(st.above[1]), '95': round1(st.above[2]) } : null,
+    drops: st.drops,
+    early_drops: st.earlyDrops,
+    gc_evictions: st.gcEvictions,
+  });
+  const dur = Math.max(0, t1 - t0);
+  const rel = (a: number, b: number | null) => (b === null || b === 0 ? (a === 0 && b === 0 ? 0 : null) : Math.round(((a - b) / b) * 1000) / 1000);
+  const byNetns: WhatIfNetns[] = [];
+  for (let ns = 0; ns < nns; ns++) {
+    const inode = c.nsInode[ns]!;
+    const rec = recorded.get(ns)!;
+    let flows = 0;
+    for (let k = 0; k < c.n; k++) if (c.ns.a[k] === ns) flows++;
+    const b = summary(base.table.stats(ns), rec.max, dur);
+    // the run whose drops are nearest the mean stands for the others
+    const drops = runs.map((r) => r.table.stats(ns).drops);
+    const mean = drops.reduce((a, b) => a + b, 0) / drops.length;
+    const near = drops.reduce((bi, d, i) => (Math.abs(d - mean) < Math.abs(drops[bi]! - mean) ? i : bi), 0);
+    const w = { ...summary(runs[near]!.table.stats(ns), spec.max ?? rec.max, dur), drops: Math.round(mean), drops_range: [Math.min(...drops), Math.max(...drops)] as [number, number] };
+    const list = c.procs.get(inode) ?? [];
+    byNetns.push({
+      netns: inode,
+      name: list.find((s) => s.name)?.name ?? null,
+      flows,
+      refused: c.refusedNs.filter((n, j) => n === ns && refusedKept[j]).length,
+      recorded: rec,
+      baseline: b,
+      what_if: w,
+      baseline_error: { drops: rel(b.drops, rec.drops ?? (rec.drop_records || null)), peak: rel(b.peak, rec.peak_count) },
+    });
+  }
+  byNetns.sort((a, b) => (b.recorded.drops ?? b.recorded.drop_records) - (a.recorded.drops ?? a.recorded.drop_records) || (b.recorded.peak_count ?? 0) - (a.recorded.peak_count ?? 0));
+  if (c.refusedTs.length === 0 && byNetns.every((n) => !n.recorded.drops)) notes.push('the capture holds no drop records (a text import or a source without the drop hook cannot see refused packets): the what-if cannot add the demand they were');
   return {
-    spec: { timeouts: { ...spec.timeouts }, max: spec.max ?? null },
+    spec: { timeouts: { ...spec.timeouts }, ...(spec.netns ? { netns: spec.netns as Record<string, Record<string, number>> } : {}), max: spec.max ?? null },
     actual_timeouts: actualTimeouts,
-    duration_seconds: Math.max(0, (t1 - t0) / 1e9),
-    entries: lt.n,
+    duration_seconds: round1(dur),
+    entries: c.n,
+    refused_arrivals: c.refusedTs.length,
+    gc: { buckets: buckets || 65536, reap_rate_per_s: Math.round(reap ?? DEFAULT_REAP_RATE), reap_rate_from: reap ? 'recording' : 'default', recorded_passes: passes.length, baseline_passes: base.table.passes.length, recorded_pass_s: passes.slice(0, 12).map((x) => round1(x - t0)), baseline_pass_s: base.table.passes.slice(0, 12).map((x) => round1(x - t0)), recorded_lag_s: lagStats(recordedLags), baseline_lag_s: lagStats(baseLags) },
     by_netns: byNetns,
     notes,
   };
 }
 
-function peakProcCount(c: LifetimeCollector, ns: number): number | null {
-  return c.procPeak.get(ns) ?? null;
+/** First passes the what-if is run with (spread over the collector's interval). */
+const PHASES = 8;
+/** GC_SCAN_INTERVAL_MAX, seconds. */
+const GC_MAX_S = 60;
+
+/**
+ * The collector's interval when the capture began, under the what-if's
+ * timeouts: the mean time to expiry of what was alive then (each clamped to
+ * 1..300 s, with 100 entries at 60 s), clamped to 1..60 s.
+ */
+function firstInterval(c: DemandCollector, last: Float64Array, T: (cls: number, k: number) => number, t0: number): number {
+  let sum = 100 * 60;
+  let n = 100;
+  for (let k = 0; k < c.n; k++) {
+    if (!(c.flags.a[k]! & E_SEEN)) continue;
+    sum += Math.min(300, Math.max(1, last[k]! + T(c.cls.a[k]!, k) - t0));
+    n++;
+  }
+  return Math.min(GC_MAX_S, Math.max(1, sum / n));
 }
 
-/** A min-heap of (time, entry) pairs. */
-class Heap {
-  t: number[] = [];
-  k: number[] = [];
-  get size(): number {
-    return this.t.length;
-  }
-  push(t: number, k: number): void {
-    const a = this.t;
-    const b = this.k;
-    let i = a.length;
-    a.push(t);
-    b.push(k);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p]! <= t) break;
-      a[i] = a[p]!;
-      b[i] = b[p]!;
-      i = p;
-    }
-    a[i] = t;
-    b[i] = k;
-  }
-  peek(): number {
-    return this.t[0]!;
-  }
-  pop(): number {
-    const a = this.t;
-    const b = this.k;
-    const top = b[0]!;
-    const lt = a.pop()!;
-    const lk = b.pop()!;
-    const n = a.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const m = r < n && a[r]! < a[l]! ? r : l;
-        if (a[m]! >= lt) break;
-        a[i] = a[m]!;
-        b[i] = b[m]!;
-        i = m;
-      }
-      a[i] = lt;
-      b[i] = lk;
-    }
-    return top;
-  }
-}
-
-function sweep(
-  idx: number[],
-  start: Float64Array,
-  end: Float64Array,
-  info: Uint32Array,
-  t0: number,
-  t1: number,
-  limit: number,
-  max: number | null,
-  tableFull: number[],
-  admitTableFull: boolean,
-): { occ: Occupancy; fullStillDropped: number } {
-  const order = idx.slice().sort((a, b) => start[a]! - start[b]!);
-  const heap = new Heap();
-  const gone = new Uint8Array(start.length); // evicted before their end
-  const evictable: number[] = [];
-  const thr = max ? [0.7 * max, 0.85 * max, 0.95 * max] : null;
-  const above = [0, 0, 0];
-  let count = 0;
-  let peak = 0;
-  let area = 0;
-  let lastT = t0;
-  let drops = 0;
-  let evictions = 0;
-  let fullStillDropped = 0;
-  let fi = 0;
-  const advance = (t: number) => {
-    const dt = Math.max(0, t - lastT);
-    if (dt > 0) {
-      area += count * dt;
-      if (thr) for (let j = 0; j < 3; j++) if (count >= thr[j]!) above[j]! += dt;
-      lastT = t;
-    }
-  };
-  const expireUntil = (t: number) => {
-    while (heap.size > 0 && heap.peek() <= t) {
-      const et = heap.peek();
-      const k = heap.pop();
-      if (gone[k]) continue;
-      advance(et);
-      count--;
-    }
-  };
-  const evictOne = (t: number): boolean => {
-    while (evictable.length > 0) {
-      const k = evictable.pop()!;
-      if (gone[k] || end[k]! <= t) continue;
-      gone[k] = 1;
-      count--;
-      evictions++;
-      return true;
-    }
-    return false;
-  };
-  for (const k of order) {
-    const s = start[k]!;
-    // table-full attempts in the capture before this allocation
-    while (fi < tableFull.length && tableFull[fi]! < s) {
-      const ft = tableFull[fi++]!;
-      expireUntil(ft);
-      if (!admitTableFull || count >= limit) fullStillDropped++;
-    }
-    expireUntil(s);
-    advance(s);
-    if (count >= limit && !evictOne(s)) {
-      drops++;
-      continue;
-    }
-    count++;
-    if (count > peak) peak = count;
-    heap.push(end[k]!, k);
-    if (!(info[k]! & F_ASSURED)) evictable.push(k);
-  }
-  while (fi < tableFull.length) {
-    const ft = tableFull[fi++]!;
-    expireUntil(ft);
-    if (!admitTableFull || count >= limit) fullStillDropped++;
-  }
-  expireUntil(t1);
-  advance(t1);
-  const dur = Math.max(0, t1 - t0);
-  return {
-    occ: {
-      peak,
-      mean: dur > 0 ? area / dur : count,
-      seconds_above: thr ? { '70': above[0]! / 1e9, '85': above[1]! / 1e9, '95': above[2]! / 1e9 } : null,
-      drops,
-      evictions,
-    },
-    fullStillDropped,
-  };
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
 }

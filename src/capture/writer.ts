@@ -42,6 +42,8 @@ export interface CaptureWriterOptions {
   kernel?: string;
   bootBaseNs?: number;
   origin?: string;
+  /** The recording host's facts for the advice of a later replay. */
+  hostFacts?: CaptureHeader['host_facts'];
   /** Wall clock in ms for the header and footer (tests and fixtures pin it). */
   nowMs?: () => number;
   /** Called when a new segment is opened (rotation), with its path. */
@@ -224,6 +226,7 @@ export class CaptureWriter implements RecordSink {
       record: { size: RECORD_SIZE, version: RECORD_VERSION, fields },
       segment: this.segment,
       ...(this.opts.origin ? { origin: this.opts.origin } : {}),
+      ...(this.opts.hostFacts ? { host_facts: this.opts.hostFacts } : {}),
     };
   }
 

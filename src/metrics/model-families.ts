@@ -102,12 +102,4 @@ export function writeModelMetrics(out: Exposition, model: Model, opts: ModelMetr
       for (const it of occ.tops.get(by) ?? []) out.sample('ctscope_top_entries', it.count, { dimension: by, key: it.key });
     }
   }
-
-  const f = model.forecast();
-  if (f) {
-    out.family('ctscope_forecast_time_to_full_seconds', 'gauge', 'Seconds until nf_conntrack_count reaches nf_conntrack_max at the current trend (+Inf: not growing).');
-    out.sample('ctscope_forecast_time_to_full_seconds', f.time_to_full_s ?? Infinity, { netns: f.netns });
-    out.family('ctscope_forecast_confidence_ratio', 'gauge', 'Confidence of the time-to-full forecast, 0..1.');
-    out.sample('ctscope_forecast_confidence_ratio', f.confidence, { netns: f.netns });
-  }
 }

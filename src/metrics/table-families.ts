@@ -3,10 +3,10 @@
 // node_exporter declares them), so existing dashboards and alerts keep
 // working; everything else is ctscope_*, per namespace.
 
-import type { ProcSnapshot } from '../proc/types.js';
+import type { TableView } from '../api/context.js';
+import type { TableAccountView } from '../proc/accounts.js';
 import type { SourceStatus } from '../records/sink.js';
 import { Exposition } from './exposition.js';
-import { utilizationLevel } from '../proc/parse.js';
 
 /** node_exporter: column of /proc/net/stat/nf_conntrack -> metric suffix. */
 const NODE_EXPORTER_STATS: Record<string, string> = {
@@ -22,7 +22,14 @@ const NODE_EXPORTER_STATS: Record<string, string> = {
 
 const LEVELS = ['ok', 'warn', 'action', 'critical'] as const;
 
-export function renderTableMetrics(out: Exposition, host: ProcSnapshot | null, all: ProcSnapshot[]): void {
+/**
+ * The tables: node_exporter's names for the host namespace (what
+ * node_exporter itself would show), then ctscope's per table, named
+ * (`netns` inode and `name`), and the table in most danger once more under
+ * its own names so a dashboard's headline and an alert can speak of it.
+ */
+export function renderTableMetrics(out: Exposition, tables: TableView): void {
+  const host = tables.snapshot();
   if (host) {
     out.family('node_nf_conntrack_entries', 'gauge', 'Number of currently allocated flow entries for connection tracking.');
     out.sample('node_nf_conntrack_entries', host.count);
@@ -32,28 +39,36 @@ export function renderTableMetrics(out: Exposition, host: ProcSnapshot | null, a
       const v = host.stats[col];
       if (v === undefined) continue;
       const name = `node_nf_conntrack_stat_${suffix}`;
-      out.family(name, 'gauge', `Conntrack statistic '${col}' from /proc/net/stat/nf_conntrack, summed over CPUs.`);
+      out.family(name, 'gauge', `Conntrack statistic '${col}' from /proc/net/stat/nf_conntrack (or ctnetlink where that file is absent), summed over CPUs, host namespace.`);
       out.sample(name, v);
     }
-    const util = host.max > 0 ? host.count / host.max : 0;
-    out.family('ctscope_table_utilization_ratio', 'gauge', 'nf_conntrack_count / nf_conntrack_max of the host namespace.');
-    out.sample('ctscope_table_utilization_ratio', util);
-    out.family('ctscope_table_level', 'gauge', 'Utilization level of the host table (1 for the current level): ok <70%, warn, action >=85%, critical >=95%.');
-    const level = utilizationLevel(util);
-    for (const l of LEVELS) out.sample('ctscope_table_level', l === level ? 1 : 0, { level: l });
     out.family('ctscope_table_buckets', 'gauge', 'nf_conntrack_buckets: hash table size.');
     out.sample('ctscope_table_buckets', host.buckets);
-    out.family('ctscope_table_timeout_seconds', 'gauge', 'Conntrack timeout sysctls (net.netfilter.nf_conntrack_*timeout*).');
+    out.family('ctscope_table_timeout_seconds', 'gauge', 'Conntrack timeout sysctls of the host namespace (net.netfilter.nf_conntrack_*timeout*).');
     for (const [k, v] of Object.entries(host.timeouts)) out.sample('ctscope_table_timeout_seconds', v, { timeout: k });
   }
-  if (all.length) {
-    out.family('ctscope_netns_entries', 'gauge', 'Conntrack entries per followed network namespace (by inode).');
-    for (const s of all) out.sample('ctscope_netns_entries', s.count, { netns: s.netns });
-    out.family('ctscope_netns_stat', 'gauge', 'All /proc/net/stat/nf_conntrack columns per namespace, summed over CPUs, by column name.');
-    for (const s of all) {
-      for (const [col, v] of Object.entries(s.stats)) out.sample('ctscope_netns_stat', v, { netns: s.netns, column: col });
-    }
-  }
+  const all = tables.list().filter((t) => !t.gone);
+  if (!all.length) return;
+  const lab = (t: TableAccountView) => ({ netns: t.netns, name: t.name });
+  out.family('ctscope_table_entries', 'gauge', 'Conntrack entries per table (network namespace): nf_conntrack_count.');
+  for (const t of all) out.sample('ctscope_table_entries', t.count, lab(t));
+  out.family('ctscope_table_utilization_ratio', 'gauge', 'nf_conntrack_count / nf_conntrack_max per table.');
+  for (const t of all) out.sample('ctscope_table_utilization_ratio', t.utilization, lab(t));
+  out.family('ctscope_table_level', 'gauge', 'Utilization level per table (1 for the current level): ok <70%, warn, action >=85%, critical >=95%.');
+  for (const t of all) for (const l of LEVELS) out.sample('ctscope_table_level', l === t.level ? 1 : 0, { ...lab(t), level: l });
+  out.family('ctscope_table_drops_total', 'counter', "Packets the kernel dropped for want of room in this table (its 'drop' counter).");
+  for (const t of all) if (typeof t.stats.drop === 'number') out.sample('ctscope_table_drops_total', t.stats.drop, lab(t));
+  out.family('ctscope_table_early_drops_total', 'counter', "Entries the kernel evicted to make room in this table (its 'early_drop' counter).");
+  for (const t of all) if (typeof t.stats.early_drop === 'number') out.sample('ctscope_table_early_drops_total', t.stats.early_drop, lab(t));
+  out.family('ctscope_table_stat', 'gauge', 'Every per-CPU statistic of each table, summed over CPUs, by column name; source: /proc or ctnetlink.');
+  for (const t of all) for (const [col, v] of Object.entries(t.stats)) out.sample('ctscope_table_stat', v, { ...lab(t), column: col, source: t.stats_source ?? 'proc' });
+  out.family('ctscope_forecast_time_to_full_seconds', 'gauge', 'Seconds until the table is full (0: full; +Inf: no trend).');
+  for (const t of all) out.sample('ctscope_forecast_time_to_full_seconds', t.forecast.time_to_full_s ?? Infinity, lab(t));
+  out.family('ctscope_forecast_confidence_ratio', 'gauge', 'Confidence of the time-to-full forecast, 0..1 (0: no trend).');
+  for (const t of all) out.sample('ctscope_forecast_confidence_ratio', t.forecast.confidence, lab(t));
+  const top = all[0]!;
+  out.family('ctscope_table_most_endangered_utilization_ratio', 'gauge', 'Utilization of the table in most danger (by level, then drops per second, then utilization), named by its labels.');
+  out.sample('ctscope_table_most_endangered_utilization_ratio', top.utilization, { ...lab(top), level: top.level });
 }
 
 export function renderSourceMetrics(out: Exposition, sources: SourceStatus[]): void {

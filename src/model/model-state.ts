@@ -17,7 +17,6 @@ import { Histogram, KeyedLifetimes } from './histograms.js';
 import { NSTATE_CODES } from './states.js';
 import { ClosedFlows } from './closed.js';
 import { OccupancyIndexes } from './occupancy-upkeep.js';
-import { ProcHistory } from './forecast.js';
 
 /** The windowed streams a top-k query can rank (the heavy hitters' stream index is the position here). */
 export const STREAMS = ['alloc', 'destroy', 'netfilter', 'table_full', 'evicted', 'insert_failed'] as const;
@@ -46,7 +45,7 @@ export interface ModelOptions {
   heavyKeys?: number;
   /** Recently closed flows kept for /v1/flows/:id (default 4096). */
   closedFlows?: number;
-  /** The namespace whose table /v1/forecast describes by default (default: first snapshot's). */
+  /** The namespace ctscope runs in (named host among the tables; default: the first snapshot's). */
   hostNetns?: number;
   /**
    * Keep live-entry counts per (key, protocol/state) for the dimensions
@@ -88,7 +87,6 @@ export class ModelState {
   lifeSample = 1;
   readonly closed: ClosedFlows;
   readonly occupancy: OccupancyIndexes;
-  readonly proc = new Map<number, ProcHistory>();
   hostNetns: number | undefined;
   /** Batches and records ingested. */
   batches = 0;
@@ -156,12 +154,9 @@ export class ModelState {
     return [to - window + 1, to];
   }
 
-  /** A /proc snapshot (the clock moves to its time if it is later). */
+  /** A /proc snapshot: the clock moves to its time if it is later (the table accounts keep the snapshots). */
   ingestProc(s: ProcSnapshot): void {
     if (this.hostNetns === undefined) this.hostNetns = s.netns;
-    let h = this.proc.get(s.netns);
-    if (!h) this.proc.set(s.netns, (h = new ProcHistory(this.opts.historySeconds)));
-    h.push(s);
     if (s.ts > this.nowNs) this.advance(s.ts);
   }
 

@@ -4,6 +4,7 @@
 // out. This class is the model's one door; behind it each module holds one
 // thing:
 //
+//   proc/accounts.ts      every namespace's table: its readings, drops and forecast (fed here, rates from the queries)
 //   model-state.ts        what the model knows, and its clock (the records' own)
 //   ingest.ts             the batch loop: prefetch, per-kind dispatch, deferred counting
 //   entry.ts              one entry's life: open, change, destroy, resync
@@ -20,7 +21,9 @@ import type { ProcSnapshot } from '../proc/types.js';
 import { DIMENSIONS, dimIndex, type Dimension } from './keys.js';
 import { adoptCounters, CountingThread } from './counting.js';
 import { C, COUNTERS, type CounterName } from './totals.js';
-import { forecast, type Forecast } from './forecast.js';
+import type { Forecast } from '../forecast/forecast.js';
+import { modelRates } from '../forecast/model-rates.js';
+import { TableAccounts } from '../proc/accounts.js';
 import { ModelState, STREAMS, type ModelOptions, type ResolvedModelOptions } from './model-state.js';
 import { BatchIngest } from './ingest.js';
 import { Ranking, type DropKind, type TopKQuery, type TopKResult } from './queries/ranking.js';
@@ -44,9 +47,12 @@ export class Model implements RecordSink {
   private readonly ranking: Ranking;
   private readonly occ: OccupancyQueries;
   private readonly flowQueries: FlowQueries;
+  /** Every namespace's table: readings, drops, forecast (proc/accounts.ts). */
+  readonly tables: TableAccounts;
 
   constructor(opts: ModelOptions = {}) {
     this.state = new ModelState(opts);
+    this.tables = new TableAccounts({ capacity: this.state.opts.historySeconds, clock: () => this.state.nowNs, rates: modelRates(this), ...(opts.hostNetns !== undefined ? { hostNetns: opts.hostNetns } : {}) });
     this.loop = new BatchIngest(this.state);
     this.ranking = new Ranking(this.state);
     this.occ = new OccupancyQueries(this.state);
@@ -60,9 +66,10 @@ export class Model implements RecordSink {
     this.loop.ingest(b);
   }
 
-  /** A /proc snapshot of one namespace. */
+  /** A /proc snapshot of one namespace: the clock, and that namespace's table account. */
   ingestProc(s: ProcSnapshot): void {
     this.state.ingestProc(s);
+    this.tables.ingest(s);
   }
 
   /** Move the clock to nowNs (CLOCK_BOOTTIME); never backwards. */
@@ -111,9 +118,6 @@ export class Model implements RecordSink {
   get closed() {
     return this.state.closed;
   }
-  get proc() {
-    return this.state.proc;
-  }
   get batches(): number {
     return this.state.batches;
   }
@@ -151,13 +155,12 @@ export class Model implements RecordSink {
 
   /** Latest snapshot of the host namespace (or of `netns`). */
   snapshot(netns?: number): ProcSnapshot | null {
-    const n = netns ?? this.state.hostNetns;
-    return n === undefined ? null : (this.state.proc.get(n)?.latest ?? null);
+    return this.tables.snapshot(netns ?? this.state.hostNetns);
   }
 
   /** Namespaces with /proc snapshots. */
   namespaces(): number[] {
-    return [...this.state.proc.keys()];
+    return this.tables.namespaces();
   }
 
   /** Flow-table counters the model keeps; evictions from its own cap included. */
@@ -238,15 +241,9 @@ export class Model implements RecordSink {
     return lifetimeGroups(this.state, by);
   }
 
-  /** Time-to-full forecast for the host namespace (or `netns`). */
+  /** Time-to-full forecast of a namespace's table (default: the table in most danger). */
   forecast(netns?: number): Forecast | null {
-    const n = netns ?? this.state.hostNetns;
-    if (n === undefined) return null;
-    const h = this.state.proc.get(n);
-    if (!h) return null;
-    const span = Math.min(300, this.span());
-    const net = span > 0 ? (this.windowSum('alloc', span) - this.windowSum('destroy', span) - this.windowSum('sync_closed', span)) / span : null;
-    return forecast(h, net, this.state.nowNs);
+    return (netns === undefined ? this.tables.mostEndangered() : this.tables.get(netns))?.forecast ?? null;
   }
 
   // ---------------------------------------------------------------- counting elsewhere

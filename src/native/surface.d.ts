@@ -12,6 +12,13 @@ export interface Addon {
   boottimeNs(): number;
   /** native/netns_read.cc: reads files from inside a network namespace (null where unreadable). */
   readInNetns(nsPath: string, files: string[]): (string | null)[];
+  /**
+   * native/ct_stats.cc: a namespace's netns cookie and, when asked, its
+   * per-CPU conntrack statistics over ctnetlink summed under
+   * /proc/net/stat/nf_conntrack's column names (nsPath null: this process's
+   * namespace). Throws when the namespace cannot be entered.
+   */
+  conntrackStats(nsPath: string | null, wantStats: boolean): { cookie: string | null; cpus: number; stats: Record<string, number> | null; error?: string };
   /** native/ring_source.cc */
   RingSource: RingSourceClass;
   /** native/netlink_source.cc */

@@ -2,6 +2,13 @@
 // /proc directly, for other namespaces through the addon's readInNetns (a
 // thread that joins the namespace), because /proc/sys/net and /proc/net are
 // per namespace. node_exporter only ever sees the host namespace.
+//
+// Where /proc/net/stat/nf_conntrack does not exist (a kernel built without
+// CONFIG_NF_CONNTRACK_PROCFS), the same per-CPU statistics come over ctnetlink
+// (the addon's conntrackStats) under the same column names, and the snapshot
+// says so (stats_source). The namespace's cookie is read when an inode is
+// first seen and whenever the path that opens it changes, so a new namespace
+// on a recycled inode is told apart (proc/accounts.ts).
 
 import fs from 'node:fs';
 import { loadAddon } from '../native/addon.js';
@@ -11,6 +18,22 @@ import type { ProcSnapshot } from './types.js';
 import { UserError } from '../errors.js';
 
 const SYSCTL_DIR = '/proc/sys/net/netfilter';
+
+/** Where per-CPU statistics are read from: /proc where it exists (auto), or always over ctnetlink. */
+export type StatsMode = 'auto' | 'ctnetlink';
+
+/** Statistics over ctnetlink and/or the cookie of a namespace (null: the host's). */
+export function ctnetlinkInfo(nsPath: string | null, wantStats: boolean): { cookie: string | null; stats: Record<string, number> | null; error?: string } {
+  return loadAddon().conntrackStats(nsPath, wantStats);
+}
+
+/** Fill a snapshot's statistics over ctnetlink when /proc had none (or when asked to). */
+function withStats(s: ProcSnapshot, nsPath: string | null, mode: StatsMode): ProcSnapshot {
+  if (mode === 'auto' && Object.keys(s.stats).length > 0) return { ...s, stats_source: 'proc' };
+  const info = ctnetlinkInfo(nsPath, true);
+  if (info.stats) return { ...s, stats: info.stats, stats_source: 'ctnetlink', ...(info.cookie ? { cookie: info.cookie } : {}) };
+  return { ...s, stats: mode === 'auto' ? s.stats : {} };
+}
 
 /** The timeout sysctl file names present on this kernel (same in every namespace). */
 export function timeoutSysctls(dir = SYSCTL_DIR): string[] {
@@ -61,20 +84,21 @@ function readOrNull(p: string): string | null {
 }
 
 /** One read of the host namespace (this process's namespace). */
-export function readHostSnapshot(): ProcSnapshot {
+export function readHostSnapshot(mode: StatsMode = 'auto'): ProcSnapshot {
   const netns = fs.statSync('/proc/self/ns/net').ino;
   const tfiles = timeoutSysctls();
-  return snapshotFromTexts(netns, boottimeNs(), {
+  const s = snapshotFromTexts(netns, boottimeNs(), {
     count: readOrNull(`${SYSCTL_DIR}/nf_conntrack_count`),
     max: readOrNull(`${SYSCTL_DIR}/nf_conntrack_max`),
     buckets: readOrNull(`${SYSCTL_DIR}/nf_conntrack_buckets`),
     stat: readOrNull('/proc/net/stat/nf_conntrack'),
     timeouts: tfiles.map((f) => [f, readOrNull(`${SYSCTL_DIR}/${f}`)]),
   });
+  return withStats(s, null, mode);
 }
 
 /** One read of the namespace at nsPath (e.g. /run/netns/x, /proc/PID/ns/net). */
-export function readNetnsSnapshot(nsPath: string): ProcSnapshot {
+export function readNetnsSnapshot(nsPath: string, mode: StatsMode = 'auto'): ProcSnapshot {
   const netns = fs.statSync(nsPath).ino;
   const tfiles = timeoutSysctls();
   const files = [
@@ -85,21 +109,28 @@ export function readNetnsSnapshot(nsPath: string): ProcSnapshot {
     ...tfiles.map((f) => `${SYSCTL_DIR}/${f}`),
   ];
   const texts = loadAddon().readInNetns(nsPath, files);
-  return snapshotFromTexts(netns, boottimeNs(), {
+  const s = snapshotFromTexts(netns, boottimeNs(), {
     count: texts[0] ?? null,
     max: texts[1] ?? null,
     buckets: texts[2] ?? null,
     stat: texts[3] ?? null,
     timeouts: tfiles.map((f, i) => [f, texts[4 + i] ?? null]),
   });
+  return withStats(s, nsPath, mode);
 }
 
 export interface ProcPollerOptions {
   intervalMs: number;
   /** Namespaces to read besides the host one: inode -> path. */
   namespaces?: () => Map<number, string>;
+  /** What each namespace is called (host, /run/netns name, pid:N), stored in its snapshots. */
+  names?: () => ReadonlyMap<number, string>;
   onSnapshot: (s: ProcSnapshot) => void;
+  /** A namespace could not be read any more, or no path names it: it is gone. */
+  onVanish?: (netns: number, atNs: number) => void;
   onError?: (e: Error) => void;
+  /** Per-CPU statistics from /proc where it exists (default), or always over ctnetlink. */
+  stats?: StatsMode;
 }
 
 /** Polls the host namespace (and any others it is given) on an interval. */
@@ -137,11 +168,15 @@ export class ProcPoller {
   }
 
   poll(): void {
+    const mode = this.opts.stats ?? 'auto';
+    const names = this.opts.names?.();
     try {
-      const h = readHostSnapshot();
+      const h = this.identify(readHostSnapshot(mode), null);
       this.hostInode = h.netns;
-      this.latest.set(h.netns, h);
-      this.opts.onSnapshot(h);
+      const name = names?.get(h.netns) ?? 'host';
+      const s = { ...h, name };
+      this.latest.set(h.netns, s);
+      this.opts.onSnapshot(s);
       this.lastError = null;
     } catch (e) {
       this.lastError = (e as Error).message;
@@ -151,15 +186,46 @@ export class ProcPoller {
     for (const [ino, p] of others) {
       if (ino === this.hostInode) continue;
       try {
-        const s = readNetnsSnapshot(p);
+        const s0 = this.identify(readNetnsSnapshot(p, mode), p);
+        const name = names?.get(ino);
+        const s = name ? { ...s0, name } : s0;
         this.latest.set(ino, s);
         this.opts.onSnapshot(s);
       } catch {
-        this.latest.delete(ino); // vanished namespace
+        this.gone(ino); // vanished namespace
       }
     }
     for (const ino of [...this.latest.keys()]) {
-      if (ino !== this.hostInode && !others.has(ino)) this.latest.delete(ino);
+      if (ino !== this.hostInode && !others.has(ino)) this.gone(ino);
     }
   }
+
+  private gone(ino: number): void {
+    if (this.latest.delete(ino)) this.opts.onVanish?.(ino, boottimeNs());
+    this.cookies.delete(ino);
+  }
+
+  /**
+   * The namespace's cookie: read when its inode is first seen or the path
+   * that opens it changed (a process exited, or a new namespace took a dead
+   * one's inode), kept otherwise; a snapshot read over ctnetlink has it already.
+   */
+  private identify(s: ProcSnapshot, nsPath: string | null): ProcSnapshot {
+    const known = this.cookies.get(s.netns);
+    if (s.cookie) {
+      this.cookies.set(s.netns, { path: nsPath, cookie: s.cookie });
+      return s;
+    }
+    if (known && known.path === nsPath) return known.cookie ? { ...s, cookie: known.cookie } : s;
+    let cookie: string | null = null;
+    try {
+      cookie = ctnetlinkInfo(nsPath, false).cookie;
+    } catch {
+      /* entered a moment ago; gone now: the next poll says so */
+    }
+    this.cookies.set(s.netns, { path: nsPath, cookie });
+    return cookie ? { ...s, cookie } : s;
+  }
+
+  private readonly cookies = new Map<number, { path: string | null; cookie: string | null }>();
 }

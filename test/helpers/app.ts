@@ -9,7 +9,7 @@ import { Ctscope } from '../../src/app/ctscope.js';
 import type { Delivery, Feed, FeedStatus } from '../../src/app/feed.js';
 import type { Model } from '../../src/model/model.js';
 
-type FeedApi = Pick<AppOptions, 'netnsNames' | 'environment' | 'moreAdvice' | 'arrivals'>;
+type FeedApi = Pick<AppOptions, 'netnsNames' | 'environment' | 'arrivals'>;
 
 /** A feed that delivers nothing: the model is what the test put in it. */
 export class IdleFeed implements Feed {
@@ -19,9 +19,6 @@ export class IdleFeed implements Feed {
   async stop(): Promise<void> {}
   status(): FeedStatus {
     return { mode: 'replay', kernel: { release: 'test', btf: false }, sources: [], lost: { total: 0 } };
-  }
-  table(): null {
-    return null;
   }
   api(): FeedApi {
     return this.extra;

@@ -92,15 +92,19 @@ describe.skipIf(!tier.ok)('daemon: table-full drops end to end', () => {
     expect(byNetns.items[0].key).toBe(String(lab.netnsInode(lab.server)));
     expect(byNetns.items[0].netns_name).toBe(lab.server); // its /run/netns name
 
-    const table = await daemon.get('/v1/table');
+    // the host table, as /proc has it; the lab's as the lab's /proc has it
+    const hostNs = fs.statSync('/proc/self/ns/net').ino;
+    const table = await daemon.get(`/v1/table?netns=${hostNs}`);
     const procMax = Number(fs.readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8'));
     const procCount = Number(fs.readFileSync('/proc/sys/net/netfilter/nf_conntrack_count', 'utf8'));
     expect(table.max).toBe(procMax);
     expect(Math.abs(table.count - procCount)).toBeLessThanOrEqual(2);
     expect(table.utilization).toBeCloseTo(table.count / table.max, 5);
+    expect(table.name).toBe('host');
 
     const labTable = await daemon.get(`/v1/table?netns=${lab.netnsInode(lab.server)}`);
     expect(labTable.stats.drop - statDropBefore).toBe(statDrops);
+    expect(labTable.name).toBe(lab.server);
 
     const metrics = await daemon.get<string>('/metrics');
     expect(metrics).toMatch(/^node_nf_conntrack_entries_limit 331$/m);

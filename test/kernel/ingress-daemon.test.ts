@@ -71,7 +71,7 @@ describe.skipIf(why !== null)('daemon: ingress arrivals end to end', () => {
         expect(top).toMatchObject({ key: flooder, tcp_syn: kernel });
 
         const advice = await daemon.get('/v1/advice');
-        const flood = (advice.advice as Array<{ id: string; evidence: { source?: string; syn_arrivals?: number } }>).filter((a) => a.id === 'syn_flood');
+        const flood = (advice.advice as Array<{ id: string; evidence: { source?: string; syn_arrivals?: number } }>).filter((a) => a.id === 'syn-flood');
         expect(flood.map((a) => a.evidence.source)).toEqual([flooder]);
         expect(flood[0]!.evidence.syn_arrivals).toBe(kernel);
 

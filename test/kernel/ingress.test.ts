@@ -18,7 +18,7 @@ import { ADDON_PATH } from '../../src/native/addon.js';
 import { Model } from '../../src/model/model.js';
 import { appOver } from '../helpers/app.js';
 import { ArrivalsModel } from '../../src/model/arrivals.js';
-import { arrivalsAdvice } from '../../src/model/arrivals-advice.js';
+import { arrivalsAdvice } from '../../src/advice/arrivals.js';
 import { INGRESS_OBJECT, IngressSource, ingressCounterClass, type IngressHook } from '../../src/sources/ingress.js';
 
 const run = promisify(execFile);
@@ -205,7 +205,7 @@ describe.skipIf(why !== null)('ingress arrivals (kernel)', () => {
         expect(api.items[0]!.tcp_syn).toBe(kernel.synF + (before.items.find((i) => i.key === flooder)?.tcp_syn ?? 0));
         await app.close();
         const adv = arrivalsAdvice(arrivals, undefined, { window: 10 });
-        expect(adv.filter((a) => a.id === 'syn_flood').map((a) => (a.evidence as { source: string }).source)).toEqual([flooder]);
+        expect(adv.filter((a) => a.id === 'syn-flood').map((a) => (a.evidence as { source: string }).source)).toEqual([flooder]);
       } finally {
         await source?.stop();
         server?.kill('SIGKILL');

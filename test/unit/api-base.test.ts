@@ -8,6 +8,7 @@ import { Exposition } from '../../src/metrics/exposition.js';
 import { renderSourceMetrics, renderTableMetrics } from '../../src/metrics/table-families.js';
 import type { ProcSnapshot } from '../../src/proc/types.js';
 import type { SourceStatus } from '../../src/records/sink.js';
+import { TableAccounts } from '../../src/proc/accounts.js';
 
 const host: ProcSnapshot = {
   ts: 1,
@@ -35,12 +36,15 @@ const status = (): StatusReport => ({
 
 let app: FastifyInstance;
 beforeAll(async () => {
+  const tables = new TableAccounts({ hostNetns: host.netns });
+  tables.ingest({ ...host, name: 'host' });
+  tables.ingest({ ...other, name: 'lab-s' });
   app = await buildApp({
     status,
-    table: { host: () => host, get: (n) => [host, other].find((s) => s.netns === n) ?? null, all: () => [host, other] },
+    table: tables,
     metrics: () => {
       const e = new Exposition();
-      renderTableMetrics(e, host, [host, other]);
+      renderTableMetrics(e, tables);
       renderSourceMetrics(e, sources);
       return e.text();
     },
@@ -64,16 +68,20 @@ describe('base routes', () => {
     expect(b.lost.total).toBe(10);
   });
 
-  it('GET /v1/table reports utilization and level from the snapshot', async () => {
+  it('GET /v1/table answers for the table in most danger and lists every table, most endangered first', async () => {
     const b = (await app.inject('/v1/table')).json();
-    expect(b).toMatchObject({ count: 900, max: 1000, utilization: 0.9, level: 'action', buckets: 256 });
+    expect(b).toMatchObject({ netns: 4026531833, name: 'host', kind: 'host', count: 900, max: 1000, utilization: 0.9, level: 'action', buckets: 256, stats_source: 'proc' });
     expect(b.stats.clashres).toBe(4);
     expect(b.timeouts.tcp_timeout_time_wait).toBe(120);
-    expect(b.namespaces).toHaveLength(2);
+    expect(b.tables.map((t: { name: string; level: string }) => [t.name, t.level])).toEqual([
+      ['host', 'action'],
+      ['lab-s', 'ok'],
+    ]);
+    expect(b.forecast).toMatchObject({ netns: 4026531833, time_to_full_s: null, level: 'none' });
   });
 
   it('GET /v1/table?netns= gives that namespace; an unknown one is 404 with a message', async () => {
-    expect((await app.inject('/v1/table?netns=4026532999')).json().count).toBe(11);
+    expect((await app.inject('/v1/table?netns=4026532999')).json()).toMatchObject({ count: 11, name: 'lab-s', kind: 'named' });
     const r = await app.inject('/v1/table?netns=42');
     expect(r.statusCode).toBe(404);
     expect(r.json().message).toMatch(/42 is not followed/);
@@ -107,6 +115,10 @@ describe('base routes', () => {
     expect(r.body).toMatch(/^node_nf_conntrack_stat_early_drop 67$/m);
     expect(r.body).toMatch(/^ctscope_ringbuf_reserve_failures_total\{source="drops",cpu="1"\} 3$/m);
     expect(r.body).toMatch(/^ctscope_netlink_overruns_total\{source="netlink"\} 1$/m);
+    // every table, named; the one in most danger once more
+    expect(r.body).toMatch(/^ctscope_table_utilization_ratio\{netns="4026532999",name="lab-s"\} 0\.011$/m);
+    expect(r.body).toMatch(/^ctscope_table_drops_total\{netns="4026531833",name="host"\} 2433$/m);
+    expect(r.body).toMatch(/^ctscope_table_most_endangered_utilization_ratio\{netns="4026531833",name="host",level="action"\} 0\.9$/m);
     const p = spawnSync('promtool', ['check', 'metrics'], { input: r.body, encoding: 'utf8' });
     expect(p.error, 'promtool is installed by scripts/setup.sh --test').toBeUndefined();
     expect(p.stdout + p.stderr).toBe('');

@@ -14,8 +14,9 @@ const SHARED = ['errors', 'version', 'handoff'];
 const MAY_IMPORT: Record<string, readonly string[]> = {
   records: [],
   native: ['records'],
-  proc: ['native', 'records'],
-  model: ['records', 'proc'],
+  forecast: [],
+  proc: ['native', 'records', 'forecast'],
+  model: ['records', 'proc', 'forecast'],
   advice: ['model', 'records', 'proc'],
   import: ['records'],
   workloads: ['records', 'proc', 'native'],

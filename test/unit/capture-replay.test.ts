@@ -75,8 +75,11 @@ describe('replay of real conntrack -E captures', () => {
     const r = await report([path.join(FX, 'conntrack', 'plain-ts-id-ext.txt'), '--what-if', 'udp_timeout=1,max=10']);
     const w = r.what_if!;
     expect(w.actual_timeouts.udp_timeout).toEqual({ seconds: 3, from: 'records' });
-    expect(w.by_netns[0]!.entries).toBe(77);
+    expect(w.by_netns[0]!.flows).toBe(77);
     expect(w.by_netns[0]!.what_if.peak).toBeLessThanOrEqual(10);
+    // text carries no drops and no kernel readings: the report says so rather than "0"
+    expect(r.cannot_carry.join('\n')).toMatch(/^drops: conntrack -E prints no refused packets/m);
+    expect(w.notes.join('\n')).toMatch(/no drop records/);
   });
 });
 

@@ -1,29 +1,17 @@
-// What-if re-simulation over known lifetimes.
+// What-if: the kernel table model (kernel-table.ts) on its own, and the
+// what-if (what-if.ts) on recordings made by that model: under the settings
+// in force it must give back what was recorded, and under other settings what
+// the model gives when run again with them. The kernel test
+// (test/kernel/what-if.test.ts) holds it to the real kernel.
 import { describe, expect, it } from 'vitest';
-import { LifetimeCollector, parseWhatIf, simulate, WhatIfSpecError } from '../../src/capture/what-if.js';
+import { KernelTable } from '../../src/capture/kernel-table.js';
+import { DemandCollector, parseWhatIf, simulate, WhatIfSpecError } from '../../src/capture/what-if.js';
+import type { ProcSnapshot } from '../../src/proc/types.js';
 import { encodeBatch, type RecordInit } from '../../src/records/encode.js';
 import { decodeBatch } from '../../src/records/batch.js';
 import { Cause, IPS, Kind } from '../../src/records/layout.js';
 
 const S = 1e9;
-
-/** n UDP entries, one allocated per second, each expiring `life` s later (kernel timeout `timeout`). */
-function udpFlows(n: number, life: number, timeout: number, opts: { assured?: boolean; netns?: number } = {}): RecordInit[] {
-  const rs: RecordInit[] = [];
-  for (let i = 0; i < n; i++) {
-    const status = IPS.CONFIRMED | (opts.assured ? IPS.ASSURED | IPS.SEEN_REPLY : 0);
-    const base = { id: BigInt(i + 1), src: '10.0.0.1', dst: '10.0.0.2', sport: 1000 + i, dport: 53, proto: 17, netns: opts.netns ?? 7, status };
-    rs.push({ ...base, kind: Kind.ALLOC, ts: (i + 1) * S, aux: timeout });
-    rs.push({ ...base, kind: Kind.DESTROY, ts: (i + 1 + life) * S, cause: Cause.UNKNOWN });
-  }
-  return rs.sort((a, b) => a.ts! - b.ts!);
-}
-
-function collect(rs: RecordInit[]): LifetimeCollector {
-  const c = new LifetimeCollector();
-  c.ingest(decodeBatch(encodeBatch(rs)));
-  return c;
-}
 
 describe('parseWhatIf', () => {
   it('accepts timeouts and max, with or without the sysctl prefix', () => {
@@ -32,6 +20,11 @@ describe('parseWhatIf', () => {
       max: 65536,
     });
     expect(parseWhatIf('net.netfilter.nf_conntrack_udp_timeout=5, nf_conntrack_max=9')).toEqual({ timeouts: { udp_timeout: 5 }, max: 9 });
+    // a namespace's own timeouts, by name or inode
+    expect(parseWhatIf('lab-s/udp_timeout=5,4026532777/tcp_timeout_time_wait=30,udp_timeout=20')).toEqual({
+      timeouts: { udp_timeout: 20 },
+      netns: { 'lab-s': { udp_timeout: 5 }, '4026532777': { tcp_timeout_time_wait: 30 } },
+    });
   });
   it.each([
     ['', /empty/],
@@ -43,62 +36,173 @@ describe('parseWhatIf', () => {
     ['udp_timeout=0', /between 1 and/],
     ['max=1,max=2', /twice/],
     ['udp_timeout=3,,max=2', /empty item/],
+    ['lab/max=3', /one limit for every namespace/],
+    ['a b/udp_timeout=3', /not a namespace name/],
+    ['x/udp_timeout=3,x/udp_timeout=4', /sets x\/udp_timeout twice/],
   ])('rejects %j', (spec, re) => {
     expect(() => parseWhatIf(spec)).toThrow(WhatIfSpecError);
     expect(() => parseWhatIf(spec)).toThrow(re);
   });
 });
 
+
+const NS = 4026532777;
+
+describe('KernelTable', () => {
+  it('removes expired entries only when the collector comes round; passes a minute apart when little is there', () => {
+    const t = new KernelTable({ buckets: 65536, maxAt: () => 1000, schedule: [10], start: 0 });
+    for (let i = 0; i < 5; i++) t.arrive(0, 1 + i * 0.1, 1 + i * 0.1 + 3, false, false); // expire at ~4 s
+    t.advance(9.9);
+    expect(t.count(0)).toBe(5); // expired, not yet removed
+    t.advance(10.01);
+    expect(t.count(0)).toBe(0);
+    // (100 × 60 s + nothing) / 100: the next pass a minute later, and the timer wheel's lateness (2 s granularity)
+    expect(t.nextPass).toBeCloseTo(10 + 60 + 1.536, 6); // the pass's own duration comes off the delay
+  });
+
+  it('visits a table full of short timeouts every few seconds', () => {
+    const t = new KernelTable({ buckets: 65536, maxAt: () => 100_000, schedule: [1], start: 0 });
+    for (let i = 0; i < 5000; i++) t.arrive(0, 0.5 + i / 10_000, 0.5 + i / 10_000 + 5, false, false);
+    t.advance(1);
+    // 100 × 60 s and 5,000 × ~4.25 s, each entry met twice: about 4.8 s
+    expect(t.nextPass - 1).toBeGreaterThan(4.5);
+    expect(t.nextPass - 1).toBeLessThan(6);
+  });
+
+  it('refuses at the limit unless early drop finds an unassured entry; a failed allocation makes the next pass trim to 95 %', () => {
+    // 16 buckets: early_drop's 8 chains hold half of this namespace's unassured entries
+    const t = new KernelTable({ buckets: 16, maxAt: () => 100, schedule: [50], start: 0 });
+    for (let i = 0; i < 100; i++) expect(t.arrive(0, 1, 1000, true, false)).toBeGreaterThanOrEqual(0);
+    expect(t.arrive(0, 2, 1000, false, false)).toBe(-1); // all assured: nothing to evict
+    expect(t.stats(0).drops).toBe(1);
+    const u = new KernelTable({ buckets: 16, maxAt: () => 100, schedule: [50], start: 0 });
+    for (let i = 0; i < 100; i++) u.arrive(0, 1, 1000, false, false);
+    let admitted = 0;
+    for (let i = 0; i < 10; i++) if (u.arrive(0, 2 + i, 1000, false, false) >= 0) admitted++;
+    expect(admitted).toBe(10); // 1 − e^(−8·100/16) ≈ 1
+    expect(u.stats(0).earlyDrops).toBe(10);
+    // the trim: after a failed allocation, the next pass evicts unassured entries down below 95
+    const v = new KernelTable({ buckets: 1 << 20, maxAt: () => 100, schedule: [50], start: 0 });
+    for (let i = 0; i < 100; i++) v.arrive(0, 1, 1000, false, false);
+    expect(v.arrive(0, 2, 1000, false, false)).toBe(-1);
+    v.advance(51);
+    expect(v.count(0)).toBe(94);
+    expect(v.stats(0).gcEvictions).toBe(6);
+  });
+});
+
+/**
+ * A recording made by the model itself: `rate` one-packet UDP flows a second
+ * for `seconds` into a namespace limited to `max`, with udp_timeout `timeout`,
+ * beside a steady background churn in another namespace (`bg` flows a second
+ * with a `bgTimeout`, from 20 s before: it keeps the collector coming round
+ * every few seconds, as the kernel test's does); ALLOC/DROP/DESTROY records
+ * as the sources write them and a /proc snapshot of each namespace a second.
+ */
+function recordRun(o: { rate: number; seconds: number; max: number; timeout: number; bg?: number; bgTimeout?: number; firstPass?: number }) {
+  const buckets = 262144;
+  const table = new KernelTable({ buckets, maxAt: () => o.max, schedule: [o.firstPass ?? -12.7], start: -20 });
+  const recs: RecordInit[] = [];
+  const procs: ProcSnapshot[] = [];
+  const admitted: Array<{ k: number; id: number; port: number; ns: number }> = [];
+  const drops = [0, 0];
+  let id = 1;
+  const arrivals: Array<[number, number]> = []; // [t, ns]
+  for (let i = 0; i < o.rate * o.seconds; i++) arrivals.push([0.01 + i / o.rate, 0]);
+  const bg = o.bg ?? 0;
+  for (let i = 0; bg && i < bg * (o.seconds + 20); i++) arrivals.push([-20 + 0.003 + i / bg, 1]);
+  arrivals.sort((a, b) => a[0] - b[0]);
+  const inode = [NS, NS + 1];
+  const timeouts = [o.timeout, o.bgTimeout ?? 3];
+  let nextSnap = -20;
+  const snap = (t: number) => {
+    table.advance(t);
+    for (const ns of bg ? [0, 1] : [0]) procs.push({ ts: t * S, netns: inode[ns]!, count: table.count(ns), max: o.max, buckets, stats: { drop: drops[ns]!, early_drop: table.stats(ns).earlyDrops }, timeouts: { udp_timeout: timeouts[ns]! } });
+  };
+  arrivals.forEach(([t, ns], i) => {
+    while (nextSnap <= t) snap(nextSnap++);
+    const port = 1024 + (i % 60000);
+    const base = { src: '10.1.0.1', dst: '10.1.0.2', sport: 40000 + Math.floor(i / 60000), dport: port, proto: 17, netns: inode[ns]! };
+    const k = table.arrive(ns, t, t + timeouts[ns]!, false, false);
+    if (k < 0) {
+      drops[ns]!++;
+      recs.push({ ...base, kind: Kind.DROP, ts: (t + 20) * S, aux: 12 });
+    } else {
+      admitted.push({ k, id, port, ns });
+      recs.push({ ...base, kind: Kind.ALLOC, ts: (t + 20) * S, start: (t + 20) * S, id: id++, status: IPS.CONFIRMED, aux: timeouts[ns] });
+    }
+  });
+  const end = o.seconds + Math.max(...timeouts) + 70;
+  while (nextSnap <= end) snap(nextSnap++);
+  table.finish(end);
+  for (const a of admitted) {
+    const r = table.removedAt(a.k);
+    if (Number.isFinite(r)) recs.push({ kind: Kind.DESTROY, ts: (r + 20) * S, id: a.id, src: '10.1.0.1', dst: '10.1.0.2', sport: 40000, dport: a.port, proto: 17, netns: inode[a.ns]!, cause: Cause.UNKNOWN, status: IPS.CONFIRMED });
+  }
+  for (const p of procs) p.ts += 20 * S; // records on a clock that starts at 0
+  recs.sort((a, b) => a.ts! - b.ts!);
+  const c = new DemandCollector();
+  let p = 0;
+  for (let i = 0; i < recs.length; i += 4096) {
+    const chunk = recs.slice(i, i + 4096);
+    while (p < procs.length && procs[p]!.ts <= chunk[0]!.ts!) c.ingestProc(procs[p++]!);
+    c.ingest(decodeBatch(encodeBatch(chunk)));
+  }
+  while (p < procs.length) c.ingestProc(procs[p++]!);
+  return { c, drops: drops[0]!, table };
+}
+
 describe('simulate', () => {
-  it('shorter timeouts shorten lifetimes: peak and mean follow', () => {
-    // 20 entries, one per second, each living 30 s (= udp_timeout 30)
-    const r = simulate(collect(udpFlows(20, 30, 30)), parseWhatIf('udp_timeout=10'));
+  it('under the settings in force, gives back the drops the recording holds', () => {
+    const rec = recordRun({ rate: 300, seconds: 40, max: 3000, timeout: 30 });
+    expect(rec.drops).toBeGreaterThan(1000);
+    const r = simulate(rec.c, { timeouts: {} });
     const ns = r.by_netns[0]!;
+    expect(ns.netns).toBe(NS);
+    expect(ns.recorded.drops).toBe(rec.drops);
+    expect(Math.abs(ns.baseline_error.drops!)).toBeLessThanOrEqual(0.02);
+    expect(r.gc.recorded_passes).toBeGreaterThan(0);
     expect(r.actual_timeouts.udp_timeout).toEqual({ seconds: 30, from: 'records' });
-    expect(ns.entries).toBe(20);
-    expect(ns.actual.peak).toBe(20);
-    expect(ns.what_if.peak).toBe(10);
-    // capture spans 1..50 s: actual area 20×30, what-if 20×10 entry-seconds
-    expect(ns.actual.mean).toBeCloseTo((20 * 30) / 49, 6);
-    expect(ns.what_if.mean).toBeCloseTo((20 * 10) / 49, 6);
   });
 
-  it('a lower max evicts entries that never became assured', () => {
-    const r = simulate(collect(udpFlows(20, 30, 30)), parseWhatIf('max=5'));
-    const ns = r.by_netns[0]!;
-    expect(ns.what_if.peak).toBe(5);
-    expect(ns.what_if.evictions).toBe(15);
-    expect(ns.what_if.drops).toBe(0);
-    // 95 % of 5 = 4.75: at or above with 5 entries, from t=5 s until the last of them ends
-    expect(ns.what_if.seconds_above!['95']).toBeGreaterThan(0);
+  it('under another timeout, what the model gives run again with it (the refused flows become demand)', () => {
+    // the re-run's collector keeps its own time: a background churn keeps it
+    // coming every few seconds, so when it first comes matters little
+    const load = { rate: 600, seconds: 40, max: 3000, bg: 100, bgTimeout: 3 };
+    const rec = recordRun({ ...load, timeout: 30 });
+    const again = recordRun({ ...load, timeout: 5, firstPass: -11.1 });
+    const r = simulate(rec.c, parseWhatIf(`${NS}/udp_timeout=5`));
+    const ns = r.by_netns.find((n) => n.netns === NS)!;
+    expect(Math.abs(ns.baseline_error.drops!)).toBeLessThanOrEqual(0.02);
+    expect(again.drops).toBeLessThan(rec.drops);
+    expect(again.drops).toBeGreaterThan(500);
+    expect(Math.abs(ns.what_if.drops - again.drops) / again.drops, `what-if ${ns.what_if.drops} ${JSON.stringify(ns.what_if.drops_range)}, re-run ${again.drops}`).toBeLessThanOrEqual(0.25);
+    const bgNs = r.by_netns.find((n) => n.netns === NS + 1)!;
+    expect(bgNs.what_if.drops).toBe(0);
   });
 
-  it('a lower max drops allocations when every entry is assured', () => {
-    const r = simulate(collect(udpFlows(20, 30, 30, { assured: true })), parseWhatIf('max=5'));
-    const ns = r.by_netns[0]!;
-    expect(ns.what_if.drops).toBe(15);
-    expect(ns.what_if.evictions).toBe(0);
-    expect(ns.what_if.peak).toBe(5);
+  it('a higher max avoids the drops; a lower one makes more', () => {
+    const rec = recordRun({ rate: 300, seconds: 40, max: 3000, timeout: 30 });
+    expect(simulate(rec.c, parseWhatIf('max=65536')).by_netns[0]!.what_if.drops).toBe(0);
+    const lower = simulate(rec.c, parseWhatIf('max=1000')).by_netns[0]!;
+    expect(lower.what_if.drops).toBeGreaterThan(lower.baseline.drops);
+    expect(lower.what_if.peak).toBeLessThanOrEqual(1000);
   });
 
-  it('table-full drops in the capture are avoided when the simulated table had room', () => {
-    const rs = udpFlows(5, 30, 30, { assured: true });
-    for (let i = 0; i < 7; i++) rs.push({ kind: Kind.TABLE_FULL, ts: (10 + i) * S, netns: 7, src: '10.0.0.9', dst: '10.0.0.2', proto: 17 });
+  it('flows a user deleted keep their end; a what-if that changes nothing says so', () => {
+    const rs: RecordInit[] = [];
+    for (let i = 0; i < 4; i++) {
+      const base = { id: i + 1, src: '10.0.0.1', dst: '10.0.0.2', sport: 1000 + i, dport: 53, proto: 17, netns: NS, status: IPS.CONFIRMED };
+      rs.push({ ...base, kind: Kind.ALLOC, ts: (1 + i) * S, aux: 30 });
+      rs.push({ ...base, kind: Kind.DESTROY, ts: 8 * S, cause: Cause.USER });
+    }
     rs.sort((a, b) => a.ts! - b.ts!);
-    const r = simulate(collect(rs), parseWhatIf('max=100'));
-    const ns = r.by_netns[0]!;
-    expect(ns.actual.drops).toBe(7);
-    expect(ns.what_if.avoided_drops).toBe(7);
-    const same = simulate(collect(rs), parseWhatIf('max=5')).by_netns[0]!;
-    expect(same.what_if.avoided_drops).toBe(0);
-  });
-
-  it('entries deleted by userspace keep their end; open entries stay to the end', () => {
-    const rs = udpFlows(4, 30, 30).map((r) => (r.kind === Kind.DESTROY ? { ...r, cause: Cause.USER } : r));
-    rs.push({ kind: Kind.ALLOC, ts: 2 * S, id: 99n, proto: 17, src: '10.0.0.3', dst: '10.0.0.2', netns: 7, aux: 30 });
-    rs.sort((a, b) => a.ts! - b.ts!);
-    const r = simulate(collect(rs), parseWhatIf('udp_timeout=1'));
-    expect(r.by_netns[0]!.what_if.peak).toBe(5);
-    expect(r.notes.join()).toMatch(/no entry ended in a state whose timeout/);
+    const c = new DemandCollector();
+    c.ingestProc({ ts: 0, netns: NS, count: 0, max: 100, buckets: 1024, stats: { drop: 0 }, timeouts: {} });
+    c.ingest(decodeBatch(encodeBatch(rs)));
+    const r = simulate(c, parseWhatIf('tcp_timeout_time_wait=5'));
+    expect(r.by_netns[0]!.baseline.peak).toBe(4);
+    expect(r.by_netns[0]!.baseline.mean).toBeGreaterThan(0);
+    expect(r.notes.join()).toMatch(/no flow ended in a state whose timeout/);
   });
 });

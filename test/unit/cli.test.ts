@@ -114,7 +114,11 @@ describe('ctscope command line', () => {
       let text = '';
       expect(await topCommand(['--url', base, '--once', '--limit', '3'], { out: (s) => (text += s) })).toBe(0);
       expect(text).toMatch(/^ctscope \S+ — replay — /);
-      expect(text).toMatch(/^table +\d[\d,]* \/ [\d,]+ entries/m);
+      // the table in most danger, named, with the kernel's drop count; the first advice
+      const table = await (await fetch(`${base}/v1/table`)).json();
+      expect(text).toMatch(new RegExp(`^table +netns ${table.netns}: [\\d,]+ / [\\d,]+ entries \\([\\d.]+ %, ${table.level}\\)  drop ${table.stats.drop.toLocaleString('en')}`, 'm'));
+      const advice = await (await fetch(`${base}/v1/advice`)).json();
+      expect(text).toContain(`advice    [${advice.advice[0].level}] ${advice.advice[0].title}`);
       expect(text).toContain(`top allocators by source — last 60 s: ${churn.total.toLocaleString('en')} allocations`);
       const rows = text.split('\n');
       const first = rows.indexOf(rows.find((l) => l.startsWith('top allocators'))!) + 1;

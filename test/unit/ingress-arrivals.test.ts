@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { appOver } from '../helpers/app.js';
 import { ArrivalsModel, type ArrivalDelta } from '../../src/model/arrivals.js';
-import { arrivalsAdvice } from '../../src/model/arrivals-advice.js';
+import { arrivalsAdvice } from '../../src/advice/arrivals.js';
 import { Model } from '../../src/model/model.js';
 import { Kind } from '../../src/records/layout.js';
 import type { RecordInit } from '../../src/records/encode.js';
@@ -169,12 +169,12 @@ describe('arrivalsAdvice', () => {
     for (let i = 0; i < 30; i++) recs.push({ kind: Kind.ALLOC, id: id++, ts: 9 * SEC, start: 9 * SEC, src: '10.0.0.5', dst: '10.0.0.9', sport: 2000 + i, dport: 80, proto: 6, state: 3 });
     model.ingest(batch(recs));
     const adv = arrivalsAdvice(a, model, { window: 10 });
-    expect(adv.map((x) => [x.id, (x.evidence as { source?: string }).source])).toEqual([['syn_flood', '10.0.0.66']]);
+    expect(adv.map((x) => [x.id, (x.evidence as { source?: string }).source])).toEqual([['syn-flood', '10.0.0.66']]);
     expect(adv[0]!.evidence).toMatchObject({ syn_arrivals: 5000, established_entries: 0, half_open_entries: 40, admitted: 40 });
-    expect(adv[0]!.severity).toBe('action');
+    expect(adv[0]!.level).toBe('action');
     // without the model it still warns, saying less
     const bare = arrivalsAdvice(a, undefined, { window: 10 });
-    expect(bare.map((x) => [x.id, x.severity])).toEqual([['syn_flood', 'warn']]);
+    expect(bare.map((x) => [x.id, x.level])).toEqual([['syn-flood', 'warn']]);
   });
 
   it('stays quiet for busy but healthy sources and flags a port scan', () => {
@@ -186,7 +186,7 @@ describe('arrivalsAdvice', () => {
     now = 1;
     a.add(delta({ src: [{ family: 2, addr: v4('203.0.113.4'), tcpSyn: 150, udpNew: 0 }], pairs, tcpSyn: 150 }));
     const adv = arrivalsAdvice(a);
-    expect(adv.map((x) => x.id)).toEqual(['port_scan']);
+    expect(adv.map((x) => x.id)).toEqual(['port-scan']);
     expect(adv[0]!.evidence).toMatchObject({ source: '203.0.113.4', distinct_ports: 150 });
   });
 });
@@ -202,7 +202,7 @@ describe('arrivalsAdvice: spoofed floods', () => {
       a.add(delta({ src, tcpSyn: 3500, srcOverflow: 500 }));
     }
     const adv = arrivalsAdvice(a, undefined, { window: 10 });
-    expect(adv.map((x) => [x.id, x.severity])).toEqual([['syn_flood', 'warn']]);
+    expect(adv.map((x) => [x.id, x.level])).toEqual([['syn-flood', 'warn']]);
     expect(adv[0]!.title).toMatch(/from many sources/);
     expect(adv[0]!.evidence).toMatchObject({ syn_arrivals: 35000, unattributed_arrivals: 5000 });
   });

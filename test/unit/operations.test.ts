@@ -27,7 +27,7 @@ function exportedNames(): Set<string> {
     model.ingestProc(s);
   }
   const e = new Exposition();
-  renderTableMetrics(e, model.snapshot(), [model.snapshot()!]);
+  renderTableMetrics(e, model.tables);
   renderSourceMetrics(e, [{ name: 'netlink', state: 'running', hook: 'ctnetlink', records: 0, lost: { netlinkOverruns: 0, resyncs: 0, queueDropped: 0, total: 0 } }]);
   writeModelMetrics(e, model, { topK: 5 });
   return new Set([...e.text().matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));

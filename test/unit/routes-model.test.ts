@@ -15,7 +15,7 @@ const model = new Model({ historySeconds: 900 });
 
 function modelApp(m: Model): Promise<FastifyInstance> {
   return appOver(m, {
-    environment: () => ({ slabObjectSize: 320, memTotalBytes: 8 * 2 ** 30 }),
+    environment: () => ({ entry: { bytes: 320, bucket_bytes: 8, source: 'slabinfo' }, memTotalBytes: 8 * 2 ** 30 }),
     netnsNames: () => new Map([[5, 'cni-0f3a']]),
   });
 }
@@ -122,18 +122,28 @@ describe('GET /v1/occupancy, /v1/flows, /v1/lifetimes, /v1/forecast, /v1/advice'
     expect(s.groups[0].buckets.at(-1)).toEqual({ le: '+Inf', count: 2 });
   });
 
-  it('forecast from snapshots', async () => {
+  it('forecast from snapshots and records, every estimate with why it is (not) sound', async () => {
     const f = (await app.inject('/v1/forecast')).json();
-    expect(f).toMatchObject({ netns: 5, count: 50, max: 60, trend_per_s: 1, time_to_full_s: 10 });
+    // 10 readings rising 1/s while the records show destroys: a rise within
+    // what a gc cycle does, no record rate to agree: no trend, not a number
+    expect(f).toMatchObject({ netns: 5, count: 50, max: 60, trend_per_s: 1, time_to_full_s: null, level: 'none' });
+    expect(f.basis).toMatch(/^no trend/);
+    const short = f.estimates.find((e: { basis: string }) => e.basis === 'count_short');
+    expect(short).toMatchObject({ rate_per_s: 1, time_to_full_s: 9.5, sound: false }); // 10 s from the last reading, half a second ago
+    expect(f.estimates.find((e: { basis: string }) => e.basis === 'records_2s')).toMatchObject({ sound: false, why: 'not growing' });
     expect((await app.inject('/v1/forecast?netns=99')).statusCode).toBe(404);
   });
 
   it('advice carries evidence', async () => {
     const r = await app.inject('/v1/advice');
     expect(r.statusCode).toBe(200);
-    const a = r.json().advice as Array<{ id: string; evidence: Record<string, unknown> }>;
-    const size = a.find((x) => x.id === 'table_size')!;
-    expect(size.evidence).toMatchObject({ max: 60, peak: 50, entry_bytes: 320, entry_bytes_source: 'slabinfo' });
+    const a = r.json().advice as Array<{ id: string; evidence: Record<string, unknown>; checks: Record<string, string> }>;
+    const size = a.find((x) => x.id === 'table-size')!;
+    expect(size.evidence).toMatchObject({ max: 60, peak_count: 50, peak_max: 60, entry_bytes: 320, entry_bytes_source: 'slabinfo', memory_now_bytes: 60 * 320 + 64 * 8 });
+    expect(size.checks.entry_bytes).toMatch(/slabinfo/);
+    // 20 drops in the last 60 s of the namespace's records (17 table_full, 3 netfilter): ours; the kernel's is unread here
+    const drops = a.find((x) => x.id === 'drops')!;
+    expect(drops.evidence).toMatchObject({ netns: 5, name: 'cni-0f3a', kernel_drops: null });
   });
 });
 

@@ -1,42 +1,49 @@
-// GET /v1/advice — recommendations with their evidence: the model's (timeouts,
-// table size, NOTRACK, connection reuse) and any given from outside it (the
-// ingress source's SYN-flood and scan checks).
+// GET /v1/advice — what to do, each item with the evidence it rests on and
+// where each number can be checked: the advice engine (src/advice/) over the
+// model, every table's account and the ingress arrivals, the same engine
+// `replay --report` and `top` use.
 
 import type { FastifyInstance } from 'fastify';
+import { advise, adviceWindow } from '../../advice/engine.js';
+import type { AdviceEnvironment } from '../../advice/types.js';
+import type { ArrivalsModel } from '../../model/arrivals.js';
 import type { Model } from '../../model/model.js';
-import { advise, type Advice, type AdviceEnvironment } from '../../model/advice.js';
+import type { TableView } from '../context.js';
 import { errorSchema } from '../http-errors.js';
 import { noQuery } from './schemas.js';
+
+export const adviceItemSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    level: { type: 'string', enum: ['info', 'warn', 'action', 'critical'] },
+    title: { type: 'string' },
+    detail: { type: 'string' },
+    evidence: { type: 'object', additionalProperties: true },
+    action: { type: 'string' },
+    checks: { type: 'object', additionalProperties: { type: 'string' } },
+    netns: { type: 'integer' },
+  },
+  required: ['id', 'level', 'title', 'detail', 'evidence', 'action'],
+} as const;
 
 export const adviceSchema = {
   type: 'object',
   properties: {
     generated_at_s: { type: 'number' },
     observed_s: { type: 'number' },
-    advice: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          id: { type: 'string' },
-          severity: { type: 'string', enum: ['info', 'warn', 'action'] },
-          title: { type: 'string' },
-          recommendation: { type: 'string' },
-          evidence: { type: 'object', additionalProperties: true },
-        },
-        required: ['id', 'severity', 'title', 'recommendation', 'evidence'],
-      },
-    },
+    window_s: { type: 'number' },
+    advice: { type: 'array', items: adviceItemSchema },
   },
-  required: ['advice'],
+  required: ['generated_at_s', 'window_s', 'advice'],
 } as const;
 
 export interface AdviceRoutesOptions {
   model: Model;
-  /** Host facts for the table-size advice (slab object size, memory); read per request. */
-  environment?: () => AdviceEnvironment;
-  /** Advice from outside the model, appended. */
-  moreAdvice?: () => Advice[];
+  table: TableView;
+  /** Host facts (what an entry costs, the memory); read per request. */
+  environment: () => AdviceEnvironment;
+  arrivals?: ArrivalsModel;
 }
 
 export async function adviceRoutes(app: FastifyInstance, opts: AdviceRoutesOptions): Promise<void> {
@@ -49,9 +56,8 @@ export async function adviceRoutes(app: FastifyInstance, opts: AdviceRoutesOptio
       },
     },
     async () => {
-      const r = advise(opts.model, opts.environment?.() ?? {});
-      if (opts.moreAdvice) r.advice.push(...opts.moreAdvice());
-      return r;
+      const window = adviceWindow(opts.model);
+      return advise({ model: opts.model, tables: opts.table.list(window), arrivals: opts.arrivals ?? null, environment: opts.environment(), window });
     },
   );
 }

@@ -1,67 +1,97 @@
-// /v1/table: the kernel's own view of the table (count, max, buckets, per-CPU
-// stats by column name, timeouts) and how close it is to full. ?netns= picks
-// another namespace's table (conntrack tables are per namespace).
+// GET /v1/table[?netns=&window=] — every conntrack table ctscope follows
+// (one per network namespace; nf_conntrack_max is global, the count is
+// not), as its account keeps it (proc/accounts.ts): count, max, level, drops
+// and early drops per second, peak, forecast, statistics and where they came
+// from. Without netns the answer is the table in most danger (level, then
+// drops per second, then utilization) with every table listed after it in
+// that order: a quiet host namespace never hides a full one.
 
 import type { FastifyInstance } from 'fastify';
 import type { TableView } from '../context.js';
+import type { TableAccountView } from '../../proc/accounts.js';
 import { ApiError, errorSchema } from '../http-errors.js';
-import { utilizationLevel } from '../../proc/parse.js';
-import type { ProcSnapshot } from '../../proc/types.js';
-import { netnsParam, query } from './schemas.js';
+import { forecastSchema } from './forecast.js';
+import { integerParam, netnsParam, query } from './schemas.js';
 
-export const tableSchema = {
+const counters = {
+  type: 'object',
+  properties: {
+    seconds: { type: 'number' },
+    drop: { type: ['integer', 'null'] },
+    early_drop: { type: ['integer', 'null'] },
+    insert_failed: { type: ['integer', 'null'] },
+  },
+} as const;
+
+export const tableAccountSchema = {
   type: 'object',
   properties: {
     netns: { type: 'integer' },
+    generation: { type: 'integer' },
+    name: { type: 'string' },
+    kind: { type: 'string', enum: ['host', 'named', 'process', 'container', 'pod', 'unknown'] },
+    pod: { type: 'string' },
+    k8s_namespace: { type: 'string' },
+    container: { type: 'string' },
+    first_seen_s: { type: 'number' },
+    read_at_s: { type: 'number' },
+    gone: { type: 'boolean' },
     count: { type: 'integer' },
     max: { type: 'integer' },
     utilization: { type: 'number' },
     level: { type: 'string', enum: ['ok', 'warn', 'action', 'critical'] },
     buckets: { type: 'integer' },
+    drops_per_s: { type: ['number', 'null'] },
+    early_drops_per_s: { type: ['number', 'null'] },
+    insert_failed_per_s: { type: ['number', 'null'] },
+    drops: counters,
+    window: { anyOf: [counters, { type: 'null' }] },
+    peak: {
+      anyOf: [
+        { type: 'object', properties: { count: { type: 'integer' }, max: { type: 'integer' }, utilization: { type: 'number' }, at_s: { type: 'number' } } },
+        { type: 'null' },
+      ],
+    },
     stats: { type: 'object', additionalProperties: { type: 'integer' } },
+    stats_source: { type: ['string', 'null'], enum: ['proc', 'ctnetlink', null] },
     timeouts: { type: 'object', additionalProperties: { type: 'integer' } },
-    namespaces: { type: 'array', items: { type: 'object', properties: { netns: { type: 'integer' }, count: { type: 'integer' } } } },
+    forecast: forecastSchema,
   },
-  required: ['count', 'max', 'utilization', 'level', 'buckets', 'stats', 'timeouts'],
+  required: ['netns', 'name', 'kind', 'count', 'max', 'utilization', 'level', 'buckets', 'drops_per_s', 'stats', 'stats_source', 'timeouts', 'forecast'],
 } as const;
 
-export function tableReport(s: ProcSnapshot) {
-  const utilization = s.max > 0 ? s.count / s.max : 0;
-  return {
-    netns: s.netns,
-    count: s.count,
-    max: s.max,
-    utilization: Math.round(utilization * 1e6) / 1e6,
-    level: utilizationLevel(utilization),
-    buckets: s.buckets,
-    stats: s.stats,
-    timeouts: s.timeouts,
-  };
-}
+export const tableSchema = {
+  type: 'object',
+  properties: {
+    ...tableAccountSchema.properties,
+    /** Without netns: every table, most endangered first (the first is the answer itself). */
+    tables: { type: 'array', items: tableAccountSchema },
+  },
+  required: tableAccountSchema.required,
+} as const;
 
 export async function tableRoutes(app: FastifyInstance, opts: { table: TableView }): Promise<void> {
   app.get(
     '/v1/table',
     {
       schema: {
-        querystring: query({ netns: netnsParam }),
-        response: { 200: tableSchema, '4xx': errorSchema },
+        querystring: query({ netns: netnsParam, window: integerParam(1, 3600) }),
+        response: { 200: tableSchema, '4xx': errorSchema, '5xx': errorSchema },
       },
     },
-    async (req) => {
-      const { netns } = req.query as { netns?: number };
-      const s = netns === undefined ? opts.table.host() : opts.table.get(netns);
-      if (!s) {
-        if (netns !== undefined) {
-          const known = opts.table.all().map((x) => x.netns);
+    async (req): Promise<TableAccountView & { tables?: TableAccountView[] }> => {
+      const { netns, window } = req.query as { netns?: number; window?: number };
+      if (netns !== undefined) {
+        const t = opts.table.get(netns, window);
+        if (!t) {
+          const known = opts.table.list().map((x) => `${x.netns} (${x.name})`);
           throw new ApiError(404, `network namespace ${netns} is not followed; known: ${known.join(', ') || 'none'}`);
         }
-        throw new ApiError(503, 'no reading of the conntrack table yet (is nf_conntrack loaded?)');
+        return t;
       }
-      return {
-        ...tableReport(s),
-        namespaces: netns === undefined ? opts.table.all().map((x) => ({ netns: x.netns, count: x.count })) : undefined,
-      };
+      const all = opts.table.list(window);
+      if (!all.length) throw new ApiError(503, 'no reading of the conntrack table yet (is nf_conntrack loaded?)');
+      return { ...all[0]!, tables: all };
     },
   );
 }

@@ -10,9 +10,10 @@ import { untilSignal } from '../signals.js';
 export const TOP_USAGE = `usage: ctscope top [--url URL] [--interval S] [--window S] [--limit N] [--once]
 
 The daemon's view in a terminal, refreshed every --interval seconds (default 2):
-table utilization and level, forecast, sources and lost records, then the top
-allocators (/v1/churn), the top dropped sources (/v1/drops) and the top holders
-of entries (/v1/occupancy), by source address.
+the conntrack table in most danger (of every namespace's: /v1/table), its
+forecast and the first advice (/v1/advice), sources and lost records, then the
+top allocators (/v1/churn), the top dropped sources (/v1/drops) and the top
+holders of entries (/v1/occupancy), by source address.
 
   --url URL       the daemon (default http://127.0.0.1:9640)
   --interval S    seconds between refreshes, 0.5..3600 (default 2)
@@ -31,6 +32,19 @@ interface TopK {
   items: TopItem[];
   error_bound: number;
 }
+interface TableLine {
+  netns: number;
+  name: string;
+  count: number;
+  max: number;
+  utilization: number;
+  level: string;
+  drops_per_s: number | null;
+  stats: Record<string, number>;
+  stats_source?: string | null;
+  forecast: { time_to_full_s: number | null; confidence: number; chosen?: string | null; basis: string };
+}
+
 interface Screen {
   status: {
     version: string;
@@ -40,8 +54,8 @@ interface Screen {
     blind_spots?: string[];
     lost: { total: number };
   };
-  table: { count: number; max: number; utilization: number; level: string; stats: Record<string, number> } | null;
-  forecast: { time_to_full_s: number | null; confidence: number } | null;
+  table: (TableLine & { tables?: TableLine[] }) | null;
+  advice: { advice: Array<{ level: string; title: string }> } | null;
   churn: TopK;
   drops: TopK;
   occupancy: TopK;
@@ -54,7 +68,8 @@ function num(name: string, text: string | undefined, def: number, min: number, m
   return n;
 }
 
-const MIN_CONFIDENCE = 0.2;
+/** Advice items on the screen at most. */
+const ADVICE_LINES = 3;
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
@@ -83,19 +98,30 @@ export function renderTop(s: Screen, url: string, window: number, now = new Date
   const out: string[] = [];
   out.push(`ctscope ${s.status.version} — ${s.status.mode} — kernel ${s.status.kernel.release} — ${url} — ${now.toISOString().slice(11, 19)} UTC`);
   if (s.table) {
+    // The table in most danger (the API's order: level, drops, utilization), named.
     const t = s.table;
+    const who = t.name === String(t.netns) ? `netns ${t.netns}` : `${t.name} (netns ${t.netns})`;
+    const rate = t.drops_per_s ? ` (${fmt(t.drops_per_s, 1)}/s)` : '';
     out.push(
-      `table     ${fmt(t.count)} / ${fmt(t.max)} entries (${fmt(t.utilization * 100, 1)} %, ${t.level})` +
-        `  drop ${fmt(t.stats.drop ?? 0)}  early_drop ${fmt(t.stats.early_drop ?? 0)}  insert_failed ${fmt(t.stats.insert_failed ?? 0)}`,
+      `table     ${who}: ${fmt(t.count)} / ${fmt(t.max)} entries (${fmt(t.utilization * 100, 1)} %, ${t.level})` +
+        `  drop ${fmt(t.stats.drop ?? 0)}${rate}  early_drop ${fmt(t.stats.early_drop ?? 0)}  insert_failed ${fmt(t.stats.insert_failed ?? 0)}${t.stats_source === 'ctnetlink' ? ' (ctnetlink)' : ''}`,
     );
+    const others = (t.tables ?? []).slice(1);
+    if (others.length) {
+      const shown = others.slice(0, 3).map((o) => `${o.name} ${fmt(o.count)} (${fmt(o.utilization * 100, 1)} %, ${o.level})`);
+      out.push(`          and ${others.length} other table${others.length === 1 ? '' : 's'}: ${shown.join(', ')}${others.length > 3 ? ', …' : ''}`);
+    }
+    const f = t.forecast;
+    if (f.time_to_full_s === 0) out.push(`forecast  full now (${f.basis.replace(/^full: /, '')})`);
+    else if (f.time_to_full_s === null) out.push('forecast  no trend (/v1/forecast has every estimate and why)');
+    else out.push(`forecast  full in ${duration(f.time_to_full_s)} (${f.chosen ?? 'estimate'}, confidence ${fmt(f.confidence, 2)})`);
   } else {
     out.push('table     no /proc reading yet');
   }
-  if (s.forecast) {
-    const f = s.forecast;
-    // a forecast the model itself barely trusts is not worth a number on screen
-    if (f.confidence < MIN_CONFIDENCE) out.push(`forecast  no clear trend (confidence ${fmt(f.confidence, 2)}; /v1/forecast has the details)`);
-    else out.push(`forecast  full in ${f.time_to_full_s === null ? 'never (not growing)' : duration(f.time_to_full_s)} (confidence ${fmt(f.confidence, 2)})`);
+  if (s.advice?.advice.length) {
+    const a = s.advice.advice;
+    a.slice(0, ADVICE_LINES).forEach((x, i) => out.push(`${i === 0 ? 'advice' : ''}`.padEnd(10) + `[${x.level}] ${x.title}`));
+    if (a.length > ADVICE_LINES) out.push(`          … ${a.length - ADVICE_LINES} more in /v1/advice`);
   }
   const src = s.status.sources.map((x) => `${x.name} ${x.state}${x.hook ? ` (${x.hook})` : ''}${x.lost.total ? `, ${fmt(x.lost.total)} lost` : ''}`);
   out.push(`sources   ${src.join(' · ')}`);
@@ -123,15 +149,15 @@ async function fetchScreen(base: string, window: number, limit: number): Promise
     throw new UserError(`${base}${p} answered ${r.status}: ${(await r.text()).slice(0, 200)}`);
   };
   const q = `window=${window}&limit=${limit}`;
-  const [status, table, forecast, churn, drops, occupancy] = await Promise.all([
+  const [status, table, advice, churn, drops, occupancy] = await Promise.all([
     get('/v1/status'),
     get('/v1/table', true),
-    get('/v1/forecast', true),
+    get('/v1/advice', true),
     get(`/v1/churn?by=src&${q}`),
     get(`/v1/drops?by=src&${q}`),
     get(`/v1/occupancy?by=src&limit=${limit}`),
   ]);
-  return { status, table, forecast, churn, drops, occupancy };
+  return { status, table, advice, churn, drops, occupancy };
 }
 
 export async function topCommand(

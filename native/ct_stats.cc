@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// A namespace's identity and conntrack statistics over ctnetlink, for tables
+// whose kernel has no /proc/net/stat/nf_conntrack (CONFIG_NF_CONNTRACK_PROCFS
+// unset: stock Ubuntu 18.04-22.04 kernels among them). One request, one
+// short-lived netlink socket, nothing kept: the per-CPU statistics
+// (IPCTNL_MSG_CT_GET_STATS_CPU, one message per CPU, what `conntrack -S`
+// prints) summed under /proc's column names, and the netns cookie
+// (SO_NETNS_COOKIE, kernel >= 5.14), which unlike the nsfs inode is never
+// reused. For another namespace a short-lived thread joins it (setns), as
+// netns_read.cc does for files; the event reader (netlink_source.cc) is not
+// involved.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netlink.h>
+#include <napi.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "exports.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+namespace ctscope {
+
+namespace {
+
+// CTA_STATS_* -> the column /proc/net/stat/nf_conntrack prints it under.
+const char *StatName(int type) {
+  switch (type) {
+    case CTA_STATS_FOUND: return "found";
+    case CTA_STATS_INVALID: return "invalid";
+    case CTA_STATS_INSERT: return "insert";
+    case CTA_STATS_INSERT_FAILED: return "insert_failed";
+    case CTA_STATS_DROP: return "drop";
+    case CTA_STATS_EARLY_DROP: return "early_drop";
+    case CTA_STATS_ERROR: return "icmp_error";
+    case CTA_STATS_SEARCH_RESTART: return "search_restart";
+    case CTA_STATS_CLASH_RESOLVE: return "clashres";
+    case CTA_STATS_CHAIN_TOOLONG: return "chainlength";
+    default: return nullptr;
+  }
+}
+
+struct Result {
+  bool have_cookie = false;
+  uint64_t cookie = 0;
+  bool have_stats = false;
+  int cpus = 0;
+  std::map<std::string, double> stats;
+  std::string error;  // why the statistics could not be read
+  int enter_errno = 0;  // the namespace could not be entered
+};
+
+void Query(Result *r, bool want_stats) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (fd < 0) {
+    r->error = std::string("netlink socket: ") + strerror(errno);
+    return;
+  }
+  uint64_t cookie = 0;
+  socklen_t clen = sizeof(cookie);
+  if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &clen) == 0 && clen == sizeof(cookie)) {
+    r->have_cookie = true;
+    r->cookie = cookie;
+  }
+  if (!want_stats) {
+    close(fd);
+    return;
+  }
+  struct timeval tv = {2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  struct {
+    struct nlmsghdr nlh;
+    struct nfgenmsg nfg;
+  } req;
+  memset(&req, 0, sizeof(req));
+  req.nlh.nlmsg_len = sizeof(req);
+  req.nlh.nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS_CPU;
+  req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.nlh.nlmsg_seq = 1;
+  req.nfg.nfgen_family = AF_UNSPEC;
+  req.nfg.version = NFNETLINK_V0;
+  struct sockaddr_nl kernel;
+  memset(&kernel, 0, sizeof(kernel));
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+    r->error = std::string("IPCTNL_MSG_CT_GET_STATS_CPU: ") + strerror(errno);
+    close(fd);
+    return;
+  }
+  alignas(struct nlmsghdr) char buf[16384];
+  bool done = false;
+  while (!done) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      r->error = std::string("IPCTNL_MSG_CT_GET_STATS_CPU: ") + strerror(errno);
+      close(fd);
+      return;
+    }
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type == NLMSG_DONE) {
+        done = true;
+        break;
+      }
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        const struct nlmsgerr *e = (const struct nlmsgerr *)NLMSG_DATA(h);
+        if (e->error != 0) {
+          r->error = std::string("IPCTNL_MSG_CT_GET_STATS_CPU: ") + strerror(-e->error);
+          close(fd);
+          return;
+        }
+        continue;
+      }
+      if ((h->nlmsg_type & 0xff) != IPCTNL_MSG_CT_GET_STATS_CPU) continue;
+      r->cpus++;
+      const char *p = (const char *)NLMSG_DATA(h) + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+      int left = (int)h->nlmsg_len - (int)NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct nfgenmsg)));
+      while (left >= (int)sizeof(struct nlattr)) {
+        const struct nlattr *a = (const struct nlattr *)p;
+        if (a->nla_len < sizeof(struct nlattr) || a->nla_len > left) break;
+        int type = a->nla_type & NLA_TYPE_MASK;
+        const char *name = StatName(type);
+        if (name && a->nla_len >= NLA_HDRLEN + 4) {
+          uint32_t v;
+          memcpy(&v, p + NLA_HDRLEN, 4);
+          r->stats[name] += ntohl(v);
+        }
+        int step = NLA_ALIGN(a->nla_len);
+        p += step;
+        left -= step;
+      }
+    }
+  }
+  close(fd);
+  r->have_stats = r->cpus > 0;
+  if (!r->have_stats && r->error.empty()) r->error = "IPCTNL_MSG_CT_GET_STATS_CPU answered nothing";
+}
+
+}  // namespace
+
+// conntrackStats(nsPath: string | null, wantStats: boolean)
+//   -> { cookie: string | null, cpus: number, stats: Record<string, number> | null, error?: string }
+// nsPath null: the calling process's namespace. Throws Error when the
+// namespace cannot be entered.
+static Napi::Value ConntrackStats(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !(info[0].IsString() || info[0].IsNull()) || !info[1].IsBoolean())
+    throw Napi::TypeError::New(env, "conntrackStats(nsPath: string | null, wantStats: boolean)");
+  bool want = info[1].As<Napi::Boolean>();
+  Result r;
+  if (info[0].IsNull()) {
+    Query(&r, want);
+  } else {
+    std::string ns = info[0].As<Napi::String>();
+    std::thread t([&] {
+      int fd = open(ns.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        r.enter_errno = errno;
+        return;
+      }
+      if (setns(fd, CLONE_NEWNET) != 0) {
+        r.enter_errno = errno;
+        close(fd);
+        return;
+      }
+      close(fd);
+      Query(&r, want);
+    });
+    t.join();
+    if (r.enter_errno != 0)
+      throw Napi::Error::New(env, "cannot enter network namespace " + ns + ": " + strerror(r.enter_errno));
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("cookie", r.have_cookie ? Napi::Value(Napi::String::New(env, std::to_string(r.cookie))) : env.Null());
+  o.Set("cpus", Napi::Number::New(env, r.cpus));
+  if (r.have_stats) {
+    Napi::Object s = Napi::Object::New(env);
+    for (auto &kv : r.stats) s.Set(kv.first, Napi::Number::New(env, kv.second));
+    o.Set("stats", s);
+  } else {
+    o.Set("stats", env.Null());
+  }
+  if (!r.error.empty()) o.Set("error", Napi::String::New(env, r.error));
+  return o;
+}
+
+void InitCtStats(Napi::Env env, Napi::Object exports) {
+  exports.Set("conntrackStats", Napi::Function::New(env, ConntrackStats, "conntrackStats"));
+}
+
+}  // namespace ctscope

@@ -1,0 +1,570 @@
+// A conntrack table as the Linux 6.x kernel runs it, for the what-if
+// (what-if.ts): the demand of a capture (flows that arrived, when each was
+// last active, packets refused) is played against it under the settings in
+// force or others. What decides drops in a table-full incident is modelled
+// after net/netfilter/nf_conntrack_core.c:
+//
+// - An entry expires `timeout` after its last packet, but is only removed
+//   when the garbage collector comes round (or a lookup or an early drop
+//   walks over it). The collector is one worker for every namespace: a pass
+//   walks the whole hash, removing what has expired — 256 at a time, then it
+//   yields, so a pass that removes thousands takes a few hundred milliseconds
+//   on a busy machine (the rate is taken from the recording's own passes) —
+//   and schedules the next one at the mean time to expiry of what it walked
+//   over (each clamped to 1..300 s, every entry met twice: its original and
+//   its reply tuple are both in the hash; with a bias of 100 at 60 s),
+//   clamped to 1..60 s, less the pass's own duration. The timer wheel fires
+//   such a delay late by up to its level's granularity (2 s for delays over
+//   16 s at HZ=250). Measured here (6.18): one namespace of UDP flows with a
+//   1 s timeout at 100/s and 400/s gave passes 22.5 s and 8.7 s apart (the
+//   formula: 20.7 and 7.6, plus the wheel's lateness); a table of long
+//   timeouts, 61.5 s (60 and the wheel).
+// - A new entry is refused when its namespace holds nf_conntrack_max (the
+//   limit in force at that moment) — unless early_drop finds an entry without
+//   ASSURED among the 8 hash chains after the new entry's bucket and evicts
+//   it. Every entry hangs in the hash twice (original and reply tuple), so a
+//   chain holds this namespace's unassured entries at 2U/buckets, and that
+//   succeeds with probability 1 − e^(−16U/buckets) (measured here: 599 early
+//   drops in 3,414 allocations at a full table of 3,000 unassured entries and
+//   262,144 buckets, 17.5 %; the formula says 16.7 %). Expected values are
+//   accumulated (no random numbers: the same input gives the same answer).
+//   Expired entries met on the way are removed, of any namespace (room for
+//   the next packet, not this one). A failed allocation flags the collector, whose next pass
+//   then evicts unassured entries of namespaces at 95 % of max or more until
+//   they are below it.
+
+/**
+ * Entries per chain early_drop meets, per entry of the table and bucket: it
+ * walks NF_CT_EVICTION_RANGE (8) chains, and every entry hangs in the hash
+ * twice (its original and its reply tuple).
+ */
+const CHAINS = 8 * 2;
+/** Times the collector meets each entry in its walk (both tuples are hashed). */
+const GC_VISITS = 2;
+/** The timer wheel's lateness as a share of its level's granularity (fitted: see above). */
+const WHEEL_LATE = 0.75;
+/** Expired entries the collector removes per second when the recording does not say (256 every 4 ms jiffy, with the yields). */
+export const DEFAULT_REAP_RATE = 25_000;
+/** GC_SCAN_INTERVAL_MIN/MAX, the clamp of one entry's time to expiry, and the initial bias (GC_SCAN_INITIAL_COUNT entries at GC_SCAN_INTERVAL_INIT). */
+const GC_MIN_S = 1;
+const GC_MAX_S = 60;
+const GC_CLAMP_S = 300;
+const GC_BIAS_COUNT = 100;
+const GC_BIAS_S = 60;
+/** Seconds the early-drop walk's counts are reused for (they move slowly between passes). */
+const CACHE_S = 0.05;
+/** Entries sampled per pass for the mean time to expiry (the kernel sees them all; beyond this the mean is estimated). */
+const GC_SAMPLE = 20_000;
+
+export interface TableEvent {
+  /** Seconds. */
+  t: number;
+  ns: number;
+}
+
+export interface SimStats {
+  admitted: number;
+  drops: number;
+  earlyDrops: number;
+  /** Entries the collector evicted above 95 %. */
+  gcEvictions: number;
+  /** Expired entries removed by passes, by early_drop walks. */
+  expiredByGc: number;
+  expiredByWalk: number;
+  peak: number;
+  /** Count × seconds (for the mean). */
+  area: number;
+  /** Seconds at or above 70 / 85 / 95 % of max. */
+  above: [number, number, number];
+}
+
+interface NsState {
+  count: number;
+  /** Min-heap of live entries by expiry: (expiry, entry). */
+  heapT: number[];
+  heapK: number[];
+  /** Live unassured entries (lazy: dead or assured ones are skipped when drawn). */
+  unassured: number[];
+  accEarly: number;
+  accWalk: number;
+  /** Live entries without ASSURED (expired ones waiting for removal included). */
+  unassuredLive: number;
+  /** Expired-but-not-removed entries and unassured unexpired ones, as of cacheT (recounted at most every CACHE_S). */
+  cacheT: number;
+  cacheExpired: number;
+  cacheUnassured: number;
+  /** Entries the capture could not see being made (alive before it, no dump). */
+  phantom: number;
+  stats: SimStats;
+  lastT: number;
+}
+
+export interface KernelTableOptions {
+  /** nf_conntrack_buckets (global hash size). */
+  buckets: number;
+  /** The limit in force at time t. */
+  maxAt(t: number): number;
+  /** Passes of the collector at these times (seconds, ascending; at least one), then as the kernel would schedule them. */
+  schedule: number[];
+  /** Seconds the simulation starts at. */
+  start: number;
+  /** Entries a pass removes per second (from the recording's passes; default DEFAULT_REAP_RATE). */
+  reapRate?: number;
+}
+
+/** How late the timer wheel fires a delay of `d` seconds (HZ=250: 8^level jiffies of granularity). */
+export function wheelLateness(d: number): number {
+  const jiffies = d * 250;
+  let gran = 1;
+  let span = 64;
+  while (jiffies >= span && gran < 4096) {
+    gran *= 8;
+    span *= 8;
+  }
+  return gran > 1 ? (WHEEL_LATE * gran) / 250 : 0;
+}
+
+/** One simulated table per namespace, one collector for all. */
+export class KernelTable {
+  private readonly ns: NsState[] = [];
+  // entries
+  private expiry = new Float64Array(1024);
+  private nsOf = new Int32Array(1024);
+  private flags = new Uint8Array(1024); // 1 alive, 2 assured, 4 early-droppable by the collector
+  /** When each entry was removed (NaN: alive). */
+  private endAt = new Float64Array(1024);
+  private n = 0;
+  private gcFlag = false;
+  nextPass: number;
+  readonly passes: number[] = [];
+  /** Entries a pass is removing (still counted until their time): a min-heap of (time, entry). */
+  private dyingT: number[] = [];
+  private dyingK: number[] = [];
+  /** Live entries' expiry, for the collector's mean: scanned in place. */
+  constructor(private readonly o: KernelTableOptions) {
+    this.nextPass = o.schedule[0]!;
+    this.scheduled = o.schedule.slice(1);
+  }
+  private scheduled: number[];
+
+  private nsState(ns: number): NsState {
+    let s = this.ns[ns];
+    if (!s) {
+      s = this.ns[ns] = { count: 0, heapT: [], heapK: [], unassured: [], accEarly: 0, accWalk: 0, unassuredLive: 0, cacheT: -Infinity, cacheExpired: 0, cacheUnassured: 0, phantom: 0, stats: { admitted: 0, drops: 0, earlyDrops: 0, gcEvictions: 0, expiredByGc: 0, expiredByWalk: 0, peak: 0, area: 0, above: [0, 0, 0] }, lastT: this.o.start };
+    }
+    return s;
+  }
+
+  stats(ns: number): SimStats {
+    return this.nsState(ns).stats;
+  }
+
+  count(ns: number): number {
+    const s = this.nsState(ns);
+    return s.count + s.phantom;
+  }
+
+  /** Entries alive before the capture that it cannot see (keeps the count next to the kernel's). */
+  addPhantom(ns: number, n: number, t: number): void {
+    const s = this.nsState(ns);
+    this.account(s, t);
+    s.phantom += n;
+  }
+
+  removePhantom(ns: number, t: number): void {
+    const s = this.nsState(ns);
+    if (s.phantom <= 0) return;
+    this.account(s, t);
+    s.phantom--;
+  }
+
+  /** Run the collector's passes, and the removals they make, due by time t. */
+  advance(t: number): void {
+    for (;;) {
+      const d = this.dyingT.length ? this.dyingT[0]! : Infinity;
+      if (d <= t && d <= this.nextPass) {
+        const k = this.dyingK[0]!;
+        heapPop(this.dyingT, this.dyingK);
+        if (!(this.flags[k]! & 1)) continue; // removed meanwhile (a user's delete)
+        const s = this.nsState(this.nsOf[k]!);
+        this.account(s, d);
+        this.kill(k, s, d);
+        continue;
+      }
+      if (this.nextPass <= t) {
+        this.pass(this.nextPass);
+        continue;
+      }
+      break;
+    }
+  }
+
+  /**
+   * A new entry in namespace `ns` at time t, expiring at `expiry` (last
+   * packet + timeout). Returns its index, or -1 when refused (a drop).
+   */
+  arrive(ns: number, t: number, expiry: number, assured: boolean, gcDroppable: boolean): number {
+    this.advance(t);
+    const s = this.nsState(ns);
+    this.account(s, t);
+    const max = this.o.maxAt(t);
+    if (max > 0 && s.count + s.phantom >= max) {
+      // early_drop: expired entries on the way are removed, of whatever
+      // namespace (room for the next packet, not this one)...
+      for (const o of this.ns) {
+        if (!o) continue;
+        if (t - o.cacheT >= CACHE_S) this.recount(o, t);
+        if (o.cacheExpired === 0) continue;
+        o.accWalk += (CHAINS * o.cacheExpired) / this.o.buckets;
+        while (o.accWalk >= 1 && this.popExpired(o, t)) {
+          o.accWalk -= 1;
+          o.cacheExpired = Math.max(0, o.cacheExpired - 1);
+          o.stats.expiredByWalk++;
+        }
+        if (o.accWalk >= 1) o.accWalk = 0;
+      }
+      // ...and an unassured one evicted makes room for this one.
+      s.accEarly += 1 - Math.exp((-CHAINS * s.cacheUnassured) / this.o.buckets);
+      if (s.accEarly >= 1 && this.evictUnassured(s, t, false)) {
+        s.accEarly -= 1;
+        s.cacheUnassured = Math.max(0, s.cacheUnassured - 1);
+        s.stats.earlyDrops++;
+      } else {
+        s.stats.drops++;
+        this.gcFlag = true;
+        return -1;
+      }
+    }
+    const k = this.add(ns, expiry, assured, gcDroppable);
+    s.count++;
+    s.stats.admitted++;
+    if (s.count + s.phantom > s.stats.peak) s.stats.peak = s.count + s.phantom;
+    return k;
+  }
+
+  /** A packet of a live entry: its expiry moves to `expiry`. */
+  refresh(k: number, t: number, expiry: number): boolean {
+    if (!(this.flags[k]! & 1) || this.expiry[k]! <= t) return false;
+    if (expiry > this.expiry[k]!) {
+      this.expiry[k] = expiry;
+      const s = this.nsState(this.nsOf[k]!);
+      heapPush(s.heapT, s.heapK, expiry, k); // the old heap slot is skipped when popped (expiry no longer matches)
+    }
+    return true;
+  }
+
+  /** The entry is removed by someone else (a user's delete, a flush) at t. */
+  remove(k: number, t: number): void {
+    if (!(this.flags[k]! & 1)) return;
+    const s = this.nsState(this.nsOf[k]!);
+    this.account(s, t);
+    this.kill(k, s, t);
+  }
+
+  /** When entry k was removed (NaN while alive). */
+  removedAt(k: number): number {
+    return this.endAt[k]!;
+  }
+
+  /** When entry k expires. */
+  expiresAt(k: number): number {
+    return this.expiry[k]!;
+  }
+
+  alive(k: number): boolean {
+    return (this.flags[k]! & 1) !== 0;
+  }
+
+  /** Close the books at t: the remaining passes and the time integrals. */
+  finish(t: number): void {
+    this.advance(t);
+    for (const s of this.ns) if (s) this.account(s, t);
+  }
+
+  // ---------------------------------------------------------------- collector
+
+  private pass(g: number): void {
+    this.passes.push(g);
+    // What has expired goes, spread over the pass at the reap rate.
+    const expired: Array<{ s: NsState; ks: number[] }> = [];
+    let total = 0;
+    for (const s of this.ns) {
+      if (!s) continue;
+      this.account(s, g);
+      const ks: number[] = [];
+      for (;;) {
+        const k = this.popDue(s, g);
+        if (k < 0) break;
+        this.flags[k] = this.flags[k]! | 8; // dying: counted until removed
+        ks.push(k);
+      }
+      s.stats.expiredByGc += ks.length;
+      total += ks.length;
+      expired.push({ s, ks });
+      s.cacheT = -Infinity;
+    }
+    // After a failed allocation, unassured entries of a table at 95 % or more go too, until it is below.
+    const trims: Array<{ s: NsState; ks: number[] }> = [];
+    if (this.gcFlag) {
+      const max = this.o.maxAt(g);
+      const max95 = Math.floor(max / 100) * 95;
+      for (const e of expired) {
+        const s = e.s;
+        if (max95 === 0) continue;
+        const ks: number[] = [];
+        let count = s.count + s.phantom - e.ks.length;
+        while (count >= max95) {
+          const k = this.pickUnassured(s, g);
+          if (k < 0) break;
+          this.flags[k] = this.flags[k]! | 8;
+          ks.push(k);
+          count--;
+        }
+        s.stats.gcEvictions += ks.length;
+        total += ks.length;
+        trims.push({ s, ks });
+      }
+    }
+    this.gcFlag = false;
+    const dur = total / (this.o.reapRate ?? DEFAULT_REAP_RATE);
+    for (const e of [...expired, ...trims]) {
+      e.ks.forEach((k, i) => heapPush(this.dyingT, this.dyingK, g + ((i + 0.5) / e.ks.length) * dur, k));
+    }
+    // The mean time to expiry of what is left (each clamped, each met twice), over a sample.
+    let heapSlots = 0;
+    for (const s of this.ns) if (s) heapSlots += s.heapK.length;
+    const step = Math.max(1, Math.ceil(heapSlots / GC_SAMPLE));
+    let seen = 0;
+    let acc = 0;
+    let live = 0;
+    for (const s of this.ns) {
+      if (!s) continue;
+      for (let j = 0; j < s.heapK.length; j += step) {
+        const k = s.heapK[j]!;
+        if (!(this.flags[k]! & 1) || this.flags[k]! & 8 || this.expiry[k] !== s.heapT[j]) continue;
+        acc += Math.min(GC_CLAMP_S, Math.max(GC_MIN_S, this.expiry[k]! - g));
+        seen++;
+      }
+      live += s.count;
+    }
+    live -= total;
+    let sum = GC_BIAS_COUNT * GC_BIAS_S;
+    let n = GC_BIAS_COUNT;
+    if (seen > 0 && live > 0) {
+      sum += (acc / seen) * live * GC_VISITS;
+      n += live * GC_VISITS;
+    }
+    const mean = Math.min(GC_MAX_S, Math.max(GC_MIN_S, sum / n));
+    const delay = Math.max(mean - dur, 0.004);
+    this.nextPass = this.scheduled.length ? Math.max(this.scheduled.shift()!, g + dur) : g + dur + delay + wheelLateness(delay);
+    this.compact();
+  }
+
+  // ---------------------------------------------------------------- entries
+
+  private add(ns: number, expiry: number, assured: boolean, gcDroppable: boolean): number {
+    if (this.n === this.expiry.length) this.grow();
+    const k = this.n++;
+    this.expiry[k] = expiry;
+    this.nsOf[k] = ns;
+    this.flags[k] = 1 | (assured ? 2 : 0) | (gcDroppable ? 4 : 0);
+    this.endAt[k] = NaN;
+    const s = this.nsState(ns);
+    heapPush(s.heapT, s.heapK, expiry, k);
+    if (!assured) {
+      s.unassured.push(k);
+      s.unassuredLive++;
+    }
+    s.cacheT = -Infinity;
+    return k;
+  }
+
+  private kill(k: number, s: NsState, t: number): void {
+    this.endAt[k] = t;
+    if (!(this.flags[k]! & 2)) s.unassuredLive--;
+    this.flags[k] = this.flags[k]! & ~1;
+    s.count--;
+  }
+
+  /** The earliest-expiring live entry if it expired by t, taken off the heap (-1: none). */
+  private popDue(s: NsState, t: number): number {
+    while (s.heapT.length) {
+      const e = s.heapT[0]!;
+      const k = s.heapK[0]!;
+      if (!(this.flags[k]! & 1) || this.flags[k]! & 8 || this.expiry[k] !== e) {
+        heapPop(s.heapT, s.heapK);
+        continue;
+      }
+      if (e > t) return -1;
+      heapPop(s.heapT, s.heapK);
+      return k;
+    }
+    return -1;
+  }
+
+  /** An unassured entry (closing assured TCP ones too) the collector may evict, not yet going (-1: none). */
+  private pickUnassured(s: NsState, t: number): number {
+    const u = s.unassured;
+    while (u.length) {
+      const i = (this.pick = (this.pick * 1103515245 + 12345) >>> 0) % u.length;
+      const k = u[i]!;
+      u[i] = u[u.length - 1]!;
+      u.pop();
+      if (!(this.flags[k]! & 1) || this.flags[k]! & 2 || this.flags[k]! & 8) continue;
+      return k;
+    }
+    for (let j = 0; j < s.heapK.length; j++) {
+      const k = s.heapK[j]!;
+      if (this.flags[k]! & 1 && this.flags[k]! & 4 && !(this.flags[k]! & 8) && this.expiry[k] === s.heapT[j] && this.expiry[k]! > t) return k;
+    }
+    return -1;
+  }
+
+  /** Remove the earliest-expiring entry if it expired by t. */
+  private popExpired(s: NsState, t: number): boolean {
+    while (s.heapT.length) {
+      const e = s.heapT[0]!;
+      const k = s.heapK[0]!;
+      if (!(this.flags[k]! & 1) || this.expiry[k] !== e) {
+        heapPop(s.heapT, s.heapK);
+        continue;
+      }
+      if (e > t) return false;
+      heapPop(s.heapT, s.heapK);
+      this.kill(k, s, t);
+      return true;
+    }
+    return false;
+  }
+
+  /** Count the expired entries awaiting removal, and the unassured ones not expired (walks the due part of the heap). */
+  private recount(s: NsState, t: number): void {
+    let expired = 0;
+    let expiredUnassured = 0;
+    const stack = [0];
+    while (stack.length) {
+      const i = stack.pop()!;
+      if (i >= s.heapT.length || s.heapT[i]! > t) continue;
+      const k = s.heapK[i]!;
+      if (this.flags[k]! & 1 && this.expiry[k] === s.heapT[i]) {
+        expired++;
+        if (!(this.flags[k]! & 2)) expiredUnassured++;
+      }
+      stack.push(2 * i + 1, 2 * i + 2);
+    }
+    s.cacheT = t;
+    s.cacheExpired = expired;
+    s.cacheUnassured = Math.max(0, s.unassuredLive - expiredUnassured);
+  }
+
+  /**
+   * Evict one unassured, unexpired entry (the collector also takes assured
+   * TCP entries that are closing), chosen by a fixed stride through the list
+   * (the hash order is as good as random for age).
+   */
+  private evictUnassured(s: NsState, t: number, byGc: boolean): boolean {
+    const u = s.unassured;
+    while (u.length) {
+      const i = (this.pick = (this.pick * 1103515245 + 12345) >>> 0) % u.length;
+      const k = u[i]!;
+      u[i] = u[u.length - 1]!;
+      u.pop();
+      if (!(this.flags[k]! & 1) || this.flags[k]! & 2 || this.flags[k]! & 8) continue;
+      if (!byGc && this.expiry[k]! <= t) continue;
+      this.kill(k, s, t);
+      return true;
+    }
+    if (byGc) {
+      // closing assured TCP entries (tcp_can_early_drop) are fair game for the collector
+      for (let j = 0; j < s.heapK.length; j++) {
+        const k = s.heapK[j]!;
+        if (this.flags[k]! & 1 && this.flags[k]! & 4 && this.expiry[k] === s.heapT[j]) {
+          this.kill(k, s, t);
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+  private pick = 1;
+
+  private account(s: NsState, t: number): void {
+    const dt = t - s.lastT;
+    if (dt <= 0) return;
+    const c = s.count + s.phantom;
+    s.stats.area += c * dt;
+    const max = this.o.maxAt(t);
+    if (max > 0) {
+      if (c >= 0.7 * max) s.stats.above[0] += dt;
+      if (c >= 0.85 * max) s.stats.above[1] += dt;
+      if (c >= 0.95 * max) s.stats.above[2] += dt;
+    }
+    s.lastT = t;
+  }
+
+  private grow(): void {
+    const m = this.expiry.length * 2;
+    const e = new Float64Array(m);
+    e.set(this.expiry);
+    this.expiry = e;
+    const ns = new Int32Array(m);
+    ns.set(this.nsOf);
+    this.nsOf = ns;
+    const f = new Uint8Array(m);
+    f.set(this.flags);
+    this.flags = f;
+    const x = new Float64Array(m);
+    x.set(this.endAt);
+    this.endAt = x;
+  }
+
+  /** Entries are never renumbered (callers hold indices): only the heaps are pruned when mostly stale. */
+  private compact(): void {
+    for (const s of this.ns) {
+      if (!s || s.heapT.length < 4 * (s.count + 64)) continue;
+      const t: number[] = [];
+      const k: number[] = [];
+      for (let i = 0; i < s.heapT.length; i++) {
+        const x = s.heapK[i]!;
+        if (this.flags[x]! & 1 && this.expiry[x] === s.heapT[i]) heapPush(t, k, s.heapT[i]!, x);
+      }
+      s.heapT = t;
+      s.heapK = k;
+    }
+  }
+}
+
+function heapPush(a: number[], b: number[], t: number, k: number): void {
+  let i = a.length;
+  a.push(t);
+  b.push(k);
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (a[p]! <= t) break;
+    a[i] = a[p]!;
+    b[i] = b[p]!;
+    i = p;
+  }
+  a[i] = t;
+  b[i] = k;
+}
+
+function heapPop(a: number[], b: number[]): void {
+  const lt = a.pop()!;
+  const lk = b.pop()!;
+  const n = a.length;
+  if (n === 0) return;
+  let i = 0;
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= n) break;
+    const r = l + 1;
+    const m = r < n && a[r]! < a[l]! ? r : l;
+    if (a[m]! >= lt) break;
+    a[i] = a[m]!;
+    b[i] = b[m]!;
+    i = m;
+  }
+  a[i] = lt;
+  b[i] = lk;
+}
