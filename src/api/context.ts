@@ -1,8 +1,6 @@
 // What the API reads. The daemon and the replayer each provide one; routes
 // never reach into sources directly.
 
-import type { TableAccountView } from '../proc/accounts.js';
-import type { ProcSnapshot } from '../proc/types.js';
 import type { SourceStatus } from '../records/sink.js';
 
 export interface StatusReport {
@@ -33,14 +31,5 @@ export interface StatusReport {
   };
 }
 
-/** Every namespace's conntrack table, as its account keeps it (proc/accounts.ts: TableAccounts). */
-export interface TableView {
-  /** Every table, most endangered first; `window`: also the drop counters' increase over its last seconds. */
-  list(window?: number): TableAccountView[];
-  /** One table by inode. */
-  get(netns: number, window?: number): TableAccountView | null;
-  /** Latest reading of the host namespace (or of `netns`), as read. */
-  snapshot(netns?: number): ProcSnapshot | null;
-  /** Latest reading of every table, host first. */
-  snapshots(): ProcSnapshot[];
-}
+/** Every namespace's conntrack table (defined with the accounts: /metrics reads it too). */
+export type { TableView } from '../proc/accounts.js';

@@ -3,8 +3,7 @@
 // node_exporter declares them), so existing dashboards and alerts keep
 // working; everything else is ctscope_*, per namespace.
 
-import type { TableView } from '../api/context.js';
-import type { TableAccountView } from '../proc/accounts.js';
+import type { TableAccountView, TableView } from '../proc/accounts.js';
 import type { SourceStatus } from '../records/sink.js';
 import { Exposition } from './exposition.js';
 

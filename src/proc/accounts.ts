@@ -37,6 +37,18 @@ export interface NetnsLabel {
 /** Names a namespace by inode; undefined (or fields left out): no opinion. */
 export type NetnsNamer = (netns: number) => Partial<NetnsLabel> | undefined;
 
+/** Every namespace's conntrack table, as its account keeps it (TableAccounts below). */
+export interface TableView {
+  /** Every table, most endangered first; `window`: also the drop counters' increase over its last seconds. */
+  list(window?: number): TableAccountView[];
+  /** One table by inode. */
+  get(netns: number, window?: number): TableAccountView | null;
+  /** Latest reading of the host namespace (or of `netns`), as read. */
+  snapshot(netns?: number): ProcSnapshot | null;
+  /** Latest reading of every table, host first. */
+  snapshots(): ProcSnapshot[];
+}
+
 export interface TableAccountView {
   netns: number;
   /** 1 for the first namespace seen on this inode, 2 for the next, … */

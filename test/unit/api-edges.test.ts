@@ -18,6 +18,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.js';
 import type { StatusReport } from '../../src/api/context.js';
 import { declaredRoutes, type DeclaredRoute } from '../../src/api/validation.js';
+import { captureEnvironment } from '../../src/advice/environment.js';
+import { modelTable } from '../../src/app/model-views.js';
 import { ArrivalsModel } from '../../src/model/arrivals.js';
 import { Model } from '../../src/model/model.js';
 import { Kind } from '../../src/records/layout.js';
@@ -59,18 +61,18 @@ beforeAll(async () => {
   const arrivals = new ArrivalsModel({ now: () => 100 });
   app = await buildApp({
     status,
-    table: { host: () => snapshot, get: (n) => (n === 5 ? snapshot : null), all: () => [snapshot] },
+    table: modelTable(model),
     metrics: () => '',
     logStream: log,
     model,
-    environment: () => ({}),
+    environment: () => captureEnvironment(null),
     arrivals,
   });
   broken = await buildApp({
     status: () => {
       throw new TypeError('secret internal detail: cannot read properties of undefined');
     },
-    table: { host: () => null, get: () => null, all: () => [] },
+    table: { list: () => [], get: () => null, snapshot: () => null, snapshots: () => [] },
     metrics: () => '',
     logStream: brokenLog,
   });
