@@ -31,9 +31,13 @@ export const FrameType = {
   PROC: 3,
   STATUS: 4,
   FOOTER: 5,
+  /** The node's pods as they change (src/workloads): so a replay names the same pods. */
+  PODS: 6,
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
-export const FRAME_TYPE_NAMES: Record<number, string> = { 1: 'header', 2: 'records', 3: 'proc', 4: 'status', 5: 'footer' };
+export const FRAME_TYPE_NAMES: Record<number, string> = { 1: 'header', 2: 'records', 3: 'proc', 4: 'status', 5: 'footer', 6: 'pods' };
+/** The highest frame type this reader knows (a resync accepts frames up to it). */
+export const LAST_FRAME_TYPE = FrameType.PODS;
 
 export interface CaptureSourceInfo {
   name: string;

@@ -68,6 +68,7 @@ export interface ReadWorkerData {
 type ReadMessage =
   | { t: 'proc'; item: Extract<CaptureItem, { type: 'proc' }> }
   | { t: 'status'; item: Extract<CaptureItem, { type: 'status' }> }
+  | { t: 'pods'; item: Extract<CaptureItem, { type: 'pods' }> }
   | { t: 'end'; summary: ReplaySummary }
   | { t: 'error'; name: string; message: string; file?: string; offset?: number };
 
@@ -102,6 +103,7 @@ export function produce(open: () => ReplayInput, data: ReadWorkerData): void {
           h.published(++seq);
         }
       } else if (item.type === 'proc') post({ t: 'proc', item });
+      else if (item.type === 'pods') post({ t: 'pods', item });
       else post({ t: 'status', item });
     }
     post({ t: 'end', summary: input.summary() }, true);
@@ -179,6 +181,7 @@ export class ThreadedInput implements ReplayInput {
         switch (m.t) {
           case 'proc':
           case 'status':
+          case 'pods':
             yield m.item;
             break;
           case 'end':

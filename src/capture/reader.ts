@@ -12,12 +12,14 @@ import { decodeBatch, RecordFormatError, type RecordColumns } from '../records/b
 import { FIELDS, RECORD_SIZE, RECORD_VERSION } from '../records/layout.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import type { SourceStatus } from '../records/sink.js';
+import { parsePodsPayload, type PodsPayload } from './pods-frame.js';
 import {
   crc32,
   FORMAT_VERSION,
   FRAME_HEADER_SIZE,
   FRAME_TYPE_NAMES,
   FrameType,
+  LAST_FRAME_TYPE,
   MAGIC,
   MAX_FRAME_PAYLOAD,
   packr,
@@ -72,7 +74,8 @@ export interface CaptureIntegrity {
 export type CaptureItem =
   | { type: 'records'; batch: RecordColumns; offset: number }
   | { type: 'proc'; snapshot: ProcSnapshot; offset: number }
-  | { type: 'status'; ts: number; sources: SourceStatus[]; offset: number; samplingShift?: number };
+  | { type: 'status'; ts: number; sources: SourceStatus[]; offset: number; samplingShift?: number }
+  | { type: 'pods'; pods: PodsPayload; offset: number };
 
 const WINDOW = 4 * 1024 * 1024;
 const MAX_PROBLEMS = 50;
@@ -301,6 +304,15 @@ export class CaptureReader {
         this.good();
         return { type: 'status', ts: obj.ts, sources: obj.sources as SourceStatus[], offset: at, ...(shift !== undefined ? { samplingShift: shift } : {}) };
       }
+      case FrameType.PODS: {
+        const pods = parsePodsPayload(obj);
+        if (!pods) {
+          this.skipFrame(at, `pods frame at byte ${at} is malformed`);
+          return null;
+        }
+        this.good();
+        return { type: 'pods', pods, offset: at };
+      }
       case FrameType.FOOTER: {
         if (!obj || typeof obj.records !== 'number') {
           this.skipFrame(at, `footer at byte ${at} is malformed`);
@@ -448,7 +460,7 @@ export class CaptureReader {
     if (at + FRAME_HEADER_SIZE > size) return false;
     const h = this.view(at, FRAME_HEADER_SIZE);
     const type = h[2]!;
-    if (type < FrameType.RECORDS || type > FrameType.FOOTER || h[3] !== 0) return false;
+    if (type < FrameType.RECORDS || type > LAST_FRAME_TYPE || h[3] !== 0) return false;
     const len = h.readUInt32LE(4);
     if (len > MAX_FRAME_PAYLOAD || at + FRAME_HEADER_SIZE + len > size) return false;
     const head6 = Buffer.from(h.subarray(2, 8));

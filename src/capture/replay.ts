@@ -17,6 +17,7 @@ import type { ProcSnapshot } from '../proc/types.js';
 import type { SourceStatus } from '../records/sink.js';
 import { CaptureError, CaptureReader, looksLikeCapture, peekFooter, type CaptureIntegrity, type CaptureItem } from './reader.js';
 import type { CaptureHeader } from './format.js';
+import type { PodsPayload } from './pods-frame.js';
 import { ConntrackTextImporter, ImportError, probeTextFile, readConntrackText, type ImportStats } from '../import/conntrack-text.js';
 import { UserError } from '../errors.js';
 
@@ -426,6 +427,8 @@ export interface ReplaySink {
   advance?(nowNs: number): void;
   /** A STATUS frame: the sources as recorded, and the sampling in force from ts on when the daemon had a CPU budget. */
   status?(ts: number, sources: SourceStatus[], samplingShift?: number): void;
+  /** The node's pods changed at `pods.ts` (a PODS frame). */
+  pods?(pods: PodsPayload): void;
 }
 
 export interface ReplayRunOptions {
@@ -495,6 +498,10 @@ export async function runReplay(input: ReplayInput, sinks: ReplaySink[], opts: R
         ts = item.snapshot.ts;
         if (paced) await pace(ts);
         for (const s of sinks) s.ingestProc?.(item.snapshot);
+      } else if (item.type === 'pods') {
+        // in file order between the records, so attribution sees the map the live daemon saw
+        for (const s of sinks) s.pods?.(item.pods);
+        continue;
       } else {
         // status frames carry the writer's clock, not an event time: they do not move the replay clock
         for (const s of sinks) s.status?.(item.ts, item.sources, item.samplingShift);

@@ -15,6 +15,8 @@ import type { RecordSink, SourceStatus } from '../records/sink.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import { boottimeNs } from '../native/addon.js';
 import { VERSION } from '../version.js';
+import type { PodChange, PodRecord } from '../workloads/pod-map.js';
+import type { PodsPayload } from './pods-frame.js';
 import {
   FORMAT_VERSION,
   FrameType,
@@ -72,6 +74,9 @@ export function segmentPath(base: string, segment: number): string {
 export class CaptureWriter implements RecordSink {
   private fd = -1;
   private segment = 0;
+  /** The node's pods as last written (by uid), and the time of that change. */
+  private readonly pods = new Map<string, PodRecord>();
+  private podsTs = 0;
   private readonly files: string[] = [];
   private pending: Uint8Array;
   private pendingCount = 0;
@@ -157,6 +162,20 @@ export class CaptureWriter implements RecordSink {
     this.writeFrame(FrameType.STATUS, packr.pack(p));
   }
 
+  /**
+   * Store a change of the node's pods at boot-time `ts` (after the records
+   * received so far). The writer keeps the whole map, written in full at the
+   * start of every later segment.
+   */
+  writePods(ts: number, change: PodChange): void {
+    if (this.closed || this.error) return;
+    for (const uid of change.remove) this.pods.delete(uid);
+    for (const p of change.upsert) this.pods.set(p.uid, p);
+    this.flush();
+    this.podsTs = ts;
+    this.writeFrame(FrameType.PODS, packr.pack({ ts, full: false, upsert: change.upsert, remove: change.remove } satisfies PodsPayload));
+  }
+
   /** Write buffered records as a frame now. */
   flush(): void {
     if (this.pendingCount === 0 || this.closed || this.error) return;
@@ -239,6 +258,10 @@ export class CaptureWriter implements RecordSink {
     this.segFirstTs = this.segLastTs = null;
     this.writeBytes(preamble());
     this.writeFrame(FrameType.HEADER, packr.pack(this.header()));
+    // a rotated segment starts with the pods of the node, so it replays on its own
+    if (this.segment > 0 && this.pods.size) {
+      this.writeFrame(FrameType.PODS, packr.pack({ ts: this.podsTs, full: true, upsert: [...this.pods.values()], remove: [] } satisfies PodsPayload));
+    }
   }
 
   private writeFooter(reason: string, next?: string): void {
