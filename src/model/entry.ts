@@ -23,10 +23,10 @@ export class EntryLifecycle {
   }
 
   /**
-   * ALLOC (openFlags 0) or SEEN: the entry is alive. `src`/`dst`: its
-   * address keys when the caller has them already (a counted record), else -1.
+   * ALLOC (openFlags 0) or SEEN: the entry is alive. `src`/`dst`/`pod`: its
+   * address keys and pod when the caller has them already (a counted record), else -1.
    */
-  open(b: RecordColumns, i: number, o: number, openFlags: number, src: number, dst: number): void {
+  open(b: RecordColumns, i: number, o: number, openFlags: number, src: number, dst: number, pod: number): void {
     const ft = this.flows;
     const ts = b.ts[i]!;
     const s = ft.upsert(readIdLo(b.bytes, o), readIdHi(b.bytes, o));
@@ -34,7 +34,7 @@ export class EntryLifecycle {
     if (ft.created) {
       const st = b.start[i]!;
       const known = st > 0 && (openFlags === 0 || (b.flags[i]! & Flag.HAS_START) !== 0);
-      this.create(b, i, o, s, openFlags | (known ? FF.START_KNOWN : 0), known ? st : ts, ts, src, dst);
+      this.create(b, i, o, s, openFlags | (known ? FF.START_KNOWN : 0), known ? st : ts, ts, src, dst, pod);
     } else {
       this.setState(b, i, s, ts);
       ft.touch(s, ts);
@@ -50,7 +50,7 @@ export class EntryLifecycle {
     if (ft.created) {
       const st = b.start[i]!;
       const known = st > 0 && (b.flags[i]! & Flag.HAS_START) !== 0;
-      this.create(b, i, o, s, FF.OPEN_UPDATE | (known ? FF.START_KNOWN : 0) | (confirm ? FF.CONFIRMED : 0), known ? st : ts, ts, -1, -1);
+      this.create(b, i, o, s, FF.OPEN_UPDATE | (known ? FF.START_KNOWN : 0) | (confirm ? FF.CONFIRMED : 0), known ? st : ts, ts, -1, -1, -1);
       return;
     }
     this.setState(b, i, s, ts);
@@ -133,10 +133,12 @@ export class EntryLifecycle {
   }
 
   /** A new entry from record i: its tuple, state and times in one go. */
-  private create(b: RecordColumns, i: number, o: number, s: number, flags: number, startNs: number, ts: number, src: number, dst: number): void {
+  private create(b: RecordColumns, i: number, o: number, s: number, flags: number, startNs: number, ts: number, src: number, dst: number, pod: number): void {
     const fam = b.family[i]!;
     if (src < 0) src = addressKey(b.bytes, o + SADDR, fam, this.st.v6);
     if (dst < 0) dst = addressKey(b.bytes, o + DADDR, fam, this.st.v6);
+    // the pod columns before the entry is indexed (their key is the `pod` dimension's)
+    if (this.st.pods.on) flags |= this.st.pods.onCreate(b.bytes, o, fam, s, src, b.netns[i]!, pod);
     const v6 = src >= TWO32;
     const proto = b.proto[i]!;
     const state = b.state[i]!;

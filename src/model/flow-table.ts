@@ -30,7 +30,11 @@ export const FF = {
   OPEN_SEEN: 0x08, // opened by a dump (SEEN), not by an allocation
   OPEN_UPDATE: 0x10, // opened by an UPDATE/CONFIRM with no allocation seen
   AT_RESYNC: 0x20, // SEEN at a resync (else at start)
+  RSRC_V6: 0x40, // replySrc holds an IPv6 intern id
 } as const;
+
+/** replySrc of an entry whose reply source is not known (255.255.255.255: never a pod's). */
+export const NO_REPLY_SRC = 0xffffffff;
 
 const MS = 1e6;
 const SAMPLE = 8;
@@ -62,6 +66,16 @@ export class FlowTable {
   created = false;
   /** Called with an entry about to be evicted (maxFlows reached), while its fields are still there. */
   onEvict: ((e: number) => void) | null = null;
+  /**
+   * Two columns beside the entries once the node has pods (enablePods(); 8
+   * bytes per entry, none elsewhere): the entry's pod as attributed when it
+   * was opened (src/workloads/pod-map.ts attribute(): pod id * 4 + via; the
+   * `pod` dimension's key, frozen so the occupancy index stays exact), and its
+   * reply source address (u32 IPv4, or an IPv6 intern id with FF.RSRC_V6):
+   * where DNAT'd traffic really goes, for stale entries.
+   */
+  podOwner: Uint32Array | null = null;
+  replySrc: Uint32Array | null = null;
 
   // Slot s: index[2s] = entry + 1 (0: empty), index[2s + 1] = the id's hash,
   // side by side so a probe reads one cache line.
@@ -267,8 +281,36 @@ export class FlowTable {
     }
   }
 
+  /** Start keeping the pod columns (entries already there: no pod, reply source unknown). */
+  enablePods(): void {
+    if (this.podOwner) return;
+    this.podOwner = new Uint32Array(this.capEntries);
+    this.replySrc = new Uint32Array(this.capEntries).fill(NO_REPLY_SRC);
+  }
+
+  /** The pod columns of entry e, set as it is opened (and by a re-attribution). */
+  setPod(e: number, owner: number, replySrc: number): void {
+    this.podOwner![e] = owner;
+    this.replySrc![e] = replySrc;
+  }
+
+  /** The reply source's address key of entry e (IPv4 u32 or TWO32 + intern id); -1 when unknown. */
+  replySrcKey(e: number): number {
+    const r = this.replySrc ? this.replySrc[e]! : NO_REPLY_SRC;
+    if (this.flags(e) & FF.RSRC_V6) return TWO32 + r;
+    return r === NO_REPLY_SRC ? -1 : r;
+  }
+
   private growEntries(): void {
     this.capEntries = Math.min(this.maxFlows, this.capEntries * 2);
+    if (this.podOwner) {
+      const o = new Uint32Array(this.capEntries);
+      o.set(this.podOwner);
+      this.podOwner = o;
+      const r = new Uint32Array(this.capEntries).fill(NO_REPLY_SRC);
+      r.set(this.replySrc!);
+      this.replySrc = r;
+    }
     const buf = new ArrayBuffer(this.capEntries * ENTRY_WORDS * 4);
     const u32 = new Uint32Array(buf);
     u32.set(this.u32.subarray(0, this.end * ENTRY_WORDS));
@@ -360,6 +402,8 @@ export class FlowTable {
         return this.zone(e);
       case DIM.mark:
         return this.mark(e);
+      case DIM.pod:
+        return this.podOwner ? this.podOwner[e]! : 0;
       default:
         return (this.flags(e) & FF.SRC_V6 ? TWO32 + this.src(e) : this.src(e)) * 65536 + this.dport(e);
     }

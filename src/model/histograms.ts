@@ -182,6 +182,14 @@ export class KeyedLifetimes {
     for (let b = i * NBUCKETS; b < i * NBUCKETS + NBUCKETS; b++) this.hist[b] = this.hist[b]! >>> 1;
   }
 
+  /** Add key k's histogram into `into` (NBUCKETS); false when k holds no way. */
+  addInto(k: number, into: Float64Array): boolean {
+    const i = this.wayOf(k);
+    if (i < 0) return false;
+    for (let b = 0; b < NBUCKETS; b++) into[b]! += this.hist[i * NBUCKETS + b]!;
+    return true;
+  }
+
   /** Median lifetime (seconds, bucket upper bound) of key k, null when unknown. */
   median(k: number): number | null {
     const i = this.wayOf(k);

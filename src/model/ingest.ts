@@ -44,6 +44,7 @@ export class BatchIngest {
   /** The address keys of the record count() wrote last (create() takes them from here). */
   private lastSrc = 0;
   private lastDst = 0;
+  private lastPod = 0;
 
   constructor(private readonly st: ModelState) {
     this.entries = new EntryLifecycle(st);
@@ -74,7 +75,7 @@ export class BatchIngest {
         case Kind.ALLOC:
           this.count(b, i, o, S_ALLOC);
           totals.add(C.alloc);
-          entries.open(b, i, o, 0, this.lastSrc, this.lastDst);
+          entries.open(b, i, o, 0, this.lastSrc, this.lastDst, this.lastPod);
           break;
         case Kind.DESTROY: {
           const j = this.count(b, i, o, S_DESTROY);
@@ -99,7 +100,7 @@ export class BatchIngest {
           break;
         case Kind.SEEN:
           totals.add(C.seen);
-          entries.open(b, i, o, b.cause[i] === Cause.AT_RESYNC ? FF.OPEN_SEEN | FF.AT_RESYNC : FF.OPEN_SEEN, -1, -1);
+          entries.open(b, i, o, b.cause[i] === Cause.AT_RESYNC ? FF.OPEN_SEEN | FF.AT_RESYNC : FF.OPEN_SEEN, -1, -1, -1);
           break;
         case Kind.DROP: {
           this.count(b, i, o, S_NETFILTER);
@@ -170,7 +171,7 @@ export class BatchIngest {
   /**
    * The dimension keys of record i, written straight into the next pending
    * column (counted into `stream` at the next flush); returns the column.
-   * Its address keys are left in lastSrc/lastDst for the entry's creation.
+   * Its address keys and pod are left in lastSrc/lastDst/lastPod for the entry's creation.
    */
   private count(b: RecordColumns, i: number, o: number, stream: number): number {
     const j = this.pendN++;
@@ -191,6 +192,10 @@ export class BatchIngest {
     keys[DIM.zone * cap + j] = b.zone[i]!;
     keys[DIM.mark * cap + j] = b.mark[i]!;
     keys[DIM.src_dport * cap + j] = src * 65536 + dport;
+    // a node without pods: one key (0), which the counting takes in one add per chunk
+    const pod = this.st.pods.on ? this.st.pods.ofRecord(b.bytes, o, fam, src, b.netns[i]!) : 0;
+    keys[DIM.pod * cap + j] = pod;
+    this.lastPod = pod;
     this.pendStream[j] = stream;
     return j;
   }

@@ -6,17 +6,32 @@
 //              IPv6: 2^32 + an interned id (AddressTable)
 //   dport      the port; proto, netns, zone, mark: the value
 //   src,dport  srcKey * 65536 + dport
+//   pod        the entry's pod and how it was found: pod id * 4 + via
+//              (src/workloads/pod-map.ts attribute(); 0: no pod)
+//
+// k8s_namespace and workload are not counted: they are rollups of `pod`
+// (every pod has one namespace and one workload), summed when asked.
 
 import { AF_INET6, FIELDS } from '../records/layout.js';
 import { formatAddress } from '../records/address.js';
 
-export const DIMENSIONS = ['src', 'dst', 'dport', 'proto', 'netns', 'zone', 'mark', 'src,dport'] as const;
+/** The dimensions the model counts, in the order of their index. */
+export const COUNTED_DIMENSIONS = ['src', 'dst', 'dport', 'proto', 'netns', 'zone', 'mark', 'src,dport', 'pod'] as const;
+/** The dimensions a question may rank by: the counted ones and the pod rollups. */
+export const DIMENSIONS = [...COUNTED_DIMENSIONS, 'k8s_namespace', 'workload'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
-export const DIM = { src: 0, dst: 1, dport: 2, proto: 3, netns: 4, zone: 5, mark: 6, src_dport: 7 } as const;
-export const NDIMS = DIMENSIONS.length;
+export type PodDimension = 'pod' | 'k8s_namespace' | 'workload';
+export const DIM = { src: 0, dst: 1, dport: 2, proto: 3, netns: 4, zone: 5, mark: 6, src_dport: 7, pod: 8 } as const;
+export const NDIMS = COUNTED_DIMENSIONS.length;
 
+/** The counted dimension a question by `d` reads (a rollup reads `pod`); -1 when unknown. */
 export function dimIndex(d: Dimension): number {
-  return DIMENSIONS.indexOf(d);
+  if (d === 'k8s_namespace' || d === 'workload') return DIM.pod;
+  return (COUNTED_DIMENSIONS as readonly string[]).indexOf(d);
+}
+
+export function isPodDimension(d: Dimension): d is PodDimension {
+  return d === 'pod' || d === 'k8s_namespace' || d === 'workload';
 }
 
 /** IPv6 address keys are TWO32 + the address's intern id; IPv4 keys are the u32 address. */
@@ -135,6 +150,19 @@ export function addressKey(b: Uint8Array, off: number, family: number, v6: Addre
 
 export const SADDR = FIELDS.saddr.offset;
 export const DADDR = FIELDS.daddr.offset;
+export const RSADDR = FIELDS.rsaddr.offset;
+
+/**
+ * The key of the address at `off` if the model knows it, without interning a
+ * new IPv6 address (-1 then: no pod holds an address the model never saw).
+ */
+export function knownAddressKey(b: Uint8Array, off: number, family: number, v6: AddressTable): number {
+  if (family === AF_INET6) {
+    const id = v6.find(b, off);
+    return id < 0 ? -1 : TWO32 + id;
+  }
+  return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
+}
 
 export function formatAddressKey(k: number, v6: AddressTable): string {
   if (k >= TWO32) return v6.format(k - TWO32);

@@ -17,6 +17,7 @@ import { Histogram, KeyedLifetimes } from './histograms.js';
 import { NSTATE_CODES } from './states.js';
 import { ClosedFlows } from './closed.js';
 import { OccupancyIndexes } from './occupancy-upkeep.js';
+import { PodAttribution } from './pod-attribution.js';
 
 /** The windowed streams a top-k query can rank (the heavy hitters' stream index is the position here). */
 export const STREAMS = ['alloc', 'destroy', 'netfilter', 'table_full', 'evicted', 'insert_failed'] as const;
@@ -87,6 +88,8 @@ export class ModelState {
   lifeSample = 1;
   readonly closed: ClosedFlows;
   readonly occupancy: OccupancyIndexes;
+  /** The node's pods and which of them each record and entry belongs to (pod-attribution.ts). */
+  readonly pods: PodAttribution;
   hostNetns: number | undefined;
   /** Batches and records ingested. */
   batches = 0;
@@ -114,6 +117,7 @@ export class ModelState {
     this.flows.onEvict = (e) => {
       if (this.occupancy.list.length) this.occupancy.close(e);
     };
+    this.pods = new PodAttribution(this.flows, this.v6, this.occupancy);
     this.totals = new Totals(this.opts.historySeconds);
     for (let i = 0; i < STREAMS.length * NDIMS; i++) {
       this.counters.hh.push(new WindowedHeavyHitters(this.heavyOptions()));

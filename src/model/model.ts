@@ -31,12 +31,16 @@ import { OccupancyQueries, type OccupancyResult } from './queries/occupancy.js';
 import { FlowQueries, type FlowFilter, type FlowView } from './queries/flows.js';
 import { lifetimeGroups, type LifetimeGroups } from './queries/lifetimes.js';
 import { SamplingLog, sampleOut, type SampledWindow } from './sampling.js';
+import { staleEntries, type StaleGroup } from './queries/stale.js';
+import type { PodChange, PodMap, PodRecord } from '../workloads/pod-map.js';
+import type { PodsPayload } from '../capture/pods-frame.js';
 
 export { DIMENSIONS, type Dimension } from './keys.js';
 export { STREAMS, LIFETIME_SAMPLE, LIFETIME_SAMPLE_ABOVE, type StreamName, type ModelOptions } from './model-state.js';
 export { DROP_KINDS, type DropKind, type TopKQuery, type TopKItem, type TopKResult } from './queries/ranking.js';
 export type { OccupancyResult } from './queries/occupancy.js';
 export type { FlowFilter, FlowView } from './queries/flows.js';
+export type { StaleGroup, StaleReason } from './queries/stale.js';
 export { histogramBuckets, type LifetimeGroup, type LifetimeGroups } from './queries/lifetimes.js';
 export { round } from './queries/round.js';
 
@@ -75,6 +79,21 @@ export class Model implements RecordSink {
   /** Move the clock to nowNs (CLOCK_BOOTTIME); never backwards. */
   advance(nowNs: number): void {
     this.state.advance(nowNs);
+  }
+
+  /** The node's pods now (one poll of the workload resolver); entries with no pod that one owns get it. */
+  syncPods(pods: PodRecord[], nowNs: number): PodChange {
+    return this.state.pods.sync(pods, nowNs);
+  }
+
+  /** A replay's PODS frame: the pods as the recording daemon saw them, in file order. */
+  pods(p: PodsPayload): void {
+    this.state.pods.apply(p, p.ts, p.full);
+  }
+
+  /** The node's pods, live and recently deleted. */
+  get podMap(): PodMap {
+    return this.state.pods.map;
   }
 
   // ---------------------------------------------------------------- what the model holds
@@ -176,6 +195,11 @@ export class Model implements RecordSink {
   }
 
   // ---------------------------------------------------------------- queries
+
+  /** Entries pointing at deleted pods, and destinations only unanswered UDP went to (queries/stale.ts). */
+  stale(opts: { unrepliedMinAgeS: number }): StaleGroup[] {
+    return staleEntries(this.state, opts);
+  }
 
   topK(q: TopKQuery): TopKResult {
     return this.ranking.topK(q);

@@ -31,7 +31,10 @@ export interface WorkloadStatus {
 }
 
 export interface ResolverOptions {
+  /** Read for names and counts; changed through `sync`. */
   map: PodMap;
+  /** Replace the live pods (default map.sync; the model's syncPods re-attributes its entries too). */
+  sync?: (pods: PodRecord[], nowNs: number) => PodChange;
   /** --cri-socket: only this socket is tried. */
   criSocket?: string;
   candidates?: readonly string[];
@@ -114,7 +117,7 @@ export class WorkloadResolver {
     }
     if (this.stopped) return;
     const now = this.opts.now();
-    const change = this.opts.map.sync(pods, now);
+    const change = this.opts.sync ? this.opts.sync(pods, now) : this.opts.map.sync(pods, now);
     this.lastPollMs = Date.now();
     if (change.upsert.length || change.remove.length) this.opts.onChange?.(change, now);
   }

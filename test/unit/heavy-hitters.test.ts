@@ -85,7 +85,7 @@ describe('countPending', () => {
           const lifetimes = new Array(NDIMS).fill(null);
           const scratch = new CountScratch(nStreams);
           // cardinality per dimension: constant, few (tallied), many (record by record)
-          const card = [1, 3, 40, 300, 5000, 1, 2, 12];
+          const card = [1, 3, 40, 300, 5000, 1, 2, 12, 1]; // one per counted dimension (pod: 0 on a node without pods)
           const truth = Array.from({ length: nStreams * NDIMS }, () => new Map<number, number>());
           const n = CHUNK * 2 + 777;
           const keys = new Float64Array(NDIMS * n);

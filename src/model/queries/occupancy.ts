@@ -3,12 +3,14 @@
 // (key, group) pairs, not every live flow), or from a scan where no index is
 // kept.
 
-import { dimIndex, formatKey, protoName, type Dimension } from '../keys.js';
+import { DIM, dimIndex, formatKey, isPodDimension, protoName, type Dimension, type PodDimension } from '../keys.js';
 import { KeyCounter } from '../heavy.js';
 import { NSTATE_CODES, stateName } from '../states.js';
 import { S_ALLOC, type ModelState } from '../model-state.js';
 import type { TopKResult } from './ranking.js';
 import { round } from './round.js';
+import { ATTRIBUTION_NOTE, PodRollup } from './pods.js';
+import { podOfAddress } from './ranking.js';
 
 export type OccupancyResult = TopKResult & {
   live: number;
@@ -18,8 +20,11 @@ export type OccupancyResult = TopKResult & {
 export class OccupancyQueries {
   private readonly scratch = new KeyCounter(4096);
   private readonly scratch2 = new KeyCounter(4096);
+  private readonly pods: PodRollup;
 
-  constructor(private readonly st: ModelState) {}
+  constructor(private readonly st: ModelState) {
+    this.pods = new PodRollup(st.pods.map);
+  }
 
   /**
    * Who holds entries now: live flows by key, optionally of one state and
@@ -49,6 +54,7 @@ export class OccupancyQueries {
     });
     const byState = new Map<number, number>();
     for (let g = 0; g < NG; g++) if (byStateArr[g]! > 0) byState.set(g, byStateArr[g]!);
+    if (isPodDimension(q.by)) return this.byPods(q.by, idx, byState, total, wantState, wantProto, q.limit);
     const top = sc.top(q.limit);
     const index = new KeyCounter(top.length + 1);
     top.forEach((t, i) => index.add(t.key, i + 1));
@@ -72,12 +78,56 @@ export class OccupancyQueries {
       rate: round(sc2.get(key) / rateWindow),
       share: total > 0 ? round(count / total) : 0,
       states: [...breakdown[i]!].sort((a, b) => b[1] - a[1]).map(([g, n]) => ({ proto: protoName(Math.floor(g / NSTATE_CODES)), state: stateName(g % NSTATE_CODES), count: n })),
+      ...(d === DIM.src || d === DIM.dst ? podOfAddress(st.pods.map, key) : {}),
     }));
+    return { by: q.by, window: 0, total, items, error_bound: 0, ...this.totals(byState) };
+  }
+
+  /** Occupancy by pod, k8s_namespace or workload: the `pod` index's keys summed into groups (queries/pods.ts). */
+  private byPods(
+    by: PodDimension,
+    idx: ReturnType<ModelState['occupancy']['index']>,
+    byState: Map<number, number>,
+    total: number,
+    wantState: number,
+    wantProto: number,
+    limit: number,
+  ): OccupancyResult {
+    const st = this.st;
+    const groups = this.pods.group(by, this.scratch).slice(0, limit);
+    const at = new Map(groups.map((x, i) => [x.g, i]));
+    const breakdown = groups.map(() => new Map<number, number>());
+    idx.forEach((k, g, n) => {
+      const i = at.get(this.pods.groupOf(by, k));
+      if (i === undefined) return;
+      const code = g % NSTATE_CODES;
+      if (wantState >= 0 && code !== wantState) return;
+      if (wantProto >= 0 && (g - code) / NSTATE_CODES !== wantProto) return;
+      breakdown[i]!.set(g, (breakdown[i]!.get(g) ?? 0) + n);
+    });
+    const rateWindow = Math.min(60, st.opts.historySeconds);
+    const [from, to] = st.range(rateWindow);
+    const sc2 = this.scratch2;
+    sc2.clear();
+    st.heavy(S_ALLOC, DIM.pod).collect(from, to, sc2);
+    const items = groups.map((x, i) => ({
+      key: this.pods.key(by, x.g),
+      count: x.count,
+      rate: round(x.codes.reduce((a, c) => a + sc2.get(c), 0) / rateWindow),
+      share: total > 0 ? round(x.count / total) : 0,
+      states: [...breakdown[i]!].sort((a, b) => b[1] - a[1]).map(([g, n]) => ({ proto: protoName(Math.floor(g / NSTATE_CODES)), state: stateName(g % NSTATE_CODES), count: n })),
+      ...this.pods.extras(by, x),
+    }));
+    return { by, window: 0, total, items, error_bound: 0, attribution: ATTRIBUTION_NOTE, ...this.totals(byState) };
+  }
+
+  private totals(byState: Map<number, number>): { live: number; states: OccupancyResult['states'] } {
+    const st = this.st;
     const live = st.flows.count;
     const states = [...byState]
       .sort((a, b) => b[1] - a[1])
       .map(([g, n]) => ({ proto: protoName(Math.floor(g / NSTATE_CODES)), state: stateName(g % NSTATE_CODES), count: n, share: live > 0 ? round(n / live) : 0 }));
-    return { by: q.by, window: 0, total, items, error_bound: 0, live, states };
+    return { live, states };
   }
 
   /**
@@ -98,7 +148,9 @@ export class OccupancyQueries {
         c.add(k, n);
         if (j === 0) byState[g]! += n;
       });
-      tops.set(dims[j]!, c.top(limit).map((t) => ({ key: formatKey(d, t.key, st.v6), count: t.count })));
+      const by = dims[j]!;
+      if (isPodDimension(by)) tops.set(by, this.pods.group(by, c).slice(0, limit).map((x) => ({ key: this.pods.key(by, x.g), count: x.count })));
+      else tops.set(by, c.top(limit).map((t) => ({ key: formatKey(d, t.key, st.v6), count: t.count })));
     });
     if (ds.length === 0) {
       for (let s = 0; s < ft.end; s++) if (ft.live(s)) byState[ft.group(s)]! += 1;
@@ -134,7 +186,7 @@ export class OccupancyQueries {
     const add = (k: number, proto: number, n: number) => {
       let w = seen.get(k);
       if (w === 0) {
-        const i = wanted.get(formatKey(d, k, st.v6));
+        const i = wanted.get(isPodDimension(by) ? this.pods.key(by, this.pods.groupOf(by, k)) : formatKey(d, k, st.v6));
         seen.add(k, (w = i === undefined ? -1 : i + 1));
       }
       if (w < 0) return;

@@ -3,13 +3,15 @@
 // hitters, with the exact totals beside them and the error bound every answer
 // carries; churn adds each key's destroys and median lifetime.
 
-import { dimIndex, formatKey, type Dimension } from '../keys.js';
+import { DIM, dimIndex, formatKey, isPodDimension, type Dimension, type PodDimension } from '../keys.js';
 import { KeyCounter } from '../heavy.js';
 import { C } from '../totals.js';
 import { NBUCKETS, quantileOf } from '../histograms.js';
 import { NSTATE_CODES } from '../states.js';
 import { S_DESTROY, STREAM_COUNTER, STREAMS, type ModelState, type StreamName } from '../model-state.js';
 import { round } from './round.js';
+import { ATTRIBUTION_NOTE, PodRollup, type PodGroup } from './pods.js';
+import type { PodMap } from '../../workloads/pod-map.js';
 
 /** Drop kinds, as /v1/drops names them. */
 export const DROP_KINDS = ['table_full', 'evicted', 'insert_failed', 'netfilter'] as const;
@@ -45,13 +47,29 @@ export interface TopKResult {
   items: TopKItem[];
   /** Any key's true count is at most its count + error_bound (0: exact). */
   error_bound: number;
+  /** By pod, k8s_namespace or workload: how an entry's pod is found. */
+  attribution?: string;
+}
+
+/** `pod` (NAMESPACE/POD) of an address that is a pod's, or was one's that is gone (with pod_deleted). */
+export function podOfAddress(map: PodMap, key: number): { pod?: string; pod_deleted?: boolean } {
+  if (map.empty) return {};
+  const live = map.podOfAddress(key);
+  if (live) return { pod: map.formatPod(live.id) };
+  const gone = map.gonePodOfAddress(key);
+  return gone ? { pod: map.formatPod(gone.id), pod_deleted: true } : {};
 }
 
 export class Ranking {
   private readonly scratch = new KeyCounter(4096);
   private readonly scratch2 = new KeyCounter(4096);
+  private readonly pods: PodRollup;
+  /** The groups of the last answer by a pod dimension (churn adds to them). */
+  private lastGroups: PodGroup[] = [];
 
-  constructor(private readonly st: ModelState) {}
+  constructor(private readonly st: ModelState) {
+    this.pods = new PodRollup(st.pods.map);
+  }
 
   topK(q: TopKQuery): TopKResult {
     const st = this.st;
@@ -70,8 +88,23 @@ export class Ranking {
       bound += st.heavy(s, d).collect(from, to, sc);
       total += st.totals.sum(STREAM_COUNTER[s]!, from, to);
     }
+    if (isPodDimension(q.by)) return this.podAnswer(q.by, window, total, bound, q.limit);
     const items = sc.top(q.limit).map(({ key, count }) => this.item(d, key, count, window, total));
     return { by: q.by, window, total, items, error_bound: bound };
+  }
+
+  /** An answer by pod, k8s_namespace or workload: the `pod` keys of the scratch summed into groups (queries/pods.ts). */
+  private podAnswer(by: PodDimension, window: number, total: number, bound: number, limit: number): TopKResult {
+    const groups = this.pods.group(by, this.scratch);
+    this.lastGroups = groups.slice(0, limit);
+    const items = this.lastGroups.map((x) => ({
+      key: this.pods.key(by, x.g),
+      count: x.count,
+      rate: round(x.count / window),
+      share: total > 0 ? round(x.count / total) : 0,
+      ...this.pods.extras(by, x),
+    }));
+    return { by, window, total, items, error_bound: bound * PodRollup.widest(groups), attribution: ATTRIBUTION_NOTE };
   }
 
   /** Top allocators, with destroys and median lifetime per key. */
@@ -82,6 +115,15 @@ export class Ranking {
     const sc = this.scratch2;
     sc.clear();
     const bound = this.st.heavy(S_DESTROY, d).collect(from, to, sc);
+    if (isPodDimension(q.by)) {
+      r.items = r.items.map((it, i) => {
+        const codes = this.lastGroups[i]!.codes;
+        return { ...it, destroyed: codes.reduce((a, c) => a + sc.get(c), 0), median_lifetime_s: this.medianOfKeys(DIM.pod, codes) };
+      });
+      (r as TopKResult & { destroyed_error_bound: number }).destroyed_error_bound = bound;
+      (r as TopKResult & { median_lifetime_skipped: number }).median_lifetime_skipped = this.st.keyedLifetimesSkipped;
+      return r;
+    }
     // Re-rank on the numeric keys the items came from (topK left them in scratch).
     const top = this.scratch.top(q.limit);
     r.items = top.map(({ key, count }) => ({
@@ -131,7 +173,23 @@ export class Ranking {
     return quantileOf(sum, n, 0.5);
   }
 
+  /** Median lifetime (s) of the entries of several keys of dimension d together (a pod's ways of being found). */
+  private medianOfKeys(d: number, keys: number[]): number | null {
+    const kl = this.st.counters.lifetimes[d];
+    if (!kl) return null;
+    this.st.countingHere();
+    const sum = new Float64Array(NBUCKETS);
+    let any = false;
+    for (const k of keys) any = kl.addInto(k, sum) || any;
+    if (!any) return null;
+    let n = 0;
+    for (let b = 0; b < NBUCKETS; b++) n += sum[b]!;
+    return quantileOf(sum, n, 0.5);
+  }
+
   private item(d: number, key: number, count: number, window: number, total: number): TopKItem {
-    return { key: formatKey(d, key, this.st.v6), count, rate: round(count / window), share: total > 0 ? round(count / total) : 0 };
+    const it: TopKItem = { key: formatKey(d, key, this.st.v6), count, rate: round(count / window), share: total > 0 ? round(count / total) : 0 };
+    if (d === DIM.src || d === DIM.dst) Object.assign(it, podOfAddress(this.st.pods.map, key));
+    return it;
   }
 }
