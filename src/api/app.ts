@@ -34,6 +34,7 @@ import { forecastRoutes } from './routes/forecast.js';
 import { adviceRoutes } from './routes/advice.js';
 import { arrivalsRoutes } from './routes/arrivals.js';
 import type { NetnsNames } from './routes/netns-names.js';
+import { staleRoutes, type NetnsEnter } from './routes/stale.js';
 
 export interface AppOptions {
   status: () => StatusReport;
@@ -44,6 +45,8 @@ export interface AppOptions {
   model?: Model;
   /** Names of network namespaces by inode, for rankings by netns. */
   netnsNames?: NetnsNames;
+  /** How to run a command in a namespace (/v1/stale's commands); default: the host only. */
+  enterNetns?: NetnsEnter;
   /** Host facts for /v1/advice (what an entry costs, the memory); read per request. Default: the defaults (a replay). */
   environment?: () => AdviceEnvironment;
   /** New-flow arrivals at netdev ingress: /v1/arrivals, and the SYN-flood and scan advice. */
@@ -102,6 +105,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await app.register(dropsRoutes, named);
     await app.register(occupancyRoutes, named);
     await app.register(flowsRoutes, { model });
+    await app.register(staleRoutes, { ...named, ...(opts.enterNetns ? { enterNetns: opts.enterNetns } : {}) });
     await app.register(lifetimesRoutes, { model });
     await app.register(forecastRoutes, { table: opts.table });
     await app.register(adviceRoutes, {

@@ -2,6 +2,7 @@
 // never reach into sources directly.
 
 import type { SourceStatus } from '../records/sink.js';
+import type { WorkloadStatus } from '../workloads/resolver.js';
 
 export interface StatusReport {
   version: string;
@@ -16,6 +17,8 @@ export interface StatusReport {
   capabilities?: Array<{ capability: string; chosen: string | null; tried: Array<{ hook: string; result: string }> }>;
   /** Live only: what this daemon cannot see on this kernel, in words. */
   blind_spots?: string[];
+  /** Where pods come from (the CRI socket, /proc) and how many are known: src/workloads/resolver.ts. */
+  workloads?: WorkloadStatus;
   lost: { total: number };
   /** Live, with ctnetlink: the CPU budget (--max-cpu), the sampling it set, and the kernel's exact event counts. */
   sampling?: {

@@ -160,6 +160,7 @@ export class Ctscope {
       ...(f.capabilities ? { capabilities: f.capabilities } : {}),
       ...(f.blind_spots ? { blind_spots: f.blind_spots } : {}),
       ...(f.sampling ? { sampling: f.sampling } : {}),
+      ...(f.workloads ? { workloads: f.workloads } : {}),
       lost: { total: f.lost.total + (w ? w.status().lost.total : 0) },
     };
   }
@@ -210,6 +211,10 @@ export class Ctscope {
         this.writeStatus(ns, shift);
       },
       vanish: (netns: number, atNs: number) => model?.tables.vanish(netns, atNs),
+      pods: (p) => {
+        model?.pods(p);
+        capture?.writePods(p.ts, p);
+      },
     };
   }
 

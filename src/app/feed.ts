@@ -10,6 +10,7 @@ import type { Exposition } from '../metrics/exposition.js';
 import type { Model } from '../model/model.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import type { RecordSink, SourceStatus } from '../records/sink.js';
+import type { PodsPayload } from '../capture/pods-frame.js';
 
 /** Where a feed delivers: the model and/or the recorder. */
 export interface Delivery extends RecordSink {
@@ -21,10 +22,12 @@ export interface Delivery extends RecordSink {
   sampling(tsNs: number, shift: number): void;
   /** A namespace whose table was read is gone (the /proc poller could not enter it, or nothing names it). */
   vanish(netns: number, atNs: number): void;
+  /** The node's pods changed (the live resolver's poll, or a replayed PODS frame). */
+  pods(p: PodsPayload): void;
 }
 
 /** The feed's part of /v1/status. */
-export type FeedStatus = Pick<StatusReport, 'mode' | 'kernel' | 'replay' | 'capabilities' | 'blind_spots' | 'sources' | 'lost' | 'sampling'>;
+export type FeedStatus = Pick<StatusReport, 'mode' | 'kernel' | 'replay' | 'capabilities' | 'blind_spots' | 'sources' | 'lost' | 'sampling' | 'workloads'>;
 
 export interface Feed {
   /**
@@ -43,7 +46,7 @@ export interface Feed {
   stop(): Promise<void>;
   status(): FeedStatus;
   /** What the API adds over this feed (namespace names, host facts for advice, arrivals). */
-  api(): Pick<AppOptions, 'netnsNames' | 'environment' | 'arrivals'>;
+  api(): Pick<AppOptions, 'netnsNames' | 'enterNetns' | 'environment' | 'arrivals'>;
   /** Families only this feed has (delays, ingress counters), and the names of drop reasons. */
   writeMetrics?(e: Exposition): void;
   dropReasonName?(reason: number): string;

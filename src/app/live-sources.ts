@@ -27,6 +27,10 @@ import { scanNamespaces } from '../sources/netns.js';
 import type { Source } from '../sources/source.js';
 import { lostTotal, type Delivery, type Feed, type FeedStatus } from './feed.js';
 import { createIngress, type IngressWiring } from './ingress-wiring.js';
+import { PodMap, textAddressKeys } from '../workloads/pod-map.js';
+import { WorkloadResolver } from '../workloads/resolver.js';
+import { withPodNames } from '../workloads/netns-names.js';
+import { enterNetns } from '../workloads/stale-command.js';
 
 type Capability = NonNullable<FeedStatus['capabilities']>[number];
 
@@ -41,6 +45,10 @@ export interface LiveOptions {
   ingress?: { spec: string; hook?: string };
   /** --max-cpu: the daemon's CPU budget in cores (0.5: half of one); 0 or absent: none. */
   maxCpu?: number;
+  /** --cri-socket: the runtime's CRI socket (default: the first of CRI_SOCKETS that answers). */
+  criSocket?: string;
+  /** Pod polling period (default 3000 ms). */
+  podIntervalMs?: number;
 }
 
 export class LiveSources implements Feed {
@@ -54,6 +62,9 @@ export class LiveSources implements Feed {
   private model: Model | null = null;
   private ingress: IngressWiring | null = null;
   private poller: ProcPoller | null = null;
+  /** The node's pods (src/workloads): polled here, delivered as changes to the model and the recorder. */
+  readonly pods = new PodMap({ addressKey: textAddressKeys() });
+  private resolver: WorkloadResolver | null = null;
   /** Per source, the delay of its records to the model (ctscope_record_delay_seconds). */
   readonly delays = new Map<string, DelayHistogram>();
   private readonly btf = fs.existsSync('/sys/kernel/btf/vmlinux');
@@ -69,6 +80,15 @@ export class LiveSources implements Feed {
   }
 
   async start(to: Delivery): Promise<void> {
+    // Pods first: the sources' first dump is then attributed to them.
+    this.resolver = new WorkloadResolver({
+      map: this.pods,
+      now: boottimeNs,
+      ...(this.opts.criSocket ? { criSocket: this.opts.criSocket } : {}),
+      ...(this.opts.podIntervalMs ? { intervalMs: this.opts.podIntervalMs } : {}),
+      onChange: (change, ts) => to.pods({ ts, full: false, ...change }),
+    });
+    await this.resolver.start();
     const tap = (name: string): RecordSink => {
       const t = new DelayTap(to, boottimeNs);
       this.delays.set(name, t.histogram);
@@ -158,6 +178,7 @@ export class LiveSources implements Feed {
       sources,
       capabilities: this.capabilities(),
       blind_spots: this.blindSpots(),
+      ...(this.resolver ? { workloads: this.resolver.status() } : {}),
       lost: { total: lostTotal(sources) },
       ...(this.netlink ? { sampling: this.sampling() } : {}),
     };
@@ -167,7 +188,8 @@ export class LiveSources implements Feed {
     const ingress = this.ingress;
     return {
       environment: () => readEnvironment(),
-      netnsNames: () => this.netnsNames(),
+      netnsNames: () => withPodNames(this.netnsNames(), this.pods),
+      enterNetns: (ino: number) => enterNetns(this.netnsNames().get(ino), ino === this.poller?.host()?.netns),
       ...(ingress ? { arrivals: ingress.arrivals } : {}),
     };
   }

@@ -79,7 +79,7 @@ export class ReplayFeed implements Feed {
 
   async start(to: Delivery): Promise<void> {
     const model = this.model!;
-    const sinks: ReplaySink[] = [{ ingest: (b) => to.ingest(b), ingestProc: (s) => to.proc(s), advance: (ns) => to.advance(ns) }, this.tally!];
+    const sinks: ReplaySink[] = [{ ingest: (b) => to.ingest(b), ingestProc: (s) => to.proc(s), advance: (ns) => to.advance(ns), pods: (p) => to.pods(p) }, this.tally!];
     if (this.lifetimes) sinks.push(this.lifetimes);
     sinks.push({
       ingest() {},

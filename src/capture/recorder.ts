@@ -9,6 +9,7 @@ import type { CaptureSourceInfo, SamplingPayload } from './format.js';
 import { CaptureWriter, type CaptureWriterOptions } from './writer.js';
 import type { RecordColumns } from '../records/batch.js';
 import type { ProcSnapshot } from '../proc/types.js';
+import type { PodChange } from '../workloads/pod-map.js';
 import type { RecordSink, SourceStatus } from '../records/sink.js';
 import { UserError } from '../errors.js';
 import { hostFacts } from '../advice/environment.js';
@@ -21,7 +22,7 @@ interface EarlyStatus {
 
 export class DeferredCapture implements RecordSink {
   private w: CaptureWriter | null = null;
-  private readonly early: Array<RecordColumns | ProcSnapshot | EarlyStatus> = [];
+  private readonly early: Array<RecordColumns | ProcSnapshot | EarlyStatus | { pods: PodChange; ts: number }> = [];
   private earlyBytes = 0;
 
   constructor(
@@ -51,6 +52,12 @@ export class DeferredCapture implements RecordSink {
     else this.early.push({ status: { ts, sources, ...(sampling ? { sampling } : {}) } });
   }
 
+  /** The node's pods changed (kept in order with the records until the file is open). */
+  writePods(ts: number, change: PodChange): void {
+    if (this.w) this.w.writePods(ts, change);
+    else this.early.push({ pods: change, ts });
+  }
+
   /** Open the file with these sources in its header (once; later calls return the open writer). */
   open(sources: CaptureSourceInfo[]): CaptureWriter {
     if (this.w) return this.w;
@@ -62,6 +69,7 @@ export class DeferredCapture implements RecordSink {
     for (const x of this.early.splice(0)) {
       if ('bytes' in x) this.w.ingest(x);
       else if ('status' in x) this.w.writeStatus(x.status.ts, x.status.sources, x.status.sampling);
+      else if ('pods' in x) this.w.writePods(x.ts, x.pods);
       else this.w.writeProc(x);
     }
     this.earlyBytes = 0;

@@ -11,6 +11,10 @@ import { BUCKET_LE_SECONDS, NBUCKETS } from '../model/histograms.js';
 import { NSTATE_CODES, stateName } from '../model/states.js';
 import { protoName, type Dimension } from '../model/keys.js';
 import { Exposition } from './exposition.js';
+import { podLabeller } from './pod-labels.js';
+
+/** The unanswered-UDP threshold of the stale metrics (/v1/stale's default). */
+export const STALE_UNREPLIED_MIN_AGE_S = 60;
 
 export interface ModelMetricsOptions {
   /** Keys per dimension that get their own series. */
@@ -32,7 +36,9 @@ export function renderModelMetrics(model: Model, opts: ModelMetricsOptions): str
 export function writeModelMetrics(out: Exposition, model: Model, opts: ModelMetricsOptions): void {
   const k = Math.max(0, Math.floor(opts.topK));
   const window = Math.max(1, Math.min(opts.windowSeconds ?? 60, model.opts.historySeconds));
-  const dims = opts.dimensions ?? (['src', 'dst', 'dport'] as const);
+  // on a node with pods, per-key series of pods and workloads too
+  const dims = opts.dimensions ?? (model.podMap.empty ? (['src', 'dst', 'dport'] as const) : (['src', 'dst', 'dport', 'pod', 'workload'] as const));
+  const pods = podLabeller(model.podMap);
 
   out.family('ctscope_records_ingested_total', 'counter', 'Records the model ingested, all kinds.');
   out.sample('ctscope_records_ingested_total', model.records);
@@ -91,15 +97,26 @@ export function writeModelMetrics(out: Exposition, model: Model, opts: ModelMetr
   if (k > 0) {
     out.family('ctscope_top_allocations_per_second', 'gauge', `Allocation rate of the current top-K keys per dimension over the last ${window} s.`);
     for (const by of dims) {
-      for (const it of model.churn({ by, window, limit: k }).items) out.sample('ctscope_top_allocations_per_second', it.rate, { dimension: by, key: it.key });
+      for (const it of model.churn({ by, window, limit: k }).items) out.sample('ctscope_top_allocations_per_second', it.rate, { dimension: by, key: it.key, ...pods(by, it.key) });
     }
     out.family('ctscope_top_drops_per_second', 'gauge', `Packets dropped per second (each once, as /v1/drops kind=all) of the current top-K keys per dimension over the last ${window} s.`);
     for (const by of dims) {
-      for (const it of model.drops({ by, window, limit: k }).items) out.sample('ctscope_top_drops_per_second', it.rate, { dimension: by, key: it.key });
+      for (const it of model.drops({ by, window, limit: k }).items) out.sample('ctscope_top_drops_per_second', it.rate, { dimension: by, key: it.key, ...pods(by, it.key) });
     }
     out.family('ctscope_top_entries', 'gauge', 'Live conntrack entries held by the current top-K keys per dimension.');
     for (const by of dims) {
-      for (const it of occ.tops.get(by) ?? []) out.sample('ctscope_top_entries', it.count, { dimension: by, key: it.key });
+      for (const it of occ.tops.get(by) ?? []) out.sample('ctscope_top_entries', it.count, { dimension: by, key: it.key, ...pods(by, it.key) });
     }
   }
+
+  // stale entries (/v1/stale): what a rollout left pointing nowhere
+  const stale = model.stale({ unrepliedMinAgeS: STALE_UNREPLIED_MIN_AGE_S });
+  out.family('ctscope_stale_entries', 'gauge', `Live conntrack entries that point at a deleted pod's address (deleted_pod) or at a destination whose UDP entries have all gone unanswered for ${STALE_UNREPLIED_MIN_AGE_S} s (unreplied_udp); GET /v1/stale lists them with the conntrack -D command.`);
+  out.family('ctscope_stale_destinations', 'gauge', 'Destinations with stale entries, by reason (as ctscope_stale_entries).');
+  for (const reason of ['deleted_pod', 'unreplied_udp'] as const) {
+    const gs = stale.filter((g) => g.reason === reason);
+    out.sample('ctscope_stale_entries', gs.reduce((a, g) => a + g.entries, 0), { reason });
+    out.sample('ctscope_stale_destinations', gs.length, { reason });
+  }
+
 }

@@ -80,6 +80,22 @@ export function workloadKey(p: { namespace: string; workload: Workload }): strin
   return `${p.namespace}/${p.workload.kind}/${p.workload.name}`;
 }
 
+/**
+ * Address keys for a map that is not the model's (the live feed's, which only
+ * diffs polls): IPv4 as its u32, IPv6 numbered in order of appearance above 2^32.
+ */
+export function textAddressKeys(): (ip: string) => number | null {
+  const v6 = new Map<string, number>();
+  return (ip) => {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
+    if (m) return m.slice(1).reduce((a, x) => a * 256 + Number(x), 0);
+    if (!ip.includes(':')) return null;
+    let k = v6.get(ip);
+    if (k === undefined) v6.set(ip, (k = 4294967296 + v6.size));
+    return k;
+  };
+}
+
 export interface PodMapOptions {
   /** The model's key of an address text (IPv4 u32, IPv6 interned); null when unusable. */
   addressKey: (ip: string) => number | null;

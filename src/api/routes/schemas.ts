@@ -60,6 +60,25 @@ export const stateCount = {
 } as const;
 
 /**
+ * What pods add to every ranking's items: by pod, k8s_namespace and workload
+ * how the entries were attributed (`via`) and, by pod, the pod's namespace,
+ * workload and whether it is deleted; by src and dst the pod an address is
+ * (or was, `pod_deleted`).
+ */
+const podItemFields = {
+  via: {
+    type: 'object',
+    properties: { src: { type: 'number' }, reply_src: { type: 'number' }, netns: { type: 'number' } },
+    required: ['src', 'reply_src', 'netns'],
+  },
+  k8s_namespace: { type: ['string', 'null'] },
+  workload: { type: 'string' },
+  deleted: { type: 'boolean' },
+  pod: { type: 'string' },
+  pod_deleted: { type: 'boolean' },
+} as const;
+
+/**
  * The one top-k answer shape, `{ by, window, total, items: [{ key, count,
  * rate, share, ... }], error_bound }`, with what a route adds to the items
  * and to the answer (and which of those it always sends).
@@ -93,12 +112,14 @@ export function topKShape(
         type: 'array',
         items: {
           type: 'object',
-          properties: { key: { type: 'string' }, count: { type: 'number' }, rate: { type: 'number' }, share: { type: 'number' }, ...item },
+          properties: { key: { type: 'string' }, count: { type: 'number' }, rate: { type: 'number' }, share: { type: 'number' }, ...podItemFields, ...item },
           required: ['key', 'count', 'rate', 'share', ...requiredItem],
         },
       },
       error_bound: { type: 'number' },
       ...samplingField,
+      // by pod, k8s_namespace and workload: how an entry's pod is found
+      attribution: { type: 'string' },
       ...answer,
     },
     required: ['by', 'window', 'total', 'items', 'error_bound'],

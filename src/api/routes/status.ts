@@ -41,6 +41,22 @@ const sourceSchema = {
 } as const;
 
 const kindCounts = { new: { type: 'integer' }, update: { type: 'integer' }, destroy: { type: 'integer' } } as const;
+const workloadsSchema = {
+  type: 'object',
+  properties: {
+    source: { type: 'string', enum: ['cri', 'proc', 'none'] },
+    state: { type: 'string', enum: ['running', 'fallback', 'unavailable', 'off'] },
+    socket: { type: ['string', 'null'] },
+    runtime: { type: ['string', 'null'] },
+    pods: { type: 'integer' },
+    deleted_pods: { type: 'integer' },
+    interval_s: { type: 'number' },
+    last_poll_age_s: { type: ['number', 'null'] },
+    error: { type: ['string', 'null'] },
+    message: { type: 'string' },
+  },
+  required: ['source', 'state', 'socket', 'runtime', 'pods', 'message'],
+} as const;
 
 export const statusSchema = {
   type: 'object',
@@ -55,6 +71,7 @@ export const statusSchema = {
       properties: { file: { type: 'string' }, partial: { type: 'boolean' }, detail: { type: 'string' } },
     },
     sources: { type: 'array', items: sourceSchema },
+    workloads: workloadsSchema,
     capabilities: {
       type: 'array',
       items: {

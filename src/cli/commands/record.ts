@@ -14,17 +14,19 @@ import { Ctscope } from '../../app/ctscope.js';
 import type { Feed } from '../../app/feed.js';
 import { LiveSources } from '../../app/live-sources.js';
 
-export const RECORD_USAGE = `usage: ctscope record -o FILE [--duration S] [--rotate-mb N] [--proc-interval MS]
+export const RECORD_USAGE = `usage: ctscope record -o FILE [--duration S] [--rotate-mb N] [--proc-interval MS] [--cri-socket PATH]
 
 Record the live conntrack record stream (the daemon's sources) into a .ctcap
 capture file, with a /proc snapshot every --proc-interval ms (default 1000).
 Stops on Ctrl-C / SIGTERM or after --duration seconds. With --rotate-mb N a new
 file FILE.1.ctcap, FILE.2.ctcap, ... starts whenever one reaches N MiB; replay
-follows the chain from the first file.`;
+follows the chain from the first file. The node's pods (from the CRI socket,
+--cri-socket to name it, else /proc) are recorded as they change, so a replay
+elsewhere names the same pods.`;
 
 export interface RecordDeps {
   /** Where the records come from (default: the daemon's live sources). */
-  feed?: (opts: { procIntervalMs: number }) => Feed;
+  feed?: (opts: { procIntervalMs: number; criSocket?: string }) => Feed;
   /** Resolves when the user asks to stop (default: SIGINT/SIGTERM). */
   stopSignal?: () => Promise<string>;
   log?: (line: string) => void;
@@ -36,6 +38,7 @@ export async function recordCommand(argv: string[], deps: RecordDeps = {}): Prom
     duration: { type: 'string' },
     'rotate-mb': { type: 'string' },
     'proc-interval': { type: 'string' },
+    'cri-socket': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   const log = deps.log ?? ((l: string) => process.stderr.write(`${l}\n`));
@@ -62,7 +65,9 @@ export async function recordCommand(argv: string[], deps: RecordDeps = {}): Prom
   const dir = path.dirname(path.resolve(file));
   if (!fs.existsSync(dir)) throw new UserError(`record: directory ${dir} does not exist`);
 
-  const feed = (deps.feed ?? ((o) => new LiveSources(o)))({ procIntervalMs });
+  const criSocket = values['cri-socket'];
+  if (criSocket !== undefined && !path.isAbsolute(criSocket)) throw new UsageError(`--cri-socket expects an absolute path, got '${criSocket}'`, 'record');
+  const feed = (deps.feed ?? ((o) => new LiveSources(o)))({ procIntervalMs, ...(criSocket !== undefined ? { criSocket } : {}) });
   const ctscope = await Ctscope.start({
     feed,
     model: null,

@@ -40,6 +40,10 @@ Options:
                            ctnetlink entries are sampled by id in the kernel (1 in 2,
                            4, …; the same entries every time) until the storm passes;
                            /v1/status, /metrics and the answers say so
+  --cri-socket PATH        the container runtime's CRI socket, for pod names (default:
+                           the first of /run/containerd/containerd.sock,
+                           /run/crio/crio.sock that answers; none: pods by uid from
+                           /proc/PID/cgroup)
   --enable-conntrack-accounting
                            turn on nf_conntrack_acct and nf_conntrack_timestamp in the
                            followed namespaces (ctscope changes no sysctl unless asked)
@@ -56,6 +60,7 @@ const RUN_OPTIONS = {
   'metrics-top-k': { type: 'string' },
   'proc-interval': { type: 'string' },
   'max-cpu': { type: 'string' },
+  'cri-socket': { type: 'string' },
   'enable-conntrack-accounting': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -85,6 +90,8 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
   const metricsTopK = parseIntFlag('metrics-top-k', values['metrics-top-k'], 10, 1, 1000);
   const procIntervalMs = parseIntFlag('proc-interval', values['proc-interval'], 1000, 100, 3_600_000);
   const maxCpuPercent = parseIntFlag('max-cpu', values['max-cpu'], 50, 0, 6400);
+  const criSocket = values['cri-socket'];
+  if (criSocket !== undefined && !path.isAbsolute(criSocket)) throw new UsageError(`--cri-socket expects an absolute path, got '${criSocket}'`, 'run');
   if (values.record !== undefined) {
     const dir = path.dirname(path.resolve(values.record));
     if (!fs.existsSync(dir)) throw new UserError(`--record: directory ${dir} does not exist`);
@@ -98,6 +105,7 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
     maxCpu: maxCpuPercent / 100,
     ...(values.ingress !== undefined ? { ingress: { spec: values.ingress, ...(values['ingress-hook'] !== undefined ? { hook: values['ingress-hook'] } : {}) } } : {}),
     ...(values['enable-conntrack-accounting'] ? { enableAccounting: true } : {}),
+    ...(criSocket !== undefined ? { criSocket } : {}),
   });
   const stopping = (deps.stop ?? untilSignal)();
   const ctscope = await Ctscope.start({
@@ -132,6 +140,7 @@ export function startupSummary(st: StatusReport): string {
     lines.push(`${c.capability} → ${c.chosen ?? 'nothing'}${refused.length ? ` (refused: ${refused.join('; ')})` : ''}`);
   }
   for (const b of st.blind_spots ?? []) lines.push(`cannot see: ${b}`);
+  if (st.workloads) lines.push(`pods: ${st.workloads.pods} (${st.workloads.message})`);
   return lines.map((l) => `ctscope: ${l}\n`).join('');
 }
 
