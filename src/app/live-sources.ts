@@ -27,7 +27,7 @@ import { scanNamespaces } from '../sources/netns.js';
 import type { Source } from '../sources/source.js';
 import { lostTotal, type Delivery, type Feed, type FeedStatus } from './feed.js';
 import { createIngress, type IngressWiring } from './ingress-wiring.js';
-import { PodMap, textAddressKeys } from '../workloads/pod-map.js';
+import { PodMap, textAddressKeys } from '../model/pod-map.js';
 import { WorkloadResolver } from '../workloads/resolver.js';
 import { withPodNames } from '../workloads/netns-names.js';
 import { enterNetns } from '../workloads/stale-command.js';

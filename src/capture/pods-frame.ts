@@ -4,14 +4,9 @@
 // segment (a rotated file replays on its own). Readers of older versions skip
 // the frame type; captures without it replay with no pods.
 
-import type { PodChange, PodRecord } from '../workloads/pod-map.js';
+import type { PodRecord, PodsPayload } from '../model/pod-map.js';
 
-export interface PodsPayload extends PodChange {
-  /** Boot-time ns of the change (the model's clock). */
-  ts: number;
-  /** The whole map: a replay replaces what it has. */
-  full: boolean;
-}
+export type { PodsPayload } from '../model/pod-map.js';
 
 const isStr = (x: unknown): x is string => typeof x === 'string' && x.length <= 512;
 

@@ -9,7 +9,7 @@ import type { CaptureSourceInfo, SamplingPayload } from './format.js';
 import { CaptureWriter, type CaptureWriterOptions } from './writer.js';
 import type { RecordColumns } from '../records/batch.js';
 import type { ProcSnapshot } from '../proc/types.js';
-import type { PodChange } from '../workloads/pod-map.js';
+import type { PodChange } from '../model/pod-map.js';
 import type { RecordSink, SourceStatus } from '../records/sink.js';
 import { UserError } from '../errors.js';
 import { hostFacts } from '../advice/environment.js';

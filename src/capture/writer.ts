@@ -15,7 +15,7 @@ import type { RecordSink, SourceStatus } from '../records/sink.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import { boottimeNs } from '../native/addon.js';
 import { VERSION } from '../version.js';
-import type { PodChange, PodRecord } from '../workloads/pod-map.js';
+import type { PodChange, PodRecord } from '../model/pod-map.js';
 import type { PodsPayload } from './pods-frame.js';
 import {
   FORMAT_VERSION,

@@ -3,7 +3,7 @@
 // address carries `namespace`, `pod` and `workload` (KIND/NAME) where known.
 
 import type { Dimension } from '../model/keys.js';
-import { NO_POD, podKey, type PodEntry, type PodMap } from '../workloads/pod-map.js';
+import { NO_POD, podKey, type PodEntry, type PodMap } from '../model/pod-map.js';
 
 export type PodLabels = (by: Dimension, key: string) => Record<string, string>;
 

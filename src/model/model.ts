@@ -32,8 +32,7 @@ import { FlowQueries, type FlowFilter, type FlowView } from './queries/flows.js'
 import { lifetimeGroups, type LifetimeGroups } from './queries/lifetimes.js';
 import { SamplingLog, sampleOut, type SampledWindow } from './sampling.js';
 import { staleEntries, type StaleGroup } from './queries/stale.js';
-import type { PodChange, PodMap, PodRecord } from '../workloads/pod-map.js';
-import type { PodsPayload } from '../capture/pods-frame.js';
+import type { PodChange, PodMap, PodRecord, PodsPayload } from './pod-map.js';
 
 export { DIMENSIONS, type Dimension } from './keys.js';
 export { STREAMS, LIFETIME_SAMPLE, LIFETIME_SAMPLE_ABOVE, type StreamName, type ModelOptions } from './model-state.js';

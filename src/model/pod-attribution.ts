@@ -5,14 +5,14 @@
 // the node has pods, so elsewhere this costs nothing but a flag test.
 //
 // A pod the resolver learns of after its first entries were opened (it polls
-// every few seconds) gets them at that moment: entries with no pod are
+// every second) gets them at that moment: entries with no pod are
 // attributed again whenever pods are added, so occupancy names a new pod
 // within one poll.
 
 import { TWO32, knownAddressKey, RSADDR, type AddressTable } from './keys.js';
 import { FF, NO_REPLY_SRC, type FlowTable } from './flow-table.js';
 import type { OccupancyIndexes } from './occupancy-upkeep.js';
-import { PodMap, type PodChange, type PodRecord } from '../workloads/pod-map.js';
+import { PodMap, type PodChange, type PodRecord } from './pod-map.js';
 import { parseAddress } from '../records/address.js';
 import { DIM } from './keys.js';
 

@@ -1,7 +1,7 @@
 // A pod's network namespace is named after the pod (NAMESPACE/POD), wherever
 // namespaces are named by inode: rankings by netns, table accounts.
 
-import { podKey, type PodMap } from './pod-map.js';
+import { podKey, type PodMap } from '../model/pod-map.js';
 
 /** `names` (the sources' host / run-netns name / pid:N) with pods' namespaces named after their pods. */
 export function withPodNames(names: ReadonlyMap<number, string>, map: PodMap): Map<number, string> {

@@ -6,7 +6,7 @@
 // answers again), and /v1/status says so.
 
 import { CriClient } from './cri/client.js';
-import type { PodChange, PodMap, PodRecord } from './pod-map.js';
+import type { PodChange, PodMap, PodRecord } from '../model/pod-map.js';
 import { CriPodSource } from './sources/cri.js';
 import { ProcPodSource } from './sources/proc.js';
 import type { PodSource } from './sources/source.js';

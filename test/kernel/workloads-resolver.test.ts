@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Containerd, containerdTier, type Pod } from '../helpers/containerd.js';
 import { kernelTier } from '../helpers/lab.js';
-import { PodMap } from '../../src/workloads/pod-map.js';
+import { PodMap } from '../../src/model/pod-map.js';
 import { WorkloadResolver } from '../../src/workloads/resolver.js';
 import { holdKernelLock } from './netlink-lab.js';
 

@@ -19,7 +19,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   model: ['records', 'proc', 'forecast'],
   advice: ['model', 'records', 'proc'],
   import: ['records'],
-  workloads: ['records', 'proc', 'native'],
+  workloads: ['records', 'proc', 'native', 'model'],
   sources: ['records', 'native', 'proc', 'model'],
   capture: ['records', 'import', 'model', 'advice', 'proc', 'native'],
   metrics: ['records', 'model', 'advice', 'proc', 'workloads'],

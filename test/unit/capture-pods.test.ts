@@ -11,7 +11,7 @@ import { FrameType, frameHeader, packr } from '../../src/capture/format.js';
 import { parsePodsPayload } from '../../src/capture/pods-frame.js';
 import { encodeBatch } from '../../src/records/encode.js';
 import { Kind } from '../../src/records/layout.js';
-import type { PodRecord } from '../../src/workloads/pod-map.js';
+import type { PodRecord } from '../../src/model/pod-map.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctcap-pods-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

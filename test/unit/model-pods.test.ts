@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Model } from '../../src/model/model.js';
 import { Kind } from '../../src/records/layout.js';
-import type { PodRecord } from '../../src/workloads/pod-map.js';
+import type { PodRecord } from '../../src/model/pod-map.js';
 import { batch, SEC } from './model-batch.js';
 
 const NODE_NS = 4026531840;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Model } from '../../src/model/model.js';
 import { Kind } from '../../src/records/layout.js';
-import type { PodRecord } from '../../src/workloads/pod-map.js';
+import type { PodRecord } from '../../src/model/pod-map.js';
 import { appOver } from '../helpers/app.js';
 import { batch, SEC } from './model-batch.js';
 

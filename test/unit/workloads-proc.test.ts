@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PodMap } from '../../src/workloads/pod-map.js';
+import { PodMap } from '../../src/model/pod-map.js';
 import { WorkloadResolver } from '../../src/workloads/resolver.js';
 import { addressesFromFibTrie, addressesFromIfInet6, podUidFromCgroup, ProcPodSource } from '../../src/workloads/sources/proc.js';
 

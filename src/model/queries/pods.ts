@@ -10,7 +10,7 @@
 
 import type { PodDimension } from '../keys.js';
 import type { KeyCounter } from '../heavy.js';
-import { ATTRIBUTION, NO_POD, VIA, type PodMap } from '../../workloads/pod-map.js';
+import { ATTRIBUTION, NO_POD, VIA, type PodMap } from '../pod-map.js';
 
 export interface PodGroup {
   /** Pod id, namespace id or workload id (0: no pod). */

@@ -11,7 +11,7 @@ import { NSTATE_CODES } from '../states.js';
 import { S_DESTROY, STREAM_COUNTER, STREAMS, type ModelState, type StreamName } from '../model-state.js';
 import { round } from './round.js';
 import { ATTRIBUTION_NOTE, PodRollup, type PodGroup } from './pods.js';
-import type { PodMap } from '../../workloads/pod-map.js';
+import type { PodMap } from '../pod-map.js';
 
 /** Drop kinds, as /v1/drops names them. */
 export const DROP_KINDS = ['table_full', 'evicted', 'insert_failed', 'netfilter'] as const;

@@ -14,7 +14,7 @@ import { DIM, formatAddressKey, type AddressTable } from '../keys.js';
 import { FF, type FlowTable } from '../flow-table.js';
 import { IPS } from '../../records/layout.js';
 import { IPPROTO_UDP } from '../states.js';
-import { VIA, type PodMap } from '../../workloads/pod-map.js';
+import { VIA, type PodMap } from '../pod-map.js';
 import type { ModelState } from '../model-state.js';
 
 export type StaleReason = 'deleted_pod' | 'unreplied_udp';

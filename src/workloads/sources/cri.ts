@@ -5,7 +5,7 @@
 // one ListPodSandbox call.
 
 import fs from 'node:fs';
-import type { PodRecord } from '../pod-map.js';
+import type { PodRecord } from '../../model/pod-map.js';
 import { CriClient, type PodSandbox, type PodSandboxStatusResponse } from '../cri/client.js';
 import type { PodSource } from './source.js';
 

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { formatAddress } from '../../records/address.js';
 import { AF_INET6 } from '../../records/layout.js';
-import type { PodRecord } from '../pod-map.js';
+import type { PodRecord } from '../../model/pod-map.js';
 import type { PodSource } from './source.js';
 
 const POD_UID = /kubepods[^\n]*?pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})/;

@@ -1,7 +1,7 @@
 // Where the node's pods come from. Each source answers one question — which
 // pods are on this node now — and is polled by the resolver (resolver.ts).
 
-import type { PodRecord } from '../pod-map.js';
+import type { PodRecord } from '../../model/pod-map.js';
 
 export interface PodSource {
   /** `cri`: the runtime's CRI socket; `proc`: /proc/PID/cgroup (uids, namespaces and addresses only). */

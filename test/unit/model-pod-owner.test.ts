@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { workloadOf, type Workload } from '../../src/workloads/owner.js';
+import { workloadOf, type Workload } from '../../src/model/pod-owner.js';
 
 // Names and labels as the controllers make them (kube-controller-manager's
 // naming: generateName bases cut at 58 characters, 5 random characters).

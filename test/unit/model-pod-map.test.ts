@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NO_POD, PodMap, VIA, type PodRecord } from '../../src/workloads/pod-map.js';
+import { NO_POD, PodMap, VIA, type PodRecord } from '../../src/model/pod-map.js';
 
 // IPv4 keys as the model makes them (u32); IPv6 left out of these cases.
 const v4 = (ip: string): number | null => {

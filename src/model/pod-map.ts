@@ -13,7 +13,7 @@
 //   3. it lives in a pod's network namespace        (the pod's own table)
 // Host-network pods own neither an address nor a namespace of their own.
 
-import { workloadOf, type Workload } from './owner.js';
+import { workloadOf, type Workload } from './pod-owner.js';
 
 /** A pod as a source reports it (and a capture stores it). */
 export interface PodRecord {
@@ -43,6 +43,14 @@ export interface PodChange {
   upsert: PodRecord[];
   /** Uids that disappeared. */
   remove: string[];
+}
+
+/** A change as a capture's PODS frame carries it (capture/pods-frame.ts). */
+export interface PodsPayload extends PodChange {
+  /** Boot-time ns of the change (the model's clock). */
+  ts: number;
+  /** The whole map: a replay replaces what it has. */
+  full: boolean;
 }
 
 /** How an entry was attributed: the answer names it. */
