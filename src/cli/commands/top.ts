@@ -13,7 +13,8 @@ The daemon's view in a terminal, refreshed every --interval seconds (default 2):
 the conntrack table in most danger (of every namespace's: /v1/table), its
 forecast and the first advice (/v1/advice), sources and lost records, then the
 top allocators (/v1/churn), the top dropped sources (/v1/drops) and the top
-holders of entries (/v1/occupancy), by source address.
+holders of entries (/v1/occupancy), by source address (with its pod), and on a
+node with pods the top pods allocating and dropped, with their workloads.
 
   --url URL       the daemon (default http://127.0.0.1:9640)
   --interval S    seconds between refreshes, 0.5..3600 (default 2)
@@ -26,6 +27,11 @@ interface TopItem {
   count: number;
   rate: number;
   share: number;
+  /** by src: the pod the address is (or was) */
+  pod?: string;
+  pod_deleted?: boolean;
+  /** by pod: its workload */
+  workload?: string;
 }
 interface TopK {
   total: number;
@@ -52,6 +58,7 @@ interface Screen {
     kernel: { release: string };
     sources: Array<{ name: string; state: string; hook: string | null; lost: { total: number }; delay_p99_s?: number | null }>;
     blind_spots?: string[];
+    workloads?: { pods: number; message: string };
     lost: { total: number };
   };
   table: (TableLine & { tables?: TableLine[] }) | null;
@@ -59,6 +66,8 @@ interface Screen {
   churn: TopK;
   drops: TopK;
   occupancy: TopK;
+  /** On a node with pods: rankings by pod. */
+  pods: { churn: TopK; drops: TopK } | null;
 }
 
 function num(name: string, text: string | undefined, def: number, min: number, max: number): number {
@@ -85,10 +94,11 @@ function ranking(title: string, unit: string, r: TopK, window: number | null): s
   const bound = r.error_bound > 0 ? ` (counts may be low by up to ${fmt(r.error_bound)})` : '';
   const lines = [`${title}${window ? ` — last ${window} s` : ''}: ${fmt(r.total)} ${unit}${bound}`];
   if (r.items.length === 0) lines.push('  (none)');
-  const w = Math.max(15, ...r.items.map((i) => i.key.length));
+  const label = (i: TopItem) => `${i.key}${i.pod ? ` (${i.pod_deleted ? 'deleted pod ' : ''}${i.pod})` : ''}`;
+  const w = Math.max(15, ...r.items.map((i) => label(i).length));
   for (const i of r.items) {
     const rate = window ? `${fmt(i.rate, 1).padStart(9)}/s` : '';
-    lines.push(`  ${i.key.padEnd(w)} ${fmt(i.count).padStart(10)} ${rate} ${fmt(i.share * 100, 1).padStart(6)} %`);
+    lines.push(`  ${label(i).padEnd(w)} ${fmt(i.count).padStart(10)} ${rate} ${fmt(i.share * 100, 1).padStart(6)} %${i.workload ? `  ${i.workload}` : ''}`);
   }
   return lines;
 }
@@ -127,12 +137,19 @@ export function renderTop(s: Screen, url: string, window: number, now = new Date
   out.push(`sources   ${src.join(' · ')}`);
   out.push(`lost      ${fmt(s.status.lost.total)} records${s.status.lost.total ? ' — counts are lower bounds' : ''}`);
   if (s.status.blind_spots?.length) out.push(`blind     ${s.status.blind_spots.map((b) => b.split(':')[0]).join(', ')} (see /v1/status)`);
+  if (s.status.workloads) out.push(`pods      ${fmt(s.status.workloads.pods)} — ${s.status.workloads.message}`);
   out.push('');
   out.push(...ranking('top allocators by source', 'allocations', s.churn, window));
   out.push('');
   out.push(...ranking('top dropped sources', 'drops', s.drops, window));
   out.push('');
   out.push(...ranking('top holders by source', 'live entries', s.occupancy, null));
+  if (s.pods) {
+    out.push('');
+    out.push(...ranking('top pods allocating', 'allocations', s.pods.churn, window));
+    out.push('');
+    out.push(...ranking('top dropped pods', 'drops', s.pods.drops, window));
+  }
   return out.join('\n') + '\n';
 }
 
@@ -157,7 +174,8 @@ async function fetchScreen(base: string, window: number, limit: number): Promise
     get(`/v1/drops?by=src&${q}`),
     get(`/v1/occupancy?by=src&limit=${limit}`),
   ]);
-  return { status, table, advice, churn, drops, occupancy };
+  const pods = status.workloads?.pods > 0 ? await Promise.all([get(`/v1/churn?by=pod&${q}`), get(`/v1/drops?by=pod&${q}`)]).then(([c, d]) => ({ churn: c, drops: d })) : null;
+  return { status, table, advice, churn, drops, occupancy, pods };
 }
 
 export async function topCommand(
