@@ -47,7 +47,7 @@ export interface LiveOptions {
   maxCpu?: number;
   /** --cri-socket: the runtime's CRI socket (default: the first of CRI_SOCKETS that answers). */
   criSocket?: string;
-  /** Pod polling period (default 3000 ms). */
+  /** Pod polling period (default 1000 ms; 5000 where only /proc answers). */
   podIntervalMs?: number;
 }
 

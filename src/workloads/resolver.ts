@@ -1,6 +1,7 @@
-// Keeps the pod map current: every few seconds asks the container runtime
-// (CRI) which pods are on the node, or — where no runtime socket answers —
-// reads them from /proc/PID/cgroup, and hands what changed to the pod map and
+// Keeps the pod map current: every second asks the container runtime (CRI)
+// which pods are on the node — kubelet relists as often; an unchanged node
+// costs one ListPodSandbox call — or, where no runtime socket answers, reads
+// them from /proc/PID/cgroup every 5 s, and hands what changed to the pod map and
 // to whoever records it (a capture). A runtime that stops answering does not
 // make pods disappear: the last answer is kept (and /proc fills in until it
 // answers again), and /v1/status says so.
@@ -38,7 +39,10 @@ export interface ResolverOptions {
   /** --cri-socket: only this socket is tried. */
   criSocket?: string;
   candidates?: readonly string[];
+  /** Between polls of the runtime (default 1000 ms: kubelet relists its pods as often). */
   intervalMs?: number;
+  /** Between /proc scans where no runtime answers (default 5000 ms: a scan reads every process). */
+  procIntervalMs?: number;
   /** The model's clock (ns), for when pods came and went. */
   now: () => number;
   onChange?: (change: PodChange, nowNs: number) => void;
@@ -61,9 +65,11 @@ export class WorkloadResolver {
   private polling: Promise<void> | null = null;
   private stopped = false;
   readonly intervalMs: number;
+  readonly procIntervalMs: number;
 
   constructor(private readonly opts: ResolverOptions) {
-    this.intervalMs = opts.intervalMs ?? 3000;
+    this.intervalMs = opts.intervalMs ?? 1000;
+    this.procIntervalMs = opts.procIntervalMs ?? Math.max(5000, this.intervalMs);
     this.proc = new ProcPodSource(opts.procRoot);
   }
 
@@ -75,9 +81,12 @@ export class WorkloadResolver {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.poll().finally(() => this.schedule());
-    }, this.intervalMs);
+    this.timer = setTimeout(
+      () => {
+        void this.poll().finally(() => this.schedule());
+      },
+      this.source === 'cri' ? this.intervalMs : this.procIntervalMs,
+    );
     this.timer.unref();
   }
 
@@ -182,7 +191,7 @@ export class WorkloadResolver {
       runtime: this.cri ? this.runtime : null,
       pods: this.opts.map.liveCount,
       deleted_pods: this.opts.map.goneCount,
-      interval_s: this.intervalMs / 1000,
+      interval_s: (this.source === 'cri' ? this.intervalMs : this.procIntervalMs) / 1000,
       last_poll_age_s: this.lastPollMs === null ? null : (Date.now() - this.lastPollMs) / 1000,
       error: this.lastError,
       message,

@@ -324,7 +324,8 @@ state = "${d}/state"
           isGateway: true,
           ipMasq: false,
           hairpinMode: true,
-          ipam: { type: 'host-local', ranges: [[{ subnet: this.cidr, gateway: this.gateway }]], dataDir: `${this.dir}/ipam` },
+          // a default route through the node, as a cluster's pod network gives (Services are reached through it)
+          ipam: { type: 'host-local', ranges: [[{ subnet: this.cidr, gateway: this.gateway }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: `${this.dir}/ipam` },
         },
         { type: 'loopback' },
       ],
