@@ -27,6 +27,8 @@ export interface WorkloadStatus {
   interval_s: number;
   last_poll_age_s: number | null;
   error: string | null;
+  /** Each socket tried at the last connection attempt and what it said. */
+  tried: Array<{ socket: string; result: string }>;
   /** One sentence for people (status line, doctor). */
   message: string;
 }
@@ -57,6 +59,7 @@ export class WorkloadResolver {
   /** The socket that last answered (named while it does not). */
   private lastSocket: string | null = null;
   private triedSockets: string[] = [];
+  private triedResults: Array<{ socket: string; result: string }> = [];
   private lastError: string | null = null;
   private lastPollMs: number | null = null;
   private state: WorkloadStatus['state'] = 'off';
@@ -143,10 +146,12 @@ export class WorkloadResolver {
   private async connect(): Promise<void> {
     const sockets = this.opts.criSocket ? [this.opts.criSocket] : [...(this.opts.candidates ?? CRI_SOCKETS)];
     this.triedSockets = sockets;
+    this.triedResults = [];
     for (const socket of sockets) {
       const client = new CriClient(socket, this.opts.callTimeoutMs ?? 5000);
       if (!client.present()) {
         client.close();
+        this.triedResults.push({ socket, result: 'no socket there' });
         continue;
       }
       try {
@@ -154,9 +159,11 @@ export class WorkloadResolver {
         this.runtime = `${v.runtime_name} ${v.runtime_version}`;
         this.cri = new CriPodSource(client);
         this.lastSocket = socket;
+        this.triedResults.push({ socket, result: `${this.runtime} (CRI ${v.runtime_api_version})` });
         return;
       } catch (e) {
         this.lastError = (e as Error).message;
+        this.triedResults.push({ socket, result: this.lastError });
         client.close();
       }
     }
@@ -194,6 +201,7 @@ export class WorkloadResolver {
       interval_s: (this.source === 'cri' ? this.intervalMs : this.procIntervalMs) / 1000,
       last_poll_age_s: this.lastPollMs === null ? null : (Date.now() - this.lastPollMs) / 1000,
       error: this.lastError,
+      tried: this.triedResults,
       message,
     };
   }

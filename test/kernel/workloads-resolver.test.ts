@@ -3,6 +3,7 @@
 // network namespace and workload; a new pod is named at the next poll, a
 // deleted one is remembered; a runtime that dies gives a status line (and the
 // names already known), and /proc alone still finds the pods by uid.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Containerd, containerdTier, type Pod } from '../helpers/containerd.js';
@@ -66,6 +67,14 @@ describe.skipIf(!tier.ok)('workload resolver with containerd', () => {
     // the node's own namespace belongs to no pod, though a host-network pod lives in it
     expect(map.podOfNetns(node.nodeNetnsInode())).toBeUndefined();
   });
+
+  it('doctor says where pods come from, and names the sockets it tried', () => {
+    const found = JSON.parse(execFileSync(process.execPath, ['bin/ctscope.js', 'doctor', '--json', '--cri-socket', node.socket], { encoding: 'utf8' })).pods;
+    expect(found).toMatchObject({ source: 'cri', state: 'running', socket: node.socket, pods: 2, tried: [{ socket: node.socket, result: expect.stringMatching(/^containerd \S+ \(CRI v1\)$/) }] });
+    const text = execFileSync(process.execPath, ['bin/ctscope.js', 'doctor', '--cri-socket', `${node.dir}/absent.sock`], { encoding: 'utf8' });
+    expect(text).toContain(`no CRI socket answered (${node.dir}/absent.sock, from --cri-socket); pods from /proc/PID/cgroup, by uid only`);
+    expect(text).toContain(`${node.dir}/absent.sock → no socket there`);
+  }, 60_000);
 
   it('names a new pod at the next poll and remembers a deleted one', async () => {
     const t0 = Date.now();

@@ -6,7 +6,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { Model } from '../../model/model.js';
-import { errorSchema } from '../errors.js';
+import { errorSchema } from '../http-errors.js';
 import { limitParam } from './schemas.js';
 import type { NetnsNames } from './netns-names.js';
 import { conntrackDelete } from '../../workloads/stale-command.js';

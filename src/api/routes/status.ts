@@ -53,6 +53,10 @@ const workloadsSchema = {
     interval_s: { type: 'number' },
     last_poll_age_s: { type: ['number', 'null'] },
     error: { type: ['string', 'null'] },
+    tried: {
+      type: 'array',
+      items: { type: 'object', properties: { socket: { type: 'string' }, result: { type: 'string' } }, required: ['socket', 'result'] },
+    },
     message: { type: 'string' },
   },
   required: ['source', 'state', 'socket', 'runtime', 'pods', 'message'],
