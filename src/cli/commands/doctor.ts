@@ -1,8 +1,8 @@
 // `ctscope doctor [--json] [--hooks auto|fentry|kprobe|netlink]`: what this
 // kernel allows and which hook each capability gets (src/doctor/probe.ts).
 
-import { collectDoctorReport, formatDoctorReport } from '../../doctor/probe.js';
 import path from 'node:path';
+import { collectDoctorReport, formatDoctorReport } from '../../doctor/probe.js';
 import { PodMap, textAddressKeys } from '../../model/pod-map.js';
 import { WorkloadResolver, type WorkloadStatus } from '../../workloads/resolver.js';
 import { HOOK_MODES, type HookMode } from '../../sources/lifecycle-hooks.js';
