@@ -6,9 +6,9 @@
 // make pods disappear: the last answer is kept (and /proc fills in until it
 // answers again), and /v1/status says so.
 
-import { CriClient } from './cri/client.js';
+import fs from 'node:fs';
 import type { PodChange, PodMap, PodRecord } from '../model/pod-map.js';
-import { CriPodSource } from './sources/cri.js';
+import type { CriPodSource } from './sources/cri.js';
 import { ProcPodSource } from './sources/proc.js';
 import type { PodSource } from './sources/source.js';
 
@@ -50,6 +50,14 @@ export interface ResolverOptions {
   onChange?: (change: PodChange, nowNs: number) => void;
   procRoot?: string;
   callTimeoutMs?: number;
+}
+
+function isSocket(p: string): boolean {
+  try {
+    return fs.statSync(p).isSocket();
+  } catch {
+    return false;
+  }
 }
 
 export class WorkloadResolver {
@@ -148,12 +156,14 @@ export class WorkloadResolver {
     this.triedSockets = sockets;
     this.triedResults = [];
     for (const socket of sockets) {
-      const client = new CriClient(socket, this.opts.callTimeoutMs ?? 5000);
-      if (!client.present()) {
-        client.close();
+      if (!isSocket(socket)) {
         this.triedResults.push({ socket, result: 'no socket there' });
         continue;
       }
+      // gRPC and the .proto are loaded only where a runtime socket is there
+      // (half a second of start-up a node without one does not pay)
+      const [{ CriClient }, { CriPodSource }] = await Promise.all([import('./cri/client.js'), import('./sources/cri.js')]);
+      const client = new CriClient(socket, this.opts.callTimeoutMs ?? 5000);
       try {
         const v = await client.version();
         this.runtime = `${v.runtime_name} ${v.runtime_version}`;
