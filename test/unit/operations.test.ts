@@ -7,31 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Exposition } from '../../src/metrics/exposition.js';
-import { writeModelMetrics } from '../../src/metrics/model-families.js';
-import { renderSourceMetrics, renderTableMetrics } from '../../src/metrics/table-families.js';
-import { Model } from '../../src/model/model.js';
-import type { ProcSnapshot } from '../../src/proc/types.js';
+import { exportedMetrics, isExported, queriedNames } from '../helpers/metric-names.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const rules = path.join(root, 'share/prometheus/ctscope-alerts.yml');
 const hasPromtool = spawnSync('sh', ['-c', 'command -v promtool'], { stdio: 'ignore' }).status === 0;
 if (!hasPromtool) console.warn('alert rule checks skipped: promtool missing (Debian package prometheus; scripts/setup.sh --test installs it)');
-
-/** Every metric name the daemon's /metrics can export, from the renderers themselves. */
-function exportedNames(): Set<string> {
-  const model = new Model();
-  // a growing table, so the forecast series exist too
-  for (let i = 0; i < 60; i++) {
-    const s: ProcSnapshot = { ts: (1000 + i) * 1e9, netns: 7, count: 100 + 10 * i, max: 1000, buckets: 256, stats: { drop: 0, early_drop: 0, insert_failed: 0, found: 0, invalid: 0, ignore: 0, insert: 0, search_restart: 0 }, timeouts: { udp_timeout: 30 } };
-    model.ingestProc(s);
-  }
-  const e = new Exposition();
-  renderTableMetrics(e, model.tables);
-  renderSourceMetrics(e, [{ name: 'netlink', state: 'running', hook: 'ctnetlink', records: 0, lost: { netlinkOverruns: 0, resyncs: 0, queueDropped: 0, total: 0 } }]);
-  writeModelMetrics(e, model, { topK: 5 });
-  return new Set([...e.text().matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
-}
 
 describe('operations files', () => {
   it.skipIf(!hasPromtool)('the alert rules pass promtool and their unit tests', () => {
@@ -42,12 +23,12 @@ describe('operations files', () => {
   });
 
   it('the alert rules use only series /metrics exports', () => {
-    const names = exportedNames();
+    const { names } = exportedMetrics();
     const exprs = [...fs.readFileSync(rules, 'utf8').matchAll(/^\s+expr: (.+)$/gm)].map((m) => m[1]!);
     expect(exprs.length).toBeGreaterThanOrEqual(5);
-    const used = new Set(exprs.flatMap((x) => [...x.matchAll(/\b((?:node|ctscope)_[a-z_]+)/g)].map((m) => m[1]!)));
+    const used = new Set(exprs.flatMap(queriedNames));
     expect(used.size).toBeGreaterThan(0);
-    for (const n of used) expect(names, n).toContain(n);
+    for (const n of used) expect(isExported(n, names), n).toBe(true);
   });
 
   it('the systemd unit starts the daemon this tree builds, on loopback, stopped by SIGTERM', () => {
