@@ -15,10 +15,11 @@ BPFTOOL    ?= bpftool
 NODE_GYP   ?= $(shell dirname $$(readlink -f $$(command -v npm)))/../node_modules/node-gyp/bin/node-gyp.js
 NODEDIR    ?= $(shell node -p "require('path').resolve(process.execPath, '../..')")
 TS_SRCS    := $(shell find src -name '*.ts' -o -name '*.proto') tsconfig.json
+WEB_SRCS   := $(shell find web -type f) src/api/sse.ts node_modules/uplot/package.json node_modules/esbuild/package.json
 ADDON      := build/Release/ctscope.node
 
-## all: BPF objects, addon and TypeScript (only what is stale)
-all: bpf addon ts
+## all: BPF objects, addon, TypeScript and the dashboard (only what is stale)
+all: bpf addon ts web
 	@:
 
 ## bpf: compile bpf/*.bpf.c (CO-RE), and the record's TypeScript mirror from their BTF
@@ -29,6 +30,9 @@ addon: $(ADDON)
 
 ## ts: the control plane (tsc -> dist/)
 ts: dist/.stamp
+
+## web: the dashboard served on GET / (esbuild bundles web/ and uPlot -> dist/web/)
+web: dist/web/.stamp
 
 $(OUT):
 	@mkdir -p $@
@@ -61,8 +65,18 @@ dist/.stamp: $(TS_SRCS)
 	@cd src && find . -name '*.proto' -exec cp --parents {} ../dist/ \;
 	@touch $@
 
+# One script and one stylesheet, nothing fetched at run time (docs/DASHBOARD.md).
+dist/web/.stamp: $(WEB_SRCS)
+	@echo "  WEB     dist/web/"
+	@mkdir -p dist/web/assets
+	@node_modules/.bin/esbuild web/src/main.ts --bundle --minify --format=iife \
+		--target=es2020 --outfile=dist/web/assets/app.js --log-level=warning
+	@cp web/index.html dist/web/index.html
+	@cp web/icon.svg dist/web/assets/icon.svg
+	@touch $@
+
 ## clean: remove every build output
 clean:
 	rm -rf $(OUT) build dist
 
-.PHONY: all bpf addon ts clean
+.PHONY: all bpf addon ts web clean

@@ -18,9 +18,10 @@ if [ "$mode" = "--test" ]; then
   # promtool (prometheus) checks /metrics; hping3 makes floods; qemu and
   # cpio boot the Debian kernel of the guest matrix; linux-perf for benchmarks;
   # containerd (its CRI plugin), runc and the CNI plugins run real pods for the
-  # Kubernetes tests, whose sandbox image is made from busybox-static.
+  # Kubernetes tests, whose sandbox image is made from busybox-static; chromium
+  # runs the dashboard's browser tests (driven by playwright-core).
   PKGS+=(prometheus hping3 qemu-system-x86 cpio busybox-static linux-perf procps iputils-ping
-         containerd runc containernetworking-plugins)
+         containerd runc containernetworking-plugins chromium)
 fi
 
 missing=()
@@ -58,6 +59,6 @@ fi
 if [ -r /sys/kernel/btf/vmlinux ] && command -v bpftool >/dev/null && command -v clang >/dev/null; then
   make -s --no-print-directory all
 else
-  say "no kernel BTF or toolchain: building the control plane only"
-  make -s --no-print-directory ts
+  say "no kernel BTF or toolchain: building the control plane and the dashboard only"
+  make -s --no-print-directory ts web
 fi

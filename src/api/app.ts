@@ -19,7 +19,7 @@ import type { ArrivalsModel } from '../model/arrivals.js';
 import { Exposition } from '../metrics/exposition.js';
 import { HttpMetrics, UNMATCHED } from '../metrics/http.js';
 import { ProcessMetrics } from '../metrics/process.js';
-import type { StatusReport, TableView } from './context.js';
+import type { ModelClock, StatusReport, TableView } from './context.js';
 import { errorHandler } from './http-errors.js';
 import { AJV_OPTIONS, installValidation } from './validation.js';
 import { statusRoutes } from './routes/status.js';
@@ -31,10 +31,13 @@ import { occupancyRoutes } from './routes/occupancy.js';
 import { flowsRoutes } from './routes/flows.js';
 import { lifetimesRoutes } from './routes/lifetimes.js';
 import { forecastRoutes } from './routes/forecast.js';
-import { adviceRoutes } from './routes/advice.js';
+import { adviceNow, adviceRoutes } from './routes/advice.js';
 import { arrivalsRoutes } from './routes/arrivals.js';
 import type { NetnsNames } from './routes/netns-names.js';
 import { staleRoutes, type NetnsEnter } from './routes/stale.js';
+import { seriesRoutes } from './routes/series.js';
+import { eventRoutes } from './routes/events.js';
+import { pageRoutes } from './routes/page.js';
 
 export interface AppOptions {
   status: () => StatusReport;
@@ -53,6 +56,16 @@ export interface AppOptions {
   arrivals?: ArrivalsModel;
   /** Where the log goes (default: stderr); tests pass their own stream. */
   logStream?: Writable;
+  /**
+   * The model's clock as Unix time, and whether more will come (a replay
+   * that finished): /v1/series, /v1/events and the page. Default: model
+   * seconds read as Unix seconds, more to come.
+   */
+  clock?: () => ModelClock;
+  /** Where the dashboard's built files are (default dist/web). */
+  pageDir?: string;
+  /** Milliseconds between the event stream's rounds (default 1000: one per model second). */
+  eventsIntervalMs?: number;
 }
 
 /** What the API accepts; anything else is refused with 405 (the API is read-only). */
@@ -108,13 +121,26 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await app.register(staleRoutes, { ...named, ...(opts.enterNetns ? { enterNetns: opts.enterNetns } : {}) });
     await app.register(lifetimesRoutes, { model });
     await app.register(forecastRoutes, { table: opts.table });
-    await app.register(adviceRoutes, {
+    const adviceOpts = {
       model,
       table: opts.table,
       environment: opts.environment ?? (() => captureEnvironment()),
       ...(opts.arrivals ? { arrivals: opts.arrivals } : {}),
+    };
+    await app.register(adviceRoutes, adviceOpts);
+    const clock = opts.clock ?? (() => ({ epochOffsetNs: 0, final: false }));
+    const names = opts.netnsNames ? { netnsNames: opts.netnsNames } : {};
+    await app.register(seriesRoutes, { model, clock, ...names });
+    await app.register(eventRoutes, {
+      model,
+      clock,
+      ...names,
+      mode: opts.status().mode,
+      advice: () => adviceNow(adviceOpts).advice,
+      ...(opts.eventsIntervalMs ? { intervalMs: opts.eventsIntervalMs } : {}),
     });
   }
+  await app.register(pageRoutes, opts.pageDir ? { dir: opts.pageDir } : {});
   if (opts.arrivals) await app.register(arrivalsRoutes, { arrivals: opts.arrivals, ...(model ? { model } : {}) });
   await app.ready();
   return app;

@@ -36,3 +36,10 @@ export interface StatusReport {
 
 /** Every namespace's conntrack table (defined with the accounts: /metrics reads it too). */
 export type { TableView } from '../proc/accounts.js';
+/** The model clock as the API reports it (series, events, the page's header). */
+export interface ModelClock {
+  /** Add to a model time (CLOCK_BOOTTIME ns of the recording host) to get Unix-epoch ns. */
+  epochOffsetNs: number;
+  /** True once nothing more will arrive (a finished replay): the model's current second is then complete. */
+  final: boolean;
+}

@@ -45,8 +45,8 @@ export interface Feed {
   /** Stop delivering and release everything taken; idempotent, never rejects. */
   stop(): Promise<void>;
   status(): FeedStatus;
-  /** What the API adds over this feed (namespace names, host facts for advice, arrivals). */
-  api(): Pick<AppOptions, 'netnsNames' | 'enterNetns' | 'environment' | 'arrivals'>;
+  /** What the API adds over this feed (namespace names, host facts for advice, arrivals, the clock as Unix time). */
+  api(): Pick<AppOptions, 'netnsNames' | 'enterNetns' | 'environment' | 'arrivals' | 'clock'>;
   /** Families only this feed has (delays, ingress counters), and the names of drop reasons. */
   writeMetrics?(e: Exposition): void;
   dropReasonName?(reason: number): string;

@@ -190,6 +190,8 @@ export class LiveSources implements Feed {
       environment: () => readEnvironment(),
       netnsNames: () => withPodNames(this.netnsNames(), this.pods),
       enterNetns: (ino: number) => enterNetns(this.netnsNames().get(ino), ino === this.poller?.host()?.netns),
+      // the model's clock is CLOCK_BOOTTIME: Unix time is that plus (now - boot time now)
+      clock: () => ({ epochOffsetNs: Date.now() * 1e6 - boottimeNs(), final: false }),
       ...(ingress ? { arrivals: ingress.arrivals } : {}),
     };
   }

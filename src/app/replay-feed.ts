@@ -134,10 +134,14 @@ export class ReplayFeed implements Feed {
     };
   }
 
-  api(): Pick<AppOptions, 'environment'> {
+  api(): Pick<AppOptions, 'environment' | 'clock'> {
     // the recording host's entry size and memory as its capture recorded them, else the defaults
     const facts = this.input.header?.host_facts ?? null;
-    return { environment: () => captureEnvironment(facts) };
+    return {
+      environment: () => captureEnvironment(facts),
+      // the capture's own clock; final once the whole input is in (its last second is then complete)
+      clock: () => ({ epochOffsetNs: this.input.bootBaseNs, final: this.finished !== null || this.failure !== null }),
+    };
   }
 
   /** The replay report of a finished replay (capture/report.ts). */

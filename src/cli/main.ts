@@ -25,6 +25,8 @@ Commands:
   doctor    what this kernel allows and which hook each capability gets [--json]
   top       a running daemon's view in a terminal: table, forecast, sources, top
             allocators, dropped and holders [--url URL] [--interval S] [--once]
+  watch     a running daemon's events as lines: level changes, drops by source,
+            advice [--url URL] [-o json|text] [--types level,drops,advice,tick]
 
 Run 'ctscope <command> --help' for a command's options.
 `;
@@ -38,6 +40,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   replay: async () => (await import('./commands/replay.js')).replayCommand,
   doctor: async () => (await import('./commands/doctor.js')).doctorCommand,
   top: async () => (await import('./commands/top.js')).topCommand,
+  watch: async () => (await import('./commands/watch.js')).watchCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -69,6 +69,14 @@ export class ClosedFlows {
     this.hist[i] = ft.hist(s);
   }
 
+  /** Index of the k-th newest entry (k = 1: the newest), or -1 past the oldest held. */
+  newest(k: number): number {
+    const n = this.idLo.length;
+    if (k < 1 || k > n) return -1;
+    const i = (this.next - k + n) % n;
+    return this.idLo[i] === 0 && this.idHi[i] === 0 ? -1 : i;
+  }
+
   /** Newest closed entry with this id, or -1. */
   find(lo: number, hi: number): number {
     const n = this.idLo.length;

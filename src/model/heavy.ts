@@ -408,6 +408,30 @@ export class WindowedHeavyHitters {
     return sum;
   }
 
+  /**
+   * Call f(second, key, count) for every entry of seconds [fromSec, toSec]
+   * (counts as collect() sums them), and floor(second, floor) once per
+   * second held: the per-second view behind /v1/series.
+   */
+  forEachSecond(fromSec: number, toSec: number, f: (sec: number, key: number, count: number) => void, floor?: (sec: number, floor: number) => void): void {
+    const lo = Math.max(fromSec, toSec - this.mask);
+    for (let s = lo; s <= toSec; s++) {
+      if (s === this.curSec) {
+        floor?.(s, this.floor);
+        for (let t = 0; t < this.nTouched; t++) {
+          const base = this.touched[t]! * WAYS;
+          for (let i = base; i < base + WAYS; i++) if (this.counts[i] !== 0) f(s, this.keys[i]!, this.counts[i]! - this.errs[i]!);
+        }
+        continue;
+      }
+      const slot = s & this.mask;
+      if (this.ringSec[slot] !== s) continue;
+      const p = this.ring[slot]!;
+      floor?.(s, p[0]!);
+      for (let i = 1; i < p.length; i += 2) f(s, p[i]!, p[i + 1]!);
+    }
+  }
+
   /** Bytes held by the frozen history (for stats and the memory benchmark). */
   historyBytes(): number {
     let b = 0;

@@ -33,6 +33,8 @@ import { lifetimeGroups, type LifetimeGroups } from './queries/lifetimes.js';
 import { SamplingLog, sampleOut, type SampledWindow } from './sampling.js';
 import { staleEntries, type StaleGroup } from './queries/stale.js';
 import type { PodChange, PodMap, PodRecord, PodsPayload } from './pod-map.js';
+import { seriesOf, type KeySeries } from './queries/series.js';
+import type { StreamName } from './model-state.js';
 
 export { DIMENSIONS, type Dimension } from './keys.js';
 export { STREAMS, LIFETIME_SAMPLE, LIFETIME_SAMPLE_ABOVE, type StreamName, type ModelOptions } from './model-state.js';
@@ -41,6 +43,7 @@ export type { OccupancyResult } from './queries/occupancy.js';
 export type { FlowFilter, FlowView } from './queries/flows.js';
 export type { StaleGroup, StaleReason } from './queries/stale.js';
 export { histogramBuckets, type LifetimeGroup, type LifetimeGroups } from './queries/lifetimes.js';
+export type { KeySeries, KeySeriesItem } from './queries/series.js';
 export { round } from './queries/round.js';
 
 export class Model implements RecordSink {
@@ -219,6 +222,15 @@ export class Model implements RecordSink {
     return this.ranking.packetDropKinds();
   }
 
+  /**
+   * Per-second counts of the top `limit` keys of `by` over the `window`
+   * seconds ending at second `until` (default: the current second), with the
+   * exact per-second total (queries/series.ts).
+   */
+  series(q: { by: Dimension; kinds: readonly StreamName[]; window: number; limit: number; until?: number }): KeySeries {
+    return seriesOf(this.state, q);
+  }
+
   /** Median lifetime (s) of the entries of one key, from the per-key histograms. */
   medianLifetime(by: Dimension, key: number): number | null {
     return this.ranking.medianOf(dimIndex(by), key);
@@ -252,6 +264,11 @@ export class Model implements RecordSink {
   /** Live flows matching the filter, oldest first. */
   listFlows(f: FlowFilter): { total: number; flows: FlowView[] } {
     return this.flowQueries.list(f);
+  }
+
+  /** Recently closed entries matching the filter, newest first (`state`: the one they ended in). */
+  listClosed(f: FlowFilter): { total: number; flows: FlowView[] } {
+    return this.flowQueries.closed(f);
   }
 
   /** One entry (live, or among the recently closed) by its id. */

@@ -243,6 +243,11 @@ export class TableAccounts {
     return n === undefined ? null : (this.accounts.get(n)?.latest ?? null);
   }
 
+  /** One table's readings over time (the dashboard's per-second series), or null. */
+  history(netns: number): TableHistory | null {
+    return this.accounts.get(netns)?.history ?? null;
+  }
+
   /** Inodes with an account. */
   namespaces(): number[] {
     return [...this.accounts.keys()];

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { Lab, kernelTier } from '../helpers/lab.js';
-import { countersBySource, holdKernelLock } from './netlink-lab.js';
+import { countConntrackDrops, holdKernelLock } from './netlink-lab.js';
 
 const tier = kernelTier();
 if (!tier.ok) console.warn(`daemon-drops skipped: ${tier.why}`);
@@ -41,24 +41,7 @@ describe.skipIf(!tier.ok)('daemon: table-full drops end to end', () => {
   it('puts the flooding source first in /v1/drops with the kernel count, and /v1/table agrees with /proc', async () => {
     const flooder = lab.clientAddress;
     const other = await lab.addClientAddress(7);
-    // Counters per source before conntrack (raw, priority -300) and after it
-    // (-150): a packet conntrack drops for want of room is counted by the
-    // first and not the second. The `ct state` rule makes conntrack track
-    // this namespace at all.
-    await lab.nft(
-      lab.server,
-      `table inet lab {
-        chain before { type filter hook prerouting priority -300;
-          ip saddr ${flooder} counter
-          ip saddr ${other} counter
-        }
-        chain after { type filter hook prerouting priority -150;
-          ip saddr ${flooder} counter
-          ip saddr ${other} counter
-          ct state new counter
-        }
-      }`,
-    );
+    const counters = await countConntrackDrops(lab, [flooder, other]);
     daemon = await DaemonProcess.start();
     const statDropBefore = (await lab.conntrackStats(lab.server)).drop!;
     lab.setConntrackMax(331);
@@ -70,10 +53,7 @@ describe.skipIf(!tier.ok)('daemon: table-full drops end to end', () => {
     await new Promise((r) => setTimeout(r, 300));
     await lab.exec(lab.client, ['hping3', '--udp', '-q', '-p', '53', '-i', 'u2000', '-c', '37', '-a', other, lab.serverAddress]).catch((e) => e);
     await flood;
-    const rules = await lab.nftJson(lab.server);
-    const before = countersBySource(rules, 'before');
-    const after = countersBySource(rules, 'after');
-    const dropped = (a: string) => before.get(a)! - after.get(a)!;
+    const { before, dropped } = await counters();
     const statDrops = (await lab.conntrackStats(lab.server)).drop! - statDropBefore;
     expect(before.get(flooder)).toBe(4001);
     expect(dropped(flooder)).toBeGreaterThan(1000); // the table really filled

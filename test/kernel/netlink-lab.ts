@@ -5,7 +5,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { withKernelLock } from '../helpers/lab.js';
+import { withKernelLock, type Lab } from '../helpers/lab.js';
 import type { RecordColumns } from '../../src/records/batch.js';
 import type { RecordSink } from '../../src/records/sink.js';
 import { formatAddress } from '../../src/records/address.js';
@@ -115,6 +115,35 @@ export function countersBySource(ruleset: unknown, chain: string): Map<string, n
     if (saddr !== undefined && packets !== undefined) out.set(saddr, packets);
   }
   return out;
+}
+
+/**
+ * Per-source nft counters in the lab's server namespace before conntrack
+ * (raw, priority -300) and after it (-150): a packet conntrack drops for
+ * want of room is counted by the first and not the second. The `ct state`
+ * rule makes conntrack track this namespace at all. Returns a reader of the
+ * counters: packets seen per source before conntrack, and lost to it.
+ */
+export async function countConntrackDrops(lab: Lab, sources: string[]): Promise<() => Promise<{ before: Map<string, number>; dropped: (addr: string) => number }>> {
+  const counters = sources.map((a) => `ip saddr ${a} counter`).join('\n          ');
+  await lab.nft(
+    lab.server,
+    `table inet lab {
+        chain before { type filter hook prerouting priority -300;
+          ${counters}
+        }
+        chain after { type filter hook prerouting priority -150;
+          ${counters}
+          ct state new counter
+        }
+      }`,
+  );
+  return async () => {
+    const rules = await lab.nftJson(lab.server);
+    const before = countersBySource(rules, 'before');
+    const after = countersBySource(rules, 'after');
+    return { before, dropped: (addr) => before.get(addr)! - after.get(addr)! };
+  };
 }
 
 /** CTA_ID of every entry `conntrack -L -o id` lists (the low 32 bits of our ids). */

@@ -114,6 +114,20 @@ describe('GET /v1/occupancy, /v1/flows, /v1/lifetimes, /v1/forecast, /v1/advice'
     expect((await app.inject('/v1/flows/123456')).statusCode).toBe(404);
   });
 
+  it('the recently closed flows with the same filters, newest first (closed=true), and zone/mark filters', async () => {
+    const c = (await app.inject('/v1/flows?closed=true&src=10.0.0.1')).json();
+    expect(c).toMatchObject({ total: 2, closed: true });
+    // both closed at 40 s: the newest first is the one destroyed last (id 2)
+    expect(c.flows.map((f: { id: string }) => f.id)).toEqual(['2', '1']);
+    expect(c.flows[0]).toMatchObject({ live: false, src: '10.0.0.1', dport: 53, closed: { cause: 'timeout', lifetime_s: 30 } });
+    expect((await app.inject('/v1/flows?closed=true&src=10.0.0.2')).json()).toMatchObject({ total: 0, flows: [] });
+    expect((await app.inject('/v1/flows?closed=true&dport=53&limit=1')).json()).toMatchObject({ total: 2, limit: 1, flows: [{ id: '2' }] });
+    expect((await app.inject('/v1/flows?closed=true&state=UNREPLIED')).json().total).toBe(2);
+    expect((await app.inject('/v1/flows?zone=0&mark=0&src=10.0.0.3')).json().total).toBe(3);
+    expect((await app.inject('/v1/flows?mark=7')).json().total).toBe(0);
+    expect((await app.inject('/v1/flows?closed=maybe')).statusCode).toBe(400);
+  });
+
   it('lifetimes by proto and by state', async () => {
     const p = (await app.inject('/v1/lifetimes')).json();
     expect(p.groups).toMatchObject([{ proto: 'udp', count: 2, mean_s: 30 }]);

@@ -46,6 +46,12 @@ export interface AdviceRoutesOptions {
   arrivals?: ArrivalsModel;
 }
 
+/** The advice /v1/advice answers (also what the event stream diffs). */
+export function adviceNow(opts: AdviceRoutesOptions): ReturnType<typeof advise> {
+  const window = adviceWindow(opts.model);
+  return advise({ model: opts.model, tables: opts.table.list(window), arrivals: opts.arrivals ?? null, environment: opts.environment(), window });
+}
+
 export async function adviceRoutes(app: FastifyInstance, opts: AdviceRoutesOptions): Promise<void> {
   app.get(
     '/v1/advice',
@@ -55,9 +61,6 @@ export async function adviceRoutes(app: FastifyInstance, opts: AdviceRoutesOptio
         response: { 200: adviceSchema, '4xx': errorSchema, '5xx': errorSchema },
       },
     },
-    async () => {
-      const window = adviceWindow(opts.model);
-      return advise({ model: opts.model, tables: opts.table.list(window), arrivals: opts.arrivals ?? null, environment: opts.environment(), window });
-    },
+    async () => adviceNow(opts),
   );
 }

@@ -1,6 +1,7 @@
-// GET /v1/flows?src=&dst=&sport=&dport=&proto=&state=&netns=&limit= — live
-// entries matching a filter, oldest first; GET /v1/flows/:id — one entry,
-// live or among the recently closed.
+// GET /v1/flows?src=&dst=&sport=&dport=&proto=&state=&netns=&zone=&mark=&closed=&limit=
+// — live entries matching a filter, oldest first (closed=true: the recently
+// closed ones, newest first); GET /v1/flows/:id — one entry, live or among
+// the recently closed.
 
 import type { FastifyInstance } from 'fastify';
 import type { Model } from '../../model/model.js';
@@ -8,7 +9,7 @@ import { protoNumber } from '../../model/keys.js';
 import { stateFromName } from '../../model/states.js';
 import { parseAddress } from '../../records/address.js';
 import { ApiError, errorSchema } from '../http-errors.js';
-import { flowLimitParam, netnsParam, portParam, protoParam, samplingField, stateParam } from './schemas.js';
+import { flowLimitParam, integerParam, netnsParam, portParam, protoParam, samplingField, stateParam } from './schemas.js';
 
 export const flowSchema = {
   type: 'object',
@@ -44,7 +45,7 @@ export const flowSchema = {
 
 export const flowsSchema = {
   type: 'object',
-  properties: { total: { type: 'integer' }, limit: { type: 'integer' }, flows: { type: 'array', items: flowSchema }, ...samplingField },
+  properties: { total: { type: 'integer' }, limit: { type: 'integer' }, closed: { type: 'boolean' }, flows: { type: 'array', items: flowSchema }, ...samplingField },
   required: ['total', 'flows'],
 } as const;
 
@@ -68,6 +69,10 @@ export async function flowsRoutes(app: FastifyInstance, opts: { model: Model }):
             proto: protoParam,
             state: stateParam,
             netns: netnsParam,
+            zone: integerParam(0, 65535),
+            mark: integerParam(0, 4294967295),
+            // the recently closed entries (the last 4,096 destroyed, newest first) instead of the live ones
+            closed: { type: 'boolean', default: false },
             limit: flowLimitParam,
           },
         },
@@ -75,19 +80,21 @@ export async function flowsRoutes(app: FastifyInstance, opts: { model: Model }):
       },
     },
     async (req) => {
-      const q = req.query as { src?: string; dst?: string; sport?: number; dport?: number; proto?: string; state?: string; netns?: number; limit: number };
+      const q = req.query as { src?: string; dst?: string; sport?: number; dport?: number; proto?: string; state?: string; netns?: number; zone?: number; mark?: number; closed: boolean; limit: number };
       for (const name of ['src', 'dst'] as const) {
         const v = q[name];
         if (v !== undefined && !parseAddress(v)) throw new ApiError(400, `query parameter '${name}' must be an IPv4 or IPv6 address, got '${v}'`);
       }
       // (a RangeError from the model is a bug, answered 500 and logged — no
       // internal message such as "Invalid array length" reaches a client)
-      const r = model.listFlows({
-        ...q,
+      const { closed, ...filter } = q;
+      const f = {
+        ...filter,
         proto: q.proto === undefined ? undefined : protoNumber(q.proto),
         state: q.state === undefined ? undefined : stateFromName(q.state),
-      });
-      return { ...r, limit: q.limit, sampling: model.sampled(0) };
+      };
+      const r = closed ? model.listClosed(f) : model.listFlows(f);
+      return { ...r, limit: q.limit, closed, sampling: model.sampled(0) };
     },
   );
 

@@ -1,6 +1,6 @@
 // Single entries as an operator reads them: live flows matching a filter
-// (/v1/flows), and one entry by id, live or among the recently closed
-// (/v1/flows/:id).
+// (/v1/flows), the recently closed ones (/v1/flows?closed=true), and one
+// entry by id, live or among the recently closed (/v1/flows/:id).
 
 import { CAUSE_NAMES } from '../../records/layout.js';
 import { parseAddress } from '../../records/address.js';
@@ -19,6 +19,8 @@ export interface FlowFilter {
   /** State code (states.ts). */
   state?: number;
   netns?: number;
+  zone?: number;
+  mark?: number;
   limit?: number;
 }
 
@@ -66,6 +68,8 @@ export class FlowQueries {
       if (f.sport !== undefined && ft.sport(s) !== f.sport) continue;
       if (f.dport !== undefined && ft.dport(s) !== f.dport) continue;
       if (f.netns !== undefined && ft.netns(s) !== f.netns) continue;
+      if (f.zone !== undefined && ft.zone(s) !== f.zone) continue;
+      if (f.mark !== undefined && ft.mark(s) !== f.mark) continue;
       if (f.state !== undefined && ft.stateCode(s) !== f.state) continue;
       if (src !== undefined && ft.key(s, DIM.src) !== src) continue;
       if (dst !== undefined && ft.key(s, DIM.dst) !== dst) continue;
@@ -84,15 +88,46 @@ export class FlowQueries {
     const hi = Number((id >> 32n) & 0xffffffffn);
     const s = st.flows.find(lo, hi);
     if (s >= 0 && (lo !== 0 || hi !== 0)) return this.liveView(s);
+    const c = st.closed.find(lo, hi);
+    return c < 0 ? null : this.closedView(c);
+  }
+
+  /** Recently closed entries matching the filter, newest first; `state` matches the state they ended in. */
+  closed(f: FlowFilter): { total: number; flows: FlowView[] } {
+    const cl = this.st.closed;
+    const src = f.src !== undefined ? this.addressFilter(f.src) : undefined;
+    const dst = f.dst !== undefined ? this.addressFilter(f.dst) : undefined;
+    const limit = f.limit ?? 100;
+    const hits: number[] = [];
+    let total = 0;
+    for (let k = 1; k <= cl.idLo.length; k++) {
+      const c = cl.newest(k);
+      if (c < 0) break;
+      if (f.proto !== undefined && cl.proto[c] !== f.proto) continue;
+      if (f.sport !== undefined && cl.sport[c] !== f.sport) continue;
+      if (f.dport !== undefined && cl.dport[c] !== f.dport) continue;
+      if (f.netns !== undefined && cl.netns[c] !== f.netns) continue;
+      if (f.zone !== undefined && cl.zone[c] !== f.zone) continue;
+      if (f.mark !== undefined && cl.mark[c] !== f.mark) continue;
+      if (f.state !== undefined && (cl.hist[c]! & 0xff) !== f.state) continue;
+      const v6 = cl.flags[c]! & FF.SRC_V6 ? TWO32 : 0;
+      if (src !== undefined && v6 + cl.src[c]! !== src) continue;
+      if (dst !== undefined && v6 + cl.dst[c]! !== dst) continue;
+      total++;
+      if (hits.length < limit) hits.push(c);
+    }
+    return { total, flows: hits.map((c) => this.closedView(c)) };
+  }
+
+  private closedView(c: number): FlowView {
+    const st = this.st;
     const cl = st.closed;
-    const c = cl.find(lo, hi);
-    if (c < 0) return null;
     const fl = cl.flags[c]!;
     const srcKey = fl & FF.SRC_V6 ? TWO32 + cl.src[c]! : cl.src[c]!;
     const dstKey = fl & FF.SRC_V6 ? TWO32 + cl.dst[c]! : cl.dst[c]!;
     const end = cl.end[c]!;
     return {
-      id: id.toString(),
+      id: ((BigInt(cl.idHi[c]!) << 32n) | BigInt(cl.idLo[c]!)).toString(),
       live: false,
       proto: protoName(cl.proto[c]!),
       src: formatAddressKey(srcKey, st.v6),

@@ -1,0 +1,80 @@
+// The page's access to the API: same origin, JSON, and the event stream read
+// with fetch (not EventSource) so that a bearer token, where the API wants
+// one, goes in a header like on every other request. A token given once as
+// #token=… is kept for the tab (sessionStorage) and taken out of the address.
+
+import { SseParser } from '../../src/api/sse.js';
+
+const KEY = 'ctscope-token';
+
+export function takeToken(): void {
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (!m) return;
+  sessionStorage.setItem(KEY, decodeURIComponent(m[1]!));
+  history.replaceState(null, '', location.pathname + location.search);
+}
+
+function headers(): Record<string, string> {
+  const t = sessionStorage.getItem(KEY);
+  return t ? { authorization: `Bearer ${t}` } : {};
+}
+
+export class ApiFailure extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function get<T>(path: string): Promise<T> {
+  const r = await fetch(path, { headers: headers(), cache: 'no-store' });
+  if (!r.ok) {
+    let msg = `${r.status}`;
+    try {
+      msg = ((await r.json()) as { message?: string }).message ?? msg;
+    } catch {
+      /* not our JSON */
+    }
+    throw new ApiFailure(r.status, msg);
+  }
+  return (await r.json()) as T;
+}
+
+/**
+ * Follow an event stream: onEvent for each event, onState when the stream
+ * opens or drops; reconnects after 2 s. Returns a stop function.
+ */
+export function follow(path: string, onEvent: (type: string, data: unknown) => void, onState: (open: boolean) => void): () => void {
+  let stopped = false;
+  let ctl: AbortController | null = null;
+  const run = async (): Promise<void> => {
+    while (!stopped) {
+      ctl = new AbortController();
+      try {
+        const r = await fetch(path, { headers: { ...headers(), accept: 'text/event-stream' }, signal: ctl.signal, cache: 'no-store' });
+        if (!r.ok || !r.body) throw new Error(String(r.status));
+        onState(true);
+        const reader = r.body.getReader();
+        const dec = new TextDecoder();
+        const parser = new SseParser();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          for (const m of parser.push(dec.decode(value, { stream: true }))) onEvent(m.event, JSON.parse(m.data));
+        }
+      } catch {
+        /* dropped: say so and retry */
+      }
+      if (stopped) return;
+      onState(false);
+      await new Promise((res) => setTimeout(res, 2000));
+    }
+  };
+  void run();
+  return () => {
+    stopped = true;
+    ctl?.abort();
+  };
+}
