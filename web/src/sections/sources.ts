@@ -32,7 +32,7 @@ export function renderSources(root: HTMLElement, s: Status | null): void {
             h('td', { class: 'n' }, x.delay_p99_s == null ? '–' : `${x.delay_p99_s < 1 ? Math.round(x.delay_p99_s * 1000) + ' ms' : x.delay_p99_s.toFixed(1) + ' s'}`),
           ),
           // the detail under the row, across it (a narrow column would make it a tower)
-          x.detail ? h('tr', { class: 'detail' }, h('td', { colspan: '6', class: 'muted small' }, x.detail)) : null,
+          x.detail ? h('tr', { class: 'detail' }, h('td', { colspan: '6', class: 'muted small' }, detail(x.detail))) : null,
         ]),
       ),
     ),
@@ -43,4 +43,10 @@ export function renderSources(root: HTMLElement, s: Status | null): void {
       : null,
     s.blind_spots?.length ? h('div', null, h('h3', null, 'Cannot see here'), h('ul', { class: 'blind' }, s.blind_spots.map((b) => h('li', null, b)))) : null,
   );
+}
+
+/** A long detail (every refused hook with its reason) folded behind its first words. */
+function detail(text: string): HTMLElement | string {
+  if (text.length <= 140) return text;
+  return h('details', null, h('summary', null, `${text.slice(0, 100).replace(/\s\S*$/, '')} …`), text);
 }

@@ -1,8 +1,9 @@
 // Every table ctscope follows, most endangered first: a card per table with
 // its utilization over the window (70/85/95 % drawn), the kernel's drops and
-// early drops per second, and the forecast's time to full. Charts for the
-// first few; the rest as one line each (a node with hundreds of containers
-// has hundreds of tables, most of them idle).
+// early drops per second, and the forecast's time to full. A card for the
+// first and for up to three more that are or were in trouble in the window;
+// the rest as one line each (a node with hundreds of containers has hundreds
+// of tables, most of them idle).
 
 import { Chart } from '../charts.js';
 import { fill, h } from '../dom.js';
@@ -48,7 +49,7 @@ export class TablesView {
     }
     const at = cursorIndex(t);
     const x = xs(t);
-    const shown = t.tables.slice(0, CHARTED);
+    const shown = t.tables.filter((s, i) => i === 0 || troubled(s)).slice(0, CHARTED);
     const keep = new Set(shown.map((s) => s.netns));
     for (const [netns, c] of this.charts) {
       if (!keep.has(netns)) {
@@ -59,7 +60,8 @@ export class TablesView {
     }
     const cards = shown.map((s, rank) => this.card(s, rank, x, at));
     this.list.replaceChildren(...cards);
-    const more = t.tables.slice(CHARTED);
+    const charted = new Set(shown);
+    const more = t.tables.filter((s) => !charted.has(s));
     fill(
       this.rest,
       more.length
@@ -122,6 +124,11 @@ export class TablesView {
     chart.marker(at >= 0 && !choice.follow ? x[at]! : null);
     return card;
   }
+}
+
+/** Worth a card: above the first level now or at some point in the window, or dropping. */
+function troubled(s: TableSeries): boolean {
+  return s.level !== 'ok' || s.drops_60s > 0 || (peak(s)?.value ?? 0) >= 0.7 || s.drop_per_s.some((v) => v !== null && v > 0);
 }
 
 /** The highest utilization in the window and its second (index), or null without readings. */
