@@ -29,6 +29,11 @@ export class ApiFailure extends Error {
 }
 
 export async function get<T>(path: string): Promise<T> {
+  return JSON.parse(await getText(path)) as T;
+}
+
+/** The answer's text (a refused request throws ApiFailure with the API's message). */
+export async function getText(path: string): Promise<string> {
   const r = await fetch(path, { headers: headers(), cache: 'no-store' });
   if (!r.ok) {
     let msg = `${r.status}`;
@@ -39,7 +44,7 @@ export async function get<T>(path: string): Promise<T> {
     }
     throw new ApiFailure(r.status, msg);
   }
-  return (await r.json()) as T;
+  return r.text();
 }
 
 /**

@@ -59,7 +59,9 @@ export class TablesView {
       }
     }
     const cards = shown.map((s, rank) => this.card(s, rank, x, at));
-    this.list.replaceChildren(...cards);
+    // the same cards in the same order stay where they are (moving a chart's canvas costs a layout)
+    const same = cards.length === this.list.children.length && cards.every((c, i) => this.list.children[i] === c);
+    if (!same) this.list.replaceChildren(...cards);
     const charted = new Set(shown);
     const more = t.tables.filter((s) => !charted.has(s));
     fill(
