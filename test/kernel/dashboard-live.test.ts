@@ -115,7 +115,7 @@ describe.skipIf(!tier.ok)('dashboard over the live daemon during a table-full fl
     expect(charts.length).toBeGreaterThanOrEqual(3);
     for (const c of charts) {
       // the page's last refresh was at most a second or two before this answer
-      const lag = t.start_s + t.window - 1 + t.epoch_offset_s - c.last;
+      const lag = Math.round(t.start_s + t.window - 1 + t.epoch_offset_s - c.last);
       expect(lag, c.label!).toBeLessThanOrEqual(2);
       // every second of the last minute (or of all the daemon holds, while that is shorter), none missing
       expect(c.points, c.label!).toBeGreaterThanOrEqual(Math.min(60, t.window - lag));
