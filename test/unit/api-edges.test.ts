@@ -159,7 +159,9 @@ describe('every integer parameter of every route: finite, in range, decimal', ()
   });
 
   it('a thousand hostile query values give no 5xx and no internal message', async () => {
-    const rs = routes();
+    // /v1/events answers a valid query with a stream that never ends (inject() would wait for
+    // it); its parameter is checked in events.test.ts
+    const rs = routes().filter((r) => r.url !== '/v1/events');
     const value = fc.oneof(
       fc.constantFrom(...NOT_DECIMAL),
       fc.integer().map(String),

@@ -12,7 +12,10 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, errorSchema } from '../http-errors.js';
 
-export const PAGE_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
+// dist/api/routes/page.js -> dist/web/; run from the sources (tests, tsx),
+// src/api/routes/page.ts -> the built dist/web/ of the same tree.
+const BUILT = fileURLToPath(new URL('../../web/', import.meta.url));
+export const PAGE_DIR = import.meta.url.endsWith('.ts') ? fileURLToPath(new URL('../../../dist/web/', import.meta.url)) : BUILT;
 const ASSETS = { 'app.js': 'text/javascript; charset=utf-8', 'app.css': 'text/css; charset=utf-8', 'icon.svg': 'image/svg+xml' } as const;
 type Asset = keyof typeof ASSETS;
 
