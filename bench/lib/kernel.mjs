@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 
-export const LOCK_DIR = '/run/ctscope-kernel-test.lock';
+export const LOCK_DIR = process.env.CTSCOPE_KERNEL_LOCK || '/run/ctscope-kernel-test.lock'; // as test/helpers/lab.ts
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Run a command, return its stdout (throws with its stderr on failure). */
