@@ -13,6 +13,7 @@ import { DropSourceError } from '../../src/sources/bpf-drops.js';
 import { LifecycleSourceError } from '../../src/sources/lifecycle.js';
 import { AddonUnavailableError } from '../../src/native/addon.js';
 import { ProcUnavailableError } from '../../src/proc/poller.js';
+import { CriError } from '../../src/workloads/cri/client.js';
 import { main } from '../../src/cli/main.js';
 
 describe('operator errors', () => {
@@ -27,6 +28,7 @@ describe('operator errors', () => {
     [new LifecycleSourceError('x'), 'LifecycleSourceError', 1],
     [new AddonUnavailableError('x'), 'AddonUnavailableError', 1],
     [new ProcUnavailableError('x'), 'ProcUnavailableError', 1],
+    [new CriError('ListPodSandbox', 'UNAVAILABLE', 'no such file'), 'CriError', 1],
   ] as const)('%s is a UserError named %s with exit code %d', (e, name, code) => {
     expect(e).toBeInstanceOf(UserError);
     expect(e.name).toBe(name);
@@ -48,5 +50,21 @@ describe('operator errors', () => {
     } finally {
       process.stderr.write = orig;
     }
+  });
+});
+
+// A new error class must choose: an operator's (extends UserError, directly
+// or through another) or the API's 4xx (ApiError). Found by reading src/.
+describe('error classes in src/', () => {
+  it('every class extending an Error extends UserError, except the API 4xx (ApiError)', async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const files = (fs.readdirSync('src', { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).map((f) => path.join('src', f));
+    const parent = new Map<string, string>();
+    for (const f of files) for (const m of fs.readFileSync(f, 'utf8').matchAll(/class (\w+) extends (\w+)/g)) parent.set(m[1]!, m[2]!);
+    const isUser = (c: string, seen = 0): boolean => c === 'UserError' || (seen < 10 && parent.has(c) && isUser(parent.get(c)!, seen + 1));
+    const errors = [...parent.keys()].filter((c) => /Error$/.test(c) && c !== 'UserError');
+    expect(errors.length).toBeGreaterThan(10);
+    expect(errors.filter((c) => !isUser(c) && c !== 'ApiError')).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { UserError } from '../../errors.js';
 
 /** The .proto ships beside the module (the build copies it into dist/). */
 const PROTO = path.join(path.dirname(fileURLToPath(import.meta.url)), 'api.proto');
@@ -69,15 +70,18 @@ export interface VersionResponse {
   runtime_api_version: string;
 }
 
-/** A failed call: the gRPC status code's name and the runtime's message. */
-export class CriError extends Error {
+/**
+ * A call the runtime failed: the gRPC status code's name and the runtime's
+ * message. An operator's to fix (no runtime on that socket, no permission, a
+ * runtime that hangs), so a UserError (exit 1, one sentence).
+ */
+export class CriError extends UserError {
   constructor(
     readonly method: string,
     readonly code: string,
     detail: string,
   ) {
     super(`CRI ${method}: ${code}${detail ? `: ${detail}` : ''}`);
-    this.name = 'CriError';
   }
 }
 
@@ -108,7 +112,8 @@ export class CriClient {
   /** Any RuntimeService method of api.proto, by its name. */
   call<T>(method: string, req: object, timeoutMs = this.timeoutMs): Promise<T> {
     const fn = this.client[method];
-    if (typeof fn !== 'function') return Promise.reject(new CriError(method, 'UNIMPLEMENTED', 'not in ctscope api.proto'));
+    // a method our api.proto does not declare is a bug here, not the runtime's answer
+    if (typeof fn !== 'function') return Promise.reject(new TypeError(`CRI ${method}: not a RuntimeService method of ctscope's api.proto`));
     return new Promise<T>((resolve, reject) => {
       fn.call(this.client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (e, r) => {
         if (e) reject(new CriError(method, grpc.status[e.code] ?? String(e.code), e.details ?? e.message));
