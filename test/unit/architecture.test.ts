@@ -26,8 +26,8 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   // the API counts its own requests and the process's figures for /metrics (metrics/http.ts, process.ts)
   api: ['records', 'model', 'advice', 'proc', 'workloads', 'metrics'],
   doctor: ['records', 'native', 'sources'],
-  app: ['records', 'native', 'proc', 'model', 'advice', 'import', 'workloads', 'sources', 'capture', 'metrics', 'api'],
-  cli: ['records', 'native', 'proc', 'model', 'advice', 'import', 'workloads', 'sources', 'capture', 'metrics', 'api', 'doctor', 'app'],
+  app: ['records', 'native', 'forecast', 'proc', 'model', 'advice', 'import', 'workloads', 'sources', 'capture', 'metrics', 'api'],
+  cli: ['records', 'native', 'forecast', 'proc', 'model', 'advice', 'import', 'workloads', 'sources', 'capture', 'metrics', 'api', 'doctor', 'app'],
 };
 
 function files(dir: string): string[] {
@@ -71,6 +71,20 @@ describe('layers', () => {
       }
     }
     expect(bad).toEqual([]);
+  });
+
+  it('docs/ARCHITECTURE.md states the same rules', () => {
+    const doc = fs.readFileSync(path.resolve(__dirname, '../../docs/ARCHITECTURE.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('\n## Layers'), doc.indexOf('\n## ', doc.indexOf('\n## Layers') + 1));
+    const rules: Record<string, string[]> = {};
+    for (const [, layer, may] of section.matchAll(/^\| `(\w+)\/` \| ([^|]+) \|/gm)) {
+      // "all of the above": every layer of an earlier row; then any named ones
+      const above = /all of the above/.test(may!) ? Object.keys(rules) : [];
+      const named = [...may!.replace(/all of the above/, '').matchAll(/`?(\w+)\/?`?/g)].map((m) => m[1]!).filter((w) => w !== 'and');
+      rules[layer!] = [...new Set([...above, ...named])].sort();
+    }
+    const code = Object.fromEntries(Object.entries(MAY_IMPORT).map(([k, v]) => [k, [...v].sort()]));
+    expect(rules).toEqual(code);
   });
 
   it('sources import neither the API nor the metrics', () => {
