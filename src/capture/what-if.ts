@@ -519,9 +519,21 @@ function lagStats(lags: number[]): LagStats | null {
   return { n: lags.length, p50: q(0.5), p90: q(0.9), mean: Math.round((lags.reduce((a, b) => a + b, 0) / lags.length) * 100) / 100 };
 }
 
+/**
+ * The longest recording the model runs over. It plays the collector's passes
+ * one by one (at least one a minute), so its time and memory grow with the
+ * span, not the records: one damaged timestamp (2^64 ns is 584 years after
+ * boot) made a few records run until the heap ran out.
+ */
+export const MAX_SPAN_S = 31 * 86400;
+
 /** Run the model over what `c` collected, under the settings in force and under `spec`. */
 export function simulate(c: DemandCollector, spec: WhatIfSpec): WhatIfResult {
   c.close();
+  const span = c.lastTs - c.firstTs;
+  if (span > MAX_SPAN_S) {
+    throw new UserError(`--what-if: the records' timestamps span ${Math.round(span / 86400).toLocaleString('en-US')} days (a damaged timestamp?); the what-if runs over ${MAX_SPAN_S / 86400} days at most`);
+  }
   const notes: string[] = [];
   // actual timeouts per class: records > proc > defaults
   const procTimeouts: Record<string, number> = {};

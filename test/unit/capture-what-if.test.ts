@@ -205,4 +205,15 @@ describe('simulate', () => {
     expect(r.by_netns[0]!.baseline.mean).toBeGreaterThan(0);
     expect(r.notes.join()).toMatch(/no flow ended in a state whose timeout/);
   });
+
+  it('refuses a span it cannot run in bounded time: one timestamp of ~2^64 ns among records seconds apart', () => {
+    const base = { src: '10.0.0.1', dst: '10.0.0.2', sport: 1000, dport: 53, proto: 17, netns: NS, status: IPS.CONFIRMED };
+    const c = new DemandCollector();
+    c.ingestProc({ ts: 1 * S, netns: NS, count: 0, max: 100, buckets: 1024, stats: { drop: 0 }, timeouts: {} });
+    c.ingest(decodeBatch(encodeBatch([{ ...base, id: 1, kind: Kind.ALLOC, ts: 2 * S, aux: 30 }])));
+    c.ingest(decodeBatch(encodeBatch([{ ...base, id: 2, kind: Kind.ALLOC, ts: 2 ** 64 - 2048, aux: 30 }])));
+    const t0 = Date.now();
+    expect(() => simulate(c, parseWhatIf('udp_timeout=5'))).toThrow(/timestamps span 213,504 days .*31 days at most/);
+    expect(Date.now() - t0).toBeLessThan(5000); // it ran until the heap was gone
+  });
 });
