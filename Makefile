@@ -75,8 +75,17 @@ dist/web/.stamp: $(WEB_SRCS)
 	@cp web/icon.svg dist/web/assets/icon.svg
 	@touch $@
 
+## fuzz: the netlink decoder's libFuzzer harness with ASan+UBSan (fuzz-build/netlink_fuzz; needs libclang-rt-14-dev)
+fuzz: fuzz-build/netlink_fuzz
+
+fuzz-build/netlink_fuzz: native/fuzz/netlink_fuzz.cc native/netlink_decode.cc native/netlink_decode.h bpf/ctscope_record.h
+	@mkdir -p fuzz-build
+	@echo "  FUZZ    $@"
+	@$(CLANG)++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-Ibpf -Inative native/fuzz/netlink_fuzz.cc native/netlink_decode.cc -o $@
+
 ## clean: remove every build output
 clean:
-	rm -rf $(OUT) build dist
+	rm -rf $(OUT) build dist fuzz-build
 
-.PHONY: all bpf addon ts web clean
+.PHONY: all bpf addon ts web fuzz clean

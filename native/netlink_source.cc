@@ -58,6 +58,7 @@
 #include "batch_channel.h"
 #include "ctscope_record.h"
 #include "exports.h"
+#include "netlink_decode.h"
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
@@ -85,82 +86,6 @@ uint64_t BootNs() { return ClockNs(CLOCK_BOOTTIME); }
 
 std::string Errno(const char *what, int err) {
   return std::string(what) + ": " + strerror(err);
-}
-
-// Attribute walking with bounds checks: a malformed message is skipped, never
-// read past its end.
-struct Attr {
-  uint16_t type;
-  const uint8_t *data;
-  size_t len;
-};
-
-template <typename F>
-void ForEachAttr(const uint8_t *p, size_t len, F &&f) {
-  while (len >= NLA_HDRLEN) {
-    struct nlattr a;
-    memcpy(&a, p, sizeof(a));
-    if (a.nla_len < NLA_HDRLEN || a.nla_len > len) return;
-    f(Attr{(uint16_t)(a.nla_type & NLA_TYPE_MASK), p + NLA_HDRLEN,
-           (size_t)a.nla_len - NLA_HDRLEN});
-    size_t step = NLA_ALIGN(a.nla_len);
-    if (step >= len) return;
-    p += step;
-    len -= step;
-  }
-}
-
-uint8_t U8(const Attr &a) { return a.len >= 1 ? a.data[0] : 0; }
-uint16_t Be16(const Attr &a) {
-  uint16_t v = 0;
-  if (a.len >= 2) memcpy(&v, a.data, 2);
-  return ntohs(v);
-}
-uint32_t Be32(const Attr &a) {
-  uint32_t v = 0;
-  if (a.len >= 4) memcpy(&v, a.data, 4);
-  return ntohl(v);
-}
-uint64_t Be64(const Attr &a) {
-  uint64_t v = 0;
-  if (a.len >= 8) memcpy(&v, a.data, 8);
-  return be64toh(v);
-}
-
-struct TupleOut {
-  uint8_t *saddr, *daddr;
-  uint16_t *sport, *dport;
-};
-
-void ParseTuple(const Attr &t, struct ctscope_record *r, const TupleOut &o,
-                bool orig) {
-  ForEachAttr(t.data, t.len, [&](const Attr &a) {
-    if (a.type == CTA_TUPLE_IP) {
-      ForEachAttr(a.data, a.len, [&](const Attr &ip) {
-        switch (ip.type) {
-          case CTA_IP_V4_SRC: if (ip.len >= 4) memcpy(o.saddr, ip.data, 4); break;
-          case CTA_IP_V4_DST: if (ip.len >= 4) memcpy(o.daddr, ip.data, 4); break;
-          case CTA_IP_V6_SRC: if (ip.len >= 16) memcpy(o.saddr, ip.data, 16); break;
-          case CTA_IP_V6_DST: if (ip.len >= 16) memcpy(o.daddr, ip.data, 16); break;
-        }
-      });
-    } else if (a.type == CTA_TUPLE_PROTO) {
-      ForEachAttr(a.data, a.len, [&](const Attr &pa) {
-        switch (pa.type) {
-          case CTA_PROTO_NUM: if (orig) r->proto = U8(pa); break;
-          case CTA_PROTO_SRC_PORT: *o.sport = Be16(pa); break;
-          case CTA_PROTO_DST_PORT: *o.dport = Be16(pa); break;
-          // ICMP: the echo id stands in for the source port (header comment).
-          case CTA_PROTO_ICMP_ID:
-          case CTA_PROTO_ICMPV6_ID: *o.sport = Be16(pa); break;
-          case CTA_PROTO_ICMP_TYPE:
-          case CTA_PROTO_ICMPV6_TYPE: if (orig) r->icmp_type = U8(pa); break;
-          case CTA_PROTO_ICMP_CODE:
-          case CTA_PROTO_ICMPV6_CODE: if (orig) r->icmp_code = U8(pa); break;
-        }
-      });
-    }
-  });
 }
 
 }  // namespace
@@ -400,95 +325,7 @@ class NetlinkReader {
   }
 
   struct ctscope_record Base(uint8_t kind, uint64_t ts) const {
-    struct ctscope_record r;
-    memset(&r, 0, sizeof(r));
-    r.version = CTSCOPE_RECORD_VERSION;
-    r.kind = kind;
-    r.origin = CTS_ORIGIN_NETLINK;
-    r.netns = netns_;
-    r.ts_ns = ts;
-    return r;
-  }
-
-  // ---- decoding ----
-
-  // Decodes one ctnetlink conntrack message; false if it is not one.
-  bool Decode(const struct nlmsghdr *nlh, uint8_t kind, uint8_t cause,
-              uint64_t now, int64_t real_minus_boot,
-              struct ctscope_record *r) {
-    size_t len = nlh->nlmsg_len;
-    if (len < NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg))) return false;
-    const auto *nfg = (const struct nfgenmsg *)NLMSG_DATA(nlh);
-    *r = Base(kind, now);
-    r->cause = cause;
-    r->family = nfg->nfgen_family;
-    const uint8_t *p = (const uint8_t *)nlh + NLMSG_HDRLEN +
-                       NLMSG_ALIGN(sizeof(struct nfgenmsg));
-    size_t alen = len - NLMSG_HDRLEN - NLMSG_ALIGN(sizeof(struct nfgenmsg));
-    uint32_t cta_id = 0;
-    uint64_t tstart = 0, tstop = 0;
-    bool have_orig = false;
-    ForEachAttr(p, alen, [&](const Attr &a) {
-      switch (a.type) {
-        case CTA_TUPLE_ORIG:
-          ParseTuple(a, r, {r->saddr, r->daddr, &r->sport, &r->dport}, true);
-          have_orig = true;
-          break;
-        case CTA_TUPLE_REPLY:
-          ParseTuple(a, r, {r->rsaddr, r->rdaddr, &r->rsport, &r->rdport}, false);
-          r->flags |= CTS_F_HAS_REPLY;
-          break;
-        case CTA_STATUS: r->status = Be32(a); break;
-        case CTA_TIMEOUT: r->aux = Be32(a); break;
-        case CTA_MARK: r->mark = Be32(a); break;
-        case CTA_ID: cta_id = Be32(a); break;
-        case CTA_ZONE: r->zone = Be16(a); break;
-        case CTA_PROTOINFO:
-          ForEachAttr(a.data, a.len, [&](const Attr &pi) {
-            if (pi.type != CTA_PROTOINFO_TCP) return;
-            ForEachAttr(pi.data, pi.len, [&](const Attr &t) {
-              if (t.type == CTA_PROTOINFO_TCP_STATE) r->state = U8(t);
-            });
-          });
-          break;
-        case CTA_COUNTERS_ORIG:
-        case CTA_COUNTERS_REPLY:
-          ForEachAttr(a.data, a.len, [&](const Attr &c) {
-            if (c.type == CTA_COUNTERS_PACKETS) r->packets += Be64(c);
-            else if (c.type == CTA_COUNTERS_BYTES) r->bytes += Be64(c);
-            else if (c.type == CTA_COUNTERS32_PACKETS) r->packets += Be32(c);
-            else if (c.type == CTA_COUNTERS32_BYTES) r->bytes += Be32(c);
-          });
-          r->flags |= CTS_F_HAS_COUNTERS;
-          break;
-        case CTA_TIMESTAMP:
-          ForEachAttr(a.data, a.len, [&](const Attr &t) {
-            if (t.type == CTA_TIMESTAMP_START) tstart = Be64(t);
-            else if (t.type == CTA_TIMESTAMP_STOP) tstop = Be64(t);
-          });
-          break;
-      }
-    });
-    if (!have_orig) return false;
-    // CTA_ID is the kernel's keyed hash of the entry (nf_ct_get_id), unique
-    // only within a namespace; the namespace inode makes it unique across.
-    r->id = ((uint64_t)netns_ << 32) | cta_id;
-    // Timestamps are CLOCK_REALTIME (nf_conntrack_timestamp); records use
-    // CLOCK_BOOTTIME. Clamped so a wall-clock step cannot put them in the
-    // future of the event.
-    if (tstart) {
-      int64_t s = (int64_t)tstart - real_minus_boot;
-      if (s > 0) {
-        r->start_ns = (uint64_t)s < now ? (uint64_t)s : now;
-        r->flags |= CTS_F_HAS_START;
-      }
-    }
-    // A DESTROY's stop time is when it happened; receipt lags by the queue.
-    if (tstop && kind == CTS_KIND_DESTROY) {
-      int64_t s = (int64_t)tstop - real_minus_boot;
-      if (s > 0 && (uint64_t)s < now && (uint64_t)s >= r->start_ns) r->ts_ns = (uint64_t)s;
-    }
-    return true;
+    return netlink::BaseRecord(kind, netns_, ts);
   }
 
   // ---- events ----
@@ -537,33 +374,21 @@ class NetlinkReader {
   }
 
   void HandleEvents(const uint8_t *buf, size_t len, uint64_t now, int64_t off) {
-    for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
-         NLMSG_OK(nlh, len); nlh = NLMSG_NEXT(nlh, len)) {
-      if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_CTNETLINK) continue;
-      uint8_t msg = NFNL_MSG_TYPE(nlh->nlmsg_type);
-      uint8_t kind, cause = CTS_CAUSE_UNKNOWN;
-      if (msg == IPCTNL_MSG_CT_DELETE) {
-        kind = CTS_KIND_DESTROY;
-        // A userspace delete carries the deleting socket's port id; the
-        // kernel's own (expiry, early drop, flush) carry 0 and netlink cannot
-        // tell those apart, so they stay UNKNOWN rather than guessed.
-        if (nlh->nlmsg_pid != 0) cause = CTS_CAUSE_USER;
-      } else if (msg == IPCTNL_MSG_CT_NEW) {
-        kind = (nlh->nlmsg_flags & NLM_F_CREATE) ? CTS_KIND_ALLOC : CTS_KIND_UPDATE;
-      } else {
-        continue;
-      }
+    netlink::ForEachMessage(buf, len, [&](const struct nlmsghdr *nlh) {
+      uint8_t kind, cause;
+      if (!netlink::EventKind(nlh, &kind, &cause)) return true;
       events.fetch_add(1, std::memory_order_relaxed);
       struct ctscope_record r;
-      if (!Decode(nlh, kind, cause, now, off, &r)) {
+      if (!netlink::DecodeConntrack(nlh, kind, cause, netns_, {now, off}, &r)) {
         parse_errors.fetch_add(1, std::memory_order_relaxed);
-        continue;
+        return true;
       }
       // Without the kernel's own start time, receipt stands in (flag unset).
       if (kind == CTS_KIND_ALLOC && !(r.flags & CTS_F_HAS_START)) r.start_ns = r.ts_ns;
       if (kind == CTS_KIND_DESTROY && dumping_) destroyed_in_dump_.insert(r.id);
       Emit(r);
-    }
+      return true;
+    });
   }
 
   void OnOverrun() {
@@ -634,40 +459,51 @@ class NetlinkReader {
   void ParseDump() {
     uint64_t now = BootNs();
     int64_t off = (int64_t)ClockNs(CLOCK_REALTIME) - (int64_t)now;
-    size_t len = dump_len_ - dump_off_;
     uint8_t cause = dump_at_start_ ? CTS_CAUSE_AT_START : CTS_CAUSE_AT_RESYNC;
-    for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)(dumpbuf_.data() + dump_off_);
-         NLMSG_OK(nlh, len); nlh = NLMSG_NEXT(nlh, len)) {
+    enum { kGoOn, kPaused, kDone, kFailed } end = kGoOn;
+    int error = 0;
+    size_t at = netlink::ForEachMessage(dumpbuf_.data() + dump_off_, dump_len_ - dump_off_, [&](const struct nlmsghdr *nlh) {
       if (!Room()) {
-        dump_off_ = (const uint8_t *)nlh - dumpbuf_.data();
-        return;
+        end = kPaused;
+        return false;
       }
-      if (nlh->nlmsg_seq != dump_seq_) continue;  // a stale, abandoned dump
-      if (nlh->nlmsg_type == NLMSG_DONE) {
-        dump_off_ = dump_len_ = 0;
-        EndDump(true);
-        return;
-      }
-      if (nlh->nlmsg_type == NLMSG_ERROR) {
-        const auto *e = (const struct nlmsgerr *)NLMSG_DATA(nlh);
-        recv_errors.fetch_add(1, std::memory_order_relaxed);
-        SetError(Errno("dump", -e->error));
-        dump_off_ = dump_len_ = 0;
-        EndDump(false);
-        return;
+      switch (netlink::ClassifyDump(nlh, dump_seq_, &error)) {
+        case netlink::DumpMessage::kStale:  // an abandoned dump's
+          return true;
+        case netlink::DumpMessage::kOther:
+          if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) dump_intr_ = true;
+          return true;
+        case netlink::DumpMessage::kDone:
+          end = kDone;
+          return false;
+        case netlink::DumpMessage::kError:
+          end = kFailed;
+          return false;
+        case netlink::DumpMessage::kEntry:
+          break;
       }
       if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) dump_intr_ = true;
-      if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_CTNETLINK) continue;
       struct ctscope_record r;
-      if (!Decode(nlh, CTS_KIND_SEEN, cause, now, off, &r)) {
+      if (!netlink::DecodeConntrack(nlh, CTS_KIND_SEEN, cause, netns_, {now, off}, &r)) {
         parse_errors.fetch_add(1, std::memory_order_relaxed);
-        continue;
+        return true;
       }
-      if (destroyed_in_dump_.count(r.id)) continue;
+      if (destroyed_in_dump_.count(r.id)) return true;
       dump_entries_++;
       Emit(r);
+      return true;
+    });
+    if (end == kPaused) {
+      dump_off_ += at;  // the rest waits until the queue has room
+      return;
     }
     dump_off_ = dump_len_ = 0;
+    if (end == kDone) EndDump(true);
+    if (end == kFailed) {
+      recv_errors.fetch_add(1, std::memory_order_relaxed);
+      SetError(Errno("dump", error));
+      EndDump(false);
+    }
   }
 
   void EndDump(bool complete) {

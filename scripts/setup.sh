@@ -20,8 +20,10 @@ if [ "$mode" = "--test" ]; then
   # containerd (its CRI plugin), runc and the CNI plugins run real pods for the
   # Kubernetes tests, whose sandbox image is made from busybox-static; chromium
   # runs the dashboard's browser tests (driven by playwright-core).
+  # libclang-rt-14-dev: libFuzzer and the sanitizers for the netlink decoder's
+  # fuzz harness (make fuzz).
   PKGS+=(prometheus hping3 qemu-system-x86 cpio busybox-static linux-perf procps iputils-ping
-         containerd runc containernetworking-plugins chromium)
+         containerd runc containernetworking-plugins chromium libclang-rt-14-dev)
 fi
 
 missing=()
@@ -58,6 +60,7 @@ fi
 # control plane is built and `npm start` serves the bundled replay.
 if [ -r /sys/kernel/btf/vmlinux ] && command -v bpftool >/dev/null && command -v clang >/dev/null; then
   make -s --no-print-directory all
+  if [ "$mode" = "--test" ]; then make -s --no-print-directory fuzz; fi
 else
   say "no kernel BTF or toolchain: building the control plane and the dashboard only"
   make -s --no-print-directory ts web

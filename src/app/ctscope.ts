@@ -12,6 +12,7 @@
 // server closed, the timers cleared — and the error is thrown. stop() does
 // the same on the way out and may be called at any point, more than once.
 
+import type { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/app.js';
 import type { StatusReport, TableView } from '../api/context.js';
@@ -35,8 +36,8 @@ export interface CtscopeOptions {
   model?: ModelOptions | Model | null;
   /** Also record everything the feed delivers to this capture. */
   record?: { file: string } & Omit<CaptureWriterOptions, 'sources'>;
-  /** Build the API (needs a model): `{}` for inject() only, with `listen` to serve it. */
-  api?: { listen?: Listen };
+  /** Build the API (needs a model): `{}` for inject() only, with `listen` to serve it; `logStream`: where its log goes (default stderr). */
+  api?: { listen?: Listen; logStream?: Writable };
   /** Per-key series in /metrics for the top K keys (default: the model's topK). */
   metricsTopK?: number;
   /** Seconds between the capture's STATUS frames (default 10). */
@@ -107,6 +108,7 @@ export class Ctscope {
         metrics: () => this.metrics(),
         model,
         ...feed.api(),
+        ...(this.opts.api.logStream ? { logStream: this.opts.api.logStream } : {}),
       });
       if (this.opts.api.listen) this.address = await listenOn(this.app, this.opts.api.listen);
     }

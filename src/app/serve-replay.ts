@@ -2,7 +2,7 @@
 // text (ReplayFeed), with the API when asked. What `ctscope replay` and
 // `ctscope start` (where the daemon cannot run) use, and the tests with them.
 
-import { Ctscope } from './ctscope.js';
+import { Ctscope, type CtscopeOptions } from './ctscope.js';
 import type { Listen } from './listen.js';
 import { ReplayFeed, type ReplayOptions } from './replay-feed.js';
 
@@ -17,7 +17,7 @@ export interface RunningReplay {
  * (`feed.done` resolves at its end); throws ReplayInputError when nothing
  * can be read, a UserError when the address cannot be had.
  */
-export async function startReplay(files: string[], opts: ReplayOptions & { api?: { listen?: Listen } } = {}): Promise<RunningReplay> {
+export async function startReplay(files: string[], opts: ReplayOptions & { api?: CtscopeOptions['api'] } = {}): Promise<RunningReplay> {
   const { api, ...replay } = opts;
   const feed = new ReplayFeed(files, replay);
   const ctscope = await Ctscope.start({ feed, ...(api ? { api } : {}) });

@@ -112,8 +112,8 @@ export function peekFooter(file: string): CaptureFooter | null {
       if (i + FRAME_HEADER_SIZE + len !== n) continue;
       const payload = b.subarray(i + FRAME_HEADER_SIZE);
       if (crc32(payload, crc32(b.subarray(i + 2, i + 8))) !== b.readUInt32LE(i + 8)) return null;
-      const f = packr.unpack(payload) as CaptureFooter;
-      return f && typeof f.records === 'number' ? f : null;
+      const f: unknown = packr.unpack(payload);
+      return footerProblem(f) === null ? (f as CaptureFooter) : null;
     }
     return null;
   } catch {
@@ -271,38 +271,38 @@ export class CaptureReader {
         return { type: 'records', batch, offset: at };
       }
       case FrameType.PROC: {
-        if (!obj || typeof obj.ts !== 'number' || typeof obj.count !== 'number') {
+        if (!obj || !isTime(obj.ts) || !isCount(obj.count)) {
           this.skipFrame(at, `proc frame at byte ${at} is malformed`);
           return null;
         }
         this.good();
         ig.procSnapshots++;
-        const s = obj as unknown as ProcSnapshot;
         return {
           type: 'proc',
           snapshot: {
-            ts: s.ts,
-            netns: Number(s.netns) || 0,
-            count: s.count,
-            max: Number(s.max) || 0,
-            buckets: Number(s.buckets) || 0,
-            stats: isNumberMap(s.stats) ? s.stats : {},
-            timeouts: isNumberMap(s.timeouts) ? s.timeouts : {},
-            ...(s.stats_source === 'proc' || s.stats_source === 'ctnetlink' ? { stats_source: s.stats_source } : {}),
-            ...(typeof s.cookie === 'string' && /^\d{1,20}$/.test(s.cookie) ? { cookie: s.cookie } : {}),
-            ...(typeof s.name === 'string' && s.name.length <= 256 ? { name: s.name } : {}),
+            ts: obj.ts,
+            netns: isU32(obj.netns) ? obj.netns : 0,
+            count: obj.count,
+            max: isCount(obj.max) ? obj.max : 0,
+            buckets: isCount(obj.buckets) ? obj.buckets : 0,
+            stats: countMap(obj.stats),
+            timeouts: countMap(obj.timeouts),
+            ...(obj.stats_source === 'proc' || obj.stats_source === 'ctnetlink' ? { stats_source: obj.stats_source } : {}),
+            ...(typeof obj.cookie === 'string' && /^\d{1,20}$/.test(obj.cookie) ? { cookie: obj.cookie } : {}),
+            ...(typeof obj.name === 'string' && obj.name.length <= 256 ? { name: obj.name } : {}),
           },
           offset: at,
         };
       }
       case FrameType.STATUS: {
         const shift = obj?.sampling === undefined ? undefined : samplingShift(obj.sampling);
-        if (!obj || typeof obj.ts !== 'number' || !Array.isArray(obj.sources) || shift === null) {
+        const sources = obj && isTime(obj.ts) && Array.isArray(obj.sources) ? obj.sources.map(sourceStatus) : null;
+        if (!sources || sources.includes(null) || shift === null) {
           this.skipFrame(at, `status frame at byte ${at} is malformed${shift === null ? ' (sampling.one_in is not a power of two)' : ''}`);
           return null;
         }
         this.good();
-        return { type: 'status', ts: obj.ts, sources: obj.sources as SourceStatus[], offset: at, ...(shift !== undefined ? { samplingShift: shift } : {}) };
+        return { type: 'status', ts: obj!.ts as number, sources: sources as SourceStatus[], offset: at, ...(shift !== undefined ? { samplingShift: shift } : {}) };
       }
       case FrameType.PODS: {
         const pods = parsePodsPayload(obj);
@@ -314,8 +314,9 @@ export class CaptureReader {
         return { type: 'pods', pods, offset: at };
       }
       case FrameType.FOOTER: {
-        if (!obj || typeof obj.records !== 'number') {
-          this.skipFrame(at, `footer at byte ${at} is malformed`);
+        const why = footerProblem(obj);
+        if (why) {
+          this.skipFrame(at, `footer at byte ${at} is malformed (${why})`);
           return null;
         }
         this.good();
@@ -381,8 +382,7 @@ export class CaptureReader {
       throw new CaptureError(`${file}: header frame at byte ${at} lacks the record layout`, file, at);
     }
     checkLayout(file, hdr, at);
-    if (typeof hdr.boot_base_ns !== 'number') hdr.boot_base_ns = 0;
-    if (!Array.isArray(hdr.sources)) hdr.sources = [];
+    checkHeader(file, hdr, at);
     this.pos = at + FRAME_HEADER_SIZE + len;
     this.integrity.frames = 1;
     this.integrity.goodUntil = this.pos;
@@ -489,8 +489,80 @@ export class CaptureReader {
   }
 }
 
-function isNumberMap(x: unknown): x is Record<string, number> {
-  return !!x && typeof x === 'object' && Object.values(x).every((v) => typeof v === 'number');
+// A frame's checksum says the bytes are as written, not that the writer was
+// ours: everything read from a frame is checked for the type and range the
+// rest of ctscope relies on (finite times, counts that are counts, strings
+// that are strings), so a hostile or corrupt-but-checksummed file ends in a
+// sentence or a skipped frame, never in NaN dates, endless loops or a crash.
+
+/** Boot-time or epoch nanoseconds: finite, not negative, below 2^63 (year 2262 as epoch ns). */
+function isTime(x: unknown): x is number {
+  return typeof x === 'number' && x >= 0 && x < 2 ** 63;
+}
+function isCount(x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+}
+function isU32(x: unknown): x is number {
+  return isCount(x) && x <= 0xffffffff;
+}
+function isObject(x: unknown): x is Record<string, unknown> {
+  return !!x && typeof x === 'object' && !Array.isArray(x) && !(x instanceof Uint8Array);
+}
+
+/** The finite numbers of a name → number map (/proc columns, timeouts); anything else is left out. */
+function countMap(x: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!isObject(x)) return out;
+  for (const [k, v] of Object.entries(x)) if (typeof v === 'number' && Number.isFinite(v) && k !== '__proto__') out[k] = v;
+  return out;
+}
+
+/** A source's status as written by a recorder, or null when it is not one. */
+function sourceStatus(x: unknown): SourceStatus | null {
+  if (!isObject(x) || typeof x.name !== 'string' || typeof x.state !== 'string') return null;
+  if (x.hook !== null && typeof x.hook !== 'string') return null;
+  if (!isCount(x.records) || !isObject(x.lost) || !isCount(x.lost.total)) return null;
+  const l = x.lost;
+  if (l.ringbufReserveFailed !== undefined && !(Array.isArray(l.ringbufReserveFailed) && l.ringbufReserveFailed.length <= 4096 && l.ringbufReserveFailed.every(isCount))) return null;
+  for (const k of ['queueDropped', 'netlinkOverruns', 'resyncs'] as const) if (l[k] !== undefined && !isCount(l[k])) return null;
+  const out: SourceStatus = {
+    name: x.name,
+    state: x.state as SourceStatus['state'],
+    hook: x.hook,
+    records: x.records,
+    lost: { ...(l as unknown as SourceStatus['lost']) },
+  };
+  if (typeof x.detail === 'string') out.detail = x.detail;
+  if (typeof x.delay_p99_s === 'number' && Number.isFinite(x.delay_p99_s)) out.delay_p99_s = x.delay_p99_s;
+  return out;
+}
+
+/** Why `x` is not a footer, or null when it is one. */
+function footerProblem(x: unknown): string | null {
+  if (!isObject(x)) return 'not a map';
+  if (!isCount(x.records)) return 'records is not a count';
+  for (const k of ['first_ts', 'last_ts'] as const) if (x[k] !== undefined && x[k] !== null && !isTime(x[k])) return `${k} is not a time`;
+  if (x.next !== undefined && (typeof x.next !== 'string' || x.next === '' || x.next.includes('\0') || x.next.length > 4096)) return 'next is not a file name';
+  if (x.kinds !== undefined && !(Array.isArray(x.kinds) && x.kinds.length <= 256 && x.kinds.every((k) => k === undefined || k === null || isCount(k)))) return 'kinds is not a list of counts';
+  return null;
+}
+
+/** The header's fields other than the record layout: their types, and times that are times. */
+function checkHeader(file: string, hdr: CaptureHeader, at: number): void {
+  const bad = (what: string) => new CaptureError(`${file}: the header frame at byte ${at} ${what}: not a capture this build can replay`, file, at);
+  const h = hdr as unknown as Record<string, unknown>;
+  if (h.boot_base_ns === undefined) hdr.boot_base_ns = 0;
+  else if (!isTime(h.boot_base_ns)) throw bad(`has boot_base_ns ${String(h.boot_base_ns)}, which is not a time in ns since 1970`);
+  if (h.segment === undefined) hdr.segment = 0;
+  else if (!isCount(h.segment)) throw bad(`has segment ${String(h.segment)}, which is not a segment number`);
+  for (const k of ['tool', 'host', 'kernel', 'origin'] as const) {
+    if (h[k] !== undefined && typeof h[k] !== 'string') throw bad(`has a non-text ${k} field`);
+  }
+  if (h.created_ms !== undefined && !(typeof h.created_ms === 'number' && Number.isFinite(h.created_ms))) throw bad('has a creation time that is not a number');
+  if (h.sources === undefined) hdr.sources = [];
+  else if (!Array.isArray(h.sources) || !h.sources.every((s) => isObject(s) && typeof s.name === 'string' && (s.hook === null || typeof s.hook === 'string'))) {
+    throw bad('lists its sources in a form this build does not know');
+  }
 }
 
 function checkLayout(file: string, hdr: CaptureHeader, at: number): void {

@@ -16,7 +16,7 @@ import { RECORD_SIZE } from '../records/layout.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import type { SourceStatus } from '../records/sink.js';
 import { CaptureError, CaptureReader, looksLikeCapture, peekFooter, type CaptureIntegrity, type CaptureItem } from './reader.js';
-import type { CaptureHeader } from './format.js';
+import type { CaptureFooter, CaptureHeader } from './format.js';
 import type { PodsPayload } from './pods-frame.js';
 import { ConntrackTextImporter, ImportError, probeTextFile, readConntrackText, type ImportStats } from '../import/conntrack-text.js';
 import { UserError } from '../errors.js';
@@ -108,6 +108,54 @@ export function openReplay(files: string[], opts: { stdin?: NodeJS.ReadableStrea
   return new TextInput(heads);
 }
 
+/** More segments than any rotation makes (a day at 1 MiB each is 86,400 at most): a chain this long is not a recording. */
+export const MAX_SEGMENTS = 100_000;
+
+/** The file a footer's `next` names: in the same directory, whatever path it carries. */
+function nextSegmentPath(file: string, next: string): string {
+  return path.join(path.dirname(file), path.basename(next));
+}
+
+/** A file's identity for loop detection (its real path; the name when it cannot be resolved). */
+function identity(file: string): string {
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    return path.resolve(file);
+  }
+}
+
+/**
+ * The chain of segments from `first` as their footers name them, read from
+ * the files' tails only. A chain that comes back to a segment already in it
+ * (a footer naming its own file, or an earlier one) would replay forever:
+ * that is a ReplayInputError before anything is replayed.
+ */
+function segmentChain(first: string): { files: string[]; footers: Array<CaptureFooter | null> } {
+  const files = [first];
+  const footers: Array<CaptureFooter | null> = [];
+  const seen = new Set([identity(first)]);
+  for (let file = first; ; ) {
+    const f = peekFooter(file);
+    footers.push(f);
+    if (!f?.next) break;
+    const nf = nextSegmentPath(file, f.next);
+    if (!fs.existsSync(nf)) break; // reported as a missing segment when the replay gets there
+    if (seen.has(identity(nf))) {
+      throw new ReplayInputError(
+        identity(nf) === identity(file)
+          ? `${file} names itself as its next segment: a loop that would replay forever`
+          : `${file} names ${nf} as its next segment, which is already in the chain from ${first}: a loop that would replay forever`,
+      );
+    }
+    if (files.length >= MAX_SEGMENTS) throw new ReplayInputError(`${first} starts a chain of more than ${MAX_SEGMENTS} segments: not a recording this build replays`);
+    seen.add(identity(nf));
+    files.push(nf);
+    file = nf;
+  }
+  return { files, footers };
+}
+
 class CaptureInput implements ReplayInput {
   readonly format = 'ctcap' as const;
   readonly files: string[] = [];
@@ -116,12 +164,19 @@ class CaptureInput implements ReplayInput {
   private readonly integrity: CaptureIntegrity[] = [];
   private readonly problems: ReplayProblem[] = [];
   private first: CaptureReader;
+  private readonly chain: ReturnType<typeof segmentChain>;
 
   constructor(file: string) {
     try {
       this.first = CaptureReader.open(file);
     } catch (e) {
       if (e instanceof CaptureError) throw new ReplayInputError(e.message);
+      throw e;
+    }
+    try {
+      this.chain = segmentChain(file);
+    } catch (e) {
+      this.first.close();
       throw e;
     }
     this.header = this.first.header;
@@ -131,8 +186,11 @@ class CaptureInput implements ReplayInput {
   *items(): Generator<CaptureItem> {
     let reader: CaptureReader | null = this.first;
     let expectSeg = this.header.segment ?? 0;
+    // the chain was checked at open; files changed since must not loop either
+    const seen = new Set<string>();
     while (reader) {
       this.files.push(reader.file);
+      seen.add(identity(reader.file));
       try {
         yield* reader.items();
       } finally {
@@ -144,7 +202,11 @@ class CaptureInput implements ReplayInput {
       const next = ig.footer?.next;
       reader = null;
       if (next) {
-        const nf = path.join(path.dirname(this.files[this.files.length - 1]!), path.basename(next));
+        const nf = nextSegmentPath(this.files[this.files.length - 1]!, next);
+        if (seen.has(identity(nf)) || this.files.length >= MAX_SEGMENTS) {
+          this.problems.push({ file: nf, message: `the next segment ${nf} is already in the chain (changed while replaying?): the replay ends here` });
+          break;
+        }
         if (!fs.existsSync(nf)) {
           this.problems.push({ file: nf, message: `the next segment ${nf} (named in the footer) is missing: the replay ends early` });
           break;
@@ -170,15 +232,11 @@ class CaptureInput implements ReplayInput {
 
   spanSeconds(): number | null {
     // first and last segment footers; a segment without one: unknown
-    let file = this.first.file;
-    let f = peekFooter(file);
-    const first = f?.first_ts ?? null;
-    for (let hops = 0; f && f.next && hops < 100_000; hops++) {
-      file = path.join(path.dirname(file), path.basename(f.next));
-      f = peekFooter(file);
-    }
-    if (!f || first === null || f.last_ts === null) return null;
-    return Math.max(0, (f.last_ts - first) / 1e9);
+    const { footers } = this.chain;
+    const first = footers[0]?.first_ts ?? null;
+    const last = footers[footers.length - 1]?.last_ts ?? null;
+    if (first === null || last === null) return null;
+    return Math.max(0, (last - first) / 1e9);
   }
 
   summary(): ReplaySummary {

@@ -61,18 +61,26 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await (await load())(rest);
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`ctscope ${e.command ?? cmd}: ${e.message}\nRun 'ctscope ${cmd} --help' for usage.\n`);
-      return 2;
-    }
-    // An error an operator can cause is a UserError with a sentence for them
-    // (src/errors.ts); anything else is a bug, and only then is the stack worth printing.
-    if (e instanceof UserError) {
-      process.stderr.write(`ctscope ${cmd}: ${e.message}\n`);
-      return e.exitCode;
-    }
-    const err = e as Error;
-    process.stderr.write(`ctscope ${cmd}: internal error: ${err.stack ?? err.message}\n`);
-    return 1;
+    const f = failureOf(e, cmd);
+    process.stderr.write(f.text);
+    return f.code;
   }
+}
+
+/**
+ * What the command line prints and exits with when `cmd` threw `e`: usage
+ * errors exit 2 with a pointer to --help; errors we raise on purpose carry
+ * a sentence for the operator and their exit code; anything else is a bug, and only
+ * then is the stack worth printing (the fuzz harness holds every input to
+ * never reaching that branch).
+ */
+export function failureOf(e: unknown, cmd: string): { code: number; text: string; internal: boolean } {
+  if (e instanceof UsageError) {
+    return { code: 2, text: `ctscope ${e.command ?? cmd}: ${e.message}\nRun 'ctscope ${cmd} --help' for usage.\n`, internal: false };
+  }
+  // An error an operator can cause is a UserError with a sentence for them
+  // (src/errors.ts); anything else is a bug, and only then is the stack worth printing.
+  if (e instanceof UserError) return { code: e.exitCode, text: `ctscope ${cmd}: ${e.message}\n`, internal: false };
+  const err = e as Error | undefined;
+  return { code: 1, text: `ctscope ${cmd}: internal error: ${err?.stack ?? err?.message ?? String(e)}\n`, internal: true };
 }
