@@ -13,8 +13,9 @@
 //    action. Filters outlive the process, so detach() and process exit remove
 //    them, and every attach first removes a *stale* filter of ours on that
 //    interface (same handle and priority, a program named cts_ingress*, not
-//    one of this process). The clsact qdisc itself is never deleted: others'
-//    filters may hang off it.
+//    one of this process). The clsact qdisc is deleted on a clean stop only
+//    when this process created it and no filter (anyone's) is left on it;
+//    one that was there before ctscope stays.
 // Both are created from a short-lived thread that joined the target network
 // namespace (setns), because ifindexes, the link target and the rtnetlink
 // socket all resolve in the calling thread's namespace.
@@ -214,6 +215,17 @@ long QueryOurFilter(int ifindex, std::string *name) {
   return prog_id;
 }
 
+// How many tc filters (anyone's) hang off ifindex's clsact, ingress and
+// egress, or -errno.
+int ClsactFilters(int ifindex) {
+  int n = 0;
+  for (uint32_t parent : {TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS)}) {
+    int err = TcDump(RTM_GETTFILTER, ifindex, parent, [&](const struct tcmsg *, struct rtattr *, int) { n++; });
+    if (err) return err;
+  }
+  return n;
+}
+
 int DetachFilter(int ifindex) {
   DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
   DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
@@ -227,6 +239,7 @@ struct Attachment {
   int ifindex;
   bool tcx;
   int link_fd = -1;  // tcx
+  bool made_clsact = false;  // legacy: we created the clsact qdisc (detach may remove it)
 };
 
 struct Snapshot {
@@ -533,6 +546,11 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
       // Only the filter running our program: a later run may have put its
       // own there after the interface came back.
       if (id > 0 && (uint32_t)id == mine) result = DetachFilter(a.ifindex);
+      // The qdisc we created goes too, unless someone hung a filter on it meanwhile.
+      if (result == 0 && a.made_clsact && HasClsact(a.ifindex) && ClsactFilters(a.ifindex) == 0) {
+        DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = a.ifindex, .attach_point = (enum bpf_tc_attach_point)(BPF_TC_INGRESS | BPF_TC_EGRESS));
+        bpf_tc_hook_destroy(&h);
+      }
     });
     // A namespace that is gone took the interface and its filters with it.
     if (err == -ENOENT) return 0;
@@ -615,12 +633,14 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
       // The clsact qdisc: created when missing, never deleted (others'
       // filters may hang off it). Asked first: creating an existing one
       // makes libbpf print the kernel's refusal.
-      int err = HasClsact(a.ifindex) ? 0 : bpf_tc_hook_create(&h);
+      bool had = HasClsact(a.ifindex);
+      int err = had ? 0 : bpf_tc_hook_create(&h);
       if (err && err != -EEXIST) {
         fail = err;
         what = "clsact qdisc";
         return;
       }
+      a.made_clsact = !had && err == 0;
       DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .prog_fd = prog_fd, .handle = kTcHandle, .priority = kTcPriority);
       err = bpf_tc_attach(&h, &o);
       if (err) {

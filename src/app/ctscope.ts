@@ -8,9 +8,14 @@
 //
 // Start-up is all-or-nothing: if a step fails (the capture cannot be
 // created, the address is in use), everything started before it is stopped
-// and released — the feed's sources detached, the recorder closed, the
-// server closed, the timers cleared — and the error is thrown. stop() does
-// the same on the way out and may be called at any point, more than once.
+// and released — the feed's sources detached, the recorder closed (a file it
+// created and never wrote removed), the server closed, the timers cleared —
+// and the error is thrown. What an operator can fix is found before anything
+// is attached: the options the feed refuses (an --ingress spec), a capture
+// path that cannot be written, an address that cannot be listened on. A stop
+// asked for during start-up (SIGTERM: `signal`) is honoured between any two
+// steps: what started is stopped and StartAborted thrown. stop() does the
+// same on the way out and may be called at any point, more than once.
 
 import type { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
@@ -26,8 +31,8 @@ import type { ProcSnapshot } from '../proc/types.js';
 import type { RecordColumns } from '../records/batch.js';
 import type { SourceStatus } from '../records/sink.js';
 import { VERSION } from '../version.js';
-import type { Delivery, Feed } from './feed.js';
-import { listenOn, type Listen } from './listen.js';
+import { turn, type Delivery, type Feed } from './feed.js';
+import { checkListen, listenOn, type Listen } from './listen.js';
 import { modelTable } from './model-views.js';
 
 export interface CtscopeOptions {
@@ -42,6 +47,16 @@ export interface CtscopeOptions {
   metricsTopK?: number;
   /** Seconds between the capture's STATUS frames (default 10). */
   statusIntervalS?: number;
+  /** Aborted when the operator asks to stop during start-up (SIGINT/SIGTERM). */
+  signal?: AbortSignal;
+}
+
+/** Start-up stopped because the operator asked (the signal's reason, e.g. "SIGTERM"); everything started is stopped. */
+export class StartAborted extends Error {
+  constructor(readonly why: string) {
+    super(`stopped during start-up (${why})`);
+    this.name = 'StartAborted';
+  }
 }
 
 export class Ctscope {
@@ -81,6 +96,14 @@ export class Ctscope {
 
   private async startParts(): Promise<void> {
     const { feed, model, capture } = this;
+    const { signal } = this.opts;
+    const go = async () => {
+      if (!signal) return;
+      await turn();
+      if (signal.aborted) throw new StartAborted(String(signal.reason ?? 'stop requested'));
+    };
+    // what an operator can fix, before anything is attached
+    await go();
     feed.attach(model);
     // Tables are named as the feed knows their namespaces (host, /run/netns name, pid:N);
     // later namers (the Kubernetes resolver) override it.
@@ -91,7 +114,11 @@ export class Ctscope {
         return name ? { name } : undefined;
       });
     }
-    await feed.start(this.delivery());
+    capture?.reserve();
+    if (this.opts.api?.listen) await checkListen(this.opts.api.listen);
+    await go();
+    await feed.start(this.delivery(), signal);
+    await go();
     if (capture) {
       capture.open(feed.status().sources.map(DeferredCapture.sourceInfo));
       this.writeStatus();
@@ -110,8 +137,10 @@ export class Ctscope {
         ...feed.api(),
         ...(this.opts.api.logStream ? { logStream: this.opts.api.logStream } : {}),
       });
+      await go();
       if (this.opts.api.listen) this.address = await listenOn(this.app, this.opts.api.listen);
     }
+    await go();
   }
 
   /** Stop the API, the feed and the recorder (in that order); idempotent. */
@@ -122,6 +151,7 @@ export class Ctscope {
       await this.feed.stop();
       this.writeStatus();
       this.capture?.writer?.close(reason);
+      this.capture?.release();
     })();
     return this.stopped;
   }

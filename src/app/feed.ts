@@ -41,7 +41,7 @@ export interface Feed {
    * reported in status(), not thrown); rejects only when nothing can run,
    * having released whatever it took.
    */
-  start(to: Delivery): Promise<void>;
+  start(to: Delivery, signal?: AbortSignal): Promise<void>;
   /** Stop delivering and release everything taken; idempotent, never rejects. */
   stop(): Promise<void>;
   status(): FeedStatus;
@@ -52,6 +52,16 @@ export interface Feed {
   dropReasonName?(reason: number): string;
   /** The clock that moves the model's windows between records (live: CLOCK_BOOTTIME); none: the records' own. */
   clock?(): number;
+}
+
+/**
+ * One turn of the event loop through its poll phase, where a pending signal
+ * (SIGTERM) is delivered. A start-up made of steps that resolve at once
+ * would otherwise run to its end as one chain of microtasks, and a stop
+ * asked for meanwhile would be seen only after it.
+ */
+export function turn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 1));
 }
 
 /** The sum of the sources' known losses. */

@@ -25,7 +25,7 @@ import { CpuBudget } from '../sources/cpu-budget.js';
 import { renderSamplingMetrics, type SamplingStatus } from '../metrics/sampling.js';
 import { scanNamespaces } from '../sources/netns.js';
 import type { Source } from '../sources/source.js';
-import { lostTotal, type Delivery, type Feed, type FeedStatus } from './feed.js';
+import { lostTotal, turn, type Delivery, type Feed, type FeedStatus } from './feed.js';
 import { createIngress, type IngressWiring } from './ingress-wiring.js';
 import { PodMap, textAddressKeys } from '../model/pod-map.js';
 import { WorkloadResolver } from '../workloads/resolver.js';
@@ -79,7 +79,8 @@ export class LiveSources implements Feed {
     if (this.opts.ingress) this.ingress = createIngress({ spec: this.opts.ingress.spec, hook: this.opts.ingress.hook, ...(model ? { model } : {}) });
   }
 
-  async start(to: Delivery): Promise<void> {
+  /** Stops starting sources once `signal` is aborted (the caller stops what started). */
+  async start(to: Delivery, signal?: AbortSignal): Promise<void> {
     // Pods first: the sources' first dump is then attributed to them.
     this.resolver = new WorkloadResolver({
       map: this.pods,
@@ -96,7 +97,13 @@ export class LiveSources implements Feed {
     };
     // Each source's failure is its status (state and reason), not an exception.
     // The lifecycle source first: what it cannot hook decides whether ctnetlink is needed.
+    const stopAsked = async () => {
+      if (!signal) return false;
+      await turn();
+      return signal.aborted;
+    };
     await this.lifecycle.start(tap(this.lifecycle.name)).catch(() => undefined);
+    if (await stopAsked()) return;
     if (this.opts.hooks === 'netlink' || this.lifecycle.netlinkCapabilities().length > 0) {
       // The event sockets' filter: exact event counts, and sampling under a
       // CPU budget. Without it (a kernel that refuses socket programs) every
@@ -108,10 +115,13 @@ export class LiveSources implements Feed {
       }
       this.netlink = new NetlinkSource({ ...(this.opts.enableAccounting ? { enableAccounting: true } : {}), ...(this.filter ? { filter: this.filter } : {}) });
       await this.netlink.start(tap(this.netlink.name)).catch(() => undefined);
+      if (await stopAsked()) return;
       if (this.filter && this.opts.maxCpu) this.startBudget(this.opts.maxCpu, to);
     }
     await this.drops.start(tap(this.drops.name)).catch(() => undefined);
+    if (await stopAsked()) return;
     if (this.ingress) await this.ingress.source.start(tap(this.ingress.source.name)).catch(() => undefined);
+    if (await stopAsked()) return;
     this.poller = new ProcPoller({
       intervalMs: this.opts.procIntervalMs ?? 1000,
       namespaces: () => this.namespacePaths(),

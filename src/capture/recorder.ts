@@ -4,7 +4,14 @@
 // bounded: past EARLY_LIMIT bytes the file is opened without the hook names —
 // and written first once the file opens. `ctscope record` and
 // `ctscope run --record` both record through this.
+//
+// reserve() finds what an operator can fix (a directory given as the file,
+// a read-only file system, a missing directory) before anything is attached,
+// and release() takes back a file it created when the start-up fails before
+// a byte was recorded.
 
+import fs from 'node:fs';
+import path from 'node:path';
 import type { CaptureSourceInfo, SamplingPayload } from './format.js';
 import { CaptureWriter, type CaptureWriterOptions } from './writer.js';
 import type { RecordColumns } from '../records/batch.js';
@@ -24,6 +31,8 @@ export class DeferredCapture implements RecordSink {
   private w: CaptureWriter | null = null;
   private readonly early: Array<RecordColumns | ProcSnapshot | EarlyStatus | { pods: PodChange; ts: number }> = [];
   private earlyBytes = 0;
+  /** reserve() created the file (release() may remove it while it is empty). */
+  private created = false;
 
   constructor(
     readonly file: string,
@@ -76,8 +85,66 @@ export class DeferredCapture implements RecordSink {
     return this.w;
   }
 
+  /**
+   * Check now that the capture can be written: the path names a file (not a
+   * directory) that can be opened for writing where it is. Creates it, empty,
+   * when absent. Throws UserError with the reason an operator can act on.
+   */
+  reserve(): void {
+    const file = this.file;
+    const cannot = (why: string) => new UserError(`cannot record to ${file}: ${why}`);
+    let exists = true;
+    try {
+      if (fs.statSync(file).isDirectory()) throw cannot(`it is a directory (name a file in it, e.g. ${path.join(file, 'ctscope.ctcap')})`);
+    } catch (e) {
+      if (e instanceof UserError) throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw cannot(reason(e));
+      exists = false;
+    }
+    let fd: number;
+    try {
+      // an existing file is opened without truncating it: the recording starts only once the sources run
+      fd = fs.openSync(file, exists ? fs.constants.O_WRONLY : 'wx', 0o644);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw cannot(`the directory ${path.dirname(path.resolve(file))} does not exist`);
+      throw cannot(reason(e));
+    }
+    fs.closeSync(fd);
+    this.created = !exists;
+  }
+
+  /** After a failed start: remove the file reserve() created if nothing was written to it. */
+  release(): void {
+    if (this.w || !this.created) return;
+    this.created = false;
+    try {
+      if (fs.statSync(this.file).size === 0) fs.unlinkSync(this.file);
+    } catch {
+      /* already gone */
+    }
+  }
+
   /** The header's view of a source. */
   static sourceInfo(st: SourceStatus): CaptureSourceInfo {
     return { name: st.name, hook: st.hook, ...(st.detail ? { detail: st.detail } : {}) };
+  }
+}
+
+/** An errno in words an operator reads (EROFS, EACCES, ...), else the message. */
+function reason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  switch (err.code) {
+    case 'EROFS':
+      return 'the file system is read-only';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOTDIR':
+      return 'a part of the path is not a directory';
+    case 'ENOSPC':
+      return 'no space left on the device';
+    default:
+      return err.message;
   }
 }

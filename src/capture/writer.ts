@@ -4,7 +4,10 @@
 // order, so a process killed at any moment leaves every earlier frame intact;
 // pending records are flushed at least every `flushMs` so a kill loses at most
 // that much. A write error (disk full) stops the recording and is reported by
-// status(), never thrown into the source pipeline.
+// status(), never thrown into the source pipeline; every record handed to the
+// writer that is not in the file — the frame that failed, what was buffered,
+// everything after — is counted as lost (status().lost, hence
+// ctscope_records_lost_total{source="recorder"}).
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -58,6 +61,8 @@ export interface CaptureWriterStats {
   file: string;
   files: string[];
   records: number;
+  /** Records handed to the writer that are not in the file (see the top of this file). */
+  lost: number;
   frames: number;
   procSnapshots: number;
   bytes: number;
@@ -83,6 +88,8 @@ export class CaptureWriter implements RecordSink {
   private timer: NodeJS.Timeout | null = null;
   private error: Error | null = null;
   private closed = false;
+  /** Records handed over that will never be in the file (written after a failure, or in the frame that failed). */
+  private lostRecords = 0;
   // per segment
   private segRecords = 0;
   private segFrames = 0;
@@ -126,8 +133,11 @@ export class CaptureWriter implements RecordSink {
 
   /** Store `count` raw records (RECORD_SIZE bytes each) from `bytes`. */
   ingestRaw(bytes: Uint8Array, count: number = Math.floor(bytes.length / RECORD_SIZE)): void {
-    if (this.closed || this.error) return;
     if (count * RECORD_SIZE > bytes.length) throw new RangeError(`ingestRaw: ${count} records need ${count * RECORD_SIZE} bytes, got ${bytes.length}`);
+    if (this.closed || this.error) {
+      this.lostRecords += count;
+      return;
+    }
     let i = 0;
     while (i < count) {
       const room = this.flushRecords - this.pendingCount;
@@ -136,7 +146,10 @@ export class CaptureWriter implements RecordSink {
       this.pendingCount += take;
       i += take;
       if (this.pendingCount === this.flushRecords) this.flush();
-      if (this.closed || this.error) return;
+      if (this.closed || this.error) {
+        this.lostRecords += count - i;
+        return;
+      }
     }
   }
 
@@ -181,9 +194,15 @@ export class CaptureWriter implements RecordSink {
     if (this.pendingCount === 0 || this.closed || this.error) return;
     const n = this.pendingCount;
     const b = this.pending.subarray(0, n * RECORD_SIZE);
+    this.pendingCount = 0;
+    // counted before the write: a rotation right after it writes this segment's footer
     this.count(b, n);
     this.writeFrame(FrameType.RECORDS, packr.pack({ n, b }));
-    this.pendingCount = 0;
+    if (this.error && !this.wroteLast) {
+      // the frame did not make it (whole): its records are not in the file
+      this.totalRecords -= n;
+      this.lostRecords += n;
+    }
   }
 
   /** Flush, write the footer and close. Safe to call twice. */
@@ -211,6 +230,7 @@ export class CaptureWriter implements RecordSink {
       file: this.file,
       files: [...this.files],
       records: this.totalRecords + this.pendingCount,
+      lost: this.lostRecords,
       frames: this.totalFrames,
       procSnapshots: this.totalProc,
       bytes: this.totalBytes,
@@ -227,7 +247,7 @@ export class CaptureWriter implements RecordSink {
       hook: this.files[this.files.length - 1] ?? this.file,
       ...(this.error ? { detail: `recording stopped: ${this.error.message}` } : {}),
       records: this.totalRecords + this.pendingCount,
-      lost: { total: 0 },
+      lost: { total: this.lostRecords },
     };
   }
 
@@ -305,9 +325,15 @@ export class CaptureWriter implements RecordSink {
     this.totalRecords += n;
   }
 
+  /** Whether the last writeFrame() put its frame in the file whole (a rotation failing after it does not undo that). */
+  private wroteLast = false;
+
   private writeFrame(type: number, payload: Uint8Array): void {
+    this.wroteLast = false;
     if (this.error) return;
     this.writeBytes(frameHeader(type, payload), payload);
+    if (this.error) return;
+    this.wroteLast = true;
     this.segFrames++;
     this.totalFrames++;
     if (type !== FrameType.FOOTER && type !== FrameType.HEADER && this.opts.rotateBytes && this.segBytes >= this.opts.rotateBytes && !this.error) {
@@ -341,6 +367,9 @@ export class CaptureWriter implements RecordSink {
   private fail(e: Error): void {
     if (this.error) return;
     this.error = new Error(`writing ${this.files[this.files.length - 1] ?? this.file}: ${e.message}`);
+    // buffered records will not be written either
+    this.lostRecords += this.pendingCount;
+    this.pendingCount = 0;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.opts.onError?.(this.error);

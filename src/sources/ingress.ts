@@ -8,7 +8,8 @@
 // the ArrivalsModel; no record per packet crosses to JavaScript.
 //
 // stop() detaches everything: tcx links are closed and our legacy clsact
-// filters deleted (the qdisc stays: others' filters may hang off it). A
+// filters deleted, with the clsact qdisc when ctscope created it and no
+// filter is left on it (one that was there before stays). A
 // kill -9 leaves no tcx link (they are file descriptors); a legacy filter it
 // leaves is removed by the next start on that interface.
 

@@ -126,6 +126,8 @@ export interface NetlinkSourceStatus extends SourceStatus {
   namespaces: NetnsFollowStatus[];
   /** Namespaces followed earlier that are gone (most recent last, at most 32). */
   vanished: { inode: number; name: string; at: string }[];
+  /** How many namespaces followed earlier are gone, all of them (the list above keeps the last 32). */
+  vanishedTotal: number;
 }
 
 interface Follower {
@@ -154,6 +156,7 @@ export class NetlinkSource implements Source {
   private watcher: NetnsWatcher | null = null;
   private readonly followers = new Map<number, Follower>();
   private readonly vanished: { inode: number; name: string; at: string }[] = [];
+  private vanishedTotal = 0;
   /** Counters of readers already stopped, so totals never go backwards. */
   private readonly retired: Totals = { overruns: 0, resyncs: 0, queueDropped: 0, delivered: 0 };
   private records = 0;
@@ -253,7 +256,8 @@ export class NetlinkSource implements Source {
     if (resyncing) parts.push(`${resyncing} resyncing after a loss`);
     if (this.vanished.length) {
       const v = this.vanished[this.vanished.length - 1]!;
-      parts.push(`${this.vanished.length} vanished (last: ${v.name}, netns ${v.inode}, at ${v.at})`);
+      // the count, not the capped list's length (issue 17: "32 vanished" after 200 went)
+      parts.push(`${this.vanishedTotal} vanished (last: ${v.name}, netns ${v.inode}, at ${v.at})`);
     }
     if (this.sinkErrors) parts.push(`${this.sinkErrors} batch(es) rejected by the consumer: ${this.lastSinkError}`);
     parts.push('blind to table-full tuples and eviction victims (netlink does not report them)');
@@ -266,6 +270,7 @@ export class NetlinkSource implements Source {
       lost,
       namespaces,
       vanished: [...this.vanished],
+      vanishedTotal: this.vanishedTotal,
     };
   }
 
@@ -327,6 +332,7 @@ export class NetlinkSource implements Source {
     if (!f) return;
     this.followers.delete(ns.inode);
     this.retire(f);
+    this.vanishedTotal++;
     this.vanished.push({ inode: ns.inode, name: ns.name, at: new Date().toISOString() });
     if (this.vanished.length > MAX_VANISHED) this.vanished.shift();
     // Its entries died with it, and no DESTROY will ever say so.

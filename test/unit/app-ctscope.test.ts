@@ -7,7 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Ctscope } from '../../src/app/ctscope.js';
+import { Ctscope, StartAborted } from '../../src/app/ctscope.js';
 import type { Delivery, FeedStatus } from '../../src/app/feed.js';
 import { CaptureReader } from '../../src/capture/reader.js';
 import { UserError } from '../../src/errors.js';
@@ -60,31 +60,63 @@ describe('Ctscope.start', () => {
     expect(r.integrity.footer?.reason).toBe('test');
   });
 
-  it('a capture that cannot be created: the feed is stopped again, the error is a UserError', async () => {
+  // What an operator can fix is found before the feed starts (issue 17:
+  // `run --record /` attached its programs, then hung half-started).
+  it.each([
+    ['a directory', () => dir, /cannot record to .*: it is a directory \(name a file in it/],
+    ['in a directory that does not exist', () => path.join(dir, 'no-such-dir', 'x.ctcap'), /cannot record to .*no-such-dir.*: the directory .*no-such-dir does not exist/],
+  ])('a capture path that is %s: refused before anything starts', async (_what, file, re) => {
     const feed = new CountingFeed();
-    const err = await Ctscope.start({ feed, record: { file: path.join(dir, 'no-such-dir', 'x.ctcap') }, api: {} }).catch((e: unknown) => e);
+    const err = await Ctscope.start({ feed, record: { file: file() }, api: {} }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect((err as Error).message).toMatch(/cannot create .*no-such-dir/);
-    expect([feed.started, feed.stopped]).toEqual([1, 1]);
+    expect((err as Error).message).toMatch(re);
+    expect([feed.started, feed.stopped]).toEqual([0, 1]);
   });
 
-  it('an address in use: the server, the feed and the recorder are released', async () => {
+  it('an address in use: refused before anything starts, and the capture file it had reserved is taken back', async () => {
     const busy = await busyPort();
     try {
       const feed = new CountingFeed();
       const file = path.join(dir, 'busy.ctcap');
       const err = await Ctscope.start({ feed, record: { file }, api: { listen: { host: '127.0.0.1', port: busy.port } } }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UserError);
-      expect((err as Error).message).toMatch(new RegExp(`cannot listen on 127.0.0.1:${busy.port}: EADDRINUSE`));
-      expect([feed.started, feed.stopped]).toEqual([1, 1]);
-      // the recorder was closed, not left half-written
-      const r = CaptureReader.open(file);
-      [...r.items()];
-      expect(r.integrity.complete).toBe(true);
-      expect(r.integrity.footer?.reason).toBe('error');
+      expect((err as Error).message).toMatch(new RegExp(`cannot listen on 127.0.0.1:${busy.port}: the port is in use`));
+      expect([feed.started, feed.stopped]).toEqual([0, 1]);
+      expect(fs.existsSync(file)).toBe(false);
     } finally {
       await busy.close();
     }
+  });
+
+  it('a step failing after the feed started (the capture directory gone mid-start): the feed is stopped again', async () => {
+    const sub = path.join(dir, 'vanishing');
+    fs.mkdirSync(sub);
+    const feed = new CountingFeed();
+    const start = feed.start.bind(feed);
+    feed.start = async (to) => {
+      await start(to);
+      fs.rmSync(sub, { recursive: true, force: true });
+    };
+    const err = await Ctscope.start({ feed, record: { file: path.join(sub, 'x.ctcap') }, api: {} }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(/cannot create .*vanishing/);
+    expect([feed.started, feed.stopped]).toEqual([1, 1]);
+  });
+
+  it('a stop asked for during start-up: what started is stopped, the reserved capture taken back, StartAborted', async () => {
+    const feed = new CountingFeed();
+    const aborter = new AbortController();
+    const start = feed.start.bind(feed);
+    feed.start = async (to) => {
+      await start(to);
+      aborter.abort('SIGTERM');
+    };
+    const file = path.join(dir, 'aborted.ctcap');
+    const err = await Ctscope.start({ feed, record: { file }, api: { listen: { host: '127.0.0.1', port: 0 } }, signal: aborter.signal }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StartAborted);
+    expect((err as StartAborted).why).toBe('SIGTERM');
+    expect([feed.started, feed.stopped]).toEqual([1, 1]);
+    expect(fs.existsSync(file)).toBe(false);
   });
 
   it('a feed that refuses its options throws before anything starts', async () => {

@@ -206,6 +206,22 @@ describe('NetlinkSource', () => {
     await src.stop();
   });
 
+  it('counts every vanished namespace, not the length of the list it keeps (issue 17: "32 vanished" after 200)', async () => {
+    const n = 41;
+    for (let i = 0; i < n; i++) addPid(100 + i, 4026533000 + i);
+    const src = make();
+    await src.start(sink);
+    expect(src.status().namespaces).toHaveLength(n + 1);
+    for (let i = 0; i < n; i++) removePid(100 + i);
+    src.rescan();
+    const st = src.status();
+    expect(st.namespaces).toHaveLength(1);
+    expect(st.vanished).toHaveLength(32);
+    expect(st.vanishedTotal).toBe(n);
+    expect(st.detail).toMatch(new RegExp(`; ${n} vanished \\(last: pid:`));
+    await src.stop();
+  });
+
   it('reports a namespace it cannot enter, and retries it', async () => {
     addPid(42, 4026532001);
     failing.add(4026532001);

@@ -5,12 +5,11 @@
 // or after --duration: a ctscope (src/app/ctscope.ts) with the live feed, a
 // recorder and no model. Tests give it another feed.
 
-import fs from 'node:fs';
 import path from 'node:path';
 import { parse, UsageError } from '../args.js';
 import { UserError } from '../../errors.js';
 import { untilSignal } from '../signals.js';
-import { Ctscope } from '../../app/ctscope.js';
+import { Ctscope, StartAborted } from '../../app/ctscope.js';
 import type { Feed } from '../../app/feed.js';
 import { LiveSources } from '../../app/live-sources.js';
 
@@ -62,22 +61,31 @@ export async function recordCommand(argv: string[], deps: RecordDeps = {}): Prom
   if (!Number.isInteger(procIntervalMs) || procIntervalMs < 100 || procIntervalMs > 3_600_000) {
     throw new UsageError(`--proc-interval expects milliseconds between 100 and 3600000, got '${values['proc-interval']}'`, 'record');
   }
-  const dir = path.dirname(path.resolve(file));
-  if (!fs.existsSync(dir)) throw new UserError(`record: directory ${dir} does not exist`);
-
   const criSocket = values['cri-socket'];
   if (criSocket !== undefined && !path.isAbsolute(criSocket)) throw new UsageError(`--cri-socket expects an absolute path, got '${criSocket}'`, 'record');
   const feed = (deps.feed ?? ((o) => new LiveSources(o)))({ procIntervalMs, ...(criSocket !== undefined ? { criSocket } : {}) });
-  const ctscope = await Ctscope.start({
-    feed,
-    model: null,
-    record: {
-      file,
-      ...(rotateBytes ? { rotateBytes } : {}),
-      onRotate: (f) => log(`record: continuing in ${f}`),
-      onError: (e) => log(`record: ${e.message}; recording stopped`),
-    },
-  });
+  // A stop asked for at any moment, start-up included, is honoured.
+  const stopped = (deps.stopSignal ?? (() => untilSignal().then(() => 'signal')))();
+  const aborter = new AbortController();
+  void stopped.then((why) => aborter.abort(why));
+  let ctscope: Ctscope;
+  try {
+    ctscope = await Ctscope.start({
+      feed,
+      model: null,
+      record: {
+        file,
+        ...(rotateBytes ? { rotateBytes } : {}),
+        onRotate: (f) => log(`record: continuing in ${f}`),
+        onError: (e) => log(`record: ${e.message}; recording stopped, what follows is counted as lost`),
+      },
+      signal: aborter.signal,
+    });
+  } catch (e) {
+    if (!(e instanceof StartAborted)) throw e;
+    log(`record: stopped during start-up (${e.why}); nothing recorded`);
+    return 0;
+  }
   const statuses = feed.status().sources;
   for (const s of statuses) log(`record: source ${s.name}: ${s.state}${s.hook ? ` (${s.hook})` : ''}${s.detail ? ` — ${s.detail}` : ''}`);
   if (!statuses.some((s) => s.state === 'running' || s.state === 'degraded')) {
@@ -86,7 +94,7 @@ export async function recordCommand(argv: string[], deps: RecordDeps = {}): Prom
   }
   log(`record: writing ${file}${duration ? ` for ${duration} s` : ''}; Ctrl-C to stop`);
 
-  const stops: Promise<string>[] = [(deps.stopSignal ?? (() => untilSignal().then(() => 'signal')))()];
+  const stops: Promise<string>[] = [stopped];
   let timer: NodeJS.Timeout | null = null;
   if (duration !== null) stops.push(new Promise((r) => (timer = setTimeout(() => r('duration'), duration * 1000))));
   const reason = await Promise.race(stops);
@@ -97,7 +105,7 @@ export async function recordCommand(argv: string[], deps: RecordDeps = {}): Prom
     `record: ${st.records} records, ${st.procSnapshots} /proc snapshots, ${st.bytes} bytes in ${st.files.length === 1 ? st.files[0] : `${st.files.length} files (${st.files[0]} … ${st.files[st.files.length - 1]})`}`,
   );
   if (st.error) {
-    log(`record: ${st.error}`);
+    log(`record: ${st.error}; ${st.lost} records are not in the file`);
     return 1;
   }
   return 0;

@@ -9,7 +9,7 @@
 import { parse, parseListen, UsageError, type Listen } from '../args.js';
 import { formatReportText } from '../../capture/report.js';
 import { parseWhatIf, type WhatIfSpec } from '../../capture/what-if.js';
-import { listenUrl } from '../../app/listen.js';
+import { exposureWarning, listenUrl } from '../../app/listen.js';
 import type { ReplayResult } from '../../app/replay-feed.js';
 import { startReplay, type RunningReplay } from '../../app/serve-replay.js';
 import { UserError } from '../../errors.js';
@@ -106,7 +106,11 @@ export async function replayCommand(argv: string[], io: { out?: (s: string) => v
       helperThreads: !values.serve && !values['single-thread'] && speed === Infinity,
       ...(values.serve ? { api: { listen } } : {}),
     });
-    if (values.serve) err(`ctscope replay: serving ${files.join(', ')} on ${listenUrl(listen)} (replay mode)\n`);
+    if (values.serve) {
+      err(`ctscope replay: serving ${files.join(', ')} on ${listenUrl(listen)} (replay mode)\n`);
+      const warn = exposureWarning(listen);
+      if (warn) err(warn);
+    }
     result = await running.feed.done;
   } catch (e) {
     await running?.ctscope.stop();

@@ -6,12 +6,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseIntFlag, parseListen, UsageError, type Listen } from '../args.js';
 import type { StatusReport } from '../../api/context.js';
-import { Ctscope } from '../../app/ctscope.js';
+import { Ctscope, StartAborted } from '../../app/ctscope.js';
 import { LiveSources } from '../../app/live-sources.js';
 import { serveReplay } from '../../app/serve-replay.js';
 import { HOOK_MODES, type HookMode } from '../../sources/lifecycle-hooks.js';
 import { UserError } from '../../errors.js';
 import { untilSignal } from '../signals.js';
+import { exposureWarning } from '../../app/listen.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const SAMPLE_CAPTURE = path.join(root, 'share/sample.ctcap');
@@ -92,10 +93,6 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
   const maxCpuPercent = parseIntFlag('max-cpu', values['max-cpu'], 50, 0, 6400);
   const criSocket = values['cri-socket'];
   if (criSocket !== undefined && !path.isAbsolute(criSocket)) throw new UsageError(`--cri-socket expects an absolute path, got '${criSocket}'`, 'run');
-  if (values.record !== undefined) {
-    const dir = path.dirname(path.resolve(values.record));
-    if (!fs.existsSync(dir)) throw new UserError(`--record: directory ${dir} does not exist`);
-  }
   if (process.getuid?.() !== 0) {
     throw new UserError('the daemon needs root (BPF programs, netlink, namespaces): run it with sudo, or serve a capture without privileges with `ctscope replay FILE --serve`');
   }
@@ -107,16 +104,29 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
     ...(values['enable-conntrack-accounting'] ? { enableAccounting: true } : {}),
     ...(criSocket !== undefined ? { criSocket } : {}),
   });
+  // A stop asked for at any moment, start-up included, is honoured.
   const stopping = (deps.stop ?? untilSignal)();
-  const ctscope = await Ctscope.start({
-    feed,
-    model: { maxFlows, topK: metricsTopK },
-    metricsTopK,
-    ...(values.record !== undefined ? { record: { file: values.record } } : {}),
-    api: { listen },
-  });
+  const aborter = new AbortController();
+  void stopping.then((sig) => aborter.abort(sig));
+  let ctscope: Ctscope;
+  try {
+    ctscope = await Ctscope.start({
+      feed,
+      model: { maxFlows, topK: metricsTopK },
+      metricsTopK,
+      ...(values.record !== undefined ? { record: { file: values.record } } : {}),
+      api: { listen },
+      signal: aborter.signal,
+    });
+  } catch (e) {
+    if (!(e instanceof StartAborted)) throw e;
+    out(`ctscope: ${e.why} during start-up: stopped, nothing left attached\n`);
+    return 0;
+  }
   const st = ctscope.status();
   out(`ctscope ${st.version}: listening on ${ctscope.address} (kernel ${st.kernel.release})\n`);
+  const warn = exposureWarning(listen);
+  if (warn) out(warn);
   out(startupSummary(st));
   const sig = await stopping;
   out(`ctscope: ${sig}: detaching and stopping\n`);
@@ -171,6 +181,8 @@ async function serveSample(listen: Listen, why: string, out: (s: string) => void
     `ctscope: this machine cannot host the live daemon (${why});\n` +
       `ctscope: serving a replay of the bundled sample capture ${SAMPLE_CAPTURE} on http://${listen.host}:${listen.port} instead (/v1/status says mode "replay")\n`,
   );
+  const warn = exposureWarning(listen);
+  if (warn) out(warn);
   await stopping;
   await served.ctscope.stop();
   return 0;
