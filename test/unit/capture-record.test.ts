@@ -55,7 +55,16 @@ describe('ctscope record', () => {
     const f = path.join(dir, 'rec.ctcap');
     const fake = fakeSources({ '10.0.0.1': 23, '10.0.0.2': 11, '10.0.0.3': 7 });
     const log: string[] = [];
-    const code = await recordCommand(['-o', f], { feed: fake.feed, stopSignal: () => Promise.resolve('signal'), log: (l) => log.push(l) });
+    // Stopped once recording has begun: a stop during start-up records nothing (tested below).
+    let stop!: (why: string) => void;
+    const code = await recordCommand(['-o', f], {
+      feed: fake.feed,
+      stopSignal: () => new Promise((r) => (stop = r)),
+      log: (l) => {
+        log.push(l);
+        if (l.startsWith('record: writing')) stop('signal');
+      },
+    });
     expect(code).toBe(0);
     expect(fake.stopped()).toBe(true);
     expect(log.join('\n')).toMatch(/41 records, 1 \/proc snapshots/);
@@ -84,6 +93,16 @@ describe('ctscope record', () => {
     const r = CaptureReader.open(f);
     [...r.items()];
     expect(r.integrity.footer?.reason).toBe('duration');
+  });
+
+  it('a stop asked for before start-up ends: exit 0, the sources stopped, no capture file left', async () => {
+    const f = path.join(dir, 'early.ctcap');
+    const fake = fakeSources({ '10.0.0.8': 5 });
+    const log: string[] = [];
+    const code = await recordCommand(['-o', f], { feed: fake.feed, stopSignal: () => Promise.resolve('signal'), log: (l) => log.push(l) });
+    expect(code).toBe(0);
+    expect(log.join('\n')).toMatch(/stopped during start-up \(signal\); nothing recorded/);
+    expect(fs.existsSync(f)).toBe(false);
   });
 
   it('refuses bad flags and an unusable live side clearly', async () => {

@@ -68,7 +68,7 @@ describe('ctscope command line', () => {
   it('names a missing --record directory without a stack', async () => {
     io = capture();
     expect(await main(['run', '--record', '/nonexistent-dir/x.ctcap'])).toBe(1);
-    expect(io.err()).toMatch(/--record: directory \/nonexistent-dir does not exist/);
+    expect(io.err()).toMatch(/cannot record to \/nonexistent-dir\/x\.ctcap: the directory \/nonexistent-dir does not exist/);
     expect(io.err()).not.toMatch(/\n\s+at /);
   });
 
