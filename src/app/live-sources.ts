@@ -137,6 +137,8 @@ export class LiveSources implements Feed {
     this.budget?.stop();
     // Every source detaches even when another one fails to.
     for (const s of this.sources()) await s.stop().catch(() => undefined);
+    // the CRI client and its poll, started first (a failed start-up too)
+    await this.resolver?.stop().catch(() => undefined);
     this.filter?.close();
     this.filter = null;
   }
