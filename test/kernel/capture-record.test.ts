@@ -145,7 +145,10 @@ describe.skipIf(!tier.ok)('ctscope record during a lab churn', () => {
       stopSignal: () => new Promise(() => undefined),
       log: (l) => log.push(l),
     });
-    await new Promise((r) => setTimeout(r, 1500)); // dumps at start
+    // Started: the sources report in the log before `writing` (a fixed 1.5 s
+    // was not enough on a loaded machine: the lifecycle source's trial
+    // attaches alone took 2.5 s, and the flows were then only seen in the dump).
+    await until(() => log.some((l) => l.startsWith('record: writing')), 60_000, 'the recorder to start');
     await udpFlows((ns, a) => lab.exec(ns, a), lab.client, udpSrc, lab.serverAddress, N, { basePort: 30000, intervalUs: 1000 });
     expect(await recording).toBe(0);
     const after = countersBySource(await lab.nftJson(lab.server), 'pre');
