@@ -65,8 +65,10 @@ static __always_inline struct ctscope_record *cts_reserve(void)
 		__u32 zero = 0;
 		__u64 *n = bpf_map_lookup_elem(&lost, &zero);
 
+		/* Atomic although per CPU: a program run in process context
+		 * can be interrupted by one in softirq on the same CPU. */
 		if (n)
-			*n += 1;
+			__sync_fetch_and_add(n, 1);
 	}
 	return r;
 }

@@ -21,6 +21,11 @@
 // libraries wrap without adding anything, and the addon links one library
 // fewer (binding.gyp unchanged).
 //
+// With a decoder (bpf/netlink_decode.bpf.c, NetlinkDecoder) on the event
+// socket, events arrive as finished records in the decoder's ring instead
+// of datagrams, and the reader copies them (decoded_ring.h); the socket
+// carries only what the decoder diverted, read after the ring.
+//
 // Dump and events interleave in one thread: before each dump chunk is read the
 // event socket is drained. The kernel builds the next chunk when the previous
 // one is read, so a chunk can still list an entry whose DESTROY we processed
@@ -56,6 +61,7 @@
 #include <vector>
 
 #include "batch_channel.h"
+#include "decoded_ring.h"
 #include "ctscope_record.h"
 #include "exports.h"
 #include "netlink_decode.h"
@@ -74,6 +80,13 @@ namespace {
 constexpr size_t kEventBufSize = 8192;   // one ctnetlink event is < 1 KiB
 constexpr unsigned kEventVecLen = 32;    // datagrams per recvmmsg
 constexpr size_t kDumpBufSize = 65536;   // netlink dumps fill up to 32 KiB per read
+// With a decoder the reader sleeps this long after a drain instead of
+// coalesce_us: its records wait in the ring (1 MiB: 6,500 records, 16 ms at
+// 400,000 events/s) and what it costs is its loop, two system calls per turn
+// that this paravirtualised VM makes expensive. Measured side by side
+// (BENCHMARKS.md, "Per-event cost"): at 100,000 events/s the reader took
+// 0.56-0.62 us per record at 4 ms against 0.84-1.08 at 1 ms.
+constexpr uint32_t kRingCoalesceUs = 4000;
 constexpr uint64_t kResyncMinGapNs = 200ull * 1000 * 1000;
 constexpr uint64_t kResyncMaxGapNs = 5000ull * 1000 * 1000;
 
@@ -101,6 +114,8 @@ class NetlinkReader {
     uint32_t batch_records = 1024;
     bool dump_at_start = true;
     int filter_fd = -1;  // a BPF socket filter for the event socket (NetlinkFilter.fd())
+    // A decoder instead (NetlinkDecoder.fds()): its program, ring and context.
+    int decoder_prog_fd = -1, decoder_ring_fd = -1, decoder_ctx_fd = -1;
   };
 
   // consumed: batches JS has taken (counted by the relay in front of onBatch).
@@ -173,7 +188,7 @@ class NetlinkReader {
   int rcvbuf() const { return rcvbuf_; }
   bool running() const { return running_; }
 
-  std::atomic<uint64_t> overruns{0}, resyncs{0}, dumps{0}, events{0},
+  std::atomic<uint64_t> overruns{0}, resyncs{0}, dumps{0}, events{0}, decoded{0},
       parse_errors{0}, recv_errors{0}, last_dump_entries{0}, queue_losses{0};
   // A resync runs (active) or waits for its turn (pending: backoff).
   std::atomic<bool> resync_active{false}, resync_pending_{false};
@@ -190,6 +205,7 @@ class NetlinkReader {
   }
 
   void CloseFds() {
+    ring_.Close();
     for (int *fd : {&ev_fd_, &dump_fd_, &stop_fd_}) {
       if (*fd >= 0) close(*fd);
       *fd = -1;
@@ -216,6 +232,11 @@ class NetlinkReader {
       else
         netns_ = (uint32_t)st.st_ino;
     }
+    // The decoder's context names the namespace before the decoder is
+    // attached (OpenSockets): no record without it.
+    if (err.empty() && opts_.decoder_ring_fd >= 0)
+      err = ring_.Open(opts_.decoder_ring_fd, opts_.decoder_ctx_fd, netns_,
+                       [this](const struct ctscope_record &r) { return OnDecoded(r); });
     if (err.empty()) err = OpenSockets();
     // Back home: the sockets stay in the namespace they were created in.
     if (target >= 0) {
@@ -264,10 +285,38 @@ class NetlinkReader {
   // The filter runs before an event is queued to the socket: what it refuses
   // (sampled out under a CPU budget, UPDATEs nobody needs) costs no receive.
   std::string AttachFilter() {
-    if (opts_.filter_fd < 0) return "";
-    if (setsockopt(ev_fd_, SOL_SOCKET, SO_ATTACH_BPF, &opts_.filter_fd, sizeof(opts_.filter_fd)) < 0)
-      return Errno("SO_ATTACH_BPF (ctnetlink filter)", errno);
+    int fd = opts_.decoder_prog_fd >= 0 ? opts_.decoder_prog_fd : opts_.filter_fd;
+    if (fd < 0) return "";
+    if (setsockopt(ev_fd_, SOL_SOCKET, SO_ATTACH_BPF, &fd, sizeof(fd)) < 0)
+      return Errno(opts_.decoder_prog_fd >= 0 ? "SO_ATTACH_BPF (ctnetlink decoder)" : "SO_ATTACH_BPF (ctnetlink filter)", errno);
     return "";
+  }
+
+  // A record from the decoder: what HandleEvents does with a parsed one.
+  // false (stop draining) once the JS queue is full.
+  bool OnDecoded(const struct ctscope_record &r) {
+    events.fetch_add(1, std::memory_order_relaxed);
+    decoded.fetch_add(1, std::memory_order_relaxed);
+    if (r.kind == CTS_KIND_DESTROY && dumping_) destroyed_in_dump_.insert(r.id);
+    Emit(r);
+    return Room();
+  }
+
+  // The decoder's ring, then the socket (diverted events, newer than any
+  // record in the ring); the divert ends once the socket is empty, and what
+  // reached the socket meanwhile is read at once (older than the next ring
+  // record). Returns the events read.
+  unsigned DrainDecoded(bool socket_readable) {
+    ring_.UpdateClock();
+    unsigned got = ring_.Drain();
+    if (!Room() || !(socket_readable || ring_.diverting())) return got;
+    socket_empty_ = false;
+    got += DrainEvents();
+    if (socket_empty_ && ring_.diverting()) {
+      ring_.EndDivert();
+      got += DrainEvents();
+    }
+    return got;
   }
 
   // ---- record output ----
@@ -348,7 +397,10 @@ class NetlinkReader {
       unsigned vlen = std::min<unsigned>(kEventVecLen, batch_records_ - pending_);
       int n = recvmmsg(ev_fd_, msgs, vlen, MSG_DONTWAIT, nullptr);
       if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return got;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          socket_empty_ = true;
+          return got;
+        }
         if (errno == EINTR) continue;
         if (errno == ENOBUFS) {
           OnOverrun();
@@ -553,8 +605,10 @@ class NetlinkReader {
       if (room && dump_left) timeout = 0;
       // Queue full: only watch for stop, and look again shortly.
       if (!room) timeout = 2;
-      struct pollfd pfd[3] = {{stop_fd_, POLLIN, 0}, {ev_fd_, POLLIN, 0}, {dump_fd_, POLLIN, 0}};
-      nfds_t nfds = !room ? 1 : (dumping_ && !dump_left) ? 3 : 2;
+      // (a negative fd is not polled)
+      struct pollfd pfd[4] = {{stop_fd_, POLLIN, 0}, {ev_fd_, POLLIN, 0},
+                              {dumping_ && !dump_left ? dump_fd_ : -1, POLLIN, 0}, {ring_.epoll_fd(), POLLIN, 0}};
+      nfds_t nfds = !room ? 1 : 4;
       int rc = poll(pfd, nfds, timeout);
       if (rc < 0 && errno != EINTR) {
         SetError(Errno("poll", errno));
@@ -567,7 +621,9 @@ class NetlinkReader {
         if (r != (ssize_t)sizeof(v) || v >= kStopRequest) break;
         RequestResync();
       }
-      unsigned got = nfds > 1 && pfd[1].revents ? DrainEvents() : 0;
+      unsigned got = nfds == 1 ? 0
+                     : ring_.epoll_fd() >= 0 ? DrainDecoded(pfd[1].revents != 0)
+                     : pfd[1].revents ? DrainEvents() : 0;
       if (dumping_ && Room()) {
         if (dump_off_ < dump_len_) ParseDump();
         else if (nfds > 2 && pfd[2].revents) ReadDump();
@@ -589,7 +645,7 @@ class NetlinkReader {
       // a recvmmsg returning one datagram each): let the socket buffer
       // gather for a moment, as the ring-buffer readers drain on a timer.
       // The buffer is sized for far more than one pause's worth.
-      if (got > 0 && opts_.coalesce_us > 0 && !dumping_) usleep(opts_.coalesce_us);
+      if (got > 0 && opts_.coalesce_us > 0 && !dumping_) usleep(ring_.epoll_fd() >= 0 ? kRingCoalesceUs : opts_.coalesce_us);
     }
     FlushNow();
   }
@@ -614,6 +670,8 @@ class NetlinkReader {
   uint32_t dump_seq_ = 0;
   uint64_t dump_begin_ns_ = 0, dump_entries_ = 0;
   std::unordered_set<uint64_t> destroyed_in_dump_;
+  DecodedRing ring_;
+  bool socket_empty_ = false;
   std::mutex err_mu_;
   std::string last_error_;
 };
@@ -674,6 +732,16 @@ class NetlinkSourceWrap : public Napi::ObjectWrap<NetlinkSourceWrap> {
     if (!ffd.IsUndefined()) {
       if (!ffd.IsNumber()) throw Napi::TypeError::New(env, "NetlinkSource: filterFd must be a number");
       opts.filter_fd = ffd.As<Napi::Number>().Int32Value();
+    }
+    Napi::Value dec = o.Get("decoder");
+    if (!dec.IsUndefined()) {
+      if (!dec.IsObject()) throw Napi::TypeError::New(env, "NetlinkSource: decoder must be NetlinkDecoder.fds()");
+      Napi::Object f = dec.As<Napi::Object>();
+      for (const char *k : {"prog", "ring", "ctx"})
+        if (!f.Get(k).IsNumber()) throw Napi::TypeError::New(env, std::string("NetlinkSource: decoder.") + k + " must be a number");
+      opts.decoder_prog_fd = f.Get("prog").As<Napi::Number>().Int32Value();
+      opts.decoder_ring_fd = f.Get("ring").As<Napi::Number>().Int32Value();
+      opts.decoder_ctx_fd = f.Get("ctx").As<Napi::Number>().Int32Value();
     }
     Napi::Value d = o.Get("dumpAtStart");
     opts.dump_at_start = d.IsUndefined() ? true : d.ToBoolean().Value();
@@ -736,6 +804,7 @@ class NetlinkSourceWrap : public Napi::ObjectWrap<NetlinkSourceWrap> {
     n("rcvbuf", r.rcvbuf());
     n("netns", r.netns());
     n("events", (double)r.events.load());
+    n("decoded", (double)r.decoded.load());
     n("dumps", (double)r.dumps.load());
     n("lastDumpEntries", (double)r.last_dump_entries.load());
     n("parseErrors", (double)r.parse_errors.load());

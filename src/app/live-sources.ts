@@ -49,6 +49,8 @@ export interface LiveOptions {
   criSocket?: string;
   /** Pod polling period (default 1000 ms; 5000 where only /proc answers). */
   podIntervalMs?: number;
+  /** --netlink-datagrams: ctnetlink events as datagrams parsed by the reader, not decoded in the kernel. */
+  netlinkDatagrams?: boolean;
 }
 
 export class LiveSources implements Feed {
@@ -113,7 +115,14 @@ export class LiveSources implements Feed {
       } catch (e) {
         this.filterError = (e as Error).message;
       }
-      this.netlink = new NetlinkSource({ ...(this.opts.enableAccounting ? { enableAccounting: true } : {}), ...(this.filter ? { filter: this.filter } : {}) });
+      const filter = this.filter;
+      this.netlink = new NetlinkSource({
+        ...(this.opts.enableAccounting ? { enableAccounting: true } : {}),
+        ...(filter ? { filter } : {}),
+        // Events decoded in the kernel into a ring per reader (the same
+        // counts and sampling), unless asked for datagrams (--netlink-datagrams).
+        ...(filter && !this.opts.netlinkDatagrams ? { decoder: () => filter.decoder() } : {}),
+      });
       await this.netlink.start(tap(this.netlink.name)).catch(() => undefined);
       if (await stopAsked()) return;
       if (this.filter && this.opts.maxCpu) this.startBudget(this.opts.maxCpu, to);

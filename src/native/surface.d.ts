@@ -27,6 +27,7 @@ export interface Addon {
   IngressCounter: IngressCounterClass;
   /** native/netlink_filter.cc */
   NetlinkFilter: new (object: string) => NetlinkFilterHandle;
+  NetlinkDecoder: new (object: string, filter: NetlinkFilterHandle, ringBytes?: number) => NetlinkDecoderHandle;
 }
 
 // ---- native/ring_source.cc
@@ -132,6 +133,8 @@ export interface NetlinkReaderStats {
   rcvbuf: number;
   netns: number;
   events: number;
+  /** Events that came as records from the decoder's ring (the rest: datagrams). */
+  decoded: number;
   dumps: number;
   lastDumpEntries: number;
   parseErrors: number;
@@ -156,6 +159,8 @@ export interface NetlinkReaderOptions {
   dumpAtStart?: boolean;
   /** A BPF socket filter for the event socket (NetlinkFilter's fd). */
   filterFd?: number;
+  /** A decoder for the event socket instead (NetlinkDecoder's fds): events as records in its ring. */
+  decoder?: NetlinkDecoderFds;
   onBatch(batch: ArrayBuffer, count: number): void;
 }
 
@@ -179,6 +184,20 @@ export interface NetlinkFilterHandle {
   setConfig(shift: number, dropUpdates: boolean): void;
   /** [new kept, new refused, update kept, update refused, destroy kept, destroy refused] */
   counts(): number[];
+  close(): void;
+}
+
+export interface NetlinkDecoderFds {
+  prog: number;
+  ring: number;
+  ctx: number;
+}
+
+/** One namespace's ctnetlink decoder (netlink_decode.bpf.o), sharing a filter's configuration and counts. */
+export interface NetlinkDecoderHandle {
+  fds(): NetlinkDecoderFds;
+  /** Events it left to the socket as datagrams (ring full, or not decodable). */
+  diverted(): number;
   close(): void;
 }
 

@@ -3,11 +3,18 @@
 // It counts every conntrack event exactly, kept or refused, and keeps 1
 // entry in 2^shift by the kernel's own entry id when the CPU budget asks for
 // it, before anything is queued to a socket.
+//
+// Its decoders (bpf/netlink_decode.bpf.c, one per namespace's reader) do the
+// same and more: they turn each kept event into a record in a ring buffer
+// the reader drains, so no datagram is queued, received or parsed per event
+// (BENCHMARKS.md, "Per-event cost"). They share the filter's configuration
+// and counts.
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { loadAddon } from '../native/addon.js';
+import type { NetlinkDecoderFds } from '../native/surface.js';
 
 /** Event counts by kind since the filter was loaded (all namespaces). */
 export interface FilterCounts {
@@ -22,19 +29,34 @@ export interface NetlinkFilter {
   /** Keep 1 entry in 2^shift (0: all); refuse UPDATE events when dropUpdates. */
   configure(shift: number, dropUpdates: boolean): void;
   counts(): FilterCounts;
+  /** A decoder for one namespace's reader (throws where the kernel refuses it); ringBytes: its ring (default 1 MiB). */
+  decoder(ringBytes?: number): NetlinkDecoder;
+  close(): void;
+}
+
+export interface NetlinkDecoder {
+  readonly fds: NetlinkDecoderFds;
+  /** Events it left to the socket as datagrams. */
+  diverted(): number;
   close(): void;
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const NETLINK_FILTER_OBJECT = path.join(root, 'bpf/.output/netlink_filter.bpf.o');
+export const NETLINK_DECODE_OBJECT = path.join(root, 'bpf/.output/netlink_decode.bpf.o');
 
 /** Loads the filter; throws (with the kernel's reason) where socket programs are refused. */
 export function loadNetlinkFilter(): NetlinkFilter {
-  const native = new (loadAddon().NetlinkFilter)(NETLINK_FILTER_OBJECT);
+  const addon = loadAddon();
+  const native = new addon.NetlinkFilter(NETLINK_FILTER_OBJECT);
   return {
     fd: native.fd(),
     configure: (shift, dropUpdates) => native.setConfig(shift, dropUpdates),
     counts: () => countsOf(native.counts()),
+    decoder: (ringBytes) => {
+      const d = new addon.NetlinkDecoder(NETLINK_DECODE_OBJECT, native, ringBytes);
+      return { fds: d.fds(), diverted: () => d.diverted(), close: () => d.close() };
+    },
     close: () => native.close(),
   };
 }

@@ -23,7 +23,7 @@ import { Cause, Kind, Origin, RECORD_SIZE } from '../records/layout.js';
 import type { LossCounters, RecordSink, SourceState, SourceStatus } from '../records/sink.js';
 import type { Source } from './source.js';
 import { NetnsWatcher, type NetnsEntry, type NetnsScanOptions } from './netns.js';
-import type { NetlinkReader, NetlinkReaderOptions, NetlinkReaderStats } from '../native/surface.js';
+import type { NetlinkDecoderFds, NetlinkReader, NetlinkReaderOptions, NetlinkReaderStats } from '../native/surface.js';
 
 export type { NetlinkReader, NetlinkReaderOptions, NetlinkReaderStats };
 
@@ -106,6 +106,12 @@ export interface NetlinkSourceOptions extends NetnsScanOptions {
   enableAccounting?: boolean;
   /** The event sockets' BPF filter (exact counts; sampling under a CPU budget). */
   filter?: { fd: number };
+  /**
+   * A decoder per reader instead of the filter (the same counts and
+   * sampling; events as records in a ring, no datagram per event). Where the
+   * kernel refuses it, the reader falls back on the filter, said in its status.
+   */
+  decoder?(): { fds: NetlinkDecoderFds; close(): void };
   /** Injected for tests; default the addon's reader. */
   createReader?(opts: NetlinkReaderOptions): NetlinkReader;
   /** CLOCK_BOOTTIME now, for the records this module writes itself. */
@@ -133,6 +139,7 @@ export interface NetlinkSourceStatus extends SourceStatus {
 interface Follower {
   ns: NetnsEntry;
   reader: NetlinkReader | null;
+  decoder: { fds: NetlinkDecoderFds; close(): void } | null;
   accounting: ConntrackAccounting;
   error: string | null;
   lastTry: number;
@@ -158,6 +165,7 @@ export class NetlinkSource implements Source {
   private readonly vanished: { inode: number; name: string; at: string }[] = [];
   private vanishedTotal = 0;
   /** Counters of readers already stopped, so totals never go backwards. */
+  private decoderError: string | null = null;
   private readonly retired: Totals = { overruns: 0, resyncs: 0, queueDropped: 0, delivered: 0 };
   private records = 0;
   private sinkErrors = 0;
@@ -260,6 +268,7 @@ export class NetlinkSource implements Source {
       parts.push(`${this.vanishedTotal} vanished (last: ${v.name}, netns ${v.inode}, at ${v.at})`);
     }
     if (this.sinkErrors) parts.push(`${this.sinkErrors} batch(es) rejected by the consumer: ${this.lastSinkError}`);
+    if (this.decoderError) parts.push(`events read as datagrams (the kernel refused the decoder: ${this.decoderError})`);
     parts.push('blind to table-full tuples and eviction victims (netlink does not report them)');
     return {
       name: this.name,
@@ -276,7 +285,7 @@ export class NetlinkSource implements Source {
 
   private follow(ns: NetnsEntry, create: (o: NetlinkReaderOptions) => NetlinkReader): void {
     if (this.opts.include && !this.opts.include(ns)) return;
-    const f: Follower = { ns, reader: null, accounting: { acct: null, timestamp: null }, error: null, lastTry: 0 };
+    const f: Follower = { ns, reader: null, decoder: null, accounting: { acct: null, timestamp: null }, error: null, lastTry: 0 };
     this.followers.set(ns.inode, f);
     this.tryStart(f, create);
   }
@@ -303,6 +312,7 @@ export class NetlinkSource implements Source {
       f.error = `could not enable accounting: ${(e as Error).message.split('\n')[0]}`;
     }
     f.accounting = conntrackAccounting(ns.path);
+    const decoder = this.newDecoder();
     const reader = create({
       netnsPath: ns.path,
       rcvbufBytes: this.opts.rcvbufBytes,
@@ -310,8 +320,10 @@ export class NetlinkSource implements Source {
       pollMs: this.opts.pollMs ?? DEFAULT_POLL_MS,
       maxQueuedBatches: this.opts.maxQueuedBatches,
       ...(this.opts.filter ? { filterFd: this.opts.filter.fd } : {}),
+      ...(decoder ? { decoder: decoder.fds } : {}),
       onBatch: (buf, count) => this.onBatch(buf, count),
     });
+    f.decoder = decoder;
     try {
       const inode = reader.start();
       if (inode !== ns.inode) {
@@ -321,9 +333,23 @@ export class NetlinkSource implements Source {
       }
       f.reader = reader;
     } catch (e) {
+      f.decoder?.close();
+      f.decoder = null;
       // Retried by retryFailed() while the namespace still exists.
       const msg = (e as Error).message;
       f.error = /Operation not permitted/.test(msg) ? `${msg} (ctnetlink events need CAP_NET_ADMIN: run ctscope as root)` : msg;
+    }
+  }
+
+  /** A decoder for the next reader; null (the filter instead) where the kernel refuses it. */
+  private newDecoder(): { fds: NetlinkDecoderFds; close(): void } | null {
+    if (!this.opts.decoder || this.decoderError) return null;
+    try {
+      return this.opts.decoder();
+    } catch (e) {
+      // Refused once, refused for every namespace: said once in the status.
+      this.decoderError = (e as Error).message.split('\n')[0]!;
+      return null;
     }
   }
 
@@ -350,8 +376,15 @@ export class NetlinkSource implements Source {
   }
 
   private retire(f: Follower): void {
-    if (!f.reader) return;
+    if (!f.reader) {
+      f.decoder?.close();
+      f.decoder = null;
+      return;
+    }
     f.reader.stop();
+    // after the reader: it detached the decoder and read its ring
+    f.decoder?.close();
+    f.decoder = null;
     const s = f.reader.stats();
     this.retired.overruns += s.overruns;
     this.retired.resyncs += s.resyncs;

@@ -98,7 +98,7 @@ class FakeReader implements NetlinkReader {
     private readonly fail: string | null,
   ) {
     this.s = {
-      overruns: 0, resyncs: 0, queueDropped: 0, delivered: 0, rcvbuf: 1 << 28, netns: inode, events: 0, dumps: 0,
+      overruns: 0, resyncs: 0, queueDropped: 0, delivered: 0, rcvbuf: 1 << 28, netns: inode, events: 0, decoded: 0, dumps: 0,
       lastDumpEntries: 0, parseErrors: 0, recvErrors: 0, resyncing: false, running: false, lastError: null,
     };
   }
@@ -265,6 +265,37 @@ describe('NetlinkSource', () => {
     expect(st.state).toBe('degraded');
     expect(st.detail).toMatch(/rejected by the consumer: model is full/);
     await src.stop();
+  });
+
+  it('gives each reader a decoder of its own, closes it after the reader, and falls back on the filter where one is refused', async () => {
+    addPid(42, 4026532001);
+    const made: { fds: { prog: number; ring: number; ctx: number }; closed: boolean; close(): void }[] = [];
+    const decoder = () => {
+      const d = { fds: { prog: 100 + made.length, ring: 200 + made.length, ctx: 300 + made.length }, closed: false, close: () => void (d.closed = true) };
+      made.push(d);
+      return d;
+    };
+    const src = make({ filter: { fd: 7 }, decoder });
+    await src.start(sink);
+    expect(made).toHaveLength(2);
+    expect(readers.map((r) => r.opts.decoder?.prog).sort()).toEqual([100, 101]);
+    // a reader stops before its decoder is closed (it reads the ring last)
+    const reader = readers[0]!;
+    const stop = reader.stop.bind(reader);
+    const d0 = made.find((d) => d.fds.prog === reader.opts.decoder?.prog)!;
+    reader.stop = () => {
+      expect(d0.closed).toBe(false);
+      stop();
+    };
+    await src.stop();
+    expect(made.every((d) => d.closed)).toBe(true);
+
+    readers = [];
+    const refused = make({ filter: { fd: 7 }, decoder: () => { throw new Error('the verifier said no\nlog'); } });
+    await refused.start(sink);
+    expect(readers.map((r) => [r.opts.decoder, r.opts.filterFd])).toEqual([[undefined, 7], [undefined, 7]]);
+    expect(refused.status().detail).toContain('events read as datagrams (the kernel refused the decoder: the verifier said no)');
+    await refused.stop();
   });
 
   it('passes its reader options through', async () => {

@@ -45,6 +45,9 @@ Options:
                            the first of /run/containerd/containerd.sock,
                            /run/crio/crio.sock that answers; none: pods by uid from
                            /proc/PID/cgroup)
+  --netlink-datagrams      read ctnetlink events as datagrams and parse them in the
+                           reader, instead of decoding them in the kernel into a ring
+                           (the default where the kernel allows it: cheaper per event)
   --enable-conntrack-accounting
                            turn on nf_conntrack_acct and nf_conntrack_timestamp in the
                            followed namespaces (ctscope changes no sysctl unless asked)
@@ -62,6 +65,7 @@ const RUN_OPTIONS = {
   'proc-interval': { type: 'string' },
   'max-cpu': { type: 'string' },
   'cri-socket': { type: 'string' },
+  'netlink-datagrams': { type: 'boolean' },
   'enable-conntrack-accounting': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -100,6 +104,7 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
     hooks,
     procIntervalMs,
     maxCpu: maxCpuPercent / 100,
+    ...(values['netlink-datagrams'] ? { netlinkDatagrams: true } : {}),
     ...(values.ingress !== undefined ? { ingress: { spec: values.ingress, ...(values['ingress-hook'] !== undefined ? { hook: values['ingress-hook'] } : {}) } } : {}),
     ...(values['enable-conntrack-accounting'] ? { enableAccounting: true } : {}),
     ...(criSocket !== undefined ? { criSocket } : {}),
