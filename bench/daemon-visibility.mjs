@@ -19,7 +19,8 @@
 // that allows them) the timestamp is the kernel's.
 //
 // Run: npm run bench -- visibility   (root; `make -s all` first)
-// Env: VIS_RATES (events/s, default 50000,100000), VIS_S (seconds, default 6)
+// Env: VIS_RATES (events/s, default 50000,100000), VIS_S (seconds, default 6),
+// VIS_DAEMON_ARGS (more `ctscope run` flags, space-separated, e.g. --netlink-datagrams)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -95,7 +96,8 @@ try {
   inNs(['nft', '-f', '-'], 'table inet ctsvis {\n chain out {\n type filter hook output priority 0;\n ct state new counter\n }\n}\n');
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  daemon = spawn(process.execPath, [path.join(root, 'bin/ctscope.js'), 'run', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const extra = (process.env.VIS_DAEMON_ARGS ?? '').split(' ').filter(Boolean);
+  daemon = spawn(process.execPath, [path.join(root, 'bin/ctscope.js'), 'run', '--listen', `127.0.0.1:${port}`, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   daemon.stderr.on('data', (d) => (err += d));
   const get = async (p) => {
