@@ -1,6 +1,9 @@
 // One conntrack entry's life in the model: opened (ALLOC, or SEEN in a dump),
 // changed (UPDATE, CONFIRM), destroyed (DESTROY), or closed by a resync
-// (SYNC: not in the dump that followed an overrun). Each step updates the
+// (SYNC: not in the dump that followed an overrun). Every later record of an
+// entry carries what it changes: state and status, and the mark (a CONNMARK
+// or nft `ct mark set` on the reply path comes after the entry was opened,
+// in an UPDATE, or in the lifecycle hooks' CONFIRM and DESTROY). Each step updates the
 // flow table, the occupancy indexes, the lifetime and dwell histograms, the
 // destroy causes and the recently closed ring in one place. Records arrive
 // here from the batch loop (ingest.ts) as a batch's columns and an index.
@@ -8,7 +11,7 @@
 import type { RecordColumns } from '../records/batch.js';
 import { Flag } from '../records/layout.js';
 import { readIdHi, readIdLo } from '../records/id.js';
-import { addressKey, DADDR, SADDR, TWO32 } from './keys.js';
+import { addressKey, DADDR, DIM, SADDR, TWO32 } from './keys.js';
 import { C } from './totals.js';
 import { FF, type FlowTable } from './flow-table.js';
 import { Histogram, bucketOf } from './histograms.js';
@@ -36,7 +39,7 @@ export class EntryLifecycle {
       const known = st > 0 && (openFlags === 0 || (b.flags[i]! & Flag.HAS_START) !== 0);
       this.create(b, i, o, s, openFlags | (known ? FF.START_KNOWN : 0), known ? st : ts, ts, src, dst, pod);
     } else {
-      this.setState(b, i, s, ts);
+      this.follow(b, i, s, ts);
       ft.touch(s, ts);
     }
   }
@@ -53,7 +56,7 @@ export class EntryLifecycle {
       this.create(b, i, o, s, FF.OPEN_UPDATE | (known ? FF.START_KNOWN : 0) | (confirm ? FF.CONFIRMED : 0), known ? st : ts, ts, -1, -1, -1);
       return;
     }
-    this.setState(b, i, s, ts);
+    this.follow(b, i, s, ts);
     if (confirm) ft.setFlags(s, ft.flags(s) | FF.CONFIRMED);
     ft.touch(s, ts);
   }
@@ -76,7 +79,7 @@ export class EntryLifecycle {
     let known = start > 0 && (b.flags[i]! & Flag.HAS_START) !== 0;
     let since = start;
     if (s >= 0) {
-      this.setState(b, i, s, ts);
+      this.follow(b, i, s, ts);
       proto = ft.proto(s);
       code = ft.hist(s) & 0xff;
       if (ft.flags(s) & FF.START_KNOWN) {
@@ -145,6 +148,21 @@ export class EntryLifecycle {
     const status = b.status[i]!;
     this.flows.init(s, v6 ? src - TWO32 : src, v6 ? dst - TWO32 : dst, b.sport[i]!, b.dport[i]!, b.netns[i]!, b.mark[i]!, b.zone[i]!, proto, state, status, flags | (v6 ? FF.SRC_V6 : 0), startNs, stateCode(proto, state, status), ts);
     if (this.st.occupancy.list.length) this.st.occupancy.open(s);
+  }
+
+  /**
+   * What record i says of entry s now: its mark, state and status. Every
+   * record of a live entry carries its current mark (ctnetlink sends CTA_MARK
+   * whenever it is not 0 or has just changed; the hooks read ct->mark), so a
+   * different one is a change, and the entry's occupancy moves to the new key.
+   */
+  private follow(b: RecordColumns, i: number, s: number, ts: number): void {
+    const mark = b.mark[i]!;
+    if (mark !== this.flows.mark(s)) {
+      if (this.st.occupancy.list.length) this.st.occupancy.rekey(s, DIM.mark, mark);
+      this.flows.setMark(s, mark);
+    }
+    this.setState(b, i, s, ts);
   }
 
   /** The state and status of record i on entry s; a new state goes into the entry's history. */

@@ -434,6 +434,9 @@ export class FlowTable {
     const w = e * ENTRY_WORDS + W_ZPS;
     this.u32[w] = ((this.u32[w]! & 0xffffff) | (state << 24)) >>> 0;
   }
+  setMark(e: number, mark: number): void {
+    this.u32[e * ENTRY_WORDS + W_MARK] = mark >>> 0;
+  }
   setStatus(e: number, status: number): void {
     const w = e * ENTRY_WORDS + W_SF;
     this.u32[w] = ((this.u32[w]! & 0xffff0000) | (status & 0xffff)) >>> 0;

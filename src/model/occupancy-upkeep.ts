@@ -43,6 +43,15 @@ export class OccupancyIndexes {
     }
   }
 
+  /** Entry e's key in dimension d becomes `key` (a mark set after it opened); call before the entry's field changes. */
+  rekey(e: number, d: number, key: number): void {
+    const x = this.byDim[d];
+    if (!x) return;
+    const g = this.flows.group(e);
+    x.dec(this.flows.key(e, d), g);
+    x.inc(key, g);
+  }
+
   /** One scan of the table into a new index of dimension d (not kept). */
   scan(d: number): OccupancyIndex {
     const x = new OccupancyIndex(d, 1024);

@@ -1,6 +1,6 @@
 // The occupancy indexes (src/model/occupancy-index.ts, occupancy-upkeep.ts) against a scan of the flow
 // table: the same random record stream — allocations, state changes, entries
-// first seen by an update or a dump, destroys, namespace resyncs and
+// first seen by an update or a dump, marks set after the first record, destroys, namespace resyncs and
 // evictions at the model's own cap, IPv4 and IPv6 — goes into a model that
 // keeps indexes and one that scans, and every occupancy question (each
 // dimension, with and without state/protocol filters) must get the same
@@ -16,7 +16,7 @@ import { batch, SEC } from './model-batch.js';
 const TCP = 6;
 const UDP = 17;
 
-type Op = { kind: 'alloc' | 'update' | 'destroy' | 'seen' | 'sync'; id: number; src: number; dport: number; tcp: boolean; state: number; status: number; netns: number; v6: boolean };
+type Op = { kind: 'alloc' | 'update' | 'destroy' | 'seen' | 'sync'; id: number; src: number; dport: number; tcp: boolean; state: number; status: number; netns: number; v6: boolean; mark: number };
 
 const op = fc.record({
   kind: fc.constantFrom('alloc', 'alloc', 'alloc', 'update', 'update', 'destroy', 'destroy', 'seen', 'sync'),
@@ -28,6 +28,8 @@ const op = fc.record({
   status: fc.constantFrom(0, 2, 4, 6),
   netns: fc.constantFrom(7, 8),
   v6: fc.boolean(),
+  // a later record may carry another mark (CONNMARK on the reply path): the entry moves
+  mark: fc.constantFrom(0, 0, 1, 2),
 }) as fc.Arbitrary<Op>;
 
 function record(o: Op, ts: number): RecordInit {
@@ -35,7 +37,7 @@ function record(o: Op, ts: number): RecordInit {
   const src = o.v6 && o.id % 2 ? `fd00::${(o.id % 6) + 1}` : `10.0.0.${(o.id % 6) + 1}`;
   const dst = src.includes(':') ? 'fd00::ff' : '10.9.9.9';
   const proto = o.id % 3 ? TCP : UDP;
-  const base = { id: BigInt(o.id), ts, src, dst, sport: 1000 + o.id, dport: [22, 53, 80, 443][o.id % 4]!, proto, netns: o.id % 5 ? 7 : 8, zone: o.id % 2, mark: o.id % 3 };
+  const base = { id: BigInt(o.id), ts, src, dst, sport: 1000 + o.id, dport: [22, 53, 80, 443][o.id % 4]!, proto, netns: o.id % 5 ? 7 : 8, zone: o.id % 2, mark: o.mark };
   const st = proto === TCP ? { state: o.state } : { state: 0, status: o.status };
   switch (o.kind) {
     case 'alloc':

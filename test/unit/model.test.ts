@@ -129,6 +129,54 @@ describe('flow lifecycle', () => {
     for (const by of ['dst', 'dport', 'netns', 'src,dport'] as const) expect(m.churn({ by, window: 900, limit: 5 }).items[0]!.median_lifetime_s).toBe(131.072);
   });
 
+  // issue 12: a mark set after the first packet (CONNMARK / nft `ct mark set`
+  // on the reply path) reaches the model in an UPDATE (or the hooks' CONFIRM,
+  // DESTROY); by=mark and /v1/flows must follow it, the occupancy index too.
+  it('follows a mark set after the entry opened: flows, occupancy by mark (index kept and scanned), the closed entry', () => {
+    for (const indexed of [true, false]) {
+      const m = new Model({ occupancyIndex: indexed });
+      const base = { src: '10.3.1.1', dst: '10.3.1.2', dport: 80, proto: TCP, netns: 9 };
+      const ids = [201n, 202n, 203n, 204n, 205n];
+      m.ingest(batch(ids.map((id, k) => ({ ...base, id, sport: 3000 + k, kind: Kind.ALLOC, ts: 1 * SEC, start: 1 * SEC, state: 1 }))));
+      expect(m.occupancy({ by: 'mark', limit: 5 }).items).toMatchObject([{ key: '0', count: 5 }]);
+      // three get mark 42 on the SYN-ACK, one of them mark 7 later; one is marked by the hooks' CONFIRM
+      m.ingest(batch([
+        ...ids.slice(0, 3).map((id) => ({ ...base, id, kind: Kind.UPDATE, ts: 1.1 * SEC, state: 2, mark: 42, status: IPS.CONFIRMED | IPS.SEEN_REPLY })),
+        { ...base, id: 203n, kind: Kind.UPDATE, ts: 1.2 * SEC, state: ESTABLISHED, mark: 7, status: IPS.CONFIRMED | IPS.SEEN_REPLY | IPS.ASSURED },
+        { ...base, id: 204n, kind: Kind.CONFIRM, ts: 1.2 * SEC, state: 1, mark: 9, status: IPS.CONFIRMED },
+      ]));
+      const occ = m.occupancy({ by: 'mark', limit: 5 });
+      expect(occ.items.map((i) => [i.key, i.count])).toEqual([['42', 2], ['0', 1], ['7', 1], ['9', 1]]);
+      expect(occ.items[0]!.states).toEqual([{ proto: 'tcp', state: 'SYN_RECV', count: 2 }]);
+      expect(m.listFlows({ mark: 42 }).total).toBe(2);
+      expect(m.listFlows({ mark: 0 }).flows.map((f) => f.id)).toEqual(['205']);
+      expect(m.flow(203n)).toMatchObject({ mark: 7, state: 'ESTABLISHED' });
+      // a DESTROY carries the entry's last mark (the hooks' path sees no UPDATE)
+      m.ingest(batch([{ ...base, id: 205n, kind: Kind.DESTROY, ts: 2 * SEC, mark: 11, cause: Cause.TIMEOUT }, { ...base, id: 201n, kind: Kind.DESTROY, ts: 2 * SEC, mark: 42, cause: Cause.TIMEOUT }]));
+      expect(m.occupancy({ by: 'mark', limit: 5 }).items.map((i) => [i.key, i.count])).toEqual([['7', 1], ['9', 1], ['42', 1]]); // ties: smaller key first
+      expect(m.listClosed({ mark: 11 }).flows.map((f) => f.id)).toEqual(['205']);
+      expect(m.listClosed({ mark: 42 }).flows.map((f) => f.id)).toEqual(['201']);
+      expect(m.occupancyIndexes().misses).toBe(0);
+    }
+  });
+
+  // issue 12: `confirmed` from the status bits, not only from a CONFIRM record
+  // (ctnetlink's NEW, an ALLOC here, is sent after the confirmation).
+  it('says confirmed from IPS_CONFIRMED or a CONFIRM record, live and closed', () => {
+    const m = new Model();
+    const base = { src: '10.3.2.1', dst: '10.3.2.2', dport: 53, proto: UDP, netns: 9 };
+    m.ingest(batch([
+      { ...base, id: 301n, sport: 1, kind: Kind.ALLOC, ts: 1 * SEC, start: 1 * SEC, status: IPS.CONFIRMED }, // ctnetlink NEW
+      { ...base, id: 302n, sport: 2, kind: Kind.ALLOC, ts: 1 * SEC, start: 1 * SEC, status: 0 }, // the hooks' allocation
+      { ...base, id: 303n, sport: 3, kind: Kind.ALLOC, ts: 1 * SEC, start: 1 * SEC, status: 0 },
+      { ...base, id: 304n, sport: 4, kind: Kind.SEEN, ts: 1 * SEC, status: IPS.CONFIRMED | IPS.SEEN_REPLY, cause: Cause.AT_START }, // a dump
+    ]));
+    m.ingest(batch([{ ...base, id: 303n, sport: 3, kind: Kind.CONFIRM, ts: 1.1 * SEC, status: IPS.CONFIRMED }]));
+    expect([301n, 302n, 303n, 304n].map((id) => m.flow(id)!.confirmed)).toEqual([true, false, true, true]);
+    m.ingest(batch([{ ...base, id: 301n, sport: 1, kind: Kind.DESTROY, ts: 2 * SEC, status: IPS.CONFIRMED, cause: Cause.TIMEOUT }]));
+    expect(m.flow(301n)).toMatchObject({ live: false, confirmed: true });
+  });
+
   it('evicts the least recently seen entries at maxFlows and counts them', () => {
     const m = new Model({ maxFlows: 10 });
     const recs: RecordInit[] = [];

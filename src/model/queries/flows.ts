@@ -2,7 +2,7 @@
 // (/v1/flows), the recently closed ones (/v1/flows?closed=true), and one
 // entry by id, live or among the recently closed (/v1/flows/:id).
 
-import { CAUSE_NAMES } from '../../records/layout.js';
+import { CAUSE_NAMES, IPS } from '../../records/layout.js';
 import { parseAddress } from '../../records/address.js';
 import { DIM, TWO32, formatAddressKey, protoName } from '../keys.js';
 import { FF } from '../flow-table.js';
@@ -139,7 +139,7 @@ export class FlowQueries {
       mark: cl.mark[c]!,
       state: stateName(cl.hist[c]! & 0xff),
       status: cl.status[c]!,
-      confirmed: (fl & FF.CONFIRMED) !== 0,
+      confirmed: confirmed(fl, cl.status[c]!),
       opened: openedName(fl),
       start_s: round(cl.start[c]! / 1e9),
       start_known: (fl & FF.START_KNOWN) !== 0,
@@ -176,7 +176,7 @@ export class FlowQueries {
       mark: ft.mark(s),
       state: stateName(ft.stateCode(s)),
       status: ft.status(s),
-      confirmed: (fl & FF.CONFIRMED) !== 0,
+      confirmed: confirmed(fl, ft.status(s)),
       opened: openedName(fl),
       start_s: round(start / 1e9),
       start_known: (fl & FF.START_KNOWN) !== 0,
@@ -186,6 +186,15 @@ export class FlowQueries {
       states: histNames(ft.hist(s)),
     };
   }
+}
+
+/**
+ * Whether the kernel confirmed the entry (inserted it in its table): its
+ * IPS_CONFIRMED status bit, which every ctnetlink event and every record after
+ * the confirmation carries, or a CONFIRM record of the lifecycle hooks.
+ */
+function confirmed(fl: number, status: number): boolean {
+  return (fl & FF.CONFIRMED) !== 0 || (status & IPS.CONFIRMED) !== 0;
 }
 
 function openedName(fl: number): FlowView['opened'] {
