@@ -6,7 +6,11 @@
 //   query       top-k query latency p50/p99 while ingesting 500,000 records/s
 //   visibility  a batch's records visible to the API: ingest + query, p99,
 //               at 100,000 records/s
-// Usage: node --expose-gc bench/model-ingest.mjs [--memory|--ingest|--query|--visibility] [--seconds N]
+//   paired DIR  this build's Model against another build's (DIR/dist, e.g. a
+//               checkout of the commit before a change) in one process, fed
+//               the same batches alternately: the ratio of their ingest times,
+//               which the load of a shared machine falls on alike
+// Usage: node --expose-gc bench/model-ingest.mjs [--memory|--ingest|--query|--visibility|--paired DIR] [--seconds N]
 // With no mode it runs every part, the memory one in a child process.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +24,7 @@ const { RECORD_SIZE, FIELDS: F, Kind } = await import(path.join(root, 'dist/reco
 
 const args = process.argv.slice(2);
 const mode = args.find((a) => a.startsWith('--') && a !== '--seconds')?.slice(2) ?? 'all';
+const pairedDir = mode === 'paired' ? args[args.indexOf('--paired') + 1] : null;
 const secIdx = args.indexOf('--seconds');
 const SECONDS = secIdx >= 0 ? Number(args[secIdx + 1]) : 5;
 
@@ -153,6 +158,42 @@ async function benchIngest(occupancyDims = []) {
   console.log(`| of which decodeBatch alone | ${fmt(records / (decodeMs / 1000) / 1e6, 2)} M records/s | |`);
   console.log(`| of which model.ingest alone | ${fmt(records / (modelMs / 1000) / 1e6, 2)} M records/s | |`);
   console.log(`| records measured | ${fmt(records, 0)} over ${fmt(total / 1000, 2)} s of CPU; ${fmt(model.flows.count, 0)} live flows at the end, ${fmt(model.flows.evictions, 0)} evicted | |`);
+}
+
+// ------------------------------------------------------------ paired (two builds, one process)
+async function benchPaired(dir) {
+  const { Model: Other } = await import(path.join(path.resolve(dir), 'dist/model/model.js'));
+  const BATCH = 1024;
+  const CHUNK = 16; // batches per model and turn
+  const live = 100000;
+  const w = new Workload({ live, rate: 3e6 });
+  const models = [new Model({ maxFlows: 1_000_000 }), new Other({ maxFlows: 1_000_000 })];
+  const ms = [0, 0];
+  const bufs = Array.from({ length: CHUNK }, () => new Uint8Array(BATCH * RECORD_SIZE));
+  const chunk = () =>
+    bufs.map((b) => {
+      w.fill(b, BATCH);
+      return decodeBatch(b, BATCH);
+    });
+  for (let k = 0; k < 300 / CHUNK; k++) {
+    const cols = chunk();
+    for (const m of models) for (const c of cols) m.ingest(c);
+  }
+  let records = 0;
+  let round = 0;
+  const end = hr() + SECONDS * 1000;
+  while (hr() < end) {
+    const cols = chunk();
+    // the order alternates, so neither build always meets a cache the other warmed
+    for (const i of round++ % 2 ? [1, 0] : [0, 1]) {
+      const t0 = hr();
+      for (const c of cols) models[i].ingest(c);
+      ms[i] += hr() - t0;
+    }
+    records += CHUNK * BATCH;
+  }
+  const load = (await import('node:os')).loadavg()[0];
+  console.log(`| model.ingest, this build against ${dir}, same batches alternately (${fmt(records, 0)} records each, load ${fmt(load, 1)}) | this ${fmt(records / (ms[0] / 1000) / 1e6, 2)} M/s, other ${fmt(records / (ms[1] / 1000) / 1e6, 2)} M/s | **this / other time ${fmt(ms[0] / ms[1], 3)}** |`);
 }
 
 // ------------------------------------------------------------ memory (fresh process)
@@ -309,6 +350,7 @@ if (mode === 'memory') {
     process.stdout.write(r.stdout);
     if (r.status !== 0) process.stderr.write(r.stderr);
   }
+  if (mode === 'paired') await benchPaired(pairedDir);
   if (mode === 'all' || mode === 'query') await benchQuery(500000, 200000, 'top-k while ingesting 500k/s');
   if (mode === 'all' || mode === 'visibility') await benchVisibility();
 }

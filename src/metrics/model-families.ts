@@ -7,7 +7,7 @@
 import type { Model } from '../model/model.js';
 import { DROP_KINDS } from '../model/model.js';
 import { CAUSE_NAMES } from '../records/layout.js';
-import { BUCKET_LE_SECONDS, NBUCKETS } from '../model/histograms.js';
+import { EXPORT_LE_SECONDS, exportCumulative } from '../model/histograms.js';
 import { NSTATE_CODES, stateName } from '../model/states.js';
 import { protoName, type Dimension } from '../model/keys.js';
 import { Exposition } from './exposition.js';
@@ -83,11 +83,9 @@ export function writeModelMetrics(out: Exposition, model: Model, opts: ModelMetr
   out.family('ctscope_conntrack_lifetime_seconds', 'histogram', 'Lifetime of destroyed conntrack entries, allocation to destroy, by protocol and final state.');
   for (const [g, h] of [...model.lifetimes].sort((a, b) => a[0] - b[0])) {
     const labels = { proto: protoName(Math.floor(g / NSTATE_CODES)), state: stateName(g % NSTATE_CODES) };
-    let acc = 0;
-    for (let i = 0; i < NBUCKETS - 1; i++) {
-      acc += h.buckets[i]!;
-      out.sample('ctscope_conntrack_lifetime_seconds_bucket', acc, { ...labels, le: String(BUCKET_LE_SECONDS[i]) });
-    }
+    // one bound per octave (the model's buckets are finer: /v1/lifetimes' percentiles)
+    const cum = exportCumulative(h.buckets);
+    for (let n = 0; n < EXPORT_LE_SECONDS.length; n++) out.sample('ctscope_conntrack_lifetime_seconds_bucket', cum[n]!, { ...labels, le: String(EXPORT_LE_SECONDS[n]) });
     out.sample('ctscope_conntrack_lifetime_seconds_bucket', h.count, { ...labels, le: '+Inf' });
     out.sample('ctscope_conntrack_lifetime_seconds_sum', h.sumSeconds, labels);
     out.sample('ctscope_conntrack_lifetime_seconds_count', h.count, labels);

@@ -22,7 +22,7 @@ import { Worker } from 'node:worker_threads';
 import { NDIMS } from './keys.js';
 import { Handoff, HANDOFF_BYTES } from '../handoff.js';
 import { keyHash, WindowedHeavyHitters, type HeavyHitterOptions, type HeavyState } from './heavy.js';
-import { KeyedLifetimes, NBUCKETS, type KeyedLifetimesState } from './histograms.js';
+import { KEYED_BUCKETS, KeyedLifetimes, type KeyedLifetimesState } from './histograms.js';
 
 /** What countPending() counts into. */
 export interface Counters {
@@ -40,7 +40,7 @@ export interface CountersState {
 /**
  * Count n pending records: keys of dimension d at keys[d * stride + j], the
  * record's stream at streams[j]; and m destroys, the j-th with its keys in
- * column lifeAt[j] (rising) and its lifetime in bucket lifeBucket[j].
+ * column lifeAt[j] (rising) and its lifetime in bucket lifeBucket[j] (histograms.ts KEYED_SCALE).
  *
  * In chunks of CHUNK records, the helper's slots: whichever thread counts,
  * the same adds in the same order. Per chunk, a dimension whose key is the
@@ -116,7 +116,7 @@ function countLifetimes(lifetimes: (KeyedLifetimes | null)[], keys: Float64Array
     for (j = j0; j < j1; j++) kl.addBucket(keys[base + lifeAt[j]!]!, lifeBucket[j]!);
   }
 }
-const scratchBuckets = new Float64Array(NBUCKETS);
+const scratchBuckets = new Float64Array(KEYED_BUCKETS);
 
 /**
  * Counts per (key, stream) of one batch, while they are few: a small

@@ -14,7 +14,7 @@ import { readIdHi, readIdLo } from '../records/id.js';
 import { addressKey, DADDR, DIM, SADDR, TWO32 } from './keys.js';
 import { C } from './totals.js';
 import { FF, type FlowTable } from './flow-table.js';
-import { Histogram, bucketOf } from './histograms.js';
+import { Histogram, bucketOf, keyedBucket } from './histograms.js';
 import { IPPROTO_TCP, NSTATE_CODES, stateCode } from './states.js';
 import type { ModelState } from './model-state.js';
 
@@ -64,7 +64,7 @@ export class EntryLifecycle {
   /**
    * DESTROY: the entry's lifetime and final dwell go into the histograms and
    * it leaves the table for the recently closed ring. Returns the lifetime's
-   * bucket (for the per-key lifetimes), or -1 when the allocation time is unknown.
+   * bucket on the per-key scale (histograms.ts KEYED_SCALE), or -1 when the allocation time is unknown.
    */
   destroy(b: RecordColumns, i: number, o: number): number {
     const ft = this.flows;
@@ -97,8 +97,9 @@ export class EntryLifecycle {
       const g = proto * NSTATE_CODES + code;
       let h = state.lifetimeByGroup[g];
       if (!h) state.lifetimes.set(g, (h = state.lifetimeByGroup[g] = new Histogram()));
-      bucket = bucketOf(lifetime);
-      h.addBucket(bucket, lifetime);
+      const b = bucketOf(lifetime);
+      h.addBucket(b, lifetime);
+      bucket = keyedBucket(b);
     } else {
       state.unknownLifetimes++;
     }

@@ -60,9 +60,9 @@ describe.skipIf(!tier.ok)('a mark set on the reply path', () => {
     // the question before the traffic builds the mark index: every change after it goes through its upkeep
     await daemon.get('/v1/occupancy?by=mark&limit=1');
 
-    children.push(await tcpClients(lab.client, a, lab.serverAddress, PORT, N_A, { hold: true }));
-    children.push(await tcpClients(lab.client, b, lab.serverAddress, PORT, N_B, { hold: true }));
-    children.push(await tcpClients(lab.client, c, lab.serverAddress, PORT, N_C, { hold: true }));
+    children.push(await tcpClients(lab.client, a, lab.serverAddress, PORT, N_A, { hold: true, parallel: N_A }));
+    children.push(await tcpClients(lab.client, b, lab.serverAddress, PORT, N_B, { hold: true, parallel: N_B }));
+    children.push(await tcpClients(lab.client, c, lab.serverAddress, PORT, N_C, { hold: true, parallel: N_C }));
 
     const kernel = async (mark: number) => (await lab.conntrackList(lab.server, ['-m', String(mark)])).filter((l) => l.includes(`dport=${PORT}`)).length;
     expect([await kernel(MARK_A), await kernel(MARK_B)]).toEqual([N_A, N_B]);

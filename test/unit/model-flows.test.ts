@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FlowTable } from '../../src/model/flow-table.js';
-import { Histogram, KeyedLifetimes, bucketOf } from '../../src/model/histograms.js';
+import { Histogram, KEYED_BUCKETS, KEYED_SCALE, KeyedLifetimes, bucketOf } from '../../src/model/histograms.js';
 
 // upsert() probes once and inserts into the slot its miss ended on, except
 // after an eviction or an index growth; checked against a Map through all three.
@@ -51,7 +51,7 @@ describe('lifetime buckets computed once', () => {
       a.add(ns);
       b.addBucket(bucketOf(ns), ns);
       ka.add(5, ns);
-      kb.addBucket(5, bucketOf(ns));
+      kb.addBucket(5, KEYED_SCALE.bucketOf(ns));
     }
     expect(Array.from(b.buckets)).toEqual(Array.from(a.buckets));
     expect(b.sumSeconds).toBe(a.sumSeconds);
@@ -66,7 +66,7 @@ describe('KeyedLifetimes.addCounts', () => {
     const k = 4026531840; // a netns inode: the constant key of a host
     one.addBucket(k, 3);
     many.addBucket(k, 3);
-    const none = new Float64Array(32);
+    const none = new Float64Array(KEYED_BUCKETS);
     none[3] = 1;
     expect(many.addCounts(k + 1, none)).toBe(false); // holds no way: nothing added
     expect(many.state()).toEqual(one.state());
@@ -76,10 +76,11 @@ describe('KeyedLifetimes.addCounts', () => {
       [1, 1, 1, 1, 1],
     ];
     for (const r of rounds) {
-      const counts = new Float64Array(32);
+      const counts = new Float64Array(KEYED_BUCKETS);
       r.forEach((c, b) => (counts[b] = c));
       counts[20] = 9;
-      for (let b = 0; b < 32; b++) for (let c = 0; c < counts[b]!; c++) one.addBucket(k, b);
+      counts[KEYED_BUCKETS - 1] = 2;
+      for (let b = 0; b < KEYED_BUCKETS; b++) for (let c = 0; c < counts[b]!; c++) one.addBucket(k, b);
       expect(many.addCounts(k, counts)).toBe(true);
       expect(many.state()).toEqual(one.state());
       expect(many.median(k)).toBe(one.median(k));

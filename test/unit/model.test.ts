@@ -117,16 +117,17 @@ describe('flow lifecycle', () => {
     const lt = m.lifetimeGroups('state');
     expect(lt.groups).toHaveLength(1);
     expect(lt.groups[0]).toMatchObject({ proto: 'tcp', state: 'TIME_WAIT', count: 1, mean_s: 121 });
-    // 121 s lies in the (65.536, 131.072] bucket.
-    expect(lt.groups[0]!.p50_s).toBeCloseTo(131.072, 3);
+    // 121 s lies in the exact histograms' (118.784, 122.88] bucket (16 to the octave): its midpoint
+    expect(lt.groups[0]!.p50_s).toBeCloseTo(120.832, 3);
     const dwell = m.finalDwell.values().next().value!;
     expect(dwell.count).toBe(1);
     expect(dwell.sumSeconds).toBeCloseTo(120, 2);
     const churn = m.churn({ by: 'src', window: 900, limit: 5 });
-    expect(churn.items[0]).toMatchObject({ key: '10.3.0.1', count: 1, destroyed: 1, median_lifetime_s: 131.072 });
+    // per key, one bucket an octave: (65.536, 131.072], its midpoint
+    expect(churn.items[0]).toMatchObject({ key: '10.3.0.1', count: 1, destroyed: 1, median_lifetime_s: 98.304 });
     // By protocol, from the exact per-protocol histograms; the same in every other dimension.
-    expect(m.churn({ by: 'proto', window: 900, limit: 5 }).items[0]).toMatchObject({ key: 'tcp', median_lifetime_s: 131.072 });
-    for (const by of ['dst', 'dport', 'netns', 'src,dport'] as const) expect(m.churn({ by, window: 900, limit: 5 }).items[0]!.median_lifetime_s).toBe(131.072);
+    expect(m.churn({ by: 'proto', window: 900, limit: 5 }).items[0]).toMatchObject({ key: 'tcp', median_lifetime_s: 120.832 });
+    for (const by of ['dst', 'dport', 'netns', 'src,dport'] as const) expect(m.churn({ by, window: 900, limit: 5 }).items[0]!.median_lifetime_s).toBe(98.304);
   });
 
   // issue 12: a mark set after the first packet (CONNMARK / nft `ct mark set`
@@ -359,7 +360,7 @@ describe('advice', () => {
     const window = m.span();
     const a = advise({ model: m, tables: m.tables.list(window), environment: { entry: { bytes: 320, bucket_bytes: 8, source: 'slabinfo' }, memTotalBytes: 2 ** 30 }, window }).advice;
     const byId = new Map(a.map((x) => [x.id, x]));
-    expect(byId.get('connection-reuse')?.evidence).toMatchObject({ src: '10.11.0.5', dport: 80, allocations: 1499, destroyed: 1399, median_lifetime_s: 0.512 });
+    expect(byId.get('connection-reuse')?.evidence).toMatchObject({ src: '10.11.0.5', dport: 80, allocations: 1499, destroyed: 1399, median_lifetime_s: 0.384 });
     expect(byId.get('notrack')?.evidence).toMatchObject({ dport: 53, service: 'DNS', allocations: 503, udp_share_of_live: 1 });
     expect(byId.get('table-size')).toMatchObject({ level: 'action', evidence: { max: 700, peak_count: 603, peak_max: 700, entry_bytes: 320 } });
     expect(byId.get('table-full')).toMatchObject({ level: 'action', evidence: { count: 603, max: 700, level: 'action' } });

@@ -66,7 +66,7 @@ describe('GET /v1/churn', () => {
       ['10.0.0.2', 13],
       ['10.0.0.3', 3],
     ]);
-    expect(body.items[0]).toMatchObject({ destroyed: 2, median_lifetime_s: 32.768 });
+    expect(body.items[0]).toMatchObject({ destroyed: 2, median_lifetime_s: 24.576 }); // 30 s: the per-key octave (16.384, 32.768]'s midpoint
     expect(body.items[0].rate).toBeCloseTo(29 / 60, 5);
     expect(body.items[0].share).toBeCloseTo(29 / 45, 5);
     expect(body.items[1].median_lifetime_s).toBeNull();

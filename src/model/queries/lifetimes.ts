@@ -2,7 +2,7 @@
 // destroy) grouped by protocol, or by protocol and final state.
 
 import { protoName } from '../keys.js';
-import { BUCKET_LE_SECONDS, Histogram, NBUCKETS } from '../histograms.js';
+import { EXPORT_LE_SECONDS, Histogram, NBUCKETS, exportCumulative } from '../histograms.js';
 import { NSTATE_CODES, stateName } from '../states.js';
 import type { ModelState } from '../model-state.js';
 import { round } from './round.js';
@@ -54,14 +54,18 @@ export function lifetimeGroups(st: ModelState, by: 'proto' | 'state'): LifetimeG
   return { by, unknown_start: st.unknownLifetimes, groups: out };
 }
 
-/** Cumulative buckets (Prometheus style), empty ones left out except +Inf. */
+/**
+ * Cumulative buckets (Prometheus style) at one bound per octave, as /metrics
+ * has them; octaves with nothing in them left out, except +Inf. The
+ * percentiles are taken from the finer buckets underneath.
+ */
 export function histogramBuckets(b: ArrayLike<number>): Array<{ le: number | '+Inf'; count: number }> {
+  const cum = exportCumulative(b);
   const out: Array<{ le: number | '+Inf'; count: number }> = [];
-  let acc = 0;
-  for (let i = 0; i < NBUCKETS; i++) {
-    acc += b[i]!;
-    if (b[i] === 0 && i < NBUCKETS - 1) continue;
-    out.push({ le: i < NBUCKETS - 1 ? BUCKET_LE_SECONDS[i]! : '+Inf', count: acc });
+  for (let n = 0; n < cum.length; n++) {
+    const inf = n === cum.length - 1;
+    if (!inf && cum[n] === (n > 0 ? cum[n - 1] : 0)) continue;
+    out.push({ le: inf ? '+Inf' : EXPORT_LE_SECONDS[n]!, count: cum[n]! });
   }
   return out;
 }

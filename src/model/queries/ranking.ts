@@ -6,7 +6,7 @@
 import { DIM, dimIndex, formatKey, isPodDimension, type Dimension, type PodDimension } from '../keys.js';
 import { KeyCounter } from '../heavy.js';
 import { C } from '../totals.js';
-import { NBUCKETS, quantileOf } from '../histograms.js';
+import { KEYED_BUCKETS, KEYED_SCALE, NBUCKETS, quantileOf } from '../histograms.js';
 import { NSTATE_CODES } from '../states.js';
 import { S_DESTROY, STREAM_COUNTER, STREAMS, type ModelState, type StreamName } from '../model-state.js';
 import { round } from './round.js';
@@ -178,13 +178,13 @@ export class Ranking {
     const kl = this.st.counters.lifetimes[d];
     if (!kl) return null;
     this.st.countingHere();
-    const sum = new Float64Array(NBUCKETS);
+    const sum = new Float64Array(KEYED_BUCKETS);
     let any = false;
     for (const k of keys) any = kl.addInto(k, sum) || any;
     if (!any) return null;
     let n = 0;
-    for (let b = 0; b < NBUCKETS; b++) n += sum[b]!;
-    return quantileOf(sum, n, 0.5);
+    for (let b = 0; b < KEYED_BUCKETS; b++) n += sum[b]!;
+    return quantileOf(sum, n, 0.5, KEYED_SCALE);
   }
 
   private item(d: number, key: number, count: number, window: number, total: number): TopKItem {
