@@ -8,6 +8,9 @@ import { replayCommand } from '../../src/cli/commands/replay.js';
 import type { ReplayReport } from '../../src/capture/report.js';
 import { CaptureWriter } from '../../src/capture/writer.js';
 import { readConntrackText } from '../../src/import/conntrack-text.js';
+import { encodeBatch, type RecordInit } from '../../src/records/encode.js';
+import { IPS, Kind } from '../../src/records/layout.js';
+import type { ProcSnapshot } from '../../src/proc/types.js';
 
 const FX = path.resolve(__dirname, '../fixtures');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctreplay-'));
@@ -69,6 +72,14 @@ describe('replay of real conntrack -E captures', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/Allocations by source/);
     expect(r.out).toMatch(/10\.78\.9\.1 +37/);
+    // issue 12: conntrack -E text carries no refused packets and no kernel readings; the
+    // report says what it cannot know rather than "Drops: 0"
+    expect(r.out).not.toMatch(/^Drops: 0/m);
+    expect(r.out).toMatch(/^Drops: unknown — this input cannot carry them/m);
+    expect(r.out).toMatch(/^What conntrack text cannot carry \(unknown, not zero\):$/m);
+    expect(r.out).toMatch(/drops: conntrack -E prints no refused packets/);
+    expect(r.out).toMatch(/the kernel's own figures \(count, max, per-CPU statistics\): no \/proc readings/);
+    expect(r.out).toMatch(/events conntrack -E lost itself/);
   });
 
   it('--what-if re-simulates with the timeouts learnt from the records', async () => {
@@ -84,6 +95,39 @@ describe('replay of real conntrack -E captures', () => {
 });
 
 describe('replay of .ctcap captures', () => {
+  // issue 12: "the replay's table-near-full evidence pairs a peak count from one
+  // moment with a limit from another". Readings: 900 of 1,000 (90 %), then the
+  // limit raised and the count at its highest, 1,200 of 2,000 (60 %). The peak
+  // is the reading of highest utilization, its count and max together.
+  it('pairs a table peak count with the limit of the same reading, in the report and the advice', async () => {
+    const f = path.join(dir, 'peak.ctcap');
+    const NS = 4026532999;
+    const w = CaptureWriter.open(f, { flushMs: 0, flushRecords: 100, bootBaseNs: 0, sources: [{ name: 'netlink', hook: 'ctnetlink' }] });
+    const snap = (s: number, count: number, max: number): ProcSnapshot => ({ ts: s * 1e9, netns: NS, count, max, buckets: 1024, stats: { drop: 0, early_drop: 0, insert_failed: 0 }, timeouts: { udp_timeout: 30 }, name: 'labpeak' });
+    const recs: RecordInit[] = [];
+    for (let i = 0; i < 40; i++) recs.push({ kind: Kind.ALLOC, ts: 1e9 + i * 1e7, start: 1e9 + i * 1e7, id: BigInt(i + 1), src: '10.44.0.1', dst: '10.44.0.2', sport: 2000 + i, dport: 53, proto: 17, netns: NS, status: IPS.CONFIRMED });
+    w.ingestRaw(encodeBatch(recs.slice(0, 20)), 20);
+    w.writeProc(snap(1, 900, 1000));
+    w.writeProc(snap(1.2, 600, 1000));
+    w.ingestRaw(encodeBatch(recs.slice(20)), 20);
+    w.writeProc(snap(2, 950, 2000));
+    w.writeProc(snap(3, 1200, 2000));
+    w.writeProc(snap(3.5, 1000, 2000));
+    w.close();
+    const r = await report([f]);
+    const k = r.occupancy.kernel.find((t) => t.netns === NS)!;
+    expect(k).toMatchObject({ peak_count: 900, peak_max: 1000, peak_utilization: 0.9, last_count: 1000, max: 2000 });
+    const full = r.advice.find((a) => a.id === 'table-full' && a.netns === NS);
+    expect(full, JSON.stringify(r.advice.map((a) => a.id))).toBeDefined();
+    expect((full!.evidence as { peak: unknown }).peak).toEqual({ count: 900, max: 1000, utilization: 0.9, at_s: 1 });
+    expect(full!.title).toMatch(/reached 90 % of nf_conntrack_max \(900 of 1,000\)/);
+    const size = r.advice.find((a) => a.id === 'table-size');
+    expect(size?.evidence).toMatchObject({ peak_count: 900, peak_max: 1000 });
+    const text = await run([f, '--report', 'text']);
+    expect(text.out).toMatch(/peak 900 of 1000 \(90\.0 %\)/);
+    expect(text.out).not.toMatch(/peak 1200 of/);
+  });
+
   it('replays a capture written from imported records to the same counts', async () => {
     const src = path.join(FX, 'conntrack', 'acct-ts-id-ext.txt');
     const f = path.join(dir, 'from-text.ctcap');
