@@ -55,7 +55,7 @@ describe.skipIf(!tier.ok)('a mark set on the reply path', () => {
         `  ct direction reply ip daddr ${a} ct mark set ${MARK_A}\n  ct direction reply ip daddr ${b} ct mark set ${MARK_B}\n }\n}\n`,
     );
     children.push(await tcpServer(lab.server, lab.serverAddress, PORT));
-    daemon = await DaemonProcess.start();
+    daemon = await DaemonProcess.start([], 60_000); // start-up is slow on a loaded machine
     await until(async () => (await daemon!.get('/v1/status')).sources.find((s: { name: string }) => s.name === 'netlink')?.namespaces.some((n: { inode: number; state: string }) => n.inode === serverNs && n.state === 'running'), 10_000, 'the lab namespace followed');
     // the question before the traffic builds the mark index: every change after it goes through its upkeep
     await daemon.get('/v1/occupancy?by=mark&limit=1');
