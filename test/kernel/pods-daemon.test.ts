@@ -239,9 +239,11 @@ ${ips.map((ip) => `    ip saddr ${ip} ct state new counter\n    ip saddr ${ip} c
     const toDb = async () => (await node.nodeExec(['conntrack', '-L', '-r', db.ip!])).stdout.split('\n').filter((l) => l.includes('dport=')).length;
     expect(await toDb()).toBe(7);
     await node.removePod(db);
-    const stale = await until('db-0 in /v1/stale', async () => {
+    // the entries reach the daemon as the kernel reports them: wait until all seven are in
+    const stale = await until('db-0 in /v1/stale with its 7 entries', async () => {
       const r = await daemon!.get('/v1/stale');
-      return r.destinations.find((d: { destination: string }) => d.destination === db.ip) as any;
+      const d = r.destinations.find((d: { destination: string }) => d.destination === db.ip) as any;
+      return d && d.entries >= 7 ? d : undefined;
     });
     expect(stale).toMatchObject({
       reason: 'deleted_pod',
