@@ -33,12 +33,10 @@
 //   then evicts unassured entries of namespaces at 95 % of max or more until
 //   they are below it.
 
-/**
- * Entries per chain early_drop meets, per entry of the table and bucket: it
- * walks NF_CT_EVICTION_RANGE (8) chains, and every entry hangs in the hash
- * twice (its original and its reply tuple).
- */
-const CHAINS = 8 * 2;
+/** Chains early_drop walks (NF_CT_EVICTION_RANGE). */
+const CHAINS = 8;
+/** Chains the packets of a new flow look up (its first packet, and the reply or ICMP error that comes back: fitted, see above). */
+const LOOKUP_CHAINS = 2;
 /** Times the collector meets each entry in its walk (both tuples are hashed). */
 const GC_VISITS = 2;
 /** The timer wheel's lateness as a share of its level's granularity (fitted: see above). */
@@ -53,8 +51,12 @@ const GC_BIAS_COUNT = 100;
 const GC_BIAS_S = 60;
 /** Seconds the early-drop walk's counts are reused for (they move slowly between passes). */
 const CACHE_S = 0.05;
-/** Entries sampled per pass for the mean time to expiry (the kernel sees them all; beyond this the mean is estimated). */
-const GC_SAMPLE = 20_000;
+/** Visits a cycle adds to its running mean one by one; beyond this each stands for several (a very large table). */
+const GC_MAX_VISITS = 400_000;
+/** CONFIG_HZ of this machine's kernel (and Debian's, Ubuntu's): jiffies a second. */
+export const DEFAULT_HZ = 250;
+/** Seconds the worker takes to walk an empty hash of 262,144 buckets here (measured: 30-50 ms on a loaded machine). */
+const WALK_S_PER_BUCKET = 0.04 / 262_144;
 
 export interface TableEvent {
   /** Seconds. */
@@ -95,6 +97,8 @@ interface NsState {
   cacheUnassured: number;
   /** Entries the capture could not see being made (alive before it, no dump). */
   phantom: number;
+  /** Entries the collector is removing (still counted). */
+  going: number;
   stats: SimStats;
   lastT: number;
 }
@@ -110,18 +114,29 @@ export interface KernelTableOptions {
   start: number;
   /** Entries a pass removes per second (from the recording's passes; default DEFAULT_REAP_RATE). */
   reapRate?: number;
+  /** The kernel's CONFIG_HZ (default DEFAULT_HZ): the collector counts in jiffies. */
+  hz?: number;
 }
 
-/** How late the timer wheel fires a delay of `d` seconds (HZ=250: 8^level jiffies of granularity). */
-export function wheelLateness(d: number): number {
-  const jiffies = d * 250;
+/** How late the timer wheel fires a delay of `d` seconds (8^level jiffies of granularity, 64 slots a level). */
+export function wheelLateness(d: number, hz = DEFAULT_HZ): number {
+  const jiffies = d * hz;
   let gran = 1;
   let span = 64;
   while (jiffies >= span && gran < 4096) {
     gran *= 8;
     span *= 8;
   }
-  return gran > 1 ? (WHEEL_LATE * gran) / 250 : 0;
+  return gran > 1 ? (WHEEL_LATE * gran) / hz : 0;
+}
+
+/** A stable pseudo-random place in the hash for tuple v (an integer mix: the same input, the same walk). */
+function tupleHash(v: number): number {
+  let h = Math.imul(v ^ 0x9e3779b9, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }
 
 /** One simulated table per namespace, one collector for all. */
@@ -134,23 +149,37 @@ export class KernelTable {
   /** When each entry was removed (NaN: alive). */
   private endAt = new Float64Array(1024);
   private n = 0;
+  /** Set by a failed allocation; the worker's next run then kills droppable entries of tables at 95 % or more. */
   private gcFlag = false;
+  /** When the worker runs next (the next cycle, or the rest of this one after a yield). */
   nextPass: number;
+  /** When each cycle began. */
   readonly passes: number[] = [];
-  /** Entries a pass is removing (still counted until their time): a min-heap of (time, entry). */
+  /** Entries the worker is removing (still counted until their time): a min-heap of (time, entry). */
   private dyingT: number[] = [];
   private dyingK: number[] = [];
-  /** Live entries' expiry, for the collector's mean: scanned in place. */
+  /** The cycle under way: its walk (tuples in hash order), how far it got, its running mean (jiffies) and count. */
+  private cycle: { start: number; order: Int32Array; i: number; m: number; c: number; weight: number } | null = null;
+  private readonly hz: number;
+  private readonly expiredMax: number;
+  /** Seconds to walk the whole hash, and a yield's (a jiffy, then the wait for the CPU). */
+  private readonly walkS: number;
+  private readonly yieldS: number;
+  private scheduled: number[];
+
   constructor(private readonly o: KernelTableOptions) {
     this.nextPass = o.schedule[0]!;
     this.scheduled = o.schedule.slice(1);
+    this.hz = o.hz ?? DEFAULT_HZ;
+    this.expiredMax = Math.floor(64_000 / this.hz);
+    this.walkS = o.buckets * WALK_S_PER_BUCKET;
+    this.yieldS = Math.max(1 / this.hz, (this.expiredMax + 1) / (o.reapRate ?? DEFAULT_REAP_RATE));
   }
-  private scheduled: number[];
 
   private nsState(ns: number): NsState {
     let s = this.ns[ns];
     if (!s) {
-      s = this.ns[ns] = { count: 0, heapT: [], heapK: [], unassured: [], accEarly: 0, accWalk: 0, unassuredLive: 0, cacheT: -Infinity, cacheExpired: 0, cacheUnassured: 0, phantom: 0, stats: { admitted: 0, drops: 0, earlyDrops: 0, gcEvictions: 0, expiredByGc: 0, expiredByWalk: 0, peak: 0, area: 0, above: [0, 0, 0] }, lastT: this.o.start };
+      s = this.ns[ns] = { count: 0, heapT: [], heapK: [], unassured: [], accEarly: 0, accWalk: 0, unassuredLive: 0, cacheT: -Infinity, cacheExpired: 0, cacheUnassured: 0, phantom: 0, going: 0, stats: { admitted: 0, drops: 0, earlyDrops: 0, gcEvictions: 0, expiredByGc: 0, expiredByWalk: 0, peak: 0, area: 0, above: [0, 0, 0] }, lastT: this.o.start };
     }
     return s;
   }
@@ -192,7 +221,7 @@ export class KernelTable {
         continue;
       }
       if (this.nextPass <= t) {
-        this.pass(this.nextPass);
+        this.slice(this.nextPass);
         continue;
       }
       break;
@@ -207,24 +236,15 @@ export class KernelTable {
     this.advance(t);
     const s = this.nsState(ns);
     this.account(s, t);
+    // the packet's lookup walks a chain, removing the expired entries it meets
+    this.walk(t, LOOKUP_CHAINS);
     const max = this.o.maxAt(t);
     if (max > 0 && s.count + s.phantom >= max) {
       // early_drop: expired entries on the way are removed, of whatever
       // namespace (room for the next packet, not this one)...
-      for (const o of this.ns) {
-        if (!o) continue;
-        if (t - o.cacheT >= CACHE_S) this.recount(o, t);
-        if (o.cacheExpired === 0) continue;
-        o.accWalk += (CHAINS * o.cacheExpired) / this.o.buckets;
-        while (o.accWalk >= 1 && this.popExpired(o, t)) {
-          o.accWalk -= 1;
-          o.cacheExpired = Math.max(0, o.cacheExpired - 1);
-          o.stats.expiredByWalk++;
-        }
-        if (o.accWalk >= 1) o.accWalk = 0;
-      }
+      this.walk(t, CHAINS);
       // ...and an unassured one evicted makes room for this one.
-      s.accEarly += 1 - Math.exp((-CHAINS * s.cacheUnassured) / this.o.buckets);
+      s.accEarly += 1 - Math.exp((-CHAINS * 2 * s.cacheUnassured) / this.o.buckets);
       if (s.accEarly >= 1 && this.evictUnassured(s, t, false)) {
         s.accEarly -= 1;
         s.cacheUnassured = Math.max(0, s.cacheUnassured - 1);
@@ -240,6 +260,43 @@ export class KernelTable {
     s.stats.admitted++;
     if (s.count + s.phantom > s.stats.peak) s.stats.peak = s.count + s.phantom;
     return k;
+  }
+
+  /**
+   * A walk of `chains` hash chains (a lookup, early_drop) at t: the expired
+   * entries of any namespace it meets are removed (expected values: each
+   * expired entry hangs in two chains of `buckets`).
+   */
+  private walk(t: number, chains: number): void {
+    for (const o of this.ns) {
+      if (!o) continue;
+      if (t - o.cacheT >= CACHE_S) this.recount(o, t);
+      if (o.cacheExpired === 0) continue;
+      o.accWalk += (chains * 2 * o.cacheExpired) / this.o.buckets;
+      while (o.accWalk >= 1 && this.popExpired(o, t)) {
+        o.accWalk -= 1;
+        o.cacheExpired = Math.max(0, o.cacheExpired - 1);
+        o.stats.expiredByWalk++;
+      }
+      if (o.accWalk >= 1) o.accWalk = 0;
+    }
+  }
+
+  /**
+   * A dump of the table at t (ctnetlink, as a resync or `conntrack -L` asks
+   * for): it walks every bucket and removes the expired entries it meets, of
+   * every namespace. Returns how many.
+   */
+  dump(t: number): number {
+    this.advance(t);
+    let n = 0;
+    for (const s of this.ns) {
+      if (!s) continue;
+      this.account(s, t);
+      while (this.popExpired(s, t)) n++;
+      s.cacheT = -Infinity;
+    }
+    return n;
   }
 
   /** A packet of a live entry: its expiry moves to `expiry`. */
@@ -283,81 +340,105 @@ export class KernelTable {
 
   // ---------------------------------------------------------------- collector
 
-  private pass(g: number): void {
+  /** Start a cycle at g: the walk's order is fixed now (what arrives later is not met). */
+  private startCycle(g: number): void {
     this.passes.push(g);
-    // What has expired goes, spread over the pass at the reap rate.
-    const expired: Array<{ s: NsState; ks: number[] }> = [];
-    let total = 0;
     for (const s of this.ns) {
       if (!s) continue;
       this.account(s, g);
-      const ks: number[] = [];
-      for (;;) {
-        const k = this.popDue(s, g);
-        if (k < 0) break;
-        this.flags[k] = this.flags[k]! | 8; // dying: counted until removed
-        ks.push(k);
-      }
-      s.stats.expiredByGc += ks.length;
-      total += ks.length;
-      expired.push({ s, ks });
       s.cacheT = -Infinity;
     }
-    // After a failed allocation, unassured entries of a table at 95 % or more go too, until it is below.
-    const trims: Array<{ s: NsState; ks: number[] }> = [];
-    if (this.gcFlag) {
-      const max = this.o.maxAt(g);
-      const max95 = Math.floor(max / 100) * 95;
-      for (const e of expired) {
-        const s = e.s;
-        if (max95 === 0) continue;
-        const ks: number[] = [];
-        let count = s.count + s.phantom - e.ks.length;
-        while (count >= max95) {
-          const k = this.pickUnassured(s, g);
-          if (k < 0) break;
-          this.flags[k] = this.flags[k]! | 8;
-          ks.push(k);
-          count--;
-        }
-        s.stats.gcEvictions += ks.length;
-        total += ks.length;
-        trims.push({ s, ks });
-      }
-    }
-    this.gcFlag = false;
-    const dur = total / (this.o.reapRate ?? DEFAULT_REAP_RATE);
-    for (const e of [...expired, ...trims]) {
-      e.ks.forEach((k, i) => heapPush(this.dyingT, this.dyingK, g + ((i + 0.5) / e.ks.length) * dur, k));
-    }
-    // The mean time to expiry of what is left (each clamped, each met twice), over a sample.
-    let heapSlots = 0;
-    for (const s of this.ns) if (s) heapSlots += s.heapK.length;
-    const step = Math.max(1, Math.ceil(heapSlots / GC_SAMPLE));
-    let seen = 0;
-    let acc = 0;
-    let live = 0;
+    // every live entry, both tuples, in hash order (a stable pseudo-random place per tuple)
+    const live: number[] = [];
     for (const s of this.ns) {
       if (!s) continue;
-      for (let j = 0; j < s.heapK.length; j += step) {
+      for (let j = 0; j < s.heapK.length; j++) {
         const k = s.heapK[j]!;
-        if (!(this.flags[k]! & 1) || this.flags[k]! & 8 || this.expiry[k] !== s.heapT[j]) continue;
-        acc += Math.min(GC_CLAMP_S, Math.max(GC_MIN_S, this.expiry[k]! - g));
-        seen++;
+        if (this.flags[k]! & 1 && !(this.flags[k]! & 8) && this.expiry[k] === s.heapT[j]) live.push(k);
       }
-      live += s.count;
     }
-    live -= total;
-    let sum = GC_BIAS_COUNT * GC_BIAS_S;
-    let n = GC_BIAS_COUNT;
-    if (seen > 0 && live > 0) {
-      sum += (acc / seen) * live * GC_VISITS;
-      n += live * GC_VISITS;
+    const V = live.length * GC_VISITS;
+    const bin = new Int32Array(V + 1);
+    const at = new Int32Array(V);
+    for (let i = 0; i < live.length; i++) {
+      for (let d = 0; d < GC_VISITS; d++) {
+        const v = live[i]! * GC_VISITS + d;
+        const b = Math.floor((tupleHash(v) / 4294967296) * V);
+        at[i * GC_VISITS + d] = b;
+        bin[b + 1]!++;
+      }
     }
-    const mean = Math.min(GC_MAX_S, Math.max(GC_MIN_S, sum / n));
-    const delay = Math.max(mean - dur, 0.004);
-    this.nextPass = this.scheduled.length ? Math.max(this.scheduled.shift()!, g + dur) : g + dur + delay + wheelLateness(delay);
+    for (let b = 0; b < V; b++) bin[b + 1]! += bin[b]!;
+    const order = new Int32Array(V);
+    for (let i = 0; i < live.length; i++) for (let d = 0; d < GC_VISITS; d++) order[bin[at[i * GC_VISITS + d]!]!++] = live[i]! * GC_VISITS + d;
+    this.cycle = { start: g, order, i: 0, m: GC_BIAS_S * this.hz, c: GC_BIAS_COUNT, weight: Math.max(1, Math.ceil(V / GC_MAX_VISITS)) };
+  }
+
+  /**
+   * One run of the worker at time t: it walks on from where the last stopped,
+   * removing what has expired, adding what has not to the running mean, and
+   * (when a failed allocation set the flag) killing droppable entries of any
+   * table at 95 % of max or more; after GC_SCAN_EXPIRED_MAX removals it
+   * yields for a jiffy (and clears the flag), at the end of the hash it sets
+   * the next cycle.
+   */
+  private slice(t: number): void {
+    if (!this.cycle) this.startCycle(t);
+    const cy = this.cycle!;
+    const V = cy.order.length;
+    const step = V > 0 ? this.walkS / V : 0;
+    const max = this.o.maxAt(t);
+    const max95 = this.gcFlag && max > 0 ? Math.floor(max / 100) * 95 : 0;
+    const hz = this.hz;
+    let removed = 0;
+    const i0 = cy.i;
+    let now = t;
+    for (; cy.i < V; cy.i++) {
+      const k = Math.floor(cy.order[cy.i]! / GC_VISITS);
+      const f = this.flags[k]!;
+      if (!(f & 1) || f & 8) continue; // gone, or already going
+      if (removed > this.expiredMax) {
+        // yield: the next run a jiffy (and the wait for the CPU) later, the flag cleared
+        this.gcFlag = false;
+        this.nextPass = now + this.yieldS;
+        return;
+      }
+      now = t + (cy.i + 1 - i0) * step;
+      const s = this.ns[this.nsOf[k]!]!;
+      if (this.expiry[k]! <= now) {
+        this.dying(k, s, now);
+        s.stats.expiredByGc++;
+        removed++;
+        continue;
+      }
+      if (cy.i % cy.weight === 0) {
+        // the kernel's running mean, in whole jiffies (its integer division stalls it once the count is large)
+        const e = Math.min(GC_CLAMP_S * hz, Math.max(GC_MIN_S * hz, Math.round((this.expiry[k]! - now) * hz)));
+        cy.c += cy.weight;
+        cy.m += cy.weight * Math.trunc((e - cy.m) / cy.c);
+      }
+      if (max95 > 0 && s.count + s.phantom - s.going >= max95 && (!(f & 2) || f & 4)) {
+        this.dying(k, s, now);
+        s.stats.gcEvictions++;
+        removed++;
+      }
+    }
+    // the end of the hash: the next cycle after the mean, less this one's duration
+    now = t + (V - i0) * step;
+    this.cycle = null;
+    this.gcFlag = false;
+    const mean = Math.min(GC_MAX_S, Math.max(GC_MIN_S, cy.m / hz));
+    const took = Math.max(now - cy.start, 1 / hz);
+    const delay = mean > took ? mean - took : 1 / hz;
+    this.nextPass = this.scheduled.length ? Math.max(this.scheduled.shift()!, now) : now + delay + wheelLateness(delay, hz);
     this.compact();
+  }
+
+  /** Entry k is being removed by the collector at t (counted until then). */
+  private dying(k: number, s: NsState, t: number): void {
+    this.flags[k] = this.flags[k]! | 8;
+    s.going++;
+    heapPush(this.dyingT, this.dyingK, t, k);
   }
 
   // ---------------------------------------------------------------- entries
@@ -381,6 +462,7 @@ export class KernelTable {
 
   private kill(k: number, s: NsState, t: number): void {
     this.endAt[k] = t;
+    if (this.flags[k]! & 8) s.going--;
     if (!(this.flags[k]! & 2)) s.unassuredLive--;
     this.flags[k] = this.flags[k]! & ~1;
     s.count--;

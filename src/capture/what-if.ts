@@ -172,7 +172,7 @@ const E_USER = 2; // deleted by a user (conntrack -D/-F): keeps its end
 const E_LOST = 4; // gone during a netlink overrun (found by a resync): keeps its end
 const E_EVICTED = 8; // evicted (the eBPF hook says so)
 const E_OPEN = 16; // alive at the end of the capture
-const E_SEEN = 32; // alive when the capture began (a dump); `lastEvent` is its known expiry minus T
+const E_SEEN = 32; // first seen in a dump (its making not in the capture); `lastEvent` is its known expiry minus T
 const E_NATURAL = 64; // cause unknown or timeout
 
 class Col {
@@ -209,6 +209,8 @@ export class DemandCollector implements RecordSink {
   private readonly live = new Map<bigint, number>();
   private lStart: number[] = [];
   private lLast: number[] = [];
+  /** When a record last named the flow (a resync's dump finds those not named since it began gone). */
+  private lSeen: number[] = [];
   private lCls: number[] = [];
   private lT: number[] = [];
   private lFlags: number[] = [];
@@ -222,8 +224,13 @@ export class DemandCollector implements RecordSink {
   /** Destroys of flows the capture never saw made (eBPF, no dump): the kernel's count goes down. */
   readonly unknownEndTs: number[] = [];
   readonly unknownEndNs: number[] = [];
+  /** Dumps of a namespace's table (a resync: SYNC records), when each began and ended: the kernel removed the expired entries they walked over. */
+  readonly dumpStart: number[] = [];
+  readonly dumpEnd: number[] = [];
   /** Timeout per class as seen in the records (aux of NEW/UPDATE), seconds. */
   readonly learned: (number | undefined)[] = [];
+  /** The same per namespace (index): timeouts are per-namespace sysctls. */
+  readonly learnedByNs: (number | undefined)[][] = [];
   readonly procs = new Map<number, ProcSnapshot[]>();
   readonly nsIndex = new Map<number, number>();
   readonly nsInode: number[] = [];
@@ -272,7 +279,10 @@ export class DemandCollector implements RecordSink {
           const id = b.id[i]!;
           const cls = timeoutClass(b.proto[i]!, b.state[i]!, b.status[i]!);
           const aux = b.aux[i]!;
-          if ((kind === Kind.ALLOC || kind === Kind.UPDATE) && aux > 0) this.learned[cls] = aux;
+          if ((kind === Kind.ALLOC || kind === Kind.UPDATE) && aux > 0) {
+            this.learned[cls] = aux;
+            (this.learnedByNs[this.nsOf(b.netns[i]!)] ??= [])[cls] = aux;
+          }
           let slot = this.live.get(id);
           const assured = b.status[i]! & IPS.ASSURED ? E_ASSURED : 0;
           const closing = b.proto[i] === 6 && TCP_CLOSING.has(TCP_STATE_NAMES[b.state[i]!] ?? '') ? 128 : 0;
@@ -280,6 +290,7 @@ export class DemandCollector implements RecordSink {
             if (kind === Kind.CONFIRM) break; // the ALLOC opens it
             slot = this.free.pop() ?? this.lStart.length;
             this.live.set(id, slot);
+            this.lSeen[slot] = ts;
             this.lStart[slot] = kind === Kind.ALLOC ? ts : Math.min(ts, this.firstTs);
             this.lNs[slot] = this.nsOf(b.netns[i]!);
             this.lFlags[slot] = assured | closing | (kind === Kind.SEEN ? E_SEEN : 0);
@@ -289,6 +300,7 @@ export class DemandCollector implements RecordSink {
             this.lLast[slot] = kind === Kind.SEEN && aux > 0 ? ts + aux : ts;
             break;
           }
+          this.lSeen[slot] = ts;
           if (kind === Kind.ALLOC) {
             // the id came back (reused): the old flow ended unseen
             this.finish(slot, ts, E_NATURAL);
@@ -301,6 +313,13 @@ export class DemandCollector implements RecordSink {
             break;
           }
           if (kind === Kind.CONFIRM) break;
+          if (kind === Kind.SEEN) {
+            // a later dump (a resync): aux is the time it has left, its expiry
+            this.lFlags[slot] = this.lFlags[slot]! | assured;
+            if (aux > 0 && this.lFlags[slot]! & E_SEEN) this.lLast[slot] = ts + aux;
+            else if (aux > 0 && this.lT[slot]! > 0) this.lLast[slot] = Math.max(this.lLast[slot]!, ts + aux - this.lT[slot]!);
+            break;
+          }
           this.lCls[slot] = cls;
           this.lFlags[slot] = (this.lFlags[slot]! & ~128 & ~E_SEEN) | assured | closing | (this.lFlags[slot]! & E_ASSURED);
           if (aux > 0) this.lT[slot] = aux;
@@ -327,8 +346,10 @@ export class DemandCollector implements RecordSink {
           // live flows of that namespace not seen since the dump began are gone
           const ns = this.nsOf(b.netns[i]!);
           const since = b.start[i]! / 1e9;
+          this.dumpStart.push(since);
+          this.dumpEnd.push(ts);
           for (const [id, slot] of this.live) {
-            if (this.lNs[slot] === ns && this.lLast[slot]! < since && !(this.lFlags[slot]! & E_SEEN && this.lLast[slot]! > since)) {
+            if (this.lNs[slot] === ns && this.lSeen[slot]! < since) {
               this.live.delete(id);
               this.finish(slot, ts, E_LOST);
               this.free.push(slot);
@@ -436,44 +457,91 @@ export interface WhatIfResult {
 }
 
 /**
- * Destroys within this many seconds of each other are one burst: a pass
- * removes hundreds in milliseconds, while lookups and early-drop walks remove
- * expired entries one at a time.
+ * A pass removes entries fast: each run of the worker takes up to 256 in a
+ * few milliseconds. A destroy is part of a burst when at least PASS_DENSE
+ * destroys fall within PASS_WINDOW_S of it; lookups and early-drop walks
+ * remove expired entries one at a time, at a few hundred a second.
  */
-const PASS_GAP_S = 0.005;
-/** A burst is a pass when it removed at least this many expired entries, or this many of any kind (an eviction down to 95 %). */
+const PASS_WINDOW_S = 0.01;
+const PASS_DENSE = 20;
+/** Dense destroys this close together are one pass: its runs are a jiffy and the wait for a CPU apart. */
+const PASS_SLICE_GAP_S = 0.1;
+/**
+ * A burst is a pass when it removed at least PASS_MIN expired entries and at
+ * least PASS_SHARE of those waiting when it began (a pass walks the whole
+ * hash: what had expired goes; a batch of events read late only looks
+ * dense), or at least PASS_TRIM that had not expired (an eviction down to
+ * 95 % of max).
+ */
 const PASS_MIN = 10;
-const PASS_TRIM = 20;
+const PASS_SHARE = 0.5;
+const PASS_TRIM = 50;
 /**
  * Bursts closer than this are one pass (GC_SCAN_INTERVAL_MIN): a pass that
- * removes many entries does it in runs of 256 a few milliseconds apart, and
- * the events of one pass reach us in batches.
+ * removes many entries does it in runs a few milliseconds apart.
  */
 const PASS_MERGE_S = 1;
+/** Destroys this close to a dump of the table (a resync) are the dump's: it removes the expired entries it walks over. */
+const DUMP_PAD_S = 0.02;
 
 /**
- * Collector passes in a recording: bursts of destroys (none a user's) with
- * at least PASS_MIN flows that had expired (ended after their last event plus
- * their timeout), or at least PASS_TRIM of any (a pass that evicts down to
- * 95 % of max). Early drops go one at a time, though at a high rate in a
- * full table.
+ * Collector passes in a recording: dense bursts of destroys (none a user's,
+ * none during a dump of the table) that took most of the entries then
+ * waiting past their expiry, or evicted many that had not expired.
  */
 export function observedPasses(c: DemandCollector, timeoutOf: (k: number) => number): PassSeen[] {
+  const dumps: Array<[number, number]> = c.dumpStart.map((s, i) => [s - DUMP_PAD_S, c.dumpEnd[i]! + DUMP_PAD_S]);
+  dumps.sort((a, b) => a[0] - b[0]);
+  const inDump = (t: number): boolean => {
+    let lo = 0;
+    let hi = dumps.length - 1;
+    let p = -1;
+    while (lo <= hi) {
+      const m = (lo + hi) >> 1;
+      if (dumps[m]![0] <= t) {
+        p = m;
+        lo = m + 1;
+      } else hi = m - 1;
+    }
+    // windows overlap (a resync dumps every namespace at once): look back over those that began earlier
+    for (let j = p; j >= 0 && j > p - 64; j--) if (dumps[j]![1] >= t) return true;
+    return false;
+  };
   const ev: Array<[number, boolean]> = [];
+  // the entries waiting past their expiry at any moment: expired before their end, not yet ended
+  const expiries: number[] = [];
+  const ends: number[] = [];
   for (let k = 0; k < c.n; k++) {
     const f = c.flags.a[k]!;
     if (!(f & E_NATURAL)) continue;
     const expiry = f & E_SEEN ? c.lastEvent.a[k]! : c.lastEvent.a[k]! + timeoutOf(k);
-    ev.push([c.end.a[k]!, c.end.a[k]! + 0.5 >= expiry]);
+    const end = c.end.a[k]!;
+    const expired = end + 0.5 >= expiry;
+    if (expired) {
+      expiries.push(expiry);
+      ends.push(end);
+    }
+    if (!inDump(end)) ev.push([end, expired]);
   }
   ev.sort((a, b) => a[0] - b[0]);
+  expiries.sort((a, b) => a - b);
+  ends.sort((a, b) => a - b);
+  const waiting = (t: number) => upperBound(expiries, t) - upperBound(ends, t);
+  // dense destroys
+  const dense = new Uint8Array(ev.length);
+  for (let i = 0, j = 0; i < ev.length; i++) {
+    while (ev[i]![0] - ev[j]![0] > PASS_WINDOW_S) j++;
+    if (i - j + 1 >= PASS_DENSE) dense.fill(1, j, i + 1);
+  }
   const out: PassSeen[] = [];
   let start = NaN;
   let lastT = -Infinity;
   let expired = 0;
   let size = 0;
   const close = () => {
-    if (expired < PASS_MIN && size < PASS_TRIM) return;
+    if (size === 0) return;
+    const pool = waiting(start - 1e-6);
+    if (!((expired >= PASS_MIN && expired >= PASS_SHARE * pool) || size - expired >= PASS_TRIM)) return;
     const prev = out[out.length - 1];
     if (prev && start - prev.start < PASS_MERGE_S) {
       // the same pass, continued
@@ -483,8 +551,10 @@ export function observedPasses(c: DemandCollector, timeoutOf: (k: number) => num
     }
     out.push({ start, end: lastT, removed: size });
   };
-  for (const [t, x] of ev) {
-    if (t - lastT > PASS_GAP_S) {
+  for (let i = 0; i < ev.length; i++) {
+    if (!dense[i]) continue;
+    const [t, x] = ev[i]!;
+    if (t - lastT > PASS_SLICE_GAP_S) {
       close();
       start = t;
       size = expired = 0;
@@ -495,6 +565,18 @@ export function observedPasses(c: DemandCollector, timeoutOf: (k: number) => num
   }
   close();
   return out;
+}
+
+/** How many of the ascending `a` are ≤ x. */
+function upperBound(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const m = (lo + hi) >> 1;
+    if (a[m]! <= x) lo = m + 1;
+    else hi = m;
+  }
+  return lo;
 }
 
 /** A pass of the collector seen in a recording: when it began and ended, and how many entries it removed. */
@@ -571,7 +653,14 @@ export function simulate(c: DemandCollector, spec: WhatIfSpec): WhatIfResult {
   if (!maxSeries.length && !spec.max) notes.push('nf_conntrack_max unknown (no /proc snapshot in the capture): no drops can be modelled; pass max=N');
 
   // when each flow was last active
-  const tOf = (k: number) => (c.tLast.a[k]! > 0 ? c.tLast.a[k]! : actualT[c.cls.a[k]!]!);
+  // a namespace's own timeout for a class (the sysctls are per namespace): its records', its /proc snapshots', else the capture's
+  const procByNs = new Map<number, Record<string, number>>();
+  for (const s of snaps) {
+    const i = c.nsIndex.get(s.netns)!;
+    procByNs.set(i, { ...procByNs.get(i), ...s.timeouts });
+  }
+  const nsT = (ns: number, cls: number): number => c.learnedByNs[ns]?.[cls] ?? procByNs.get(ns)?.[TIMEOUT_KEYS[cls]!] ?? actualT[cls]!;
+  const tOf = (k: number) => (c.tLast.a[k]! > 0 ? c.tLast.a[k]! : nsT(c.ns.a[k]!, c.cls.a[k]!));
   const seenPasses = observedPasses(c, tOf);
   const passes = seenPasses.map((p) => p.start);
   const reap = reapRate(seenPasses);
@@ -614,20 +703,24 @@ export function simulate(c: DemandCollector, spec: WhatIfSpec): WhatIfResult {
   const t0 = c.firstTs;
   const t1 = c.lastTs;
   const nns = c.nsInode.length;
+  // A flow first seen in a dump (its making not in the capture: before it, or
+  // its event lost) was there by its last packet (its expiry less its timeout).
+  const arrival = (k: number) => (c.flags.a[k]! & E_SEEN ? Math.max(t0, last[k]!) : c.start.a[k]!);
   /** The namespace of the refused packet being played (its timeouts may be its own). */
   let refusedNsNow = 0;
   const run = (T: (cls: number, k: number) => number, limit: (t: number) => number, schedule: number[]) => {
     const table = new KernelTable({ buckets: buckets || 65536, maxAt: limit, schedule, start: t0, ...(reap ? { reapRate: reap } : {}) });
-    // events: flows arrive, user deletes end, refused packets retry, unseen entries go
-    type Ev = { t: number; kind: 0 | 1 | 2 | 3 | 4; i: number };
+    // events: flows arrive, user deletes end, refused packets retry, unseen entries go, dumps walk the table
+    type Ev = { t: number; kind: 0 | 1 | 2 | 3 | 4 | 5; i: number };
     const evs: Ev[] = [];
     for (let k = 0; k < c.n; k++) {
-      evs.push({ t: c.flags.a[k]! & E_SEEN ? t0 : c.start.a[k]!, kind: 0, i: k });
+      evs.push({ t: arrival(k), kind: 0, i: k });
       if (c.flags.a[k]! & (E_USER | E_LOST)) evs.push({ t: c.end.a[k]!, kind: 1, i: k });
     }
     for (let j = 0; j < c.refusedTs.length; j++) if (refusedKept[j]) evs.push({ t: c.refusedTs[j]!, kind: 2, i: j });
     for (let j = 0; j < c.unknownEndTs.length; j++) evs.push({ t: c.unknownEndTs[j]!, kind: 3, i: j });
     for (const [inode, list] of c.procs) if (list.length) evs.push({ t: list[0]!.ts / 1e9, kind: 4, i: c.nsIndex.get(inode)! });
+    for (let j = 0; j < c.dumpEnd.length; j++) evs.push({ t: c.dumpEnd[j]!, kind: 5, i: j });
     evs.sort((a, b) => a.t - b.t || a.kind - b.kind);
     const slot = new Int32Array(c.n).fill(-1);
     const tuples = new Map<string, number>();
@@ -651,6 +744,8 @@ export function simulate(c: DemandCollector, spec: WhatIfSpec): WhatIfResult {
         else tuples.delete(key);
       } else if (e.kind === 3) {
         table.removePhantom(c.unknownEndNs[e.i]!, e.t);
+      } else if (e.kind === 5) {
+        table.dump(e.t);
       } else {
         // entries alive before the capture that it cannot see: the kernel's count minus ours
         const inode = c.nsInode[e.i]!;
@@ -688,7 +783,7 @@ export function simulate(c: DemandCollector, spec: WhatIfSpec): WhatIfResult {
     });
   }
 
-  const actualOf = (cls: number, k: number) => (k >= 0 && c.tLast.a[k]! > 0 ? c.tLast.a[k]! : actualT[cls]!);
+  const actualOf = (cls: number, k: number) => (k >= 0 && c.tLast.a[k]! > 0 ? c.tLast.a[k]! : nsT(k >= 0 ? c.ns.a[k]! : refusedNsNow, cls));
   // The baseline's collector starts at the first pass the recording shows.
   const base = run(actualOf, maxAt, [passes.length ? passes[0]! : t0 + GC_MAX_S]);
   // Under other settings the collector keeps the recording's time until the
@@ -714,7 +809,7 @@ export function simulate(c: DemandCollector, spec: WhatIfSpec): WhatIfResult {
   let diverge = spec.max ? t0 : Infinity;
   for (let k = 0; k < c.n; k++) {
     const o = overrideOf(c.cls.a[k]!, k);
-    if (o !== undefined && o !== actualOf(c.cls.a[k]!, k)) diverge = Math.min(diverge, c.flags.a[k]! & E_SEEN ? t0 : c.start.a[k]!);
+    if (o !== undefined && o !== actualOf(c.cls.a[k]!, k)) diverge = Math.min(diverge, arrival(k));
   }
   for (let j = 0; j < c.refusedTs.length; j++) if (overriddenBy[c.refusedNs[j]!]?.[c.refusedCls[j]!] !== undefined) diverge = Math.min(diverge, c.refusedTs[j]!);
   const followed = passes.filter((p) => p <= diverge);
