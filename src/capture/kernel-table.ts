@@ -2,23 +2,41 @@
 // (what-if.ts): the demand of a capture (flows that arrived, when each was
 // last active, packets refused) is played against it under the settings in
 // force or others. What decides drops in a table-full incident is modelled
-// after net/netfilter/nf_conntrack_core.c:
+// after net/netfilter/nf_conntrack_core.c (gc_worker is the same in 6.1 and
+// 6.18):
 //
 // - An entry expires `timeout` after its last packet, but is only removed
-//   when the garbage collector comes round (or a lookup or an early drop
-//   walks over it). The collector is one worker for every namespace: a pass
-//   walks the whole hash, removing what has expired — 256 at a time, then it
-//   yields, so a pass that removes thousands takes a few hundred milliseconds
-//   on a busy machine (the rate is taken from the recording's own passes) —
-//   and schedules the next one at the mean time to expiry of what it walked
-//   over (each clamped to 1..300 s, every entry met twice: its original and
-//   its reply tuple are both in the hash; with a bias of 100 at 60 s),
-//   clamped to 1..60 s, less the pass's own duration. The timer wheel fires
-//   such a delay late by up to its level's granularity (2 s for delays over
-//   16 s at HZ=250). Measured here (6.18): one namespace of UDP flows with a
-//   1 s timeout at 100/s and 400/s gave passes 22.5 s and 8.7 s apart (the
-//   formula: 20.7 and 7.6, plus the wheel's lateness); a table of long
-//   timeouts, 61.5 s (60 and the wheel).
+//   when something walks over it: the garbage collector, a packet's lookup
+//   (each new flow's packets look up a chain or two), early_drop's 8 chains,
+//   or a dump of the table (ctnetlink: a resync, `conntrack -L`). All of them
+//   remove the expired entries they meet, of any namespace.
+// - The collector is one worker for every namespace. A cycle walks the whole
+//   hash in bucket order (every entry met twice: its original and reply
+//   tuples are both hashed; the order is as good as random) and keeps a
+//   running mean of the live entries' time to expiry, each clamped to
+//   1..300 s, starting from 100 entries at 60 s — in whole jiffies, with an
+//   integer division by the count, so once the count passes an entry's
+//   distance from the mean that entry no longer moves it. With short
+//   timeouts the mean stalls far above them: 1-s flows at HZ 250 never bring
+//   it below ~6.5 s, where a mean of real numbers would say 2 s. After 256
+//   removals the worker yields for a jiffy (and the wait for a CPU: on a
+//   busy machine ~10 ms, taken from the recording's own passes) and clears
+//   the flag a failed allocation set; while the flag is set, it also kills
+//   entries without ASSURED (or TCP ones closing) of any namespace at 95 % of
+//   nf_conntrack_max or more. At the end of the hash the next cycle is due
+//   the mean (clamped to 1..60 s) after this one began, or a jiffy after it
+//   ended if it took longer; the timer wheel fires that late by up to its
+//   level's granularity (2 s for delays over 16 s at HZ 250).
+// - Measured here (6.18, HZ 250, gc_worker traced through the workqueue
+//   tracepoints): one namespace of 1-s UDP flows at 100/s and 400/s, cycles
+//   22.5 and 8.7 s apart (this model: 22.9 and 9.3; a mean of real numbers
+//   would give 20.7 and 7.6); four namespaces at 400/s each (the what-if
+//   kernel test's churn), 6.7-6.9 s (this model 6.7); with a 30-s flood of
+//   3,000 entries beside them, 13.6-18.7 s; a nearly empty table, 61.4 s. A
+//   cycle walked an empty hash of 262,144 buckets in 1-50 ms and removed
+//   ~11,000 expired entries in 0.33-0.55 s (37-67 runs). Between cycles, a
+//   steady churn's lookups removed ~100 expired entries a second per
+//   namespace from a pile of ~10,000.
 // - A new entry is refused when its namespace holds nf_conntrack_max (the
 //   limit in force at that moment) — unless early_drop finds an entry without
 //   ASSURED among the 8 hash chains after the new entry's bucket and evicts
@@ -28,20 +46,20 @@
 //   drops in 3,414 allocations at a full table of 3,000 unassured entries and
 //   262,144 buckets, 17.5 %; the formula says 16.7 %). Expected values are
 //   accumulated (no random numbers: the same input gives the same answer).
-//   Expired entries met on the way are removed, of any namespace (room for
-//   the next packet, not this one). A failed allocation flags the collector, whose next pass
-//   then evicts unassured entries of namespaces at 95 % of max or more until
-//   they are below it.
+//   Expired entries met on the way go, but make room for the next packet,
+//   not this one.
+// - Entries alive before the capture that it never saw (phantoms) count
+//   against the limit but not in the collector's mean.
 
 /** Chains early_drop walks (NF_CT_EVICTION_RANGE). */
 const CHAINS = 8;
-/** Chains the packets of a new flow look up (its first packet, and the reply or ICMP error that comes back: fitted, see above). */
+/** Chains the packets of a new flow look up (its first packet, and the reply or ICMP error that comes back): fitted to the churn's removals between cycles, see above. */
 const LOOKUP_CHAINS = 2;
 /** Times the collector meets each entry in its walk (both tuples are hashed). */
 const GC_VISITS = 2;
-/** The timer wheel's lateness as a share of its level's granularity (fitted: see above). */
+/** The timer wheel's lateness as a share of its level's granularity (fitted to the cycles measured above). */
 const WHEEL_LATE = 0.75;
-/** Expired entries the collector removes per second when the recording does not say (256 every 4 ms jiffy, with the yields). */
+/** Expired entries the collector removes per second when the recording does not say (257 a run, runs ~10 ms apart on a busy machine). */
 export const DEFAULT_REAP_RATE = 25_000;
 /** GC_SCAN_INTERVAL_MIN/MAX, the clamp of one entry's time to expiry, and the initial bias (GC_SCAN_INITIAL_COUNT entries at GC_SCAN_INTERVAL_INIT). */
 const GC_MIN_S = 1;
@@ -53,9 +71,9 @@ const GC_BIAS_S = 60;
 const CACHE_S = 0.05;
 /** Visits a cycle adds to its running mean one by one; beyond this each stands for several (a very large table). */
 const GC_MAX_VISITS = 400_000;
-/** CONFIG_HZ of this machine's kernel (and Debian's, Ubuntu's): jiffies a second. */
+/** CONFIG_HZ of this machine's kernel, jiffies a second (a capture does not record it). */
 export const DEFAULT_HZ = 250;
-/** Seconds the worker takes to walk an empty hash of 262,144 buckets here (measured: 30-50 ms on a loaded machine). */
+/** Seconds the worker takes to walk an empty hash of 262,144 buckets here (measured: 1-50 ms, most often ~40 ms on this loaded machine). */
 const WALK_S_PER_BUCKET = 0.04 / 262_144;
 
 export interface TableEvent {

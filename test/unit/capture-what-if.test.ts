@@ -5,7 +5,7 @@
 // (test/kernel/what-if.test.ts) holds it to the real kernel.
 import { describe, expect, it } from 'vitest';
 import { KernelTable } from '../../src/capture/kernel-table.js';
-import { DemandCollector, parseWhatIf, simulate, WhatIfSpecError } from '../../src/capture/what-if.js';
+import { DemandCollector, observedPasses, parseWhatIf, simulate, WhatIfSpecError } from '../../src/capture/what-if.js';
 import type { ProcSnapshot } from '../../src/proc/types.js';
 import { encodeBatch, type RecordInit } from '../../src/records/encode.js';
 import { decodeBatch } from '../../src/records/batch.js';
@@ -258,5 +258,63 @@ describe('simulate', () => {
     const t0 = Date.now();
     expect(() => simulate(c, parseWhatIf('udp_timeout=5'))).toThrow(/timestamps span 213,504 days .*31 days at most/);
     expect(Date.now() - t0).toBeLessThan(5000); // it ran until the heap was gone
+  });
+});
+
+describe('observedPasses', () => {
+  // 1,000 one-packet UDP flows (timeout 1 s) made over 10 s, all ended by 13 s:
+  // how they ended decides whether the recording shows a pass of the collector
+  const flows = (end: (i: number, expiry: number) => number, sync?: [number, number]) => {
+    const rs: RecordInit[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const t = i / 100;
+      const base = { id: i + 1, src: '10.0.0.1', dst: '10.0.0.2', sport: 1000, dport: 2000 + i, proto: 17, netns: NS, status: IPS.CONFIRMED };
+      rs.push({ ...base, kind: Kind.ALLOC, ts: t * S, start: t * S, aux: 1 });
+      rs.push({ ...base, kind: Kind.DESTROY, ts: end(i, t + 1) * S, cause: Cause.UNKNOWN });
+    }
+    if (sync) rs.push({ kind: Kind.SYNC, ts: sync[1] * S, start: sync[0] * S, netns: NS });
+    rs.sort((a, b) => a.ts! - b.ts!);
+    const c = new DemandCollector();
+    c.ingest(decodeBatch(encodeBatch(rs)));
+    c.close();
+    return observedPasses(c, () => 1);
+  };
+  it.each([
+    // what ended them, passes seen (start seconds)
+    ['a pass at 12 s takes what had expired, 257 a run 10 ms apart', (i: number, x: number) => (x <= 12 ? 12 + Math.floor(i / 257) * 0.01 + (i % 257) * 1e-5 : x + 0.5), [12]],
+    ['lookups take them one at a time, 0.2-2 s after expiry', (i: number, x: number) => x + 0.2 + ((i * 7919) % 1000) / 555, []],
+    ['a resync dumps the table at 12 s', (i: number, x: number) => (x <= 12 ? 12 + i * 1e-5 : x + 0.5), [], [11.99, 12.02] as [number, number]],
+    ['a batch of 40 read late while 900 wait is not a pass', (i: number, x: number) => (i >= 900 && i < 940 ? 10.5 + i * 1e-5 : x <= 10.4 && i < 900 ? 11 + (i % 300) / 150 : x + 0.1), []],
+  ])('%s', (_what, end, want, sync?) => {
+    expect(flows(end, sync).map((p) => Math.round(p.start * 100) / 100)).toEqual(want);
+  });
+});
+
+describe('DemandCollector and resyncs', () => {
+  it('a flow a later dump finds keeps its making and its expiry; one the dump does not find ended then; one first seen there arrives by its last packet', () => {
+    const rs: RecordInit[] = [];
+    const base = { src: '10.0.0.1', dst: '10.0.0.2', sport: 1000, proto: 17, netns: NS, status: IPS.CONFIRMED };
+    rs.push({ ...base, id: 1, dport: 1, kind: Kind.ALLOC, ts: 1 * S, start: 1 * S, aux: 30 });
+    rs.push({ ...base, id: 2, dport: 2, kind: Kind.ALLOC, ts: 2 * S, start: 2 * S, aux: 30 });
+    // the resync at 10 s: flow 1 with 21 s left, flow 3 (its ALLOC lost) with 25 s left; flow 2 gone
+    rs.push({ ...base, id: 1, dport: 1, kind: Kind.SEEN, ts: 10 * S, aux: 21 });
+    rs.push({ ...base, id: 3, dport: 3, kind: Kind.SEEN, ts: 10.001 * S, aux: 25 });
+    rs.push({ kind: Kind.SYNC, ts: 10.002 * S, start: 9.999 * S, netns: NS });
+    const c = new DemandCollector();
+    c.ingestProc({ ts: 0, netns: NS, count: 0, max: 100, buckets: 1024, stats: { drop: 0 }, timeouts: { udp_timeout: 30 } });
+    c.ingest(decodeBatch(encodeBatch(rs)));
+    c.close();
+    const byEnd = [...Array(c.n).keys()].map((k) => ({ start: c.start.a[k]!, last: c.lastEvent.a[k]!, end: c.end.a[k]!, flags: c.flags.a[k]! }));
+    expect(byEnd).toHaveLength(3);
+    const gone = byEnd.find((f) => f.start === 2)!;
+    expect(gone.end).toBeCloseTo(10.002, 6); // not found by the dump: ended during the overrun
+    const kept = byEnd.find((f) => f.start === 1)!;
+    expect(kept.last).toBe(1); // its last packet, not the dump's time
+    expect(kept.flags & 16).toBe(16); // still open at the end
+    expect(c.dumpEnd).toEqual([10.002]);
+    // the model: flow 3 is there from its last packet (35 − 30 = 5 s), not from the capture's start:
+    // (9.002 + 8.002 + 5.002) entry-seconds over 10.002 s (from the start, 10.002 + ...: 2.7)
+    const r = simulate(c, { timeouts: {} });
+    expect(r.by_netns[0]!.baseline.mean).toBe(2.2);
   });
 });
