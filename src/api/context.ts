@@ -3,6 +3,7 @@
 
 import type { SourceStatus } from '../records/sink.js';
 import type { WorkloadStatus } from '../workloads/resolver.js';
+import type { SamplingStatus } from '../metrics/sampling.js';
 
 export interface StatusReport {
   version: string;
@@ -21,17 +22,7 @@ export interface StatusReport {
   workloads?: WorkloadStatus;
   lost: { total: number };
   /** Live, with ctnetlink: the CPU budget (--max-cpu), the sampling it set, and the kernel's exact event counts. */
-  sampling?: {
-    max_cpu: number | null;
-    one_in: number;
-    cpu: number;
-    sampled_seconds: number;
-    changes: number;
-    events: { new: number; update: number; destroy: number } | null;
-    refused: { new: number; update: number; destroy: number } | null;
-    detail?: string;
-    sampled_out_entries?: number;
-  };
+  sampling?: SamplingStatus;
 }
 
 /** Every namespace's conntrack table (defined with the accounts: /metrics reads it too). */

@@ -263,7 +263,7 @@ export class KernelTable {
       this.walk(t, CHAINS);
       // ...and an unassured one evicted makes room for this one.
       s.accEarly += 1 - Math.exp((-CHAINS * 2 * s.cacheUnassured) / this.o.buckets);
-      if (s.accEarly >= 1 && this.evictUnassured(s, t, false)) {
+      if (s.accEarly >= 1 && this.evictUnassured(s, t)) {
         s.accEarly -= 1;
         s.cacheUnassured = Math.max(0, s.cacheUnassured - 1);
         s.stats.earlyDrops++;
@@ -486,24 +486,12 @@ export class KernelTable {
     s.count--;
   }
 
-  /** The earliest-expiring live entry if it expired by t, taken off the heap (-1: none). */
-  private popDue(s: NsState, t: number): number {
-    while (s.heapT.length) {
-      const e = s.heapT[0]!;
-      const k = s.heapK[0]!;
-      if (!(this.flags[k]! & 1) || this.flags[k]! & 8 || this.expiry[k] !== e) {
-        heapPop(s.heapT, s.heapK);
-        continue;
-      }
-      if (e > t) return -1;
-      heapPop(s.heapT, s.heapK);
-      return k;
-    }
-    return -1;
-  }
-
-  /** An unassured entry (closing assured TCP ones too) the collector may evict, not yet going (-1: none). */
-  private pickUnassured(s: NsState, t: number): number {
+  /**
+   * Take an unassured entry that is alive and not going off the list, drawn
+   * by a fixed pseudo-random sequence (the hash order is as good as random for
+   * age); entries `skip` refuses leave the list too (-1: none left).
+   */
+  private drawUnassured(s: NsState, skip?: (k: number) => boolean): number {
     const u = s.unassured;
     while (u.length) {
       const i = (this.pick = (this.pick * 1103515245 + 12345) >>> 0) % u.length;
@@ -511,11 +499,8 @@ export class KernelTable {
       u[i] = u[u.length - 1]!;
       u.pop();
       if (!(this.flags[k]! & 1) || this.flags[k]! & 2 || this.flags[k]! & 8) continue;
+      if (skip?.(k)) continue;
       return k;
-    }
-    for (let j = 0; j < s.heapK.length; j++) {
-      const k = s.heapK[j]!;
-      if (this.flags[k]! & 1 && this.flags[k]! & 4 && !(this.flags[k]! & 8) && this.expiry[k] === s.heapT[j] && this.expiry[k]! > t) return k;
     }
     return -1;
   }
@@ -557,34 +542,12 @@ export class KernelTable {
     s.cacheUnassured = Math.max(0, s.unassuredLive - expiredUnassured);
   }
 
-  /**
-   * Evict one unassured, unexpired entry (the collector also takes assured
-   * TCP entries that are closing), chosen by a fixed stride through the list
-   * (the hash order is as good as random for age).
-   */
-  private evictUnassured(s: NsState, t: number, byGc: boolean): boolean {
-    const u = s.unassured;
-    while (u.length) {
-      const i = (this.pick = (this.pick * 1103515245 + 12345) >>> 0) % u.length;
-      const k = u[i]!;
-      u[i] = u[u.length - 1]!;
-      u.pop();
-      if (!(this.flags[k]! & 1) || this.flags[k]! & 2 || this.flags[k]! & 8) continue;
-      if (!byGc && this.expiry[k]! <= t) continue;
-      this.kill(k, s, t);
-      return true;
-    }
-    if (byGc) {
-      // closing assured TCP entries (tcp_can_early_drop) are fair game for the collector
-      for (let j = 0; j < s.heapK.length; j++) {
-        const k = s.heapK[j]!;
-        if (this.flags[k]! & 1 && this.flags[k]! & 4 && this.expiry[k] === s.heapT[j]) {
-          this.kill(k, s, t);
-          return true;
-        }
-      }
-    }
-    return false;
+  /** early_drop: evict one unassured entry that has not expired (an expired one is the collector's). */
+  private evictUnassured(s: NsState, t: number): boolean {
+    const k = this.drawUnassured(s, (k) => this.expiry[k]! <= t);
+    if (k < 0) return false;
+    this.kill(k, s, t);
+    return true;
   }
   private pick = 1;
 
