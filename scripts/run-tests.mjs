@@ -3,10 +3,14 @@
 // parallel, then the kernel tier and the guest tier one file at a time. Ends
 // with the plain line `N passed, N failed` that CI reads.
 //
-// No silent skips: a skipped test is a failure when this machine can run its
-// tier (root, BTF, netns tools; qemu for the guest tier), so a suite that
-// should have run and did not turns CI red. Where a tier cannot run, the
-// reason is printed.
+// No silent skips: every skip says why (test/helpers/requires.ts prints it
+// and leaves it in the file CTSCOPE_SKIP_LOG names, read here). A skip without
+// a reason fails the run; so does, in CI (CI=true: scripts/setup.sh --test has
+// run), a skip whose requirement the set-up provides, and a tier that did not
+// run for such a reason. Only what this machine cannot do (no root, no BTF, a
+// kernel that refuses) is a skip that passes, printed beside each test.
+// Reasons are known per file; test/unit/skips.test.ts makes every skip in a
+// file go through cannotRun(), so a file's reasons are its skips' reasons.
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,29 +20,22 @@ import path from 'node:path';
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 process.chdir(root);
 
-function has(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
+const CI = !!process.env.CI && process.env.CI !== 'false';
 
-function kernelTierReason() {
-  if (process.getuid?.() !== 0) return 'not root';
-  if (!fs.existsSync('/sys/kernel/btf/vmlinux')) return 'no kernel BTF';
-  for (const t of ['ip', 'nft', 'conntrack']) if (!has(t)) return `${t} missing`;
-  if (!fs.existsSync('build/Release/ctscope.node')) return 'native addon not built';
-  return null;
-}
-
-// The harness's own check (qemu, busybox-static, cpio, a Debian host, root).
+// The same checks the tests make (scripts/test-tiers.mjs; the guest harness's own).
+const { kernelTier } = await import('./test-tiers.mjs');
 const { guestSupport } = await import('./guest/harness.mjs');
-function guestTierReason() {
-  const g = guestSupport();
-  return g.ok ? null : g.why;
+function kernelTierNeeds() {
+  const k = kernelTier();
+  if (!k.ok) return k;
+  if (!fs.existsSync('build/Release/ctscope.node')) return { ok: false, kind: 'setup', why: 'native addon not built (make -s all; npm test builds it)' };
+  return k;
 }
 
 const tiers = [
-  { name: 'unit', dirs: ['test/unit'], parallel: true, reason: null },
-  { name: 'kernel', dirs: ['test/kernel'], parallel: false, reason: kernelTierReason() },
-  { name: 'guest', dirs: ['test/guest'], parallel: false, reason: guestTierReason() },
+  { name: 'unit', dirs: ['test/unit'], parallel: true, needs: { ok: true } },
+  { name: 'kernel', dirs: ['test/kernel'], parallel: false, needs: kernelTierNeeds() },
+  { name: 'guest', dirs: ['test/guest'], parallel: false, needs: guestSupport() },
 ];
 
 let passed = 0;
@@ -52,11 +49,19 @@ for (const tier of tiers) {
   const present = tier.dirs.filter((d) => fs.existsSync(d) && fs.readdirSync(d).some((f) => f.endsWith('.test.ts')));
   if (present.length === 0) continue;
   const out = path.join(os.tmpdir(), `ctscope-vitest-${tier.name}-${process.pid}.json`);
-  if (tier.reason) console.log(`\n== ${tier.name} tests: this machine cannot run them (${tier.reason}); their skips are reported below`);
-  else console.log(`\n== ${tier.name} tests`);
+  const skipLog = path.join(os.tmpdir(), `ctscope-skips-${tier.name}-${process.pid}.jsonl`);
+  fs.rmSync(skipLog, { force: true });
+  const { needs } = tier;
+  if (!needs.ok) {
+    console.log(`\n== ${tier.name} tests: this machine cannot run them (${needs.why}); their skips are reported below`);
+    if (CI && needs.kind !== 'machine') {
+      failed += 1;
+      problems.push(`${tier.name} tier did not run in CI although the set-up provides what it lacks: ${needs.why}`);
+    }
+  } else console.log(`\n== ${tier.name} tests`);
   const args = ['run', ...present, '--reporter=default', '--reporter=json', `--outputFile.json=${out}`];
   if (!tier.parallel) args.push('--no-file-parallelism');
-  const r = spawnSync(vitest, args, { stdio: 'inherit', env: { ...process.env, CTSCOPE_TEST_TIER: tier.name } });
+  const r = spawnSync(vitest, args, { stdio: 'inherit', env: { ...process.env, CTSCOPE_TEST_TIER: tier.name, CTSCOPE_SKIP_LOG: skipLog } });
   let report;
   try {
     report = JSON.parse(fs.readFileSync(out, 'utf8'));
@@ -66,23 +71,36 @@ for (const tier of tiers) {
     problems.push(`${tier.name}: vitest produced no report (exit ${r.status})`);
     continue;
   }
+  // file -> the reasons its skips were given (a file may print one from each of its workers' runs)
+  const reasons = new Map();
+  for (const line of fs.existsSync(skipLog) ? fs.readFileSync(skipLog, 'utf8').split('\n') : []) {
+    if (!line) continue;
+    const x = JSON.parse(line);
+    const list = reasons.get(x.file) ?? [];
+    if (!list.some((y) => y.why === x.why)) list.push(x);
+    reasons.set(x.file, list);
+  }
+  fs.rmSync(skipLog, { force: true });
   for (const file of report.testResults ?? []) {
     if ((file.assertionResults ?? []).length === 0 && file.status === 'failed') {
       failed += 1;
       problems.push(`${path.relative(root, file.name)}: ${file.message?.split('\n')[0] ?? 'failed to load'}`);
     }
+    const why = reasons.get(file.name) ?? [];
     for (const t of file.assertionResults ?? []) {
       const name = `${path.relative(root, file.name)} > ${t.fullName}`;
       if (t.status === 'passed') passed += 1;
       else if (t.status === 'failed') {
         failed += 1;
         problems.push(`FAILED ${name}`);
-      } else if (!tier.reason) {
-        // Skipped although this machine can run the tier.
+      } else if (why.length === 0) {
         failed += 1;
-        problems.push(`SKIPPED but runnable here: ${name}`);
+        problems.push(`SKIPPED without a reason (${t.status}): ${name}`);
+      } else if (CI && why.some((w) => w.kind !== 'machine')) {
+        failed += 1;
+        problems.push(`SKIPPED in CI although the set-up provides it (${why.map((w) => w.why).join('; ')}): ${name}`);
       } else {
-        console.log(`skipped (${tier.reason}): ${name}`);
+        console.log(`skipped (${why.map((w) => w.why).join('; ')}): ${name}`);
       }
     }
   }

@@ -8,9 +8,11 @@ export declare class GuestError extends Error {
   constructor(message: string, consoleTail?: string);
 }
 
+/** As scripts/test-tiers.mjs's Requirement: 'machine' cannot, 'setup' is provided by scripts/setup.sh --test. */
 export interface GuestSupport {
   ok: boolean;
   why?: string;
+  kind?: 'machine' | 'setup';
 }
 
 export interface PreparedKernel {

@@ -61,15 +61,15 @@ function which(cmd) {
 
 /** Whether this machine can run guests; `why` names what is missing and how to get it. */
 export function guestSupport() {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return { ok: false, why: 'the guest matrix needs an x86_64 Linux host' };
+  if (process.platform !== 'linux' || process.arch !== 'x64') return { ok: false, kind: 'machine', why: 'the guest matrix needs an x86_64 Linux host' };
   const missing = [];
   if (!which('qemu-system-x86_64')) missing.push('qemu-system-x86');
   if (!fs.existsSync('/bin/busybox') || !isStatic('/bin/busybox')) missing.push('busybox-static');
   if (!which('cpio')) missing.push('cpio');
-  if (!which('apt-get') || !which('dpkg-deb')) missing.push('apt-get/dpkg-deb (a Debian host)');
+  if (!which('apt-get') || !which('dpkg-deb')) return { ok: false, kind: 'machine', why: 'the guest kernels come from Debian packages: the host needs apt-get and dpkg-deb' };
   if (!which('depmod')) missing.push('kmod');
-  if (missing.length) return { ok: false, why: `missing ${missing.join(', ')} (install with: scripts/setup.sh --test, as root)` };
-  if (process.getuid?.() !== 0) return { ok: false, why: 'the guest shares / read-only over 9p and needs root to read all of it' };
+  if (missing.length) return { ok: false, kind: 'setup', why: `missing ${missing.join(', ')} (install with: scripts/setup.sh --test, as root)` };
+  if (process.getuid?.() !== 0) return { ok: false, kind: 'machine', why: 'the guest shares / read-only over 9p and needs root to read all of it' };
   return { ok: true };
 }
 

@@ -7,12 +7,13 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { guestSupport, kernelPackages, moduleLoadOrder, prepareKernel, runInGuest } from '../../scripts/guest/harness.mjs';
+import { cannotRun } from '../helpers/requires.js';
 
 const support = guestSupport();
-if (!support.ok) console.log(`guest harness tests skipped: ${support.why}`);
+const skip = cannotRun(support);
 const kernel = support.ok ? kernelPackages()[0]! : '';
 
-describe.skipIf(!support.ok)('guest harness', () => {
+describe.skipIf(skip)('guest harness', () => {
   it('resolves the meta package, fetches and orders modules by modules.dep', () => {
     const k = prepareKernel(kernel);
     expect(k.pkg).toMatch(/^linux-image-\d/);

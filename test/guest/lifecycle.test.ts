@@ -8,9 +8,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { guestSupport, kernelPackages, runInGuest } from '../../scripts/guest/harness.mjs';
+import { cannotRun } from '../helpers/requires.js';
 
 const support = guestSupport();
-if (!support.ok) console.log(`guest tests skipped: ${support.why}`);
+const skip = cannotRun(support);
 
 const TCP_STATE_TIME_WAIT = 7;
 /** enum tcp_conntrack, as conntrack(8) prints it. */
@@ -115,7 +116,7 @@ interface Doctor {
 
 const kernels: string[] = support.ok ? kernelPackages() : ['(none)'];
 
-describe.skipIf(!support.ok).each(kernels)('lifecycle probes in a guest running %s', (kernel) => {
+describe.skipIf(skip).each(kernels)('lifecycle probes in a guest running %s', (kernel) => {
   let runs: Run[] = [];
   let doctor: Doctor | null = null;
   let doctorKprobe: Doctor | null = null;

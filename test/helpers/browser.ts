@@ -10,13 +10,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
+import type { Requirement } from './requires.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test-artifacts/dashboard');
 
 /** Why Chromium cannot run here, or null. */
-export function browserMissing(): string | null {
-  return fs.existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (Debian package chromium; scripts/setup.sh --test installs it)`;
+/** Debian's Chromium, which the browser tests drive. */
+export function chromiumInstalled(): Requirement {
+  return fs.existsSync(CHROMIUM) ? { ok: true } : { ok: false, kind: 'setup', why: `${CHROMIUM} is missing (Debian package chromium; scripts/setup.sh --test installs it)` };
 }
 
 export interface Browser {

@@ -68,14 +68,14 @@ function which(cmd: string): string | null {
 
 /** Can this machine run a containerd for tests? */
 export function containerdTier(): Tier {
-  if (process.getuid?.() !== 0) return { ok: false, why: 'containerd tests need root (run: sudo npm test)' };
+  if (process.getuid?.() !== 0) return { ok: false, kind: 'machine', why: 'containerd tests need root (run: sudo npm test)' };
   for (const t of ['containerd', 'ctr', 'runc', 'nsenter', 'ip', 'tar']) {
-    if (!which(t)) return { ok: false, why: `${t} is not installed (scripts/setup.sh --test installs containerd, runc, containernetworking-plugins)` };
+    if (!which(t)) return { ok: false, kind: 'setup', why: `${t} is not installed (scripts/setup.sh --test installs containerd, runc, containernetworking-plugins)` };
   }
   for (const p of ['bridge', 'host-local', 'loopback']) {
-    if (!has(path.join(CNI_BIN, p))) return { ok: false, why: `CNI plugin ${CNI_BIN}/${p} missing (apt-get install containernetworking-plugins)` };
+    if (!has(path.join(CNI_BIN, p))) return { ok: false, kind: 'setup', why: `CNI plugin ${CNI_BIN}/${p} missing (apt-get install containernetworking-plugins)` };
   }
-  if (!has(BUSYBOX)) return { ok: false, why: `${BUSYBOX} missing (apt-get install busybox-static): the sandbox image is built from it` };
+  if (!has(BUSYBOX)) return { ok: false, kind: 'setup', why: `${BUSYBOX} missing (apt-get install busybox-static): the sandbox image is built from it` };
   return { ok: true };
 }
 

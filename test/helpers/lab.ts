@@ -6,33 +6,15 @@
 // cross-process lock (an atomic mkdir with the holder's pid), because vitest
 // workers, several test runs and benchmarks may run at once.
 
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-export interface Tier {
-  ok: boolean;
-  why?: string;
-}
-
-/** Can this process run kernel tests (root, BTF, netns, nft, conntrack)? */
-export function kernelTier(): Tier {
-  if (process.getuid?.() !== 0) return { ok: false, why: 'kernel tests need root (run: sudo npm test)' };
-  if (!fs.existsSync('/sys/kernel/btf/vmlinux')) return { ok: false, why: 'kernel has no BTF (/sys/kernel/btf/vmlinux)' };
-  for (const tool of ['ip', 'nft', 'conntrack']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    } catch {
-      return { ok: false, why: `${tool} is not installed (scripts/setup.sh --test installs it)` };
-    }
-  }
-  if (!fs.existsSync('/proc/sys/net/netfilter/nf_conntrack_max')) {
-    return { ok: false, why: 'nf_conntrack is not loaded (modprobe nf_conntrack)' };
-  }
-  return { ok: true };
-}
+/** What a tier needs, as the runner checks it (scripts/test-tiers.mjs). */
+export type { Requirement as Tier } from '../../scripts/test-tiers.mjs';
+export { kernelTier } from '../../scripts/test-tiers.mjs';
 
 // CTSCOPE_KERNEL_LOCK names another lock: a run that must not wait for the
 // machine's other test runs (a CI run on a shared machine, whose operator

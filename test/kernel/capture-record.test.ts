@@ -17,9 +17,10 @@ import { startReplay } from '../../src/app/serve-replay.js';
 import type { Delivery, FeedStatus } from '../../src/app/feed.js';
 import { IdleFeed } from '../helpers/app.js';
 import type { ReplayReport } from '../../src/capture/report.js';
+import { cannotRun } from '../helpers/requires.js';
 
 const tier = kernelTier();
-if (!tier.ok) console.warn(`capture record tests skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
 // prime counts catch off-by-one and double counting
 const UDP = 211;
@@ -27,7 +28,7 @@ const TCP_SHORT = 37;
 const TCP_LONG = 3;
 const PORT = 8080;
 
-describe.skipIf(!tier.ok)('ctscope record during a lab churn', () => {
+describe.skipIf(skip)('ctscope record during a lab churn', () => {
   let release: () => void = () => undefined;
   let lab: Lab;
   const children: ChildProcess[] = [];

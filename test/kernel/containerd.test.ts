@@ -9,13 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Containerd, containerdTier, type Pod } from '../helpers/containerd.js';
 import { kernelTier } from '../helpers/lab.js';
 import { holdKernelLock } from './netlink-lab.js';
+import { cannotRun } from '../helpers/requires.js';
 
 const tier = kernelTier().ok ? containerdTier() : kernelTier();
-if (!tier.ok) console.warn(`containerd harness test skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
 const FLOWS = path.resolve('test/kernel/drops-fixtures/flows.py');
 
-describe.skipIf(!tier.ok)('containerd harness', () => {
+describe.skipIf(skip)('containerd harness', () => {
   let node: Containerd;
   let release: () => void = () => undefined;
   let web: Pod;

@@ -17,9 +17,10 @@ import { DaemonProcess } from '../helpers/daemon.js';
 import { Lab, kernelTier } from '../helpers/lab.js';
 import { countersBySource, holdKernelLock, until } from './netlink-lab.js';
 import { procCpuSeconds } from '../../bench/lib/kernel.mjs';
+import { cannotRun } from '../helpers/requires.js';
 
 const tier = kernelTier();
-if (!tier.ok) console.warn(`cpu-budget skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUDGET = 0.15; // cores
@@ -37,7 +38,7 @@ interface Sampling {
   refused: { new: number; update: number; destroy: number };
 }
 
-describe.skipIf(!tier.ok)('daemon under a flood beyond its CPU budget', () => {
+describe.skipIf(skip)('daemon under a flood beyond its CPU budget', () => {
   let lab: Lab;
   let daemon: DaemonProcess | undefined;
   let release: () => void = () => undefined;

@@ -8,16 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { Lab, kernelTier } from '../helpers/lab.js';
 import { countConntrackDrops, holdKernelLock } from './netlink-lab.js';
+import { cannotRun } from '../helpers/requires.js';
 
 const tier = kernelTier();
-if (!tier.ok) console.warn(`daemon-drops skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
 function bpfIds(kind: 'prog' | 'link'): Set<number> {
   const j = JSON.parse(execFileSync('bpftool', ['-j', kind, 'list'], { encoding: 'utf8' }) || '[]') as Array<{ id: number }>;
   return new Set(j.map((x) => x.id));
 }
 
-describe.skipIf(!tier.ok)('daemon: table-full drops end to end', () => {
+describe.skipIf(skip)('daemon: table-full drops end to end', () => {
   let lab: Lab;
   let daemon: DaemonProcess | undefined;
   let release: () => void = () => undefined;

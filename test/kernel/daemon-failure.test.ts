@@ -20,10 +20,12 @@ import { DaemonProcess, freePort } from '../helpers/daemon.js';
 import { Lab, kernelTier } from '../helpers/lab.js';
 import { holdKernelLock } from './netlink-lab.js';
 import { CaptureReader } from '../../src/capture/reader.js';
+import { cannotRun } from '../helpers/requires.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = path.join(root, 'bin/ctscope.js');
 const tier = kernelTier();
+const skip = cannotRun(tier);
 
 interface Run {
   code: number | null;
@@ -83,7 +85,7 @@ function existing(kind: 'prog' | 'link'): Set<number> {
   return new Set(j.map((x) => x.id));
 }
 
-describe.skipIf(!tier.ok)('daemon failure paths', () => {
+describe.skipIf(skip)('daemon failure paths', () => {
   let release: () => void = () => undefined;
   let lab: Lab;
   /** How long `run --help` takes here and now (node, the imports, strace): the floor of any exit. */

@@ -14,9 +14,10 @@ import { Lab, kernelTier } from '../helpers/lab.js';
 import { countersBySource, holdKernelLock, tcpClients, tcpServer, udpFlows, until } from './netlink-lab.js';
 import { replayCommand } from '../../src/cli/commands/replay.js';
 import type { ReplayReport } from '../../src/capture/report.js';
+import { cannotRun } from '../helpers/requires.js';
 
 const tier = kernelTier();
-if (!tier.ok) console.warn(`daemon record test skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
 // prime counts: a swap or an off-by-one shows
 const UDP = 409;
@@ -24,7 +25,7 @@ const TCP_SHORT = 61;
 const TCP_LONG = 7;
 const PORT = 8080;
 
-describe.skipIf(!tier.ok)('daemon --record on a live lab churn', () => {
+describe.skipIf(skip)('daemon --record on a live lab churn', () => {
   let release: () => void = () => undefined;
   let lab: Lab;
   let daemon: DaemonProcess | undefined;

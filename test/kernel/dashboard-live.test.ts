@@ -11,18 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { Lab, kernelTier } from '../helpers/lab.js';
-import { browserMissing, launchBrowser, screenshot, shownNumber, watchProblems, type Browser } from '../helpers/browser.js';
+import { chromiumInstalled, launchBrowser, screenshot, shownNumber, watchProblems, type Browser } from '../helpers/browser.js';
 import { countConntrackDrops, holdKernelLock } from './netlink-lab.js';
+import { all, cannotRun } from '../helpers/requires.js';
 
-const tier = kernelTier();
-const missing = browserMissing();
-if (!tier.ok) console.warn(`dashboard-live skipped: ${tier.why}`);
-else if (missing) console.warn(`dashboard-live: ${missing}`);
+const skip = cannotRun(all(kernelTier(), chromiumInstalled()));
 
 const pct1 = (ratio: number) => `${(ratio * 100).toFixed(1)} %`;
 const CT_MAX = 331;
 
-describe.skipIf(!tier.ok)('dashboard over the live daemon during a table-full flood', () => {
+describe.skipIf(skip)('dashboard over the live daemon during a table-full flood', () => {
   let lab: Lab;
   let daemon: DaemonProcess | undefined;
   let browser: Browser | undefined;
@@ -31,7 +29,6 @@ describe.skipIf(!tier.ok)('dashboard over the live daemon during a table-full fl
   let release: () => void = () => undefined;
 
   beforeAll(async () => {
-    expect(missing, 'Chromium is installed by scripts/setup.sh --test').toBeNull();
     release = await holdKernelLock();
     lab = await Lab.create('ctdash');
     daemon = await DaemonProcess.start();

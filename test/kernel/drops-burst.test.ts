@@ -1,25 +1,23 @@
 // A burst of netfilter drops well above what the timer alone would drain
 // between two ticks: with the default settings nothing is lost, and every
 // drop is one record (nft's rule counter is the kernel's figure).
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import { Lab, kernelTier, withKernelLock } from '../helpers/lab.js';
-import { ADDON_PATH } from '../../src/native/addon.js';
+
 import type { RecordColumns } from '../../src/records/batch.js';
 import { DropSource } from '../../src/sources/bpf-drops.js';
-import { bpfObjectPath } from '../../src/sources/bpf-ring.js';
+
+import { all, built, cannotRun } from '../helpers/requires.js';
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'drops-fixtures');
-const t = kernelTier();
-const why = !t.ok ? t.why : !fs.existsSync(ADDON_PATH) || !fs.existsSync(bpfObjectPath('drops')) ? 'addon or drops.bpf.o not built (make -s all)' : null;
-if (why) console.warn(`drops burst test skipped: ${why}`);
+const skip = cannotRun(all(kernelTier(), built('drops')));
 
 const BURST = 30011;
 
-describe.skipIf(why !== null)('drops: a burst', () => {
+describe.skipIf(skip)('drops: a burst', () => {
   it(`delivers ${BURST} drops in batches with nothing lost`, async () => {
     await withKernelLock(async () => {
       const lab = await Lab.create('drb');

@@ -20,6 +20,7 @@ import { FIELDS, RECORD_SIZE } from '../../src/records/layout.js';
 import { DropSource, netfilterDropReasons, probeDropHook } from '../../src/sources/bpf-drops.js';
 import { bpfObjectPath, isBpfLoadError, ringSourceClass } from '../../src/sources/bpf-ring.js';
 import type { RecordSink } from '../../src/records/sink.js';
+import { all, built, cannotRun } from '../helpers/requires.js';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -27,15 +28,7 @@ const root = path.resolve(here, '../..');
 const fixtures = path.join(here, 'drops-fixtures');
 const DROPS_OBJECT = bpfObjectPath('drops');
 
-function tier(): { ok: boolean; why?: string } {
-  const t = kernelTier();
-  if (!t.ok) return t;
-  if (!fs.existsSync(ADDON_PATH)) return { ok: false, why: 'native addon not built (make -s addon)' };
-  if (!fs.existsSync(DROPS_OBJECT)) return { ok: false, why: `${DROPS_OBJECT} not built (make -s bpf)` };
-  return { ok: true };
-}
-const t = tier();
-if (!t.ok) console.warn(`drops kernel tests skipped: ${t.why}`);
+const skip = cannotRun(all(kernelTier(), built('drops')));
 
 const CTS_KIND_DROP = 1;
 const CTS_ORIGIN_TP_BTF = 4;
@@ -164,7 +157,7 @@ async function until(cond: () => Promise<boolean> | boolean, ms: number): Promis
   }
 }
 
-describe.skipIf(!t.ok)('drops: tp_btf kfree_skb against the kernel', () => {
+describe.skipIf(skip)('drops: tp_btf kfree_skb against the kernel', () => {
   it('attributes every table-full drop to its source, equal to nft counters and the drop column', async () => {
     await withKernelLock(async () => {
       const reasons = netfilterDropReasons();

@@ -27,24 +27,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { Lab, kernelTier } from '../helpers/lab.js';
 import { countersBySource, holdKernelLock } from './netlink-lab.js';
+import { cannotRun } from '../helpers/requires.js';
+import { pace } from './incident-fixtures/pace.js';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
-const PACE = path.join(here, 'incident-fixtures/pace.py');
 const MAX = 3000;
 
 const tier = kernelTier();
-if (!tier.ok) console.warn(`incident kernel test skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
 interface Poll {
   t: number; // wall ms
   tables: Array<{ netns: number; name: string; count: number; level: string; drops_per_s: number | null; forecast: { time_to_full_s: number | null; chosen: string | null; basis: string } }>;
-}
-
-/** Run pace.py in a namespace; resolves with its output line. */
-function pace(lab: Lab, ns: string, args: Array<string | number>): Promise<string> {
-  return lab.exec(ns, ['python3', PACE, ...args.map(String)], { timeoutMs: 300_000 }).then((r) => r.stdout.trim());
 }
 
 /** The namespace's drop counter, sampled every 100 ms by a loop inside it: [wall ms, drop]. */
@@ -73,7 +69,7 @@ function watchDrops(ns: string): { child: ChildProcess; samples: Array<[number, 
   return { child, samples };
 }
 
-describe.skipIf(!tier.ok)('the incident story, on this kernel', () => {
+describe.skipIf(skip)('the incident story, on this kernel', () => {
   let fl: Lab; // the flood (and the flush before it)
   let lk: Lab; // the slow leak
   let ch: Lab; // the steady churn

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { Lab, kernelTier, withKernelLock } from '../helpers/lab.js';
+import { all, cannotRun } from '../helpers/requires.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tier = kernelTier();
@@ -15,8 +16,7 @@ function daemonHasIngress(): boolean {
   const r = spawnSync(process.execPath, [path.join(root, 'bin/ctscope.js'), 'run', '--help'], { encoding: 'utf8' });
   return `${r.stdout}${r.stderr}`.includes('--ingress');
 }
-const why = !tier.ok ? tier.why : !daemonHasIngress() ? "'ctscope run --help' has no --ingress (daemon wiring of src/app/ingress-wiring.ts missing, or dist/ not built: make -s all)" : null;
-if (why) console.warn(`ingress-daemon skipped: ${why}`);
+const skip = cannotRun(all(tier, { ok: daemonHasIngress(), why: "'ctscope run --help' has no --ingress (dist/ not built: make -s all)" }));
 
 const FLOOD = 2003;
 
@@ -27,7 +27,7 @@ function ourLinks(): Array<{ id: number; prog_id: number }> {
   return links.filter((l) => ours.has(l.prog_id));
 }
 
-describe.skipIf(why !== null)('daemon: ingress arrivals end to end', () => {
+describe.skipIf(skip)('daemon: ingress arrivals end to end', () => {
   it('shows a SYN flood with the kernel count, flags it, and kill -9 leaves nothing attached', async () => {
     await withKernelLock(async () => {
       const lab = await Lab.create('ingd');

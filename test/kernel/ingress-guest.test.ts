@@ -8,11 +8,11 @@
 // has its own kernel).
 import { describe, expect, it } from 'vitest';
 
-// @ts-expect-error: plain JS module with JSDoc types
 import { guestSupport, kernelPackages, runInGuest } from '../../scripts/guest/harness.mjs';
+import { cannotRun } from '../helpers/requires.js';
 
-const support = guestSupport() as { ok: boolean; why?: string };
-if (!support.ok) console.warn(`ingress guest test skipped: ${support.why}`);
+const support = guestSupport();
+const skip = cannotRun(support);
 const kernels: string[] = support.ok ? kernelPackages() : ['(none)'];
 
 interface ScenarioRun {
@@ -30,7 +30,7 @@ interface ScenarioRun {
   clsactKept: boolean;
 }
 
-describe.skipIf(!support.ok).each(kernels)('ingress counter in a guest running %s', (kernel) => {
+describe.skipIf(skip).each(kernels)('ingress counter in a guest running %s', (kernel) => {
   it('falls back to a legacy filter, counts like nft and conntrack, leaves nothing', async () => {
     const r = (await runInGuest({
       kernel,

@@ -7,8 +7,7 @@
 // nothing of ours attached, a stale legacy filter left by a crash is removed
 // by the next start while a foreign filter survives, and interfaces that
 // appear later are attached within 1 s.
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -20,20 +19,20 @@ import { appOver } from '../helpers/app.js';
 import { ArrivalsModel } from '../../src/model/arrivals.js';
 import { arrivalsAdvice } from '../../src/advice/arrivals.js';
 import { INGRESS_OBJECT, IngressSource, ingressCounterClass, type IngressHook } from '../../src/sources/ingress.js';
+import { all, built, cannotRun, command } from '../helpers/requires.js';
 
 const run = promisify(execFile);
-const t = kernelTier();
-function hasTool(tool: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-}
-const why = !t.ok
-  ? t.why
-  : !fs.existsSync(ADDON_PATH) || !fs.existsSync(INGRESS_OBJECT)
-    ? 'addon or ingress.bpf.o not built (make -s all)'
-    : !['hping3', 'curl', 'bpftool', 'tc', 'python3'].every(hasTool)
-      ? 'hping3, curl, bpftool, tc or python3 missing (scripts/setup.sh --test)'
-      : null;
-if (why) console.warn(`ingress kernel tests skipped: ${why}`);
+const skip = cannotRun(
+  all(
+    kernelTier(),
+    built('ingress'),
+    command('hping3', 'hping3'),
+    command('curl', 'curl'),
+    command('bpftool', 'bpftool'),
+    command('tc', 'iproute2'),
+    command('python3', 'python3'),
+  ),
+);
 
 const FLOOD = 3001; // SYNs from the flood source
 const CONNS = 7; // HTTP connections from the normal source (IPv4)
@@ -107,7 +106,7 @@ function killed(child: ChildProcess): Promise<void> {
   });
 }
 
-describe.skipIf(why !== null)('ingress arrivals (kernel)', () => {
+describe.skipIf(skip)('ingress arrivals (kernel)', () => {
   it('counts a SYN flood, HTTP connections and new UDP flows per source exactly as nft does', async () => {
     await withKernelLock(async () => {
       const lab = await Lab.create('ingc');
@@ -476,7 +475,7 @@ describe.skipIf(why !== null)('ingress arrivals (kernel)', () => {
   }, 60_000);
 });
 
-describe.skipIf(why !== null)('probeIngress (doctor)', () => {
+describe.skipIf(skip)('probeIngress (doctor)', () => {
   it('reports tcx and the conntrack lookup on this kernel without attaching anything', async () => {
     const { probeIngress } = await import('../../src/sources/ingress.js');
     const ingressLinks = async () => {

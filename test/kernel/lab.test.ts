@@ -3,11 +3,12 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Lab, kernelTier, withKernelLock } from '../helpers/lab.js';
+import { cannotRun } from '../helpers/requires.js';
 
 const tier = kernelTier();
-if (!tier.ok) console.warn(`kernel tier skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
-describe.skipIf(!tier.ok)('lab', () => {
+describe.skipIf(skip)('lab', () => {
   it('joins two namespaces, and destroy() restores nf_conntrack_max and removes them', async () => {
     await withKernelLock(async () => {
       const before = fs.readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim();

@@ -12,18 +12,16 @@ import { kernelTier } from '../helpers/lab.js';
 import { collectDoctorReport } from '../../src/doctor/probe.js';
 import { LifecycleSource } from '../../src/sources/lifecycle.js';
 import { kernelHookProbe } from '../../src/sources/lifecycle-hooks.js';
-import { bpfObjectPath } from '../../src/sources/bpf-ring.js';
 
-const tier = kernelTier();
-const built = fs.existsSync(bpfObjectPath('lifecycle')) && fs.existsSync('build/Release/ctscope.node');
-const why = !tier.ok ? tier.why : !built ? 'lifecycle.bpf.o or the addon is not built (npm run build)' : undefined;
-if (why) console.log(`lifecycle host tests skipped: ${why}`);
+import { all, built, cannotRun } from '../helpers/requires.js';
+
+const skip = cannotRun(all(kernelTier(), built('lifecycle')));
 
 // What this kernel does with a trampoline, asked directly (not through the code under test's planner).
-const trampolines = !why && kernelHookProbe().trial('fx_alloc').ok;
+const trampolines = !skip && kernelHookProbe().trial('fx_alloc').ok;
 const kprobes = fs.existsSync('/sys/bus/event_source/devices/kprobe');
 
-describe.skipIf(!!why)('lifecycle source on this kernel', () => {
+describe.skipIf(skip)('lifecycle source on this kernel', () => {
   it('auto: takes the best hook each capability allows and names the rest as blind spots', async () => {
     const src = new LifecycleSource({ idKey: new Uint8Array(16) });
     const sink = { ingest: () => {} };

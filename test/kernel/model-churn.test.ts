@@ -15,9 +15,10 @@ import { boottimeNs } from '../../src/native/addon.js';
 import { Kind } from '../../src/records/layout.js';
 import type { RecordColumns } from '../../src/records/batch.js';
 import { countersBySource, holdKernelLock, tcpClients, tcpServer, udpFlows, until } from './netlink-lab.js';
+import { cannotRun } from '../helpers/requires.js';
 
 const tier = kernelTier();
-if (!tier.ok) console.warn(`model lab test skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
 // Prime counts, all different, so a swap or an off-by-one shows.
 const UDP_FLOWS = 1999;
@@ -25,7 +26,7 @@ const TCP_SHORT = 107;
 const TCP_LONG = 5;
 const PORT = 8080;
 
-describe.skipIf(!tier.ok)('model on a live lab churn (ctnetlink)', () => {
+describe.skipIf(skip)('model on a live lab churn (ctnetlink)', () => {
   let release: () => void = () => undefined;
   let lab: Lab;
   let source: NetlinkSource;

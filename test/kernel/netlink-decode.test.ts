@@ -18,9 +18,10 @@ import type { RecordSink } from '../../src/records/sink.js';
 import { formatAddress } from '../../src/records/address.js';
 import { FIELDS, Kind, RECORD_SIZE } from '../../src/records/layout.js';
 import { holdKernelLock, tcpClients, tcpServer, udpFlows, until } from './netlink-lab.js';
+import { cannotRun } from '../helpers/requires.js';
 
 const tier = kernelTier();
-if (!tier.ok) console.warn(`netlink decode kernel tests skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
 const PORT = 8080;
 const EVENT_KINDS = new Set<number>([Kind.ALLOC, Kind.UPDATE, Kind.DESTROY]);
@@ -61,7 +62,7 @@ class EventLog implements RecordSink {
   }
 }
 
-describe.skipIf(!tier.ok)('ctnetlink events decoded in the kernel', () => {
+describe.skipIf(skip)('ctnetlink events decoded in the kernel', () => {
   let release: () => void = () => undefined;
   let lab: Lab;
   let filter: NetlinkFilter;

@@ -9,16 +9,17 @@ import { Lab, kernelTier } from '../helpers/lab.js';
 import { NetlinkSource } from '../../src/sources/netlink.js';
 import { Model } from '../../src/model/model.js';
 import { conntrackIds, countersBySource, holdKernelLock, tcpClients, tcpServer, udpFlows, until } from './netlink-lab.js';
+import { cannotRun } from '../helpers/requires.js';
 
 const tier = kernelTier();
-if (!tier.ok) console.warn(`netlink model tests skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
 const UDP_FLOWS = 3001;
 const TCP_SHORT = 101;
 const TCP_LONG = 5;
 const PORT = 8081;
 
-describe.skipIf(!tier.ok)('netlink source -> model', () => {
+describe.skipIf(skip)('netlink source -> model', () => {
   let release: () => void = () => undefined;
   let lab: Lab;
   const children: ChildProcess[] = [];

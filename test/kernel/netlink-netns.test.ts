@@ -9,9 +9,10 @@ import { NetlinkSource } from '../../src/sources/netlink.js';
 import type { RecordColumns } from '../../src/records/batch.js';
 import { Cause, Kind } from '../../src/records/layout.js';
 import { exited, holdKernelLock, until } from './netlink-lab.js';
+import { cannotRun } from '../helpers/requires.js';
 
 const tier = kernelTier();
-if (!tier.ok) console.warn(`netlink namespace tests skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
 const NAMED = 'ctnln-late';
 const FLOWS = 7;
@@ -37,7 +38,7 @@ class PerNetns {
   }
 }
 
-describe.skipIf(!tier.ok)('netlink source: namespaces come and go', () => {
+describe.skipIf(skip)('netlink source: namespaces come and go', () => {
   let release: () => void = () => undefined;
   let source: NetlinkSource;
   const sink = new PerNetns();

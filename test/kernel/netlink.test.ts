@@ -24,9 +24,10 @@ import {
   udpFlows,
   until,
 } from './netlink-lab.js';
+import { cannotRun } from '../helpers/requires.js';
 
 const tier = kernelTier();
-if (!tier.ok) console.warn(`netlink kernel tests skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
 // Prime counts: an off-by-one or a double count cannot hide behind them.
 const UDP_FLOWS = 4999;
@@ -45,7 +46,7 @@ ${sources.map((s) => `    ${s.includes(':') ? 'ip6' : 'ip'} saddr ${s} ct state 
 `;
 }
 
-describe.skipIf(!tier.ok)('netlink source: lab burst', () => {
+describe.skipIf(skip)('netlink source: lab burst', () => {
   let release: () => void = () => undefined;
   let lab: Lab;
   let source: NetlinkSource;
@@ -143,7 +144,7 @@ describe.skipIf(!tier.ok)('netlink source: lab burst', () => {
   });
 });
 
-describe.skipIf(!tier.ok)('netlink source: forced overrun', () => {
+describe.skipIf(skip)('netlink source: forced overrun', () => {
   let release: () => void = () => undefined;
   let lab: Lab;
   let source: NetlinkSource;
@@ -246,7 +247,7 @@ describe.skipIf(!tier.ok)('netlink source: forced overrun', () => {
   });
 });
 
-describe.skipIf(!tier.ok)('netlink source: stalled consumer', () => {
+describe.skipIf(skip)('netlink source: stalled consumer', () => {
   let release: () => void = () => undefined;
   let lab: Lab;
   let serverNs = 0;

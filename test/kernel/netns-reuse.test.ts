@@ -16,10 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { Lab, kernelTier } from '../helpers/lab.js';
 import { holdKernelLock, udpFlows, until } from './netlink-lab.js';
+import { cannotRun } from '../helpers/requires.js';
 
 const run = promisify(execFile);
 const tier = kernelTier();
-if (!tier.ok) console.warn(`netns-reuse kernel test skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
 const FLOWS = 401;
 /** The probe namespaces' names (kept until the end; removed also after a crashed run). */
@@ -44,7 +45,7 @@ interface TableView {
   forecast: { samples: number; horizon_s: number };
 }
 
-describe.skipIf(!tier.ok)('a namespace on a recycled inode', () => {
+describe.skipIf(skip)('a namespace on a recycled inode', () => {
   let release: () => void = () => undefined;
   let lab: Lab;
   let daemon: DaemonProcess | undefined;

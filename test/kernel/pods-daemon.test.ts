@@ -23,7 +23,7 @@ import { kernelTier } from '../helpers/lab.js';
 import { holdKernelLock } from './netlink-lab.js';
 
 const tier = kernelTier().ok ? containerdTier() : kernelTier();
-if (!tier.ok) console.warn(`pods daemon test skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
 const CT_MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
 const VIP = '10.96.0.10'; // a Service address, DNAT'd in the node as kube-proxy does
@@ -48,6 +48,7 @@ for i in range(count):
         pass
 print(sent)
 `;
+import { cannotRun } from '../helpers/requires.js';
 
 interface Rule {
   chain: string;
@@ -71,7 +72,7 @@ function rules(json: string): Rule[] {
   return out;
 }
 
-describe.skipIf(!tier.ok)('daemon on a node with pods', () => {
+describe.skipIf(skip)('daemon on a node with pods', () => {
   let node: Containerd;
   let daemon: DaemonProcess | undefined;
   let release: () => void = () => undefined;

@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { Lab, kernelTier } from '../helpers/lab.js';
 import { holdKernelLock, tcpClients, tcpServer, until } from './netlink-lab.js';
+import { cannotRun } from '../helpers/requires.js';
 
 const tier = kernelTier();
-if (!tier.ok) console.warn(`reply-mark kernel test skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
 const PORT = 8083;
 // marks nothing else on the machine sets; connection counts prime, so a
@@ -28,7 +29,7 @@ interface Occ {
   items: Array<{ key: string; count: number }>;
 }
 
-describe.skipIf(!tier.ok)('a mark set on the reply path', () => {
+describe.skipIf(skip)('a mark set on the reply path', () => {
   let release: () => void = () => undefined;
   let lab: Lab;
   let daemon: DaemonProcess | undefined;

@@ -29,25 +29,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { Lab, kernelTier } from '../helpers/lab.js';
 import { holdKernelLock } from './netlink-lab.js';
+import { cannotRun } from '../helpers/requires.js';
+import { pace } from './incident-fixtures/pace.js';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
-const PACE = path.join(here, 'incident-fixtures/pace.py');
 const MAX = 3000;
 
 const tier = kernelTier();
-if (!tier.ok) console.warn(`what-if kernel test skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
-function pace(lab: Lab, ns: string, args: Array<string | number>): Promise<string> {
-  return lab.exec(ns, ['python3', PACE, ...args.map(String)], { timeoutMs: 120_000 }).then((r) => r.stdout.trim());
-}
 
 /** The flood into `fw` under udp_timeout `udpTimeout`; the flood namespace's drop and early-drop counters' increase. */
 async function flood(fw: Lab, udpTimeout: number): Promise<{ drop: number; early_drop: number }> {
   await fw.exec(fw.server, ['sysctl', '-qw', `net.netfilter.nf_conntrack_udp_timeout=${udpTimeout}`]);
   const before = await fw.conntrackStats(fw.server);
-  await pace(fw, fw.client, [fw.clientAddress, fw.serverAddress, 1024, 500, 20]);
+  await pace(fw, fw.client, [fw.clientAddress, fw.serverAddress, 1024, 500, 20], 120_000);
   await new Promise((r) => setTimeout(r, 3000));
   const after = await fw.conntrackStats(fw.server);
   return { drop: after.drop! - before.drop!, early_drop: after.early_drop! - before.early_drop! };
@@ -86,7 +84,7 @@ function nextFall(ns: string, by: number, timeoutMs: number): Promise<void> {
   });
 }
 
-describe.skipIf(!tier.ok)('what-if against a re-run of the same load', () => {
+describe.skipIf(skip)('what-if against a re-run of the same load', () => {
   let release: () => void = () => undefined;
   let dir: string;
   let labsNow: Lab[] = [];
@@ -116,7 +114,7 @@ describe.skipIf(!tier.ok)('what-if against a re-run of the same load', () => {
     daemon = await DaemonProcess.start(['--record', capture]);
     // the churn, for both runs; the floods once the collector has come round
     // (killed when its namespace goes at the end)
-    const churn = bg.map((b) => pace(b, b.client, [b.clientAddress, b.serverAddress, 1024, 400, 150]).catch(() => undefined));
+    const churn = bg.map((b) => pace(b, b.client, [b.clientAddress, b.serverAddress, 1024, 400, 150], 120_000).catch(() => undefined));
     await nextFall(bg[0]!.server, 100, 75_000);
     await new Promise((r) => setTimeout(r, 2000));
     const recorded = await flood(fw, 30);

@@ -11,13 +11,14 @@ import { kernelTier } from '../helpers/lab.js';
 import { PodMap } from '../../src/model/pod-map.js';
 import { WorkloadResolver } from '../../src/workloads/resolver.js';
 import { holdKernelLock } from './netlink-lab.js';
+import { cannotRun } from '../helpers/requires.js';
 
 const tier = kernelTier().ok ? containerdTier() : kernelTier();
-if (!tier.ok) console.warn(`workload resolver test skipped: ${tier.why}`);
+const skip = cannotRun(tier);
 
 const v4 = (ip: string): number | null => (ip.includes('.') ? ip.split('.').reduce((a, b) => a * 256 + Number(b), 0) : null);
 
-describe.skipIf(!tier.ok)('workload resolver with containerd', () => {
+describe.skipIf(skip)('workload resolver with containerd', () => {
   let node: Containerd;
   let release: () => void = () => undefined;
   let map: PodMap;

@@ -3,9 +3,9 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
-import { ADDON_PATH } from '../../src/native/addon.js';
 import { DropSource, MAX_DROP_REASONS, netfilterDropReasons, selectNetfilterReasons } from '../../src/sources/bpf-drops.js';
 import { isBpfLoadError, ringSourceClass } from '../../src/sources/bpf-ring.js';
+import { all, built, cannotRun } from '../helpers/requires.js';
 
 describe('selectNetfilterReasons', () => {
   const cases: Array<{ name: string; in: Record<string, number>; out: Record<number, string> }> = [
@@ -58,10 +58,9 @@ describe('selectNetfilterReasons', () => {
   });
 });
 
-const haveBtf = fs.existsSync('/sys/kernel/btf/vmlinux') && fs.existsSync(ADDON_PATH);
-if (!haveBtf) console.warn('bpf-drops: running-kernel BTF check skipped (no /sys/kernel/btf/vmlinux or addon not built)');
+const noBtf = cannotRun(all({ ok: fs.existsSync('/sys/kernel/btf/vmlinux'), kind: 'machine', why: 'this kernel has no BTF (/sys/kernel/btf/vmlinux)' }, built()));
 
-describe.skipIf(!haveBtf)('netfilterDropReasons on this kernel', () => {
+describe.skipIf(noBtf)('netfilterDropReasons on this kernel', () => {
   it('names NETFILTER_DROP with the number the kernel uses', () => {
     const reasons = netfilterDropReasons();
     const entry = Object.entries(reasons).find(([, n]) => n === 'SKB_DROP_REASON_NETFILTER_DROP');
@@ -88,10 +87,9 @@ describe('DropSource options', () => {
   });
 });
 
-const haveAddon = fs.existsSync(ADDON_PATH);
-if (!haveAddon) console.warn('bpf-drops: RingSource argument checks skipped (addon not built: make -s addon)');
+const noAddon = cannotRun(built());
 
-describe.skipIf(!haveAddon)('RingSource argument checks (no privilege needed)', () => {
+describe.skipIf(noAddon)('RingSource argument checks (no privilege needed)', () => {
   const onBatch = () => undefined;
   const cases: Array<{ name: string; opts: unknown; error: RegExp }> = [
     { name: 'no options', opts: undefined, error: /new RingSource\(options\)/ },

@@ -12,15 +12,15 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { freePort } from '../helpers/daemon.js';
-import { browserMissing, launchBrowser, screenshot, shownNumber, watchProblems, type Browser } from '../helpers/browser.js';
+import { cannotRun } from '../helpers/requires.js';
+import { chromiumInstalled, launchBrowser, screenshot, shownNumber, watchProblems, type Browser } from '../helpers/browser.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const missing = browserMissing();
-if (missing) console.warn(`dashboard browser tests: ${missing}`);
+const skip = cannotRun(chromiumInstalled());
 
 const pct1 = (ratio: number) => `${(ratio * 100).toFixed(1)} %`;
 
-describe.skipIf(missing !== null)('dashboard over replay --serve of the sample capture', () => {
+describe.skipIf(skip)('dashboard over replay --serve of the sample capture', () => {
   let server: ChildProcess;
   let base: string;
   let browser: Browser;

@@ -8,14 +8,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { exportedMetrics, isExported, queriedNames } from '../helpers/metric-names.js';
+import { cannotRun, command } from '../helpers/requires.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const rules = path.join(root, 'share/prometheus/ctscope-alerts.yml');
-const hasPromtool = spawnSync('sh', ['-c', 'command -v promtool'], { stdio: 'ignore' }).status === 0;
-if (!hasPromtool) console.warn('alert rule checks skipped: promtool missing (Debian package prometheus; scripts/setup.sh --test installs it)');
+const noPromtool = cannotRun(command('promtool', 'prometheus'));
 
 describe('operations files', () => {
-  it.skipIf(!hasPromtool)('the alert rules pass promtool and their unit tests', () => {
+  it.skipIf(noPromtool)('the alert rules pass promtool and their unit tests', () => {
     const check = spawnSync('promtool', ['check', 'rules', rules], { encoding: 'utf8' });
     expect(check.status, check.stdout + check.stderr).toBe(0);
     const test = spawnSync('promtool', ['test', 'rules', path.join(root, 'test/fixtures/prometheus/alerts.test.yml')], { encoding: 'utf8' });

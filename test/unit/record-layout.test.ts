@@ -1,20 +1,15 @@
 // The record ABI has one definition (bpf/ctscope_record.h). The addon reports
 // offsetof()/sizeof() as its C++ compiler sees them; the TypeScript decoder's
 // table must agree field by field, or decoding would silently misread.
-import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ADDON_PATH, loadAddon } from '../../src/native/addon.js';
+import { loadAddon } from '../../src/native/addon.js';
 import { FIELDS, RECORD_SIZE, RECORD_VERSION } from '../../src/records/layout.js';
+import { built, cannotRun } from '../helpers/requires.js';
 
-const built = fs.existsSync(ADDON_PATH);
-if (!built) console.warn(`record-layout: addon not built (${ADDON_PATH}); npm test builds it first`);
+const skip = cannotRun(built());
 
 describe('record layout', () => {
-  it('the addon is built (npm test builds it; without it this check cannot run)', () => {
-    expect(built).toBe(true);
-  });
-
-  it.runIf(built)('matches the C header field by field', () => {
+  it.skipIf(skip)('matches the C header field by field', () => {
     const l = loadAddon().layout();
     expect(l.size).toBe(RECORD_SIZE);
     expect(l.version).toBe(RECORD_VERSION);
