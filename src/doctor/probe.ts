@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 
-import { loadAddon } from '../native/addon.js';
+import { ADDON_PATH, loadAddon } from '../native/addon.js';
 import { bpfObjectPath, ringSourceClass } from '../sources/bpf-ring.js';
 import { netfilterDropReasons } from '../sources/bpf-drops.js';
 import { probeIngress } from '../sources/ingress.js';
@@ -27,6 +27,8 @@ export interface DoctorCapability {
 }
 
 export interface DoctorReport {
+  /** The native addon this install loads: a prebuild (the package) or a local build (a clone). */
+  addon: { path: string; loaded: boolean };
   kernel: {
     release: string;
     version: string;
@@ -88,6 +90,7 @@ export function collectDoctorReport(opts: DoctorOptions = {}): DoctorReport {
   const sys = opts.sysRoot ?? '/sys';
   const problems: string[] = [];
   const report: DoctorReport = {
+    addon: { path: ADDON_PATH, loaded: false },
     kernel: {
       release: os.release(),
       version: os.version(),
@@ -109,6 +112,7 @@ export function collectDoctorReport(opts: DoctorOptions = {}): DoctorReport {
   let addonOk = true;
   try {
     loadAddon();
+    report.addon.loaded = true;
   } catch (e) {
     addonOk = false;
     problems.push((e as Error).message);
@@ -214,6 +218,7 @@ export function formatDoctorReport(r: DoctorReport): string {
   const lines: string[] = [];
   const row = (k: string, v: string) => lines.push(`${k.padEnd(14)}${v}`);
   row('kernel', `${r.kernel.release} (${r.kernel.version})`);
+  row('addon', `${r.addon.path}${r.addon.loaded ? '' : ' (not loaded)'}`);
   row('BTF', `vmlinux ${r.kernel.btf.vmlinux ? 'yes' : 'NO'}; nf_conntrack ${r.kernel.btf.conntrack}`);
   row('lockdown', r.kernel.lockdown ?? 'not available (no lockdown LSM file)');
   if (r.kernel.unprivilegedBpfDisabled !== null) row('unpriv. bpf', r.kernel.unprivilegedBpfDisabled === 0 ? 'allowed' : `disabled (${r.kernel.unprivilegedBpfDisabled})`);

@@ -5,9 +5,6 @@
 // them into the sink, counts what could not be decoded, stops, and reports
 // state and losses. A subclass decides what to load (open()) and names its hook.
 
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 import { loadAddon } from '../native/addon.js';
 import type { BpfLoadError, RingSourceClass, RingSourceHandle, RingSourceOptions, RingSourceStartResult, RingSourceStats } from '../native/surface.js';
 import { decodeBatch } from '../records/batch.js';
@@ -107,9 +104,4 @@ export function ringSourceClass(): RingSourceClass {
   return loadAddon().RingSource;
 }
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-/** Path of a compiled BPF object by its source name ('drops' -> bpf/.output/drops.bpf.o). */
-export function bpfObjectPath(name: string): string {
-  return path.join(root, 'bpf/.output', `${name}.bpf.o`);
-}
+export { bpfObjectPath } from '../native/addon.js';

@@ -15,9 +15,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-import { loadAddon } from '../native/addon.js';
+import { bpfObjectPath, loadAddon } from '../native/addon.js';
 import type { ArrivalsModel } from '../model/arrivals.js';
 import { UserError } from '../errors.js';
 import type { RecordSink, SourceState, SourceStatus } from '../records/sink.js';
@@ -31,8 +30,7 @@ export function ingressCounterClass(): IngressCounterClass {
   return loadAddon().IngressCounter;
 }
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const INGRESS_OBJECT = path.join(root, 'bpf/.output/ingress.bpf.o');
+export const INGRESS_OBJECT = bpfObjectPath('ingress');
 
 export interface IngressProbe {
   ok: boolean;

@@ -25,9 +25,14 @@ export class DaemonProcess {
     readonly base: string,
   ) {}
 
-  static async start(args: string[] = [], timeoutMs = 20_000): Promise<DaemonProcess> {
+  /**
+   * `ctscope run` on a free loopback port. `ctscope` is the command that runs
+   * ctscope: the clone's by default; the package installed in a prefix, or
+   * the clone's behind a wrapper (setpriv, unshare) in the tests that need one.
+   */
+  static async start(args: string[] = [], timeoutMs = 20_000, ctscope: string[] = [process.execPath, path.join(root, 'bin/ctscope.js')]): Promise<DaemonProcess> {
     const port = await freePort();
-    const child = spawn(process.execPath, [path.join(root, 'bin/ctscope.js'), 'run', '--listen', `127.0.0.1:${port}`, ...args], {
+    const child = spawn(ctscope[0]!, [...ctscope.slice(1), 'run', '--listen', `127.0.0.1:${port}`, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const d = new DaemonProcess(child, `http://127.0.0.1:${port}`);

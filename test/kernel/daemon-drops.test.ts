@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess } from '../helpers/daemon.js';
 import { Lab, kernelTier } from '../helpers/lab.js';
-import { countConntrackDrops, holdKernelLock } from './netlink-lab.js';
+import { TableFullFlood } from '../helpers/flood.js';
+import { holdKernelLock } from './netlink-lab.js';
 import { cannotRun } from '../helpers/requires.js';
 
 const tier = kernelTier();
@@ -40,34 +41,12 @@ describe.skipIf(skip)('daemon: table-full drops end to end', () => {
   });
 
   it('puts the flooding source first in /v1/drops with the kernel count, and /v1/table agrees with /proc', async () => {
-    const flooder = lab.clientAddress;
-    const other = await lab.addClientAddress(7);
-    const counters = await countConntrackDrops(lab, [flooder, other]);
+    const flood = await TableFullFlood.prepare(lab);
     daemon = await DaemonProcess.start();
-    const statDropBefore = (await lab.conntrackStats(lab.server)).drop!;
-    lab.setConntrackMax(331);
-    // Thousands of new UDP flows from one source (hping3 increments the source
-    // port per packet), a few dozen from another in the middle of it.
-    const flood = lab.exec(lab.client, ['hping3', '--udp', '-q', '-p', '9', '-i', 'u150', '-c', '4001', '-a', flooder, lab.serverAddress], {
-      timeoutMs: 60_000,
-    }).catch((e) => e);
-    await new Promise((r) => setTimeout(r, 300));
-    await lab.exec(lab.client, ['hping3', '--udp', '-q', '-p', '53', '-i', 'u2000', '-c', '37', '-a', other, lab.serverAddress]).catch((e) => e);
-    await flood;
-    const { before, dropped } = await counters();
-    const statDrops = (await lab.conntrackStats(lab.server)).drop! - statDropBefore;
-    expect(before.get(flooder)).toBe(4001);
-    expect(dropped(flooder)).toBeGreaterThan(1000); // the table really filled
-    expect(dropped(flooder) + dropped(other)).toBe(statDrops);
-
-    // Newest data is visible within 1 s.
-    await new Promise((r) => setTimeout(r, 1000));
-    const drops = await daemon.get(`/v1/drops?by=src&window=300&limit=10`);
-    const labNetnsItems = drops.items as Array<{ key: string; count: number }>;
-    expect(labNetnsItems[0]!.key).toBe(flooder);
-    expect(labNetnsItems[0]!.count).toBe(dropped(flooder));
-    const otherItem = labNetnsItems.find((i) => i.key === other);
-    expect(otherItem?.count ?? 0).toBe(dropped(other));
+    await flood.run();
+    await flood.expectAttributed((p) => daemon!.get(p));
+    const { statDropBefore, statDrops } = flood;
+    const dropped = (a: string) => flood.dropped.get(a)!;
 
     const byNetns = await daemon.get(`/v1/drops?by=netns&window=300`);
     expect(byNetns.items[0].key).toBe(String(lab.netnsInode(lab.server)));
@@ -92,7 +71,7 @@ describe.skipIf(skip)('daemon: table-full drops end to end', () => {
     expect(metrics).toMatch(/^ctscope_records_lost_total\{source="drops"\} 0$/m);
     // every delivered drop record was timed on its way to the model
     const dropSource = ((await daemon.get('/v1/status')).sources as Array<{ name: string; records: number; delay_p99_s?: number | null }>).find((s) => s.name === 'drops')!;
-    expect(dropSource.records).toBeGreaterThanOrEqual(dropped(flooder) + dropped(other));
+    expect(dropSource.records).toBeGreaterThanOrEqual(dropped(flood.flooder) + dropped(flood.other));
     const timed = Number(/^ctscope_record_delay_seconds_count\{source="drops"\} (\d+)$/m.exec(await daemon.get<string>('/metrics'))?.[1]);
     expect(timed).toBe(dropSource.records);
     expect(typeof dropSource.delay_p99_s).toBe('number');

@@ -14,6 +14,7 @@ describe('parseLockdown', () => {
 });
 
 const report: DoctorReport = {
+  addon: { path: '/usr/lib/node_modules/ctscope/prebuilds/linux-x64/ctscope.napi.glibc.node', loaded: true },
   kernel: { release: '6.18.0', version: '#1 SMP', btf: { vmlinux: true, conntrack: 'built in' }, lockdown: null, unprivilegedBpfDisabled: 2 },
   features: { fentry: 'EPERM: the kernel refuses trampolines (fentry/fexit)', kprobe: 'no kprobes on this kernel', tpBtf: 'ok', ringbuf: 'ok', tcx: 'ok' },
   conntrack: { nf_conntrack_max: 262144, nf_conntrack_count: 3, nf_conntrack_buckets: 65536, nf_conntrack_acct: 0, nf_conntrack_timestamp: 0, nf_conntrack_events: 1 },
@@ -36,6 +37,7 @@ describe('formatDoctorReport', () => {
   it('shows each capability with its hook and every refusal under it', () => {
     const text = formatDoctorReport(report);
     expect(text).toContain('lockdown      not available (no lockdown LSM file)');
+    expect(text).toContain('addon         /usr/lib/node_modules/ctscope/prebuilds/linux-x64/ctscope.napi.glibc.node\n');
     expect(text).toContain('alloc         ctnetlink\n                fexit:__nf_conntrack_alloc → EPERM: the kernel refuses trampolines (fentry/fexit)');
     expect(text).toContain('drops         tp_btf:kfree_skb\n');
     expect(text).not.toContain('tp_btf:kfree_skb → attached');

@@ -9,6 +9,7 @@ import type { StatusReport } from '../../api/context.js';
 import { Ctscope, StartAborted } from '../../app/ctscope.js';
 import { LiveSources } from '../../app/live-sources.js';
 import { serveReplay } from '../../app/serve-replay.js';
+import { ADDON_PATH } from '../../native/addon.js';
 import { HOOK_MODES, type HookMode } from '../../sources/lifecycle-hooks.js';
 import { UserError } from '../../errors.js';
 import { untilSignal } from '../signals.js';
@@ -163,7 +164,7 @@ export function startupSummary(st: StatusReport): string {
 export function liveUnavailableReason(): string | null {
   if (process.getuid?.() !== 0) return 'not running as root';
   if (!fs.existsSync('/sys/kernel/btf/vmlinux')) return 'the kernel has no BTF (/sys/kernel/btf/vmlinux)';
-  if (!fs.existsSync(path.join(root, 'build/Release/ctscope.node'))) return 'the native addon is not built';
+  if (!fs.existsSync(ADDON_PATH)) return 'the native addon is not built';
   return null;
 }
 
