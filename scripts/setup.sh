@@ -24,6 +24,8 @@ if [ "$mode" = "--test" ]; then
   # fuzz harness (make fuzz).
   PKGS+=(prometheus hping3 qemu-system-x86 cpio busybox-static linux-perf procps iputils-ping
          containerd runc containernetworking-plugins chromium libclang-rt-14-dev)
+  # dpkg-dev (dpkg-shlibdeps) builds the .deb; systemd-analyze checks its unit.
+  PKGS+=(dpkg-dev systemd)
 fi
 
 missing=()

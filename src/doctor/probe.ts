@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 
 import { ADDON_PATH, loadAddon } from '../native/addon.js';
+import { collectPrivileges, formatPrivileges, type PrivilegeReport } from './privileges.js';
 import { bpfObjectPath, ringSourceClass } from '../sources/bpf-ring.js';
 import { netfilterDropReasons } from '../sources/bpf-drops.js';
 import { probeIngress } from '../sources/ingress.js';
@@ -47,6 +48,8 @@ export interface DoctorReport {
   conntrack: Record<string, number | null>;
   capabilities: DoctorCapability[];
   blindSpots: string[];
+  /** This process's capabilities, what each missing one costs, and trials of netlink and namespaces. */
+  privileges: PrivilegeReport;
   /** Problems that kept doctor from checking something (not built, no addon). */
   problems: string[];
 }
@@ -57,6 +60,8 @@ export interface DoctorOptions {
   probe?: HookProbe;
   procRoot?: string;
   sysRoot?: string;
+  /** Injected in tests. */
+  privileges?: PrivilegeReport;
 }
 
 function readText(file: string): string | null {
@@ -106,6 +111,7 @@ export function collectDoctorReport(opts: DoctorOptions = {}): DoctorReport {
     ),
     capabilities: [],
     blindSpots: [],
+    privileges: { uid: -1, capabilities: [], needs: [], trials: [] },
     problems,
   };
 
@@ -117,6 +123,7 @@ export function collectDoctorReport(opts: DoctorOptions = {}): DoctorReport {
     addonOk = false;
     problems.push((e as Error).message);
   }
+  report.privileges = opts.privileges ?? collectPrivileges(addonOk);
   if (!report.kernel.btf.vmlinux) problems.push('no kernel BTF (/sys/kernel/btf/vmlinux): CO-RE programs cannot load; only ctnetlink and /proc work');
 
   // lifecycle capabilities
@@ -234,6 +241,7 @@ export function formatDoctorReport(r: DoctorReport): string {
       ? 'nf_conntrack not loaded (no /proc/sys/net/netfilter)'
       : `count ${ct.nf_conntrack_count}/${ct.nf_conntrack_max}, buckets ${ct.nf_conntrack_buckets}, acct ${ct.nf_conntrack_acct}, timestamp ${ct.nf_conntrack_timestamp}, events ${ct.nf_conntrack_events}`,
   );
+  lines.push(...formatPrivileges(r.privileges));
   lines.push('');
   lines.push('capability    hook');
   for (const c of r.capabilities) {

@@ -6,6 +6,7 @@
 import { loadAddon } from '../native/addon.js';
 import type { RecordSink } from '../records/sink.js';
 import { BpfRingSource, bpfObjectPath, isBpfLoadError, ringSourceClass, type ProbeResult } from './bpf-ring.js';
+import { lackPhrase, REQUIRES } from '../privileges.js';
 import { UserError } from '../errors.js';
 
 /** Size of the BPF array map `reasons` (bpf/drops.bpf.c CTS_MAX_DROP_REASONS). */
@@ -152,10 +153,13 @@ export function probeDropHook(object = bpfObjectPath('drops')): ProbeResult & { 
 /** A kernel refusal as an error saying which program, why and what to do. */
 function describeFailure(e: unknown): DropSourceError {
   if (isBpfLoadError(e)) {
+    const lack = e.errno === 1 ? lackPhrase(REQUIRES.tracingProgram) : null;
     const todo =
       e.errno === 2 && !e.program
         ? 'build it with `make -s bpf` (npm run build)'
-        : 'run `ctscope doctor` to see what this kernel allows; the daemon keeps its /proc and netlink sources, without drop attribution';
+        : lack
+          ? `${lack}: give the daemon CAP_BPF and CAP_PERFMON (docs/SECURITY.md); it keeps its /proc and netlink sources, without drop attribution`
+          : 'run `ctscope doctor` to see what this kernel allows; the daemon keeps its /proc and netlink sources, without drop attribution';
     const what = e.program ? `the kernel refused program '${e.program}' (tp_btf/kfree_skb)` : 'cannot load bpf/.output/drops.bpf.o';
     return new DropSourceError(`drops source: ${what}: ${e.message}\nWhat to do: ${todo}`, e.program, e.errno, e.verifierLog ?? '');
   }

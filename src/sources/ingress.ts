@@ -17,6 +17,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { bpfObjectPath, loadAddon } from '../native/addon.js';
+import { effectiveCapabilities, lackPhrase, REQUIRES } from '../privileges.js';
+import { moduleBtfPresent } from './lifecycle-hooks.js';
 import type { ArrivalsModel } from '../model/arrivals.js';
 import { UserError } from '../errors.js';
 import type { RecordSink, SourceState, SourceStatus } from '../records/sink.js';
@@ -50,7 +52,13 @@ export function probeIngress(object = INGRESS_OBJECT): IngressProbe {
     const info = c.info();
     return { ok: true, hook: info.tcx ? 'tcx' : 'tc-clsact', udpNewBy: info.variant === 'ct' ? 'conntrack lookup' : 'recent-tuple LRU' };
   } catch (e) {
-    return { ok: false, hook: null, udpNewBy: null, why: (e as Error).message };
+    const msg = (e as Error).message;
+    const lack = /EPERM|not permitted/.test(msg) ? lackPhrase(REQUIRES.networkProgram) : null;
+    if (lack) return { ok: false, hook: null, udpNewBy: null, why: `EPERM: ${lack} (tc programs need CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN)` };
+    // Measured on Debian's 6.1: the conntrack lookup kfunc lives in the
+    // nf_conntrack module, whose BTF libbpf finds only with CAP_SYS_ADMIN.
+    const modular = moduleBtfPresent() && !effectiveCapabilities().has('CAP_SYS_ADMIN');
+    return { ok: false, hook: null, udpNewBy: null, why: modular ? `${msg} (nf_conntrack is a module here, and its BTF can only be found with CAP_SYS_ADMIN, which this process lacks)` : msg };
   } finally {
     c?.close();
   }

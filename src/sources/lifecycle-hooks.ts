@@ -13,12 +13,18 @@ import os from 'node:os';
 
 import { loadAddon } from '../native/addon.js';
 import { bpfObjectPath, ringSourceClass, type ProbeResult } from './bpf-ring.js';
+import { effectiveCapabilities, lackPhrase, REQUIRES } from '../privileges.js';
 
 export type HookMode = 'auto' | 'fentry' | 'kprobe' | 'netlink';
 export const HOOK_MODES: readonly HookMode[] = ['auto', 'fentry', 'kprobe', 'netlink'];
 
 export type LifecycleCapability = 'alloc' | 'table_full' | 'evict' | 'confirm' | 'destroy';
 export const LIFECYCLE_CAPABILITIES: readonly LifecycleCapability[] = ['alloc', 'table_full', 'evict', 'confirm', 'destroy'];
+
+/** Whether nf_conntrack is a module with its own BTF (Debian's kernels) rather than built in. */
+export function moduleBtfPresent(sysRoot = '/sys'): boolean {
+  return fs.existsSync(`${sysRoot}/kernel/btf/${CONNTRACK_MODULE}`);
+}
 
 /** The module holding the conntrack functions on distribution kernels (built in elsewhere). */
 export const CONNTRACK_MODULE = 'nf_conntrack';
@@ -124,13 +130,28 @@ export function errnoName(errno: number): string {
 }
 
 /** A kernel refusal as '<ERRNO>: what it means for this kind of hook'. */
-export function explainRefusal(kind: 'fentry' | 'kprobe' | 'tp_btf' | 'tcx', errno: number, message = ''): string {
+export function explainRefusal(
+  kind: 'fentry' | 'kprobe' | 'tp_btf' | 'tcx',
+  errno: number,
+  message = '',
+  held = effectiveCapabilities(),
+  conntrackModule = moduleBtfPresent(),
+): string {
   const name = errnoName(errno);
   switch (errno) {
-    case 1:
+    case 1: {
+      // A process without the capabilities gets EPERM too: say so before blaming the kernel.
+      const lack = lackPhrase(kind === 'tcx' ? REQUIRES.networkProgram : REQUIRES.tracingProgram, held);
+      if (lack) return `${name}: ${lack} (${kind === 'tcx' ? 'tc programs need CAP_BPF and CAP_NET_ADMIN' : 'tracing programs need CAP_BPF and CAP_PERFMON'}, or CAP_SYS_ADMIN)`;
+      // Measured on Debian's 6.1: hooks in nf_conntrack built as a module
+      // need its BTF, which libbpf finds by walking BTF ids (CAP_SYS_ADMIN).
+      if (kind !== 'tp_btf' && conntrackModule && !held.has('CAP_SYS_ADMIN')) {
+        return `${name}: nf_conntrack is a module here, and its BTF can only be found with CAP_SYS_ADMIN, which this process lacks`;
+      }
       return kind === 'fentry'
         ? `${name}: the kernel refuses trampolines (fentry/fexit)`
-        : `${name}: the kernel refuses this program type (lockdown or missing privileges)`;
+        : `${name}: the kernel refuses this program type (lockdown?)`;
+    }
     case 2:
     case 3:
       return kind === 'fentry' ? `${name}: not in the kernel's BTF (inlined or renamed)` : `${name}: no such symbol to probe (inlined or renamed)`;

@@ -17,6 +17,7 @@
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { boottimeNs, loadAddon } from '../native/addon.js';
+import { explainPermission } from '../privileges.js';
 import { decodeBatch } from '../records/batch.js';
 import { encodeRecord } from '../records/encode.js';
 import { Cause, Kind, Origin, RECORD_SIZE } from '../records/layout.js';
@@ -309,7 +310,7 @@ export class NetlinkSource implements Source {
     try {
       if (this.opts.enableAccounting) enableConntrackAccounting(ns.path);
     } catch (e) {
-      f.error = `could not enable accounting: ${(e as Error).message.split('\n')[0]}`;
+      f.error = `could not enable accounting: ${explainPermission((e as Error).message.split('\n')[0] ?? '')}`;
     }
     f.accounting = conntrackAccounting(ns.path);
     const decoder = this.newDecoder();
@@ -337,7 +338,7 @@ export class NetlinkSource implements Source {
       f.decoder = null;
       // Retried by retryFailed() while the namespace still exists.
       const msg = (e as Error).message;
-      f.error = /Operation not permitted/.test(msg) ? `${msg} (ctnetlink events need CAP_NET_ADMIN: run ctscope as root)` : msg;
+      f.error = explainPermission(msg);
     }
   }
 

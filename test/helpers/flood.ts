@@ -15,6 +15,8 @@ import type { Lab } from './lab.js';
 export class TableFullFlood {
   /** Packets conntrack dropped per source (nft before − after), after run(). */
   readonly dropped = new Map<string, number>();
+  /** Packets that reached the server namespace per source (nft before conntrack), after run(). */
+  readonly arrived = new Map<string, number>();
   /** The drop column of /proc/net/stat/nf_conntrack grew by this much. */
   statDrops = 0;
   statDropBefore = 0;
@@ -65,7 +67,10 @@ export class TableFullFlood {
     const rules = await lab.nftJson(lab.server);
     const before = countersBySource(rules, 'before');
     const after = countersBySource(rules, 'after');
-    for (const a of [this.flooder, this.other]) this.dropped.set(a, before.get(a)! - after.get(a)!);
+    for (const a of [this.flooder, this.other]) {
+      this.dropped.set(a, before.get(a)! - after.get(a)!);
+      this.arrived.set(a, before.get(a)!);
+    }
     this.statDrops = (await lab.conntrackStats(lab.server)).drop! - this.statDropBefore;
     expect(before.get(this.flooder)).toBe(4001);
     expect(this.dropped.get(this.flooder)).toBeGreaterThan(1000); // the table really filled

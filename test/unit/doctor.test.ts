@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { doctorCommand } from '../../src/cli/commands/doctor.js';
 import { formatDoctorReport, parseLockdown, type DoctorReport } from '../../src/doctor/probe.js';
+import { capabilityReport } from '../../src/privileges.js';
 
 describe('parseLockdown', () => {
   it.each([
@@ -30,6 +31,15 @@ const report: DoctorReport = {
     { capability: 'drops', chosen: 'tp_btf:kfree_skb', tried: [{ hook: 'tp_btf:kfree_skb', result: 'attached' }] },
   ],
   blindSpots: ['table_full: the tuples refused when the table is full'],
+  privileges: {
+    uid: 65534,
+    capabilities: ['CAP_BPF', 'CAP_PERFMON', 'CAP_NET_ADMIN'],
+    needs: capabilityReport(new Set(['CAP_BPF', 'CAP_PERFMON', 'CAP_NET_ADMIN'])),
+    trials: [
+      { what: 'ctnetlink', ok: true, result: 'events and dumps in this namespace (receive buffer 256 MiB)' },
+      { what: 'namespaces', ok: false, result: 'cannot enter network namespace /proc/self/ns/net: Operation not permitted (entering another network namespace needs CAP_SYS_ADMIN, which this process lacks)' },
+    ],
+  },
   problems: [],
 };
 
@@ -43,6 +53,15 @@ describe('formatDoctorReport', () => {
     expect(text).not.toContain('tp_btf:kfree_skb → attached');
     expect(text).toContain('count 3/262144, buckets 65536');
     expect(text).toContain('cannot see:\n  table_full: the tuples refused when the table is full');
+  });
+
+  it('shows the capabilities held, what each missing one costs, and the refused trials', () => {
+    const text = formatDoctorReport(report);
+    expect(text).toContain('privileges    uid 65534; CAP_BPF CAP_PERFMON CAP_NET_ADMIN\n  CAP_BPF         held\n');
+    expect(text).toMatch(/^  CAP_SYS_ADMIN   MISSING: only ctscope's own network namespace is followed/m);
+    expect(text).toMatch(/^  CAP_SYS_PTRACE  MISSING: namespaces known only through another user's process/m);
+    expect(text).toContain('ctnetlink     events and dumps in this namespace (receive buffer 256 MiB)\n');
+    expect(text).toContain('namespaces    REFUSED: cannot enter network namespace /proc/self/ns/net: Operation not permitted (entering another network namespace needs CAP_SYS_ADMIN, which this process lacks)\n');
   });
 });
 

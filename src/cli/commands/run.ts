@@ -10,6 +10,7 @@ import { Ctscope, StartAborted } from '../../app/ctscope.js';
 import { LiveSources } from '../../app/live-sources.js';
 import { serveReplay } from '../../app/serve-replay.js';
 import { ADDON_PATH } from '../../native/addon.js';
+import { capabilityReport, DAEMON_CAPABILITIES, holdsAnyDaemonCapability } from '../../privileges.js';
 import { HOOK_MODES, type HookMode } from '../../sources/lifecycle-hooks.js';
 import { UserError } from '../../errors.js';
 import { untilSignal } from '../signals.js';
@@ -98,8 +99,10 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
   const maxCpuPercent = parseIntFlag('max-cpu', values['max-cpu'], 50, 0, 6400);
   const criSocket = values['cri-socket'];
   if (criSocket !== undefined && !path.isAbsolute(criSocket)) throw new UsageError(`--cri-socket expects an absolute path, got '${criSocket}'`, 'run');
-  if (process.getuid?.() !== 0) {
-    throw new UserError('the daemon needs root (BPF programs, netlink, namespaces): run it with sudo, or serve a capture without privileges with `ctscope replay FILE --serve`');
+  if (!holdsAnyDaemonCapability()) {
+    throw new UserError(
+      `the daemon needs privileges (BPF programs, netlink, namespaces): run it as root, or as a user with the capabilities ${DAEMON_CAPABILITIES.join(' ')} (docs/SECURITY.md); a capture is served without privileges by \`ctscope replay FILE --serve\``,
+    );
   }
   const feed = new LiveSources({
     hooks,
@@ -134,10 +137,19 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
   const warn = exposureWarning(listen);
   if (warn) out(warn);
   out(startupSummary(st));
+  out(missingPrivileges());
   const sig = await stopping;
   out(`ctscope: ${sig}: detaching and stopping\n`);
   await ctscope.stop('daemon stopped');
   return 0;
+}
+
+/** A line per capability of the daemon's set this process lacks, with what that costs. */
+export function missingPrivileges(report = capabilityReport()): string {
+  return report
+    .filter((n) => n.missing !== null)
+    .map((n) => `ctscope: without ${n.capability}: ${n.missing}\n`)
+    .join('');
 }
 
 /**
@@ -162,7 +174,7 @@ export function startupSummary(st: StatusReport): string {
 
 /** Why this machine cannot host the live daemon, or null when it can. */
 export function liveUnavailableReason(): string | null {
-  if (process.getuid?.() !== 0) return 'not running as root';
+  if (!holdsAnyDaemonCapability()) return 'neither root nor any of the capabilities the daemon needs';
   if (!fs.existsSync('/sys/kernel/btf/vmlinux')) return 'the kernel has no BTF (/sys/kernel/btf/vmlinux)';
   if (!fs.existsSync(ADDON_PATH)) return 'the native addon is not built';
   return null;
