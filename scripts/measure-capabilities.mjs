@@ -57,7 +57,7 @@ function row(set, d) {
     set: set.name,
     drops: cell(!!drops.chosen, drops.chosen ?? drops.tried[0].result.split(' (')[0]),
     lifecycle: lifeText,
-    ingress: cell(!!ingress.chosen, ingress.chosen ? 'program loads' : (ingress.tried.at(-1).result.split(' (')[0])),
+    ingress: cell(!!ingress.chosen, ingress.chosen ? 'program loads' : ingress.tried.at(-1).result.split(' (')[0].replace(/\/\S*\//g, '')),
     ctnetlink: t('ctnetlink'),
     namespaces: t('namespaces'),
     otherUsers: t('other users'),
