@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 const SRC = path.resolve(__dirname, '../../src');
 
 // Layer -> the layers it may import (besides itself). The files at the top of
-// src/ (errors, version, handoff) are shared by all.
-const SHARED = ['errors', 'version', 'handoff'];
+// src/ (errors, version, handoff, privileges) are shared by all.
+const SHARED = ['errors', 'version', 'handoff', 'privileges'];
 const MAY_IMPORT: Record<string, readonly string[]> = {
   records: [],
   native: ['records'],

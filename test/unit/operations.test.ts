@@ -31,13 +31,13 @@ describe('operations files', () => {
     for (const n of used) expect(isExported(n, names), n).toBe(true);
   });
 
-  it('the systemd unit starts the daemon this tree builds, on loopback, stopped by SIGTERM', () => {
+  it('the systemd unit starts the installed ctscope (a bare name: /usr/bin or /usr/local/bin), on loopback, stopped by SIGTERM', () => {
     const unit = fs.readFileSync(path.join(root, 'share/systemd/ctscope.service'), 'utf8');
-    const exec = /^ExecStart=(\S+) (\S+) (.*)$/m.exec(unit);
+    const exec = /^ExecStart=(\S+) (.*)$/m.exec(unit);
     expect(exec).not.toBeNull();
-    expect(exec![2]).toBe('/opt/ctscope/bin/ctscope.js');
-    expect(fs.existsSync(path.join(root, 'bin/ctscope.js'))).toBe(true);
-    expect(exec![3]).toMatch(/^run --listen 127\.0\.0\.1:\d+$/);
+    expect(exec![1]).toBe(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).name); // the package's bin
+    expect(Object.keys(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).bin)).toEqual([exec![1]]);
+    expect(exec![2]).toMatch(/^run --listen 127\.0\.0\.1:\d+$/);
     expect(unit).toMatch(/^KillSignal=SIGTERM$/m);
     expect(unit).toMatch(/^RuntimeDirectory=ctscope$/m); // /run/ctscope/id.key, the per-boot id key
   });
