@@ -116,7 +116,7 @@ describe.skipIf(why !== null)('capabilities: the daemon as nobody with only the 
     expect(d.privileges.trials.filter((t) => !t.ok && t.what !== r?.[0])).toEqual([]);
   }, 60_000);
 
-  it.each([['CAP_BPF'], ['CAP_PERFMON']] as Array<[CapabilityName]>)('without %s and CAP_SYS_ADMIN, drops are refused naming %s', (gone) => {
+  it.each([['CAP_BPF'], ['CAP_PERFMON']] as Array<[CapabilityName]>)('without %s and CAP_SYS_ADMIN, drops are refused naming it', (gone) => {
     const d = doctorWith(without(gone, 'CAP_SYS_ADMIN'));
     expect(d.privileges.needs.find((x) => x.capability === gone)!.missing).toBe(need(gone).without);
     const drops = chosen(d, 'drops');
