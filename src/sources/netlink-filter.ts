@@ -10,10 +10,7 @@
 // (BENCHMARKS.md, "Per-event cost"). They share the filter's configuration
 // and counts.
 
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-import { loadAddon } from '../native/addon.js';
+import { bpfObjectPath, loadAddon } from '../native/addon.js';
 import type { NetlinkDecoderFds } from '../native/surface.js';
 
 /** Event counts by kind since the filter was loaded (all namespaces). */
@@ -41,9 +38,8 @@ export interface NetlinkDecoder {
   close(): void;
 }
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const NETLINK_FILTER_OBJECT = path.join(root, 'bpf/.output/netlink_filter.bpf.o');
-export const NETLINK_DECODE_OBJECT = path.join(root, 'bpf/.output/netlink_decode.bpf.o');
+export const NETLINK_FILTER_OBJECT = bpfObjectPath('netlink_filter');
+export const NETLINK_DECODE_OBJECT = bpfObjectPath('netlink_decode');
 
 /** Loads the filter; throws (with the kernel's reason) where socket programs are refused. */
 export function loadNetlinkFilter(): NetlinkFilter {
