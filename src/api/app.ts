@@ -38,6 +38,7 @@ import { staleRoutes, type NetnsEnter } from './routes/stale.js';
 import { seriesRoutes } from './routes/series.js';
 import { eventRoutes } from './routes/events.js';
 import { pageRoutes } from './routes/page.js';
+import { installAccess, type ApiAccess } from './access.js';
 
 export interface AppOptions {
   status: () => StatusReport;
@@ -66,6 +67,8 @@ export interface AppOptions {
   pageDir?: string;
   /** Milliseconds between the event stream's rounds (default 1000: one per model second). */
   eventsIntervalMs?: number;
+  /** TLS and a bearer token (access.ts); none: plain HTTP, open to whoever reaches the socket. */
+  access?: ApiAccess;
 }
 
 /** What the API accepts; anything else is refused with 405 (the API is read-only). */
@@ -76,6 +79,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // warn and above: 5xx answers and what fastify itself warns about (requests are logged at info: not one line per request)
     logger: { level: 'warn', stream: opts.logStream ?? process.stderr },
     ajv: AJV_OPTIONS,
+    // HTTPS only, when given a certificate: the one server, no plain-HTTP twin.
+    ...(opts.access?.tls ? { https: { cert: opts.access.tls.cert, key: opts.access.tls.key } } : {}),
   });
   installValidation(app);
   const http = new HttpMetrics();
@@ -93,6 +98,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     http.observe(UNMATCHED, 405, 0);
   });
   app.setErrorHandler(errorHandler);
+  if (opts.access) await installAccess(app, opts.access);
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {

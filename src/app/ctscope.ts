@@ -19,6 +19,7 @@
 
 import type { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import type { ApiAccess } from '../api/access.js';
 import { buildApp } from '../api/app.js';
 import type { StatusReport, TableView } from '../api/context.js';
 import { DeferredCapture } from '../capture/recorder.js';
@@ -41,8 +42,8 @@ export interface CtscopeOptions {
   model?: ModelOptions | Model | null;
   /** Also record everything the feed delivers to this capture. */
   record?: { file: string } & Omit<CaptureWriterOptions, 'sources'>;
-  /** Build the API (needs a model): `{}` for inject() only, with `listen` to serve it; `logStream`: where its log goes (default stderr). */
-  api?: { listen?: Listen; logStream?: Writable };
+  /** Build the API (needs a model): `{}` for inject() only, with `listen` to serve it, `access` for TLS and a token; `logStream`: where its log goes (default stderr). */
+  api?: { listen?: Listen; logStream?: Writable; access?: ApiAccess };
   /** Per-key series in /metrics for the top K keys (default: the model's topK). */
   metricsTopK?: number;
   /** Seconds between the capture's STATUS frames (default 10). */
@@ -136,6 +137,7 @@ export class Ctscope {
         model,
         ...feed.api(),
         ...(this.opts.api.logStream ? { logStream: this.opts.api.logStream } : {}),
+        ...(this.opts.api.access ? { access: this.opts.api.access } : {}),
       });
       await go();
       if (this.opts.api.listen) this.address = await listenOn(this.app, this.opts.api.listen);

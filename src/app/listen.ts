@@ -76,8 +76,8 @@ export function isLoopback(host: string): boolean {
   return mapped ? mapped[1]!.startsWith('127.') : false;
 }
 
-/** One line when the API would be reachable from other machines; null on loopback. */
+/** One line when the API is reachable from other machines without TLS and a token (--insecure-listen); null on loopback. */
 export function exposureWarning(l: Listen): string | null {
   if (isLoopback(l.host)) return null;
-  return `ctscope: warning: listening on ${hostPort(l)} serves the API (flow tuples of the whole node) beyond this machine, without authentication: put it behind something that authenticates, or listen on 127.0.0.1\n`;
+  return `ctscope: warning: listening on ${hostPort(l)} serves the API (flow tuples of the whole node) beyond this machine, without authentication (--insecure-listen): give it --tls-cert/--tls-key and --token-file, or listen on 127.0.0.1\n`;
 }

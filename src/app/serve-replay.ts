@@ -2,6 +2,7 @@
 // text (ReplayFeed), with the API when asked. What `ctscope replay` and
 // `ctscope start` (where the daemon cannot run) use, and the tests with them.
 
+import type { ApiAccess } from '../api/access.js';
 import { Ctscope, type CtscopeOptions } from './ctscope.js';
 import type { Listen } from './listen.js';
 import { ReplayFeed, type ReplayOptions } from './replay-feed.js';
@@ -29,8 +30,8 @@ export async function startReplay(files: string[], opts: ReplayOptions & { api?:
  * sample) and serve it. Resolves once listening; the replay continues (its
  * failure is reported in /v1/status).
  */
-export async function serveReplay(files: string[], listen: Listen, opts: { speed?: number } = {}): Promise<RunningReplay> {
-  const r = await startReplay(files, { speed: opts.speed ?? Infinity, api: { listen } });
+export async function serveReplay(files: string[], listen: Listen, opts: { speed?: number; access?: ApiAccess } = {}): Promise<RunningReplay> {
+  const r = await startReplay(files, { speed: opts.speed ?? Infinity, api: { listen, ...(opts.access ? { access: opts.access } : {}) } });
   r.feed.done.catch(() => undefined);
   return r;
 }

@@ -57,7 +57,7 @@ describe('replay --serve on an address it cannot have', () => {
   };
 
   it('an address no interface has: exit 1 with that reason', async () => {
-    const r = await run([sample, '--serve', '--listen', '192.0.2.1:19641']);
+    const r = await run([sample, '--serve', '--listen', '192.0.2.1:19641', '--insecure-listen']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/cannot listen on 192\.0\.2\.1:19641: no interface of this machine has the address/);
   });

@@ -9,7 +9,9 @@
 import { parse, parseListen, UsageError, type Listen } from '../args.js';
 import { formatReportText } from '../../capture/report.js';
 import { parseWhatIf, type WhatIfSpec } from '../../capture/what-if.js';
-import { exposureWarning, listenUrl } from '../../app/listen.js';
+import { exposureWarning } from '../../app/listen.js';
+import type { ApiAccess } from '../../api/access.js';
+import { apiAccess, LISTEN_OPTIONS } from '../listen-flags.js';
 import type { ReplayResult } from '../../app/replay-feed.js';
 import { startReplay, type RunningReplay } from '../../app/serve-replay.js';
 import { UserError } from '../../errors.js';
@@ -26,7 +28,9 @@ Replay a capture through the same model as the live daemon.
                       ctscope replay - --serve
   --report FMT      print a report: text (default without --serve) or json
   --serve           serve the HTTP API over the replayed model (as live)
-  --listen H:P      where to serve (default 127.0.0.1:9640)
+  --listen H:P      where to serve (default 127.0.0.1:9640); beyond loopback
+                    with --tls-cert/--tls-key and --token-file as for 'run'
+                    (ctscope run --help), or --insecure-listen
   --speed X|max     capture seconds per wall second (default max)
   --what-if SPEC    re-simulate under other timeouts / limit, e.g.
                     'tcp_timeout_time_wait=30,udp_timeout=10,max=65536'
@@ -52,6 +56,7 @@ export async function replayCommand(argv: string[], io: { out?: (s: string) => v
   let speed: number;
   let limit = 10;
   let listen: Listen = { host: '127.0.0.1', port: 9640 };
+  let access: ApiAccess | undefined;
   try {
     const p = parse(
       'replay',
@@ -59,7 +64,7 @@ export async function replayCommand(argv: string[], io: { out?: (s: string) => v
       {
         report: { type: 'string' },
         serve: { type: 'boolean' },
-        listen: { type: 'string' },
+        ...LISTEN_OPTIONS,
         speed: { type: 'string' },
         'what-if': { type: 'string' },
         limit: { type: 'string' },
@@ -78,8 +83,11 @@ export async function replayCommand(argv: string[], io: { out?: (s: string) => v
     if (values.report !== undefined && values.report !== 'json' && values.report !== 'text') {
       throw new UsageError(`--report expects json or text, got '${values.report}'`, 'replay');
     }
-    if (values.listen !== undefined && !values.serve) throw new UsageError('--listen only makes sense with --serve', 'replay');
+    for (const f of Object.keys(LISTEN_OPTIONS)) {
+      if (values[f] !== undefined && !values.serve) throw new UsageError(`--${f} only makes sense with --serve`, 'replay');
+    }
     if (values.listen !== undefined) listen = parseListen(values.listen as string);
+    if (values.serve) access = apiAccess(listen, values, 'replay');
     speed = parseSpeed(values.speed as string | undefined);
     if (values.limit !== undefined) {
       if (!/^\d+$/.test(values.limit as string) || Number(values.limit) < 1 || Number(values.limit) > 1000) {
@@ -104,11 +112,11 @@ export async function replayCommand(argv: string[], io: { out?: (s: string) => v
       speed,
       whatIf,
       helperThreads: !values.serve && !values['single-thread'] && speed === Infinity,
-      ...(values.serve ? { api: { listen } } : {}),
+      ...(values.serve ? { api: { listen, ...(access ? { access } : {}) } } : {}),
     });
     if (values.serve) {
-      err(`ctscope replay: serving ${files.join(', ')} on ${listenUrl(listen)} (replay mode)\n`);
-      const warn = exposureWarning(listen);
+      err(`ctscope replay: serving ${files.join(', ')} on ${running.ctscope.address} (replay mode)\n`);
+      const warn = access ? null : exposureWarning(listen);
       if (warn) err(warn);
     }
     result = await running.feed.done;

@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseIntFlag, parseListen, UsageError, type Listen } from '../args.js';
+import { apiAccess, LISTEN_OPTIONS, LISTEN_USAGE } from '../listen-flags.js';
+import type { ApiAccess } from '../../api/access.js';
 import type { StatusReport } from '../../api/context.js';
 import { Ctscope, StartAborted } from '../../app/ctscope.js';
 import { LiveSources } from '../../app/live-sources.js';
@@ -27,9 +29,9 @@ refuses function hooks), follows every network namespace, and serves the HTTP
 API and /metrics until SIGINT/SIGTERM.
 
 Options:
-  --listen HOST:PORT       address to serve on (default ${DEFAULT_LISTEN}: loopback
-                           unless you say otherwise; the API has no authentication)
-  --hooks MODE             auto (default), fentry, kprobe or netlink: force the
+  --listen HOST:PORT       address to serve on (default ${DEFAULT_LISTEN}: loopback;
+                           another address needs TLS and a token, see below)
+${LISTEN_USAGE}  --hooks MODE             auto (default), fentry, kprobe or netlink: force the
                            lifecycle hooks instead of the first the kernel allows
   --record FILE            also record every record to a .ctcap capture file
   --ingress SPEC[,SPEC]    count new-flow arrivals at netdev ingress before conntrack:
@@ -57,7 +59,7 @@ Options:
 `;
 
 const RUN_OPTIONS = {
-  listen: { type: 'string' },
+  ...LISTEN_OPTIONS,
   hooks: { type: 'string' },
   record: { type: 'string' },
   ingress: { type: 'string' },
@@ -93,6 +95,7 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
   if (!HOOK_MODES.includes(hooks)) throw new UsageError(`--hooks must be one of ${HOOK_MODES.join(', ')}, got '${values.hooks}'`, 'run');
   if (values['ingress-hook'] !== undefined && values.ingress === undefined) throw new UsageError('--ingress-hook needs --ingress', 'run');
   const listen = parseListen(values.listen ?? DEFAULT_LISTEN);
+  const access = apiAccess(listen, values, 'run');
   const maxFlows = parseIntFlag('max-flows', values['max-flows'], 1_000_000, 1000, 50_000_000);
   const metricsTopK = parseIntFlag('metrics-top-k', values['metrics-top-k'], 10, 1, 1000);
   const procIntervalMs = parseIntFlag('proc-interval', values['proc-interval'], 1000, 100, 3_600_000);
@@ -124,7 +127,7 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
       model: { maxFlows, topK: metricsTopK },
       metricsTopK,
       ...(values.record !== undefined ? { record: { file: values.record } } : {}),
-      api: { listen },
+      api: { listen, ...(access ? { access } : {}) },
       signal: aborter.signal,
     });
   } catch (e) {
@@ -134,7 +137,7 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
   }
   const st = ctscope.status();
   out(`ctscope ${st.version}: listening on ${ctscope.address} (kernel ${st.kernel.release})\n`);
-  const warn = exposureWarning(listen);
+  const warn = access ? null : exposureWarning(listen);
   if (warn) out(warn);
   out(startupSummary(st));
   out(missingPrivileges());
@@ -184,22 +187,23 @@ export async function startCommand(argv: string[], deps: RunDeps = {}): Promise<
   const why = (deps.unavailable ?? liveUnavailableReason)();
   if (why === null) return runCommand(argv, deps);
   const out = deps.out ?? write;
-  const { values } = parse('start', argv, { listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const { values } = parse('start', argv, { ...LISTEN_OPTIONS, help: { type: 'boolean', short: 'h' } });
   if (values.help) {
     out(RUN_USAGE);
     return 0;
   }
-  return serveSample(parseListen(values.listen ?? DEFAULT_LISTEN), why, out, deps.stop ?? untilSignal);
+  const listen = parseListen(values.listen ?? DEFAULT_LISTEN);
+  return serveSample(listen, apiAccess(listen, values, 'start'), why, out, deps.stop ?? untilSignal);
 }
 
-async function serveSample(listen: Listen, why: string, out: (s: string) => void, stop: () => Promise<string>): Promise<number> {
+async function serveSample(listen: Listen, access: ApiAccess | undefined, why: string, out: (s: string) => void, stop: () => Promise<string>): Promise<number> {
   const stopping = stop();
-  const served = await serveReplay([SAMPLE_CAPTURE], listen);
+  const served = await serveReplay([SAMPLE_CAPTURE], listen, access ? { access } : {});
   out(
     `ctscope: this machine cannot host the live daemon (${why});\n` +
-      `ctscope: serving a replay of the bundled sample capture ${SAMPLE_CAPTURE} on http://${listen.host}:${listen.port} instead (/v1/status says mode "replay")\n`,
+      `ctscope: serving a replay of the bundled sample capture ${SAMPLE_CAPTURE} on ${served.ctscope.address} instead (/v1/status says mode "replay")\n`,
   );
-  const warn = exposureWarning(listen);
+  const warn = access ? null : exposureWarning(listen);
   if (warn) out(warn);
   await stopping;
   await served.ctscope.stop();

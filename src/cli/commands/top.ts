@@ -4,10 +4,11 @@
 // It reads the HTTP API only, so it needs no privilege and works remotely.
 
 import { parse, UsageError } from '../args.js';
+import { readToken } from '../listen-flags.js';
 import { UserError } from '../../errors.js';
 import { untilSignal } from '../signals.js';
 
-export const TOP_USAGE = `usage: ctscope top [--url URL] [--interval S] [--window S] [--limit N] [--once]
+export const TOP_USAGE = `usage: ctscope top [--url URL] [--token-file FILE] [--interval S] [--window S] [--limit N] [--once]
 
 The daemon's view in a terminal, refreshed every --interval seconds (default 2):
 the conntrack table in most danger (of every namespace's: /v1/table), its
@@ -16,7 +17,9 @@ top allocators (/v1/churn), the top dropped sources (/v1/drops) and the top
 holders of entries (/v1/occupancy), by source address (with its pod), and on a
 node with pods the top pods allocating and dropped, with their workloads.
 
-  --url URL       the daemon (default http://127.0.0.1:9640)
+  --url URL       the daemon (default http://127.0.0.1:9640); a daemon with its
+                  own certificate: NODE_EXTRA_CA_CERTS=tls.crt ctscope top --url https://...
+  --token-file F  send the daemon's bearer token read from F
   --interval S    seconds between refreshes, 0.5..3600 (default 2)
   --window S      rate window in seconds, 1..900 (default 60)
   --limit N       rows per ranking, 1..50 (default 5)
@@ -153,11 +156,12 @@ export function renderTop(s: Screen, url: string, window: number, now = new Date
   return out.join('\n') + '\n';
 }
 
-async function fetchScreen(base: string, window: number, limit: number): Promise<Screen> {
+async function fetchScreen(base: string, window: number, limit: number, token?: string): Promise<Screen> {
+  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
   const get = async (p: string, optional = false): Promise<any> => {
     let r: Response;
     try {
-      r = await fetch(new URL(p, base), { signal: AbortSignal.timeout(5000) });
+      r = await fetch(new URL(p, base), { headers, signal: AbortSignal.timeout(5000) });
     } catch (e) {
       throw new UserError(`cannot reach ctscope at ${base} (${(e as Error).cause ? String((e as { cause: Error }).cause.message) : (e as Error).message}); is \`ctscope run\` running there? (--url)`);
     }
@@ -184,6 +188,7 @@ export async function topCommand(
 ): Promise<number> {
   const { values } = parse('top', argv, {
     url: { type: 'string' },
+    'token-file': { type: 'string' },
     interval: { type: 'string' },
     window: { type: 'string' },
     limit: { type: 'string' },
@@ -207,15 +212,16 @@ export async function topCommand(
   const window = num('window', values.window, 60, 1, 900);
   const limit = num('limit', values.limit, 5, 1, 50);
   const origin = url.origin;
+  const token = values['token-file'] === undefined ? undefined : readToken(values['token-file']);
   if (values.once) {
-    out(renderTop(await fetchScreen(origin, window, limit), origin, window));
+    out(renderTop(await fetchScreen(origin, window, limit, token), origin, window));
     return 0;
   }
   const tty = io.tty ?? process.stdout.isTTY === true;
   let stopped = false;
   const stop = (io.stop ?? untilSignal)().then(() => (stopped = true));
   while (!stopped) {
-    const text = renderTop(await fetchScreen(origin, window, limit), origin, window);
+    const text = renderTop(await fetchScreen(origin, window, limit, token), origin, window);
     out(tty ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
     await Promise.race([stop, new Promise((r) => setTimeout(r, interval * 1000))]);
   }
