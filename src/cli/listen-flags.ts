@@ -108,3 +108,8 @@ export function apiAccess(listen: Listen, flags: ListenFlags, command: string): 
   };
   return access.tls || access.token ? access : undefined;
 }
+
+/** The client side (top, watch): the Authorization header for a --token-file, none without one. */
+export function bearerHeaders(tokenFile: string | undefined): Record<string, string> {
+  return tokenFile === undefined ? {} : { authorization: `Bearer ${readToken(tokenFile)}` };
+}

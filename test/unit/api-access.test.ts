@@ -14,6 +14,7 @@ import { isLoopback } from '../../src/app/listen.js';
 import { apiAccess, type ListenFlags } from '../../src/cli/listen-flags.js';
 import { runCommand } from '../../src/cli/commands/run.js';
 import { topCommand } from '../../src/cli/commands/top.js';
+import { watchCommand } from '../../src/cli/commands/watch.js';
 import { UserError } from '../../src/errors.js';
 
 const SAMPLE = path.resolve(__dirname, '../../share/sample.ctcap');
@@ -171,8 +172,8 @@ describe('the served API with TLS and a token', () => {
   });
 });
 
-describe('top with a token', () => {
-  it('sends the token from --token-file; without it the daemon refuses and top says so', async () => {
+describe('top and watch with a token', () => {
+  it('send the token from --token-file; without it the daemon refuses and they say so', async () => {
     const listen = { host: '127.0.0.1', port: 0 };
     const served = await serveReplay([SAMPLE], listen, { access: apiAccess(listen, { 'token-file': f('token') }, 'replay')! });
     try {
@@ -182,6 +183,18 @@ describe('top with a token', () => {
       expect(await topCommand(['--url', base, '--once', '--token-file', f('token')], { out: (s) => (text += s) })).toBe(0);
       expect(text).toMatch(/^ctscope \S+ — replay — /);
       await expect(topCommand(['--url', base, '--once'], { out: () => undefined })).rejects.toThrow(/answered 401: .*bearer token/);
+
+      const lines: string[] = [];
+      let stop!: () => void;
+      const stopped = new Promise<void>((r) => (stop = r));
+      const run = watchCommand(['--url', base, '--token-file', f('token'), '-o', 'json'], { out: (l) => lines.push(l), stop: () => stopped });
+      for (let i = 0; i < 250 && lines.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      stop();
+      expect(await run).toBe(0);
+      expect(JSON.parse(lines[0]!)).toMatchObject({ type: 'hello', mode: 'replay' });
+      await expect(watchCommand(['--url', base], { out: () => undefined, stop: () => new Promise(() => undefined) })).rejects.toThrow(
+        /\/v1\/events answered 401: .*bearer token/,
+      );
     } finally {
       await served.ctscope.stop();
     }

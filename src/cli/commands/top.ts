@@ -4,7 +4,7 @@
 // It reads the HTTP API only, so it needs no privilege and works remotely.
 
 import { parse, UsageError } from '../args.js';
-import { readToken } from '../listen-flags.js';
+import { bearerHeaders } from '../listen-flags.js';
 import { UserError } from '../../errors.js';
 import { untilSignal } from '../signals.js';
 
@@ -156,8 +156,7 @@ export function renderTop(s: Screen, url: string, window: number, now = new Date
   return out.join('\n') + '\n';
 }
 
-async function fetchScreen(base: string, window: number, limit: number, token?: string): Promise<Screen> {
-  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+async function fetchScreen(base: string, window: number, limit: number, headers: Record<string, string>): Promise<Screen> {
   const get = async (p: string, optional = false): Promise<any> => {
     let r: Response;
     try {
@@ -212,16 +211,16 @@ export async function topCommand(
   const window = num('window', values.window, 60, 1, 900);
   const limit = num('limit', values.limit, 5, 1, 50);
   const origin = url.origin;
-  const token = values['token-file'] === undefined ? undefined : readToken(values['token-file']);
+  const headers = bearerHeaders(values['token-file']);
   if (values.once) {
-    out(renderTop(await fetchScreen(origin, window, limit, token), origin, window));
+    out(renderTop(await fetchScreen(origin, window, limit, headers), origin, window));
     return 0;
   }
   const tty = io.tty ?? process.stdout.isTTY === true;
   let stopped = false;
   const stop = (io.stop ?? untilSignal)().then(() => (stopped = true));
   while (!stopped) {
-    const text = renderTop(await fetchScreen(origin, window, limit, token), origin, window);
+    const text = renderTop(await fetchScreen(origin, window, limit, headers), origin, window);
     out(tty ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
     await Promise.race([stop, new Promise((r) => setTimeout(r, interval * 1000))]);
   }

@@ -3,18 +3,20 @@
 // people. Reads the HTTP API only, like `top`; docs/EVENTS.md has the fields.
 
 import { parse, UsageError } from '../args.js';
+import { bearerHeaders } from '../listen-flags.js';
 import { UserError } from '../../errors.js';
 import { SseParser } from '../../api/sse.js';
 import { SUBSCRIBABLE } from '../../api/event-feed.js';
 import { untilSignal } from '../signals.js';
 
-export const WATCH_USAGE = `usage: ctscope watch [--url URL] [-o json|text] [--types LIST]
+export const WATCH_USAGE = `usage: ctscope watch [--url URL] [--token-file FILE] [-o json|text] [--types LIST]
 
 Follow a running daemon's (or replay --serve's) event stream and print one
 line per event: a table's level changes, drops by source each second, advice
 as it appears, changes or is resolved.
 
   --url URL        the daemon (default http://127.0.0.1:9640)
+  --token-file F   send the daemon's bearer token read from F
   -o, --output F   json: one JSON object per line, {"type": …, "t": …, "time": …, …}
                    (docs/EVENTS.md); text (default): a sentence per event
   --types LIST     comma-separated, of ${SUBSCRIBABLE.join(', ')} (default level,drops,advice);
@@ -81,6 +83,7 @@ export function describeEvent(type: string, e: Record<string, any>): string {
 export async function watchCommand(argv: string[], io: { out?: (s: string) => void; stop?: () => Promise<unknown> } = {}): Promise<number> {
   const { values } = parse('watch', argv, {
     url: { type: 'string' },
+    'token-file': { type: 'string' },
     output: { type: 'string', short: 'o' },
     types: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -102,6 +105,7 @@ export async function watchCommand(argv: string[], io: { out?: (s: string) => vo
     throw new UsageError(`--url expects an http:// URL, got '${base}'`, 'watch');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url expects an http:// URL, got '${base}'`, 'watch');
+  const auth = bearerHeaders(values['token-file']);
 
   const abort = new AbortController();
   let stopped = false;
@@ -111,7 +115,7 @@ export async function watchCommand(argv: string[], io: { out?: (s: string) => vo
   });
   let res: Response;
   try {
-    res = await fetch(url, { signal: abort.signal, headers: { accept: 'text/event-stream' } });
+    res = await fetch(url, { signal: abort.signal, headers: { accept: 'text/event-stream', ...auth } });
   } catch (e) {
     if (stopped) return 0;
     const why = (e as Error).cause ? String(((e as { cause: Error }).cause).message) : (e as Error).message;
