@@ -3,13 +3,12 @@
 // against the kernel (the clone's daemon, the installed package, the daemon
 // with only its capabilities, the image in a CRI pod).
 //
-// nft counts packets per source before conntrack (raw, priority -300) and
-// after it (-150): a packet conntrack drops for want of room is counted by the
-// first and not the second. The `ct state` rule makes conntrack track the
-// namespace at all.
+// The counts are nft's per source before and after conntrack
+// (countConntrackDrops): a packet conntrack drops for want of room is counted
+// by the first and not the second.
 
 import { expect } from 'vitest';
-import { countersBySource } from '../kernel/netlink-lab.js';
+import { countConntrackDrops } from '../kernel/netlink-lab.js';
 import type { Lab } from './lab.js';
 
 export class TableFullFlood {
@@ -25,27 +24,14 @@ export class TableFullFlood {
     readonly lab: Lab,
     readonly flooder: string,
     readonly other: string,
+    private readonly counters: Awaited<ReturnType<typeof countConntrackDrops>>,
   ) {}
 
   /** The counting rules; call before the daemon starts so it follows the namespace from the first packet. */
   static async prepare(lab: Lab): Promise<TableFullFlood> {
     const flooder = lab.clientAddress;
     const other = await lab.addClientAddress(7);
-    await lab.nft(
-      lab.server,
-      `table inet lab {
-        chain before { type filter hook prerouting priority -300;
-          ip saddr ${flooder} counter
-          ip saddr ${other} counter
-        }
-        chain after { type filter hook prerouting priority -150;
-          ip saddr ${flooder} counter
-          ip saddr ${other} counter
-          ct state new counter
-        }
-      }`,
-    );
-    return new TableFullFlood(lab, flooder, other);
+    return new TableFullFlood(lab, flooder, other, await countConntrackDrops(lab, [flooder, other]));
   }
 
   /**
@@ -64,11 +50,9 @@ export class TableFullFlood {
     await new Promise((r) => setTimeout(r, 300));
     await lab.exec(lab.client, ['hping3', '--udp', '-q', '-p', '53', '-i', 'u2000', '-c', '37', '-a', this.other, lab.serverAddress]).catch((e) => e);
     await flood;
-    const rules = await lab.nftJson(lab.server);
-    const before = countersBySource(rules, 'before');
-    const after = countersBySource(rules, 'after');
+    const { before, dropped } = await this.counters();
     for (const a of [this.flooder, this.other]) {
-      this.dropped.set(a, before.get(a)! - after.get(a)!);
+      this.dropped.set(a, dropped(a));
       this.arrived.set(a, before.get(a)!);
     }
     this.statDrops = (await lab.conntrackStats(lab.server)).drop! - this.statDropBefore;
