@@ -25,7 +25,9 @@ if [ "$mode" = "--test" ]; then
   PKGS+=(prometheus hping3 qemu-system-x86 cpio busybox-static linux-perf procps iputils-ping
          containerd runc containernetworking-plugins chromium libclang-rt-14-dev)
   # dpkg-dev (dpkg-shlibdeps) builds the .deb; systemd-analyze checks its unit.
-  PKGS+=(dpkg-dev systemd)
+  # umoci writes the OCI image; curl and openssl talk TLS to its pod; capsh
+  # (libcap2-bin) decodes capability sets; python3-yaml reads the manifests.
+  PKGS+=(dpkg-dev systemd umoci curl openssl libcap2-bin python3-yaml)
 fi
 
 missing=()

@@ -23,7 +23,8 @@
 //       RunPodSandbox + PodSandboxStatus(verbose): { id, name, namespace, uid, ip, pid, netnsInode, cgroupParent, config }.
 //       The cgroup parent is kubelet's cgroupfs one, /kubepods/besteffort/pod<uid>.
 //   const c = await node.runContainer(pod, { name, image?, command, args?, env?, mounts?,
-//                                            capAdd?, capDrop?, privileged?, readOnlyRoot? })
+//                                            capAdd?, capDrop?, privileged?, readOnlyRoot?, runAsUser?,
+//                                            runAsGroup?, noNewPrivs?, seccomp?, maskedPaths?, readonlyPaths? })
 //       CreateContainer + StartContainer, host network/PID as its pod; returns { id, pid }.
 //   await node.containerStatus(id)          CRI ContainerStatus (state, exit code, reason)
 //   await node.podExec(pod, argv)           a command of this machine run inside the pod's network namespace
@@ -115,13 +116,33 @@ export interface ContainerSpec {
   command: string[];
   args?: string[];
   env?: Record<string, string>;
-  mounts?: Array<{ hostPath: string; containerPath: string; readOnly?: boolean }>;
+  mounts?: Array<{ hostPath: string; containerPath: string; readOnly?: boolean; propagation?: MountPropagation }>;
   /** Capability names, with or without CAP_ (NET_ADMIN, CAP_BPF). */
   capAdd?: string[];
   capDrop?: string[];
   privileged?: boolean;
   readOnlyRoot?: boolean;
+  /** runAsUser / runAsGroup (default: the image's user). */
+  runAsUser?: number;
+  runAsGroup?: number;
+  /** allowPrivilegeEscalation: false. */
+  noNewPrivs?: boolean;
+  /** seccompProfile.type (default: none given, the runtime's choice). */
+  seccomp?: 'RuntimeDefault' | 'Unconfined';
+  /** What kubelet masks and makes read-only in /proc and /sys (KUBELET_MASKED_PATHS, KUBELET_READONLY_PATHS). */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
 }
+
+/** Kubernetes' mountPropagation as CRI names it. */
+export type MountPropagation = 'PROPAGATION_PRIVATE' | 'PROPAGATION_HOST_TO_CONTAINER' | 'PROPAGATION_BIDIRECTIONAL';
+
+/** kubelet's defaults for a container that is not privileged (procMount: Default). */
+export const KUBELET_MASKED_PATHS = [
+  '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+];
+export const KUBELET_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
 export interface Container {
   id: string;
@@ -413,7 +434,12 @@ state = "${d}/state"
       command: spec.command,
       args: spec.args ?? [],
       envs: Object.entries(spec.env ?? {}).map(([key, value]) => ({ key, value })),
-      mounts: (spec.mounts ?? []).map((m) => ({ host_path: m.hostPath, container_path: m.containerPath, readonly: m.readOnly ?? false })),
+      mounts: (spec.mounts ?? []).map((m) => ({
+        host_path: m.hostPath,
+        container_path: m.containerPath,
+        readonly: m.readOnly ?? false,
+        propagation: m.propagation ?? 'PROPAGATION_PRIVATE',
+      })),
       log_path: `${spec.name}/0.log`,
       linux: {
         security_context: {
@@ -421,6 +447,12 @@ state = "${d}/state"
           capabilities: { add_capabilities: (spec.capAdd ?? []).map(capName), drop_capabilities: (spec.capDrop ?? []).map(capName) },
           privileged: spec.privileged ?? false,
           readonly_rootfs: spec.readOnlyRoot ?? false,
+          ...(spec.runAsUser !== undefined ? { run_as_user: { value: spec.runAsUser } } : {}),
+          ...(spec.runAsGroup !== undefined ? { run_as_group: { value: spec.runAsGroup } } : {}),
+          no_new_privs: spec.noNewPrivs ?? false,
+          ...(spec.seccomp ? { seccomp: { profile_type: spec.seccomp } } : {}),
+          masked_paths: spec.maskedPaths ?? [],
+          readonly_paths: spec.readonlyPaths ?? [],
           namespace_options: { network: hostNetwork ? 'NODE' : 'POD', pid: hostPid ? 'NODE' : 'CONTAINER', ipc: 'POD' },
         },
       },
