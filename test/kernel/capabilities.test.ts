@@ -16,13 +16,12 @@ import { DaemonProcess } from '../helpers/daemon.js';
 import { TableFullFlood } from '../helpers/flood.js';
 import { Lab, kernelTier } from '../helpers/lab.js';
 import { holdKernelLock } from './netlink-lab.js';
+import { all, cannotRun, command } from '../helpers/requires.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ctscope = [process.execPath, path.join(root, 'bin/ctscope.js')];
 
-const tier = kernelTier();
-const why = !tier.ok ? tier.why : spawnSync('sh', ['-c', 'command -v setpriv && command -v prlimit'], { stdio: 'ignore' }).status !== 0 ? 'setpriv/prlimit (util-linux) missing' : null;
-if (why) console.warn(`capabilities skipped: ${why}`);
+const skip = cannotRun(all(kernelTier(), command('setpriv', 'util-linux'), command('prlimit', 'util-linux')));
 
 interface Doctor {
   capabilities: Array<{ capability: string; chosen: string | null; tried: Array<{ hook: string; result: string }> }>;
@@ -46,7 +45,7 @@ const need = (c: CapabilityName) => DAEMON_NEEDS.find((n) => n.capability === c)
 const trial = (d: Doctor, what: string) => d.privileges.trials.find((t) => t.what === what)!;
 const chosen = (d: Doctor, cap: string) => d.capabilities.find((c) => c.capability === cap)!;
 
-describe.skipIf(why !== null)('capabilities: the daemon as nobody with only the documented set', () => {
+describe.skipIf(skip)('capabilities: the daemon as nobody with only the documented set', () => {
   // other test runs on the machine may hold the kernel lock for minutes: waiting is not the test's time
   let release: () => void = () => undefined;
   beforeAll(async () => {

@@ -20,13 +20,12 @@ import { packTarball } from '../helpers/package.js';
 import { ScratchRoot } from '../helpers/scratch-root.js';
 import { unitDirectives } from '../helpers/systemd-unit.js';
 import { holdKernelLock } from './netlink-lab.js';
+import { all, cannotRun, command } from '../helpers/requires.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const tier = kernelTier();
-const why = !tier.ok ? tier.why : spawnSync('sh', ['-c', 'command -v dpkg-deb && command -v dpkg-shlibdeps && command -v systemd-analyze'], { stdio: 'ignore' }).status !== 0 ? 'dpkg-dev or systemd missing' : null;
-if (why) console.warn(`deb skipped: ${why}`);
+const skip = cannotRun(all(kernelTier(), command('dpkg-deb', 'dpkg'), command('dpkg-shlibdeps', 'dpkg-dev'), command('systemd-analyze', 'systemd')));
 
-describe.skipIf(why !== null)('deb: dpkg-deb package, installed into a scratch root', () => {
+describe.skipIf(skip)('deb: dpkg-deb package, installed into a scratch root', () => {
   let tmp: string;
   let deb: string;
   let scratch: ScratchRoot;

@@ -22,31 +22,23 @@ import { packTarball } from '../helpers/package.js';
 import { criFromDaemonSet, type VolumeSource } from '../helpers/pod-template.js';
 import { parseYamlFiles } from '../helpers/yaml.js';
 import { holdKernelLock } from './netlink-lab.js';
+import { all, cannotRun, command, type Requirement } from '../helpers/requires.js';
 
 const root = path.resolve(__dirname, '../..');
 
-function imageTier() {
-  const k = kernelTier();
-  if (!k.ok) return k;
-  const c = containerdTier();
-  if (!c.ok) return c;
-  for (const t of ['umoci', 'curl', 'openssl', 'hping3']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' });
-    } catch {
-      return { ok: false, why: `${t} is not installed (scripts/setup.sh --test)` };
-    }
-  }
+/** python3's yaml module: the manifests are read with it. */
+function pythonYaml(): Requirement {
   try {
     execFileSync('python3', ['-c', 'import yaml'], { stdio: 'ignore' });
+    return { ok: true };
   } catch {
-    return { ok: false, why: 'python3-yaml is not installed (scripts/setup.sh --test): the manifests are read with it' };
+    return { ok: false, kind: 'setup', why: 'python3-yaml is missing (scripts/setup.sh --test installs it): the manifests are read with it' };
   }
-  return { ok: true as const };
 }
 
-const tier = imageTier();
-if (!tier.ok) console.warn(`image test skipped: ${tier.why}`);
+const skip = cannotRun(
+  all(kernelTier(), containerdTier(), command('umoci', 'umoci'), command('curl', 'curl'), command('openssl', 'openssl'), command('hping3', 'hping3'), pythonYaml()),
+);
 
 /** The capability set of a process, by name, from /proc/PID/status's CapEff. */
 function effectiveCaps(pid: number): string[] {
@@ -55,7 +47,7 @@ function effectiveCaps(pid: number): string[] {
   return names ? names.split(',').map((c) => c.toUpperCase()).sort() : [];
 }
 
-describe.skipIf(!tier.ok)('the image, run as the DaemonSet pod through CRI', () => {
+describe.skipIf(skip)('the image, run as the DaemonSet pod through CRI', () => {
   let work: string;
   let node: Containerd;
   let lab: Lab;

@@ -15,11 +15,11 @@ import { Lab, kernelTier } from '../helpers/lab.js';
 import { withoutToolchain } from '../helpers/no-toolchain.js';
 import { packTarball } from '../helpers/package.js';
 import { holdKernelLock } from './netlink-lab.js';
+import { cannotRun } from '../helpers/requires.js';
 
-const tier = kernelTier();
-if (!tier.ok) console.warn(`package skipped: ${tier.why}`);
+const skip = cannotRun(kernelTier());
 
-describe.skipIf(!tier.ok)('package: npm pack, then npm install -g where no compiler exists', () => {
+describe.skipIf(skip)('package: npm pack, then npm install -g where no compiler exists', () => {
   let tmp: string;
   let tgz: string;
   let prefix: string;

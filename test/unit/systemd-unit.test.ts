@@ -11,13 +11,13 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DAEMON_CAPABILITIES, DAEMON_NEEDS } from '../../src/privileges.js';
 import { unitDirectives } from '../helpers/systemd-unit.js';
+import { cannotRun, command } from '../helpers/requires.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const unitFile = path.join(root, 'share/systemd/ctscope.service');
 const unit = unitDirectives(fs.readFileSync(unitFile, 'utf8'));
 const security = fs.readFileSync(path.join(root, 'docs/SECURITY.md'), 'utf8');
-const hasAnalyze = spawnSync('sh', ['-c', 'command -v systemd-analyze'], { stdio: 'ignore' }).status === 0;
-if (!hasAnalyze) console.warn('systemd-unit: systemd-analyze is not installed (package systemd): the exposure score is not checked');
+const noAnalyze = cannotRun(command('systemd-analyze', 'systemd'));
 
 describe('the systemd unit', () => {
   it('runs as the ctscope user with exactly the documented capabilities, and no more for its children', () => {
@@ -46,7 +46,7 @@ describe('the systemd unit', () => {
     expect(unit.ProcSubset ?? 'all').toBe('all');
   });
 
-  it.skipIf(!hasAnalyze)('has the exposure score docs/SECURITY.md gives (systemd-analyze security)', () => {
+  it.skipIf(noAnalyze)('has the exposure score docs/SECURITY.md gives (systemd-analyze security)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctscope-unit-'));
     try {
       fs.copyFileSync(unitFile, path.join(dir, 'ctscope.service'));
