@@ -137,7 +137,7 @@ describe.skipIf(skip)('daemon failure paths', () => {
         },
         /cannot listen on 127\.0\.0\.1:\d+: the port is in use/,
       ],
-      ['an address no interface of this machine has', async () => ({ args: ['--listen', '192.0.2.7:19650'] }), /no interface of this machine has the address 192\.0\.2\.7/],
+      ['an address no interface of this machine has', async () => ({ args: ['--listen', '192.0.2.7:19650', '--insecure-listen'] }), /no interface of this machine has the address 192\.0\.2\.7/],
       ['a bad --ingress spec', async () => ({ args: ['--ingress', 'eth0,bad//x'] }), /--ingress: 'bad\/\/x'/],
     ];
     for (const [name, setup, says] of cases) {
