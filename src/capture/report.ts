@@ -10,10 +10,10 @@
 
 import type { RecordColumns } from '../records/batch.js';
 import type { ProcSnapshot } from '../proc/types.js';
-import { Kind, RECORD_SIZE } from '../records/layout.js';
-import { addressKey, DADDR, DIM, formatKey, SADDR } from '../model/keys.js';
+import { Kind } from '../records/layout.js';
+import { DIM, formatKey } from '../model/keys.js';
 import { KeyCounter, WindowedHeavyHitters } from '../model/heavy.js';
-import { round, type Model } from '../model/model.js';
+import { round, S_ALLOC, S_DESTROY, type Model, type PendingReader } from '../model/model.js';
 import type { ReplayInput, ReplayProgress, ReplaySink, ReplaySummary } from './replay.js';
 import type { WhatIfResult } from './what-if.js';
 import { VERSION } from '../version.js';
@@ -28,10 +28,14 @@ const CHURN_DIMS = [
   { name: 'dport', dim: DIM.dport },
 ] as const;
 
-/** Whole-capture tallies kept beside the model (a ReplaySink). */
-export class ReplayTally implements ReplaySink {
+/**
+ * Whole-capture tallies kept beside the model (a ReplaySink). It reads no
+ * record itself: the kinds from the decoded column, the churn keys as the
+ * model computed them (Model.alsoReadCounted: its pending columns), lost
+ * events from the model's totals.
+ */
+export class ReplayTally implements ReplaySink, PendingReader {
   readonly kinds = new Float64Array(256);
-  lostEvents = 0;
   firstTs: number | null = null;
   lastTs: number | null = null;
   trackedPeak = 0;
@@ -45,6 +49,7 @@ export class ReplayTally implements ReplaySink {
    * churn: keep whole-capture churn summaries. Not needed (and skipped, it is
    * a third of the replay's own cost) when the capture is known to fit in the
    * model's windowed history: the model then answers for the whole capture.
+   * Made before the model's first record (it reads the model's keys from then on).
    */
   constructor(
     private readonly model: Model,
@@ -58,34 +63,41 @@ export class ReplayTally implements ReplaySink {
     this.alloc = CHURN_DIMS.map(() => new WindowedHeavyHitters(opts));
     this.destroy = CHURN_DIMS.map(() => new WindowedHeavyHitters(opts));
     for (const h of [...this.alloc, ...this.destroy]) h.rollover(0);
+    if (churnEnabled) model.alsoReadCounted(this);
+  }
+
+  /** Events the sources lost (their LOSS records), as the model counted them. */
+  get lostEvents(): number {
+    return this.model.counter('lost');
+  }
+
+  /** The model's keys of the records it counted (model/counting.ts PendingReader): allocations and destroys by src, dst, dport. */
+  readPending(keys: Float64Array, stride: number, streams: Uint8Array, n: number): void {
+    const [aSrc, aDst, aPort] = this.alloc as [WindowedHeavyHitters, WindowedHeavyHitters, WindowedHeavyHitters];
+    const [dSrc, dDst, dPort] = this.destroy as [WindowedHeavyHitters, WindowedHeavyHitters, WindowedHeavyHitters];
+    const src = DIM.src * stride;
+    const dst = DIM.dst * stride;
+    const port = DIM.dport * stride;
+    for (let j = 0; j < n; j++) {
+      const s = streams[j]!;
+      if (s === S_ALLOC) {
+        aSrc.add(keys[src + j]!);
+        aDst.add(keys[dst + j]!);
+        aPort.add(keys[port + j]!);
+      } else if (s === S_DESTROY) {
+        dSrc.add(keys[src + j]!);
+        dDst.add(keys[dst + j]!);
+        dPort.add(keys[port + j]!);
+      }
+    }
   }
 
   ingest(b: RecordColumns): void {
     const n = b.length;
     if (n === 0) return;
     const kinds = this.kinds;
-    const churn = this.churnEnabled;
-    const bytes = b.bytes;
-    const v6 = this.model.v6;
-    const [aSrc, aDst, aPort] = this.alloc as [WindowedHeavyHitters, WindowedHeavyHitters, WindowedHeavyHitters];
-    const [dSrc, dDst, dPort] = this.destroy as [WindowedHeavyHitters, WindowedHeavyHitters, WindowedHeavyHitters];
-    for (let i = 0, o = 0; i < n; i++, o += RECORD_SIZE) {
-      const k = b.kind[i]!;
-      kinds[k]!++;
-      if (!churn) {
-        if (k === Kind.LOSS) this.lostEvents += b.aux[i]!;
-      } else if (k === Kind.ALLOC) {
-        const fam = b.family[i]!;
-        aSrc.add(addressKey(bytes, o + SADDR, fam, v6));
-        aDst.add(addressKey(bytes, o + DADDR, fam, v6));
-        aPort.add(b.dport[i]!);
-      } else if (k === Kind.DESTROY) {
-        const fam = b.family[i]!;
-        dSrc.add(addressKey(bytes, o + SADDR, fam, v6));
-        dDst.add(addressKey(bytes, o + DADDR, fam, v6));
-        dPort.add(b.dport[i]!);
-      } else if (k === Kind.LOSS) this.lostEvents += b.aux[i]!;
-    }
+    const kind = b.kind;
+    for (let i = 0; i < n; i++) kinds[kind[i]!]!++;
     const t0 = b.ts[0]!;
     const t1 = b.ts[n - 1]!;
     if (this.firstTs === null || t0 < this.firstTs) this.firstTs = t0;

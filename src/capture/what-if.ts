@@ -25,7 +25,7 @@ import type { RecordSink } from '../records/sink.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import { Cause, IPS, Kind, TCP_STATE_NAMES } from '../records/layout.js';
 import { UserError } from '../errors.js';
-import { DADDR, SADDR } from '../model/keys.js';
+import { AddressTable, dstKeyOf, srcKeyOf } from '../model/keys.js';
 import { DEFAULT_REAP_RATE, KernelTable, type SimStats } from './kernel-table.js';
 
 /** Timeout classes an entry can end in, as the sysctl keys (without nf_conntrack_). */
@@ -221,6 +221,8 @@ export class DemandCollector implements RecordSink {
   readonly refusedNs: number[] = [];
   readonly refusedTuple: string[] = [];
   readonly refusedCls: number[] = [];
+  /** Refused packets' IPv6 addresses as small keys (model/keys.ts); room for millions before two would share one. */
+  private readonly v6 = new AddressTable(1 << 22);
   /** Destroys of flows the capture never saw made (eBPF, no dump): the kernel's count goes down. */
   readonly unknownEndTs: number[] = [];
   readonly unknownEndNs: number[] = [];
@@ -363,7 +365,8 @@ export class DemandCollector implements RecordSink {
           else this.dropRecords++;
           this.refusedTs.push(ts);
           this.refusedNs.push(this.nsOf(b.netns[i]!));
-          this.refusedTuple.push(tupleKey(b, i));
+          // a refused packet's flow: protocol, ports and the addresses' keys (a retry is the same flow)
+          this.refusedTuple.push(`${b.proto[i]}|${b.sport[i]}|${b.dport[i]}|${srcKeyOf(b, i, this.v6)}|${dstKeyOf(b, i, this.v6)}`);
           this.refusedCls.push(timeoutClass(b.proto[i]!, b.proto[i] === 6 ? 1 : 0, 0));
           break;
         }
@@ -393,17 +396,6 @@ export class DemandCollector implements RecordSink {
     for (const slot of this.live.values()) this.finish(slot, this.lastTs, E_OPEN);
     this.live.clear();
   }
-}
-
-/** A refused packet's flow: protocol, addresses and ports. */
-function tupleKey(b: RecordColumns, i: number): string {
-  const o = i * 160;
-  const by = b.bytes;
-  let k = `${b.proto[i]}|${b.sport[i]}|${b.dport[i]}|`;
-  for (let j = 0; j < 16; j++) k += by[o + SADDR + j]!.toString(16);
-  k += '|';
-  for (let j = 0; j < 16; j++) k += by[o + DADDR + j]!.toString(16);
-  return k;
 }
 
 // ---------------------------------------------------------------------------

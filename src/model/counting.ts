@@ -24,6 +24,18 @@ import { Handoff, HANDOFF_BYTES } from '../handoff.js';
 import { keyHash, WindowedHeavyHitters, type HeavyHitterOptions, type HeavyState } from './heavy.js';
 import { KEYED_BUCKETS, KeyedLifetimes, type KeyedLifetimesState } from './histograms.js';
 
+/**
+ * Something beside the heavy hitters that reads the counted records' keys —
+ * the replay report's whole-capture summaries (capture/report.ts) — so that
+ * no one computes a record's keys but the model. Called on the model's thread
+ * with the pending columns (keys of dimension d at keys[d * stride + j], the
+ * record's stream at streams[j]) before they are counted here or handed to a
+ * helper thread.
+ */
+export interface PendingReader {
+  readPending(keys: Float64Array, stride: number, streams: Uint8Array, n: number): void;
+}
+
 /** What countPending() counts into. */
 export interface Counters {
   /** Index stream * NDIMS + dimension. */

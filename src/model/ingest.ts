@@ -140,6 +140,7 @@ export class BatchIngest {
     const m = this.lifeN;
     if (n === 0 && m === 0) return;
     const st = this.st;
+    for (const r of st.pendingReaders) r.readPending(this.pendKeys, this.pendCap, this.pendStream, n);
     if (st.offload) st.offload.count(this.pendKeys, this.pendCap, this.pendStream, n, this.lifeAt, this.lifeBucket, m);
     else countPending(st.counters, this.pendKeys, this.pendCap, this.pendStream, n, this.lifeAt, this.lifeBucket, m, this.countScratch);
     this.pendN = 0;

@@ -12,7 +12,8 @@
 // k8s_namespace and workload are not counted: they are rollups of `pod`
 // (every pod has one namespace and one workload), summed when asked.
 
-import { AF_INET6, FIELDS } from '../records/layout.js';
+import { AF_INET6, FIELDS, RECORD_SIZE } from '../records/layout.js';
+import type { RecordColumns } from '../records/batch.js';
 import { formatAddress } from '../records/address.js';
 
 /** The dimensions the model counts, in the order of their index. */
@@ -151,6 +152,16 @@ export function addressKey(b: Uint8Array, off: number, family: number, v6: Addre
 export const SADDR = FIELDS.saddr.offset;
 export const DADDR = FIELDS.daddr.offset;
 export const RSADDR = FIELDS.rsaddr.offset;
+
+/** The key of record i's original source address (the model's batch loop reads it at its running offset, the same field). */
+export function srcKeyOf(b: RecordColumns, i: number, v6: AddressTable): number {
+  return addressKey(b.bytes, i * RECORD_SIZE + SADDR, b.family[i]!, v6);
+}
+
+/** The key of record i's original destination address. */
+export function dstKeyOf(b: RecordColumns, i: number, v6: AddressTable): number {
+  return addressKey(b.bytes, i * RECORD_SIZE + DADDR, b.family[i]!, v6);
+}
 
 /**
  * The key of the address at `off` if the model knows it, without interning a

@@ -10,7 +10,7 @@ import type { ProcSnapshot } from '../proc/types.js';
 import { CAUSE_NAMES } from '../records/layout.js';
 import { AddressTable, DIM, NDIMS } from './keys.js';
 import { WindowedHeavyHitters } from './heavy.js';
-import type { CountingOffload, Counters } from './counting.js';
+import type { CountingOffload, Counters, PendingReader } from './counting.js';
 import { C, Totals } from './totals.js';
 import { FlowTable } from './flow-table.js';
 import { Histogram, KeyedLifetimes } from './histograms.js';
@@ -69,6 +69,8 @@ export class ModelState {
   counters: Counters = { hh: [], lifetimes: [] };
   /** Set while the heavy hitters are counted in a helper thread (Model.countElsewhere()). */
   offload: CountingOffload | null = null;
+  /** Who else reads the counted keys (Model.alsoReadCounted()): the replay report's whole-capture churn. */
+  pendingReaders: PendingReader[] = [];
   /** Lifetimes (alloc to destroy) by proto * NSTATE_CODES + final state code. */
   readonly lifetimes = new Map<number, Histogram>();
   /** Time spent in the final state before destroy, same grouping. */

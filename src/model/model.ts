@@ -19,7 +19,7 @@ import type { RecordColumns } from '../records/batch.js';
 import type { RecordSink } from '../records/sink.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import { DIMENSIONS, dimIndex, type Dimension } from './keys.js';
-import { adoptCounters, CountingThread } from './counting.js';
+import { adoptCounters, CountingThread, type PendingReader } from './counting.js';
 import { C, COUNTERS, type CounterName } from './totals.js';
 import type { Forecast } from '../forecast/forecast.js';
 import { modelRates } from '../forecast/model-rates.js';
@@ -37,7 +37,8 @@ import { seriesOf, type KeySeries } from './queries/series.js';
 import type { StreamName } from './model-state.js';
 
 export { DIMENSIONS, type Dimension } from './keys.js';
-export { STREAMS, LIFETIME_SAMPLE, LIFETIME_SAMPLE_ABOVE, type StreamName, type ModelOptions } from './model-state.js';
+export type { PendingReader } from './counting.js';
+export { S_ALLOC, S_DESTROY, STREAMS, LIFETIME_SAMPLE, LIFETIME_SAMPLE_ABOVE, type StreamName, type ModelOptions } from './model-state.js';
 export { DROP_KINDS, type DropKind, type TopKQuery, type TopKItem, type TopKResult } from './queries/ranking.js';
 export type { OccupancyResult } from './queries/occupancy.js';
 export type { FlowFilter, FlowView } from './queries/flows.js';
@@ -287,6 +288,16 @@ export class Model implements RecordSink {
   }
 
   // ---------------------------------------------------------------- counting elsewhere
+
+  /**
+   * Hand the keys of every counted record (allocations, destroys, drops: the
+   * pending columns, counting.ts) to `r` as well, from the next record on: a
+   * consumer that counts them otherwise (the replay report's whole-capture
+   * churn) reads the model's keys instead of reading records again.
+   */
+  alsoReadCounted(r: PendingReader): void {
+    this.state.pendingReaders.push(r);
+  }
 
   /**
    * Count the heavy hitters and per-key lifetimes in a helper thread from now on (counting.ts), for
