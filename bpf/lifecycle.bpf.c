@@ -20,6 +20,10 @@
  * existing entry shows up at __nf_conntrack_confirm's exit as NF_ACCEPT with
  * skb->_nfct switched to that entry, which `entries` already knows as
  * confirmed; a clash lost shows up as NF_DROP. Both become INSERT_FAILED.
+ *
+ * (Some 500 lines in one object: both variants share the entries and per-CPU
+ * maps and user space loads one object; each program is a few lines over the
+ * shared on_*() handlers.)
  */
 #include "vmlinux.h"
 

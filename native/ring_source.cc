@@ -15,6 +15,10 @@
 // reader drains on its poll timeout (1-5 ms). Measured here (BENCHMARKS.md,
 // "Drop path"): a wakeup per record adds 7.5-8.5 us to the dropping packet's
 // path and 14-16 us of process CPU per record, against ~0.5 us with the timer.
+//
+// (Some 630 lines: one JS-visible object — its options' conversion (rodata,
+// map contents, programs), the reader thread and the loss counters all work
+// on the one LoadedObject; libbpf loading is already shared, bpf_loader.cc.)
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>

@@ -50,6 +50,11 @@
 //   not this one.
 // - Entries alive before the capture that it never saw (phantoms) count
 //   against the limit but not in the collector's mean.
+//
+// (Some 640 lines: one class, the table, whose arrival, early-drop walk,
+// collector pass and eviction all move the same per-entry columns and
+// per-namespace heaps; the demand it is fed and the what-if around it are
+// in demand.ts and what-if.ts.)
 
 /** Chains early_drop walks (NF_CT_EVICTION_RANGE). */
 const CHAINS = 8;

@@ -6,6 +6,11 @@
 // in `integrity` with its offset; damaged frames are skipped by scanning for the
 // next frame whose marker, bound and checksum are valid, so a replay keeps
 // everything that is intact and says what it lost.
+//
+// (A little over 500 lines: one reader — the read window, the frame scan and
+// its recovery, and the checks of each frame type's payload share the
+// reader's position and integrity record; the PODS frame's field checks are
+// already apart, pods-frame.ts.)
 
 import fs from 'node:fs';
 import { decodeBatch, RecordFormatError, type RecordColumns } from '../records/batch.js';

@@ -5,7 +5,9 @@
 // (test/kernel/what-if.test.ts) holds it to the real kernel.
 import { describe, expect, it } from 'vitest';
 import { KernelTable } from '../../src/capture/kernel-table.js';
-import { DemandCollector, observedPasses, parseWhatIf, simulate, WhatIfSpecError } from '../../src/capture/what-if.js';
+import { observedPasses, simulate } from '../../src/capture/what-if.js';
+import { DemandCollector } from '../../src/capture/demand.js';
+import { parseWhatIf, WhatIfSpecError } from '../../src/capture/what-if-spec.js';
 import type { ProcSnapshot } from '../../src/proc/types.js';
 import { encodeBatch, type RecordInit } from '../../src/records/encode.js';
 import { decodeBatch } from '../../src/records/batch.js';

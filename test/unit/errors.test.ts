@@ -7,7 +7,7 @@ import { UsageError } from '../../src/cli/args.js';
 import { RecordFormatError } from '../../src/records/batch.js';
 import { CaptureError } from '../../src/capture/reader.js';
 import { ReplayInputError } from '../../src/capture/replay.js';
-import { WhatIfSpecError } from '../../src/capture/what-if.js';
+import { WhatIfSpecError } from '../../src/capture/what-if-spec.js';
 import { ImportError } from '../../src/import/conntrack-text.js';
 import { DropSourceError } from '../../src/sources/bpf-drops.js';
 import { LifecycleSourceError } from '../../src/sources/lifecycle.js';

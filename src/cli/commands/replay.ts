@@ -8,7 +8,7 @@
 
 import { parse, parseListen, UsageError, type Listen } from '../args.js';
 import { formatReportText } from '../../capture/report.js';
-import { parseWhatIf, type WhatIfSpec } from '../../capture/what-if.js';
+import { parseWhatIf, type WhatIfSpec } from '../../capture/what-if-spec.js';
 import { exposureWarning } from '../../app/listen.js';
 import type { ApiAccess } from '../../api/access.js';
 import { apiAccess, LISTEN_OPTIONS } from '../listen-flags.js';
