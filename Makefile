@@ -7,6 +7,7 @@ OUT        := bpf/.output
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
 RECORD_TS  := src/records/record.generated.ts
+NAMES_TS   := src/native/objects.generated.ts
 BPF_HDRS   := $(wildcard bpf/*.h)
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
@@ -23,7 +24,7 @@ all: bpf addon ts web
 	@:
 
 ## bpf: compile bpf/*.bpf.c (CO-RE), and the record's TypeScript mirror from their BTF
-bpf: $(BPF_OBJS) $(RECORD_TS)
+bpf: $(BPF_OBJS) $(RECORD_TS) $(NAMES_TS)
 
 ## addon: the native addon (links Debian's libbpf)
 addon: $(ADDON)
@@ -56,6 +57,12 @@ $(OUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(OUT)/vmlinux.h | $(OUT)
 $(RECORD_TS): $(OUT)/drops.bpf.o $(OUT)/lifecycle.bpf.o scripts/gen-record.mjs
 	@echo "  GEN     $@"
 	@node scripts/gen-record.mjs
+	@touch $@
+
+# The names of the objects' programs, maps and rodata, for the sources (same rule).
+$(NAMES_TS): $(OUT)/drops.bpf.o $(OUT)/lifecycle.bpf.o $(OUT)/ingress.bpf.o scripts/gen-objects.mjs
+	@echo "  GEN     $@"
+	@node scripts/gen-objects.mjs
 	@touch $@
 
 $(ADDON): binding.gyp $(wildcard native/*.cc native/*.h) $(BPF_HDRS)

@@ -18,7 +18,18 @@
 //    one that was there before ctscope stays.
 // Both are created from a short-lived thread that joined the target network
 // namespace (setns), because ifindexes, the link target and the rtnetlink
-// socket all resolve in the calling thread's namespace.
+// socket all resolve in the calling thread's namespace (tc_attach.cc: the
+// namespace thread, our filter's lookup and removal over rtnetlink).
+//
+// Names in the object (programs, maps) are the caller's: the TypeScript side
+// passes them from the names generated from the object's BTF
+// (src/native/objects.generated.ts), and each is checked here against the
+// object when it is opened, as RingSource does.
+//
+// (Some 750 lines: one JS-visible object — loading the object in one of its
+// two variants, attaching per interface by tcx or clsact, and draining the
+// maps' two generations all work on the one Loaded object and its
+// attachments; the tc plumbing is apart, tc_attach.cc.)
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -49,14 +60,12 @@
 #include "bpf_loader.h"
 #include "exports.h"
 #include "ingress.h"
+#include "tc_attach.h"
 
 namespace ctscope {
 
 namespace {
 
-constexpr uint32_t kTcHandle = 0xc75c;
-constexpr uint32_t kTcPriority = 0xc75c;
-constexpr const char *kProgPrefix = "cts_ingress";
 // enum bpf_attach_type: BPF_TCX_INGRESS is 46 since 6.6 (uapi linux/bpf.h);
 // Debian 12's headers predate it.
 constexpr int kBpfTcxIngress = 46;
@@ -71,166 +80,6 @@ Napi::Error MakeError(Napi::Env env, const std::string &msg, const char *code, i
   return MakeBpfError(env, le, code);
 }
 
-// Runs fn in the network namespace at ns_path ("" = the caller's own) on a
-// short-lived thread; the rest of the process never changes namespace.
-// Returns 0 or a negative errno from entering the namespace.
-int InNetns(const std::string &ns_path, const std::function<void()> &fn) {
-  if (ns_path.empty()) {
-    fn();
-    return 0;
-  }
-  int err = 0;
-  std::thread t([&] {
-    int fd = open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      err = -errno;
-      return;
-    }
-    if (setns(fd, CLONE_NEWNET) != 0) {
-      err = -errno;
-      close(fd);
-      return;
-    }
-    close(fd);
-    fn();
-  });
-  t.join();
-  return err;
-}
-
-std::string ProgName(uint32_t prog_id) {
-  int fd = bpf_prog_get_fd_by_id(prog_id);
-  if (fd < 0) return "";
-  struct bpf_prog_info info = {};
-  uint32_t len = sizeof(info);
-  std::string name;
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) name = info.name;
-  close(fd);
-  return name;
-}
-
-uint32_t ProgId(int prog_fd) {
-  struct bpf_prog_info info = {};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0) return 0;
-  return info.id;
-}
-
-// rtnetlink dumps of one interface's tc objects. We read qdiscs and filters
-// ourselves rather than with bpf_tc_query: libbpf prints the kernel's extack
-// ("Parent Qdisc doesn't exists", "Filter ... not found") for every
-// interface that simply has nothing of ours.
-// Calls fn(tcmsg, attributes) for every RTM_NEW* message; -errno on failure.
-int TcDump(uint16_t type, int ifindex, uint32_t parent,
-           const std::function<void(const struct tcmsg *, struct rtattr *, int)> &fn) {
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) return -errno;
-  struct {
-    struct nlmsghdr nh;
-    struct tcmsg tc;
-  } req = {};
-  req.nh.nlmsg_len = sizeof(req);
-  req.nh.nlmsg_type = type;
-  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.nh.nlmsg_seq = 1;
-  req.tc.tcm_family = AF_UNSPEC;
-  req.tc.tcm_ifindex = ifindex;
-  req.tc.tcm_parent = parent;
-  int result = 0;
-  if (send(fd, &req, sizeof(req), 0) != (ssize_t)sizeof(req)) result = -errno;
-  std::vector<char> buf(65536);
-  bool done = result != 0;
-  while (!done) {
-    ssize_t n = recv(fd, buf.data(), buf.size(), 0);
-    if (n <= 0) {
-      result = n < 0 ? -errno : -EIO;
-      break;
-    }
-    int len = (int)n;
-    for (auto *nh = (struct nlmsghdr *)buf.data(); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
-      if (nh->nlmsg_type == NLMSG_DONE) {
-        done = true;
-        break;
-      }
-      if (nh->nlmsg_type == NLMSG_ERROR) {
-        auto *e = (struct nlmsgerr *)NLMSG_DATA(nh);
-        result = e->error;
-        done = true;
-        break;
-      }
-      auto *tc = (struct tcmsg *)NLMSG_DATA(nh);
-      if (tc->tcm_ifindex != ifindex) continue;
-      int alen = (int)(nh->nlmsg_len - NLMSG_LENGTH(sizeof(*tc)));
-      fn(tc, (struct rtattr *)((char *)tc + NLMSG_ALIGN(sizeof(*tc))), alen);
-    }
-  }
-  close(fd);
-  return result;
-}
-
-bool HasClsact(int ifindex) {
-  bool found = false;
-  int err = TcDump(RTM_GETQDISC, ifindex, 0, [&](const struct tcmsg *, struct rtattr *rta, int alen) {
-    for (; RTA_OK(rta, alen); rta = RTA_NEXT(rta, alen))
-      if (rta->rta_type == TCA_KIND && strcmp((const char *)RTA_DATA(rta), "clsact") == 0) found = true;
-  });
-  return err == 0 && found;
-}
-
-// The program id of the bpf filter at our handle and priority on ifindex's
-// ingress (in the calling thread's namespace), 0 when there is none, or
-// -errno; *name gets the filter's name (libbpf names it "<prog>:[<id>]").
-long QueryOurFilter(int ifindex, std::string *name) {
-  if (!HasClsact(ifindex)) return 0;
-  long prog_id = 0;
-  std::string fname;
-  int err = TcDump(RTM_GETTFILTER, ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS),
-                   [&](const struct tcmsg *tc, struct rtattr *rta, int alen) {
-                     if (tc->tcm_handle != kTcHandle || TC_H_MAJ(tc->tcm_info) >> 16 != kTcPriority) return;
-                     bool bpf = false;
-                     uint32_t id = 0;
-                     std::string n;
-                     for (; RTA_OK(rta, alen); rta = RTA_NEXT(rta, alen)) {
-                       if (rta->rta_type == TCA_KIND) bpf = strcmp((const char *)RTA_DATA(rta), "bpf") == 0;
-                       if (rta->rta_type != TCA_OPTIONS) continue;
-                       int olen = RTA_PAYLOAD(rta);
-                       for (auto *o = (struct rtattr *)RTA_DATA(rta); RTA_OK(o, olen); o = RTA_NEXT(o, olen)) {
-                         if (o->rta_type == TCA_BPF_ID) memcpy(&id, RTA_DATA(o), sizeof(id));
-                         if (o->rta_type == TCA_BPF_NAME) n = std::string((const char *)RTA_DATA(o), strnlen((const char *)RTA_DATA(o), RTA_PAYLOAD(o)));
-                       }
-                     }
-                     if (bpf && id) {
-                       prog_id = id;
-                       fname = n;
-                     }
-                   });
-  if (err == -ENOENT || err == -EINVAL) return 0;
-  if (err) return err;
-  // The kernel's program name is authoritative; the filter name is what
-  // libbpf (or tc) chose when attaching.
-  if (name && prog_id) {
-    *name = ProgName((uint32_t)prog_id);
-    if (name->empty()) *name = fname;
-  }
-  return prog_id;
-}
-
-// How many tc filters (anyone's) hang off ifindex's clsact, ingress and
-// egress, or -errno.
-int ClsactFilters(int ifindex) {
-  int n = 0;
-  for (uint32_t parent : {TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS)}) {
-    int err = TcDump(RTM_GETTFILTER, ifindex, parent, [&](const struct tcmsg *, struct rtattr *, int) { n++; });
-    if (err) return err;
-  }
-  return n;
-}
-
-int DetachFilter(int ifindex) {
-  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-  DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
-  return bpf_tc_detach(&hook, &opts);
-}
 
 struct Attachment {
   uint32_t id;
@@ -274,6 +123,14 @@ struct Loaded {
   int src_fd[2] = {-1, -1}, port_fd[2] = {-1, -1}, pair_fd[2] = {-1, -1};
   uint32_t gen = 0;
 
+};
+
+// What the caller calls the object's programs and maps (options.programs,
+// options.maps), each checked against the object when it is opened.
+struct ObjectNames {
+  std::map<std::string, std::string> programs;  // variant ("ct", "lru") -> program
+  std::string ctl, stats, udp_seen;
+  std::string src[2], port[2], pair[2];
 };
 
 template <typename K, typename V, typename Out>
@@ -420,13 +277,15 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
                         StaticMethod<&IngressCounter::RemoveStale>("removeStaleFilters")});
   }
 
-  // new IngressCounter({ object: string, variant?: 'auto'|'ct'|'lru' })
+  // new IngressCounter({ object: string, variant?: 'auto'|'ct'|'lru',
+  //   programs: { ct, lru }, maps: { ctl, stats, udpSeen, src: [a, b], port: [a, b], pair: [a, b] } })
   IngressCounter(const Napi::CallbackInfo &info) : Napi::ObjectWrap<IngressCounter>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "new IngressCounter(options)");
     Napi::Object o = info[0].As<Napi::Object>();
     if (!o.Get("object").IsString()) throw Napi::TypeError::New(env, "options.object: path of ingress.bpf.o");
     std::string path = o.Get("object").As<Napi::String>();
+    names_ = ParseNames(env, o);
     std::string variant = "auto";
     if (o.Has("variant") && !o.Get("variant").IsUndefined()) {
       if (!o.Get("variant").IsString()) throw Napi::TypeError::New(env, "options.variant: 'auto' | 'ct' | 'lru'");
@@ -437,12 +296,12 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
 
     std::string first_error;
     if (variant == "ct" || (variant == "auto" && KernelHasFunc("bpf_skb_ct_lookup"))) {
-      lo_ = Load(path, "ct", &first_error);
+      lo_ = Load(path, "ct", names_, &first_error);
       if (!lo_ && variant == "ct") throw MakeError(env, first_error, "EBPFLOAD", 0);
     }
     if (!lo_) {
       std::string err;
-      lo_ = Load(path, "lru", &err);
+      lo_ = Load(path, "lru", names_, &err);
       if (!lo_) throw MakeError(env, first_error.empty() ? err : first_error + "; fallback: " + err, "EBPFLOAD", 0);
     }
     {
@@ -477,7 +336,49 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
     self->Shutdown();
   }
 
-  static std::shared_ptr<Loaded> Load(const std::string &path, const std::string &variant, std::string *error) {
+  static ObjectNames ParseNames(Napi::Env env, Napi::Object o) {
+    ObjectNames n;
+    auto str = [&](Napi::Object from, const char *key, const std::string &what) {
+      Napi::Value v = from.Get(key);
+      if (!v.IsString() || v.As<Napi::String>().Utf8Value().empty())
+        throw Napi::TypeError::New(env, what + ": the name of that program or map in ingress.bpf.o");
+      return v.As<Napi::String>().Utf8Value();
+    };
+    auto obj = [&](Napi::Object from, const char *key, const std::string &what) {
+      Napi::Value v = from.Get(key);
+      if (!v.IsObject()) throw Napi::TypeError::New(env, what + ": expected an object of names");
+      return v.As<Napi::Object>();
+    };
+    auto pair = [&](Napi::Object from, const char *key, std::string (&out)[2]) {
+      std::string what = std::string("options.maps.") + key;
+      Napi::Value v = from.Get(key);
+      if (!v.IsArray() || v.As<Napi::Array>().Length() != 2)
+        throw Napi::TypeError::New(env, what + ": the names of its two generations [a, b]");
+      Napi::Array a = v.As<Napi::Array>();
+      for (uint32_t i = 0; i < 2; i++) {
+        if (!a.Get(i).IsString()) throw Napi::TypeError::New(env, what + ": names are strings");
+        out[i] = a.Get(i).As<Napi::String>();
+      }
+    };
+    Napi::Object progs = obj(o, "programs", "options.programs");
+    for (const char *variant : {"ct", "lru"}) {
+      std::string p = str(progs, variant, std::string("options.programs.") + variant);
+      // Our filters are recognised by their program's name (stale ones of an earlier run included).
+      if (p.rfind(kProgPrefix, 0) != 0)
+        throw Napi::TypeError::New(env, "options.programs." + std::string(variant) + ": '" + p + "' does not start with " + kProgPrefix);
+      n.programs[variant] = p;
+    }
+    Napi::Object maps = obj(o, "maps", "options.maps");
+    n.ctl = str(maps, "ctl", "options.maps.ctl");
+    n.stats = str(maps, "stats", "options.maps.stats");
+    n.udp_seen = str(maps, "udpSeen", "options.maps.udpSeen");
+    pair(maps, "src", n.src);
+    pair(maps, "port", n.port);
+    pair(maps, "pair", n.pair);
+    return n;
+  }
+
+  static std::shared_ptr<Loaded> Load(const std::string &path, const std::string &variant, const ObjectNames &names, std::string *error) {
     auto lo = std::make_shared<Loaded>();
     PrintCapture capture;
     LoadError le;
@@ -487,7 +388,7 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
       return nullptr;
     }
     lo->obj = lo->bo->obj();
-    std::string want = std::string(kProgPrefix) + "_" + variant;
+    const std::string &want = names.programs.at(variant);
     struct bpf_program *prog, *chosen = nullptr;
     bpf_object__for_each_program(prog, lo->obj) {
       bool mine = want == bpf_program__name(prog);
@@ -500,7 +401,7 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
     }
     // The LRU of recent UDP tuples is only used by the fallback program.
     if (variant == "ct") {
-      struct bpf_map *seen = bpf_object__find_map_by_name(lo->obj, "udp_seen");
+      struct bpf_map *seen = bpf_object__find_map_by_name(lo->obj, names.udp_seen.c_str());
       if (seen) bpf_map__set_max_entries(seen, 1);
     }
     if (!lo->bo->Load(capture, &le)) {
@@ -510,24 +411,22 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
     lo->prog_fd = bpf_program__fd(chosen);
     lo->prog_id = ProgId(lo->prog_fd);
     lo->variant = variant;
-    auto fd = [&](const char *name) {
-      struct bpf_map *m = bpf_object__find_map_by_name(lo->obj, name);
+    std::string missing;
+    auto fd = [&](const std::string &name) {
+      struct bpf_map *m = bpf_object__find_map_by_name(lo->obj, name.c_str());
+      if (!m) missing += (missing.empty() ? "" : ", ") + name;
       return m ? bpf_map__fd(m) : -1;
     };
-    lo->ctl_fd = fd("ctl");
-    lo->stats_fd = fd("stats");
-    lo->src_fd[0] = fd("src0");
-    lo->src_fd[1] = fd("src1");
-    lo->port_fd[0] = fd("port0");
-    lo->port_fd[1] = fd("port1");
-    lo->pair_fd[0] = fd("pair0");
-    lo->pair_fd[1] = fd("pair1");
-    for (int f : {lo->ctl_fd, lo->stats_fd, lo->src_fd[0], lo->src_fd[1], lo->port_fd[0], lo->port_fd[1],
-                  lo->pair_fd[0], lo->pair_fd[1]}) {
-      if (f < 0) {
-        *error = path + " lacks one of the maps ctl, stats, src0/1, port0/1, pair0/1 (stale build?)";
-        return nullptr;
-      }
+    lo->ctl_fd = fd(names.ctl);
+    lo->stats_fd = fd(names.stats);
+    for (int g = 0; g < 2; g++) {
+      lo->src_fd[g] = fd(names.src[g]);
+      lo->port_fd[g] = fd(names.port[g]);
+      lo->pair_fd[g] = fd(names.pair[g]);
+    }
+    if (!missing.empty()) {
+      *error = path + " has no map " + missing + " (a stale build, or names not from src/native/objects.generated.ts?)";
+      return nullptr;
     }
     return lo;
   }
@@ -828,6 +727,7 @@ class IngressCounter : public Napi::ObjectWrap<IngressCounter> {
   napi_env env_ = nullptr;
   bool hooked_ = false;
   std::shared_ptr<Loaded> lo_;
+  ObjectNames names_;
   std::map<uint32_t, Attachment> attached_;
   uint32_t next_id_ = 1;
 };

@@ -246,8 +246,14 @@ export interface IngressCounterHandle {
   close(): string[];
 }
 
+/** What the caller calls ingress.bpf.o's programs and maps (from objects.generated.ts: sources/ingress.ts INGRESS_OBJECT_NAMES). */
+export interface IngressObjectNames {
+  programs: { ct: string; lru: string };
+  maps: { ctl: string; stats: string; udpSeen: string; src: [string, string]; port: [string, string]; pair: [string, string] };
+}
+
 export interface IngressCounterClass {
-  new (opts: { object: string; variant?: 'auto' | 'ct' | 'lru' }): IngressCounterHandle;
+  new (opts: { object: string; variant?: 'auto' | 'ct' | 'lru' } & IngressObjectNames): IngressCounterHandle;
   listInterfaces(nsPath: string | null): Array<{ name: string; ifindex: number }>;
   removeStaleFilters(nsPath: string | null, ifname: string): number;
 }

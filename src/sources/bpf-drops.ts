@@ -8,6 +8,7 @@ import type { RecordSink } from '../records/sink.js';
 import { BpfRingSource, bpfObjectPath, isBpfLoadError, ringSourceClass, type ProbeResult } from './bpf-ring.js';
 import { lackPhrase, REQUIRES } from '../privileges.js';
 import { UserError } from '../errors.js';
+import { DROPS_NAMES } from '../native/objects.generated.js';
 
 /** Size of the BPF array map `reasons` (bpf/drops.bpf.c CTS_MAX_DROP_REASONS). */
 export const MAX_DROP_REASONS = 1024;
@@ -66,7 +67,7 @@ export interface DropSourceOptions {
 }
 
 const DEFAULT_RING_BYTES = 4 << 20;
-const PROGRAM = 'cts_kfree_skb';
+const PROGRAM = DROPS_NAMES.programs.cts_kfree_skb;
 
 export class DropSourceError extends UserError {
   constructor(
@@ -119,11 +120,11 @@ export class DropSource extends BpfRingSource {
       this.open(sink, {
         object: this.opts.object ?? bpfObjectPath('drops'),
         programs: [PROGRAM],
-        maps: { reasons: reasonNumbers.map((r) => [r, 1] as [number, number]) },
-        rodata: { wakeup_bytes: this.opts.wakeupBytes! },
-        ringMap: 'events',
+        maps: { [DROPS_NAMES.maps.reasons]: reasonNumbers.map((r) => [r, 1] as [number, number]) },
+        rodata: { [DROPS_NAMES.rodata.wakeup_bytes]: this.opts.wakeupBytes! },
+        ringMap: DROPS_NAMES.maps.events,
         ringBytes: this.opts.ringBytes!,
-        lossMap: 'lost',
+        lossMap: DROPS_NAMES.maps.lost,
         pollMs: this.opts.pollMs!,
         batchRecords: this.opts.batchRecords ?? 1024,
       });

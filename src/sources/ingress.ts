@@ -24,7 +24,8 @@ import { UserError } from '../errors.js';
 import type { RecordSink, SourceState, SourceStatus } from '../records/sink.js';
 import type { Source } from './source.js';
 import { parseIngressSpecs, type IngressSpec } from './ingress-spec.js';
-import type { IngressAttachment, IngressCollected, IngressCounterClass, IngressCounterHandle, IngressHook, IngressStats } from '../native/surface.js';
+import type { IngressAttachment, IngressCollected, IngressCounterClass, IngressCounterHandle, IngressHook, IngressObjectNames, IngressStats } from '../native/surface.js';
+import { INGRESS_NAMES } from '../native/objects.generated.js';
 
 export type { IngressAttachment, IngressCollected, IngressCounterClass, IngressCounterHandle, IngressHook, IngressStats };
 
@@ -33,6 +34,13 @@ export function ingressCounterClass(): IngressCounterClass {
 }
 
 export const INGRESS_OBJECT = bpfObjectPath('ingress');
+
+const M = INGRESS_NAMES.maps;
+/** ingress.bpf.o's programs (one per way of telling a new UDP flow) and maps (two generations of each counting map), by the names its BTF has. */
+export const INGRESS_OBJECT_NAMES: IngressObjectNames = {
+  programs: { ct: INGRESS_NAMES.programs.cts_ingress_ct, lru: INGRESS_NAMES.programs.cts_ingress_lru },
+  maps: { ctl: M.ctl, stats: M.stats, udpSeen: M.udp_seen, src: [M.src0, M.src1], port: [M.port0, M.port1], pair: [M.pair0, M.pair1] },
+};
 
 export interface IngressProbe {
   ok: boolean;
@@ -48,7 +56,7 @@ export function probeIngress(object = INGRESS_OBJECT): IngressProbe {
   let c: IngressCounterHandle | null = null;
   try {
     if (!fs.existsSync(object)) return { ok: false, hook: null, udpNewBy: null, why: `${object} is not built (run 'make -s bpf')` };
-    c = new (ingressCounterClass())({ object });
+    c = new (ingressCounterClass())({ object, ...INGRESS_OBJECT_NAMES });
     const info = c.info();
     return { ok: true, hook: info.tcx ? 'tcx' : 'tc-clsact', udpNewBy: info.variant === 'ct' ? 'conntrack lookup' : 'recent-tuple LRU' };
   } catch (e) {
@@ -130,7 +138,7 @@ export class IngressSource implements Source {
       throw new UserError(`ingress: ${this.detail}`);
     }
     try {
-      this.counter = new Counter({ object, variant: this.opts.variant ?? 'auto' });
+      this.counter = new Counter({ object, variant: this.opts.variant ?? 'auto', ...INGRESS_OBJECT_NAMES });
     } catch (e) {
       this.state = 'failed';
       this.detail = (e as Error).message;

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 
 import { loadAddon } from '../native/addon.js';
+import { LIFECYCLE_NAMES } from '../native/objects.generated.js';
 import { bpfObjectPath, ringSourceClass, type ProbeResult } from './bpf-ring.js';
 import { effectiveCapabilities, lackPhrase, REQUIRES } from '../privileges.js';
 
@@ -36,12 +37,15 @@ interface Candidate {
   kind: 'fentry' | 'kprobe';
   /** Functions that must exist (BTF for fentry, kallsyms for kprobes). */
   functions: string[];
-  /** Programs of bpf/lifecycle.bpf.c to autoload. */
-  programs: string[];
+  /** Programs of bpf/lifecycle.bpf.c to autoload (a name not in the object does not compile). */
+  programs: LifecycleProgram[];
 }
 
-const fentry = (hook: string, functions: string[], programs: string[]): Candidate => ({ hook, kind: 'fentry', functions, programs });
-const kprobe = (hook: string, functions: string[], programs: string[]): Candidate => ({ hook, kind: 'kprobe', functions, programs });
+/** A program of bpf/lifecycle.bpf.c, by the names its BTF has (native/objects.generated.ts). */
+type LifecycleProgram = keyof typeof LIFECYCLE_NAMES.programs;
+
+const fentry = (hook: string, functions: string[], programs: LifecycleProgram[]): Candidate => ({ hook, kind: 'fentry', functions, programs });
+const kprobe = (hook: string, functions: string[], programs: LifecycleProgram[]): Candidate => ({ hook, kind: 'kprobe', functions, programs });
 
 /**
  * Candidates in order of preference. table_full rides on alloc's programs

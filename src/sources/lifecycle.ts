@@ -24,6 +24,7 @@ import {
   type LifecycleCapability,
 } from './lifecycle-hooks.js';
 import { UserError } from '../errors.js';
+import { LIFECYCLE_NAMES } from '../native/objects.generated.js';
 
 export type { CapabilityChoice, HookMode, LifecycleCapability } from './lifecycle-hooks.js';
 
@@ -147,10 +148,10 @@ export class LifecycleSource extends BpfRingSource {
       const res = this.open(sink, {
         object,
         programs,
-        rodata: { id_key: this.opts.idKey ?? perBootIdKey(this.opts.idKeyFile), wakeup_bytes: this.opts.ringBytes / 4 },
-        ringMap: 'events',
+        rodata: { [LIFECYCLE_NAMES.rodata.id_key]: this.opts.idKey ?? perBootIdKey(this.opts.idKeyFile), [LIFECYCLE_NAMES.rodata.wakeup_bytes]: this.opts.ringBytes / 4 },
+        ringMap: LIFECYCLE_NAMES.maps.events,
         ringBytes: this.opts.ringBytes,
-        lossMap: 'lost',
+        lossMap: LIFECYCLE_NAMES.maps.lost,
         pollMs: this.opts.pollMs,
         batchRecords: this.opts.batchRecords ?? 1024,
       });

@@ -18,7 +18,7 @@ import { Model } from '../../src/model/model.js';
 import { appOver } from '../helpers/app.js';
 import { ArrivalsModel } from '../../src/model/arrivals.js';
 import { arrivalsAdvice } from '../../src/advice/arrivals.js';
-import { INGRESS_OBJECT, IngressSource, ingressCounterClass, type IngressHook } from '../../src/sources/ingress.js';
+import { INGRESS_OBJECT, INGRESS_OBJECT_NAMES, IngressSource, ingressCounterClass, type IngressHook } from '../../src/sources/ingress.js';
 import { all, built, cannotRun, command } from '../helpers/requires.js';
 
 const run = promisify(execFile);
@@ -77,7 +77,7 @@ function attachingChild(nsPath: string, ifname: string, hook: IngressHook, then:
   // 'exit': leaves without close(), as a daemon dying of an exception would
   const script = `
     const a = require(${JSON.stringify(ADDON_PATH)});
-    const c = new a.IngressCounter({ object: ${JSON.stringify(INGRESS_OBJECT)} });
+    const c = new a.IngressCounter({ object: ${JSON.stringify(INGRESS_OBJECT)}, ...${JSON.stringify(INGRESS_OBJECT_NAMES)} });
     const r = c.attach(${JSON.stringify(nsPath)}, ${JSON.stringify(ifname)}, ${JSON.stringify(hook)});
     process.stdout.write(JSON.stringify({ progId: c.info().progId, hook: r.hook }) + '\\n');
     if (${JSON.stringify(then)} === 'exit') setTimeout(() => process.exit(3), 100);
@@ -367,7 +367,7 @@ describe.skipIf(skip)('ingress arrivals (kernel)', () => {
     await withKernelLock(async () => {
       const lab = await Lab.create('ingo');
       const counterClass = ingressCounterClass();
-      const c = new counterClass({ object: INGRESS_OBJECT });
+      const c = new counterClass({ object: INGRESS_OBJECT, ...INGRESS_OBJECT_NAMES });
       try {
         await lab.nft(
           lab.server,

@@ -5,6 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadAddon } from '../../src/native/addon.js';
+import { INGRESS_OBJECT, INGRESS_OBJECT_NAMES } from '../../src/sources/ingress.js';
 import { Cause, Flag, Kind, Origin, RECORD_SIZE, RECORD_VERSION } from '../../src/records/record.generated.js';
 
 const root = path.resolve(__dirname, '../..');
@@ -14,6 +16,20 @@ describe('the generated record contract', () => {
     const r = spawnSync(process.execPath, [path.join(root, 'scripts/gen-record.mjs'), '--check'], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
+  });
+
+  it('the names of the objects programs, maps and rodata (src/native/objects.generated.ts) equal what their BTF says', () => {
+    const r = spawnSync(process.execPath, [path.join(root, 'scripts/gen-objects.mjs'), '--check'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('the addon takes the ingress object\'s names from the caller and refuses one that is not ours', () => {
+    const { IngressCounter } = loadAddon();
+    const bad = { ...INGRESS_OBJECT_NAMES, programs: { ct: 'tc_ingress_ct', lru: INGRESS_OBJECT_NAMES.programs.lru } };
+    expect(() => new IngressCounter({ object: INGRESS_OBJECT, ...bad })).toThrow(/options\.programs\.ct: 'tc_ingress_ct' does not start with cts_ingress/);
+    const noPair = { ...INGRESS_OBJECT_NAMES, maps: { ...INGRESS_OBJECT_NAMES.maps, src: ['src0'] as unknown as [string, string] } };
+    expect(() => new IngressCounter({ object: INGRESS_OBJECT, ...noPair })).toThrow(/options\.maps\.src: the names of its two generations/);
   });
 
   it('has the values the capture format depends on (append-only enums)', () => {
