@@ -135,12 +135,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     };
     await app.register(adviceRoutes, adviceOpts);
     const clock = opts.clock ?? (() => ({ epochOffsetNs: 0, final: false }));
-    const names = opts.netnsNames ? { netnsNames: opts.netnsNames } : {};
-    await app.register(seriesRoutes, { model, clock, ...names });
+    await app.register(seriesRoutes, { model, clock });
     await app.register(eventRoutes, {
       model,
       clock,
-      ...names,
       mode: opts.status().mode,
       advice: () => adviceNow(adviceOpts).advice,
       ...(opts.eventsIntervalMs ? { intervalMs: opts.eventsIntervalMs } : {}),

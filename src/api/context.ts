@@ -1,6 +1,7 @@
 // What the API reads. The daemon and the replayer each provide one; routes
 // never reach into sources directly.
 
+import type { SamplingStatus } from '../metrics/sampling.js';
 import type { SourceStatus } from '../records/sink.js';
 import type { WorkloadStatus } from '../workloads/resolver.js';
 import type { SamplingStatus } from '../metrics/sampling.js';

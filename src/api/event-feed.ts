@@ -14,7 +14,8 @@
 import type { AdviceItem as Advice } from '../advice/types.js';
 import type { Model } from '../model/model.js';
 import { DROP_KINDS } from '../model/model.js';
-import { byDanger, tableNamer, tableSeries } from '../model/table-series.js';
+import { tableSeries } from '../model/table-series.js';
+import { compareDanger, tableName } from '../proc/accounts.js';
 import { C } from '../model/totals.js';
 import { utilizationLevel, type Level } from '../proc/parse.js';
 import type { ModelClock } from './context.js';
@@ -39,7 +40,6 @@ export interface FeedOptions {
   clock: () => ModelClock;
   mode: 'live' | 'replay';
   advice: () => Advice[];
-  netnsNames?: () => ReadonlyMap<number, string>;
 }
 
 /** Most seconds one poll catches up on (a replay at full speed moves minutes at once). */
@@ -153,7 +153,7 @@ export class EventFeed {
         destroy: model.totals.sum(C.destroy, s, s),
         drops,
         evicted: kinds.evicted,
-        tables: now.sort((a, b) => byDanger({ ...a, drops_60s: 0 }, { ...b, drops_60s: 0 })).slice(0, TICK_TABLES),
+        tables: now.sort(compareDanger).slice(0, TICK_TABLES),
       });
       if (drops > 0 || kinds.evicted > 0) {
         const top = model.series({ by: 'src', kinds: packetKinds, window: 1, limit: DROP_SOURCES, until: s });
@@ -189,9 +189,9 @@ export class EventFeed {
     return out;
   }
 
-  /** A table's name: what the sources call its namespace, 'host' for the model's own, else null. */
+  /** A table's name, as its account says it (/v1/table's). */
   private namer(): (netns: number) => string | null {
-    return tableNamer(this.o.model, this.o.netnsNames?.());
+    return (netns) => tableName(this.o.model.tables, netns);
   }
 
   private adviceChanges(s: number, time: string): FeedEvent | null {

@@ -7,7 +7,6 @@
 
 import { utilizationLevel, type Level } from '../proc/parse.js';
 import type { Reading, TableHistory } from '../proc/history.js';
-import type { Model } from './model.js';
 
 export interface TableSeries {
   netns: number;
@@ -29,8 +28,6 @@ export interface TableSeries {
 
 /** The kernel's counters drawn as rates, in the order of the series below. */
 const COUNTERS = ['drop', 'early_drop', 'insert_failed'] as const;
-
-const LEVEL_RANK: Record<Level, number> = { ok: 0, warn: 1, action: 2, critical: 3 };
 
 /** The series of `h` over seconds [fromSec, toSec] (model clock); null without a reading. */
 export function tableSeries(netns: number, h: TableHistory, fromSec: number, toSec: number): TableSeries | null {
@@ -85,17 +82,6 @@ export function tableSeries(netns: number, h: TableHistory, fromSec: number, toS
     early_drop_per_s: rates[1]!,
     insert_failed_per_s: rates[2]!,
   };
-}
-
-/** Most endangered first: by level, then recent drops, then utilization (then inode, for a stable order). */
-export function byDanger(a: Pick<TableSeries, 'level' | 'drops_60s' | 'utilization' | 'netns'>, b: typeof a): number {
-  return LEVEL_RANK[b.level] - LEVEL_RANK[a.level] || b.drops_60s - a.drops_60s || b.utilization - a.utilization || a.netns - b.netns;
-}
-
-/** How a table is named: what the sources call its namespace, 'host' for the model's default one, else null. */
-export function tableNamer(model: Model, names?: ReadonlyMap<number, string>): (netns: number) => string | null {
-  const host = model.snapshot()?.netns;
-  return (netns) => names?.get(netns) ?? (netns === host ? 'host' : null);
 }
 
 function round(x: number): number {

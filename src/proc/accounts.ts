@@ -369,14 +369,27 @@ function since(a: ProcSnapshot, b: ProcSnapshot, k: string): number | null {
   return typeof x === 'number' && typeof y === 'number' ? Math.max(0, y - x) : null;
 }
 
-/** Most endangered first: live before gone, then level, drops per second, utilization. */
-export function compareDanger(a: TableAccountView, b: TableAccountView): number {
-  if (a.gone !== b.gone) return a.gone ? 1 : -1;
+/** What a table is ordered by: an account, or one second of its readings (the event stream's ticks). */
+export type DangerFacts = Pick<TableAccountView, 'netns' | 'level' | 'utilization'> & { gone?: boolean; drops_per_s?: number | null };
+
+/**
+ * Most endangered first: live before gone, then level, drops per second,
+ * utilization, inode (a stable order). The one order of tables: /v1/table,
+ * /v1/series/tables, the event stream's ticks, top's headline.
+ */
+export function compareDanger(a: DangerFacts, b: DangerFacts): number {
+  if (Boolean(a.gone) !== Boolean(b.gone)) return a.gone ? 1 : -1;
   const l = LEVEL_RANK[b.level] - LEVEL_RANK[a.level];
   if (l !== 0) return l;
   const d = (b.drops_per_s ?? 0) - (a.drops_per_s ?? 0);
   if (d !== 0) return d;
-  return b.utilization - a.utilization;
+  return b.utilization - a.utilization || a.netns - b.netns;
+}
+
+/** A table's name as its account says it (the sources' name for its namespace, or a namer's), null when nothing names it. */
+export function tableName(tables: Pick<TableAccounts, 'label'>, netns: number): string | null {
+  const l = tables.label(netns);
+  return l.kind === 'unknown' ? null : l.name;
 }
 
 function round3(x: number): number {

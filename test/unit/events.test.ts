@@ -48,7 +48,12 @@ class Scenario {
   advice: Advice[] = [];
   clock: ModelClock = { epochOffsetNs: 1_800_000_000 * SEC, final: false };
   private id = 1;
-  feed = new EventFeed({ model: this.model, clock: () => this.clock, mode: 'live', advice: () => this.advice, netnsNames: () => new Map([[9, 'lab']]) });
+  feed = new EventFeed({ model: this.model, clock: () => this.clock, mode: 'live', advice: () => this.advice });
+
+  constructor() {
+    // tables are named by their accounts, as the assembly names them (/v1/table's names)
+    this.model.tables.addNamer((n) => (n === 9 ? { name: 'lab' } : undefined));
+  }
 
   second(t: number, count: number, drop: number, recs: (id: () => number) => RecordInit[] = () => []): void {
     this.model.ingestProc(snap(t + 0.2, count, drop));

@@ -9,7 +9,8 @@ import type { FastifyInstance } from 'fastify';
 import type { ModelClock } from '../context.js';
 import { errorSchema } from '../http-errors.js';
 import type { Dimension, Model, StreamName } from '../../model/model.js';
-import { byDanger, tableNamer, tableSeries, type TableSeries } from '../../model/table-series.js';
+import { tableSeries, type TableSeries } from '../../model/table-series.js';
+import { tableName } from '../../proc/accounts.js';
 import { byParam } from './schemas.js';
 
 /** What /v1/series can chart: a stream of the model, or `drops` (packets dropped, each once, as /v1/drops kind=all). */
@@ -20,7 +21,6 @@ export interface SeriesRoutesOptions {
   model: Model;
   clock: () => ModelClock;
   /** Namespace names by inode (host, /run/netns name, pid:N), where the sources know them. */
-  netnsNames?: () => ReadonlyMap<number, string>;
 }
 
 const nullableNumbers = { type: 'array', items: { type: ['number', 'null'] } } as const;
@@ -154,16 +154,16 @@ export async function seriesRoutes(app: FastifyInstance, opts: SeriesRoutesOptio
       const q = req.query as { window: number; limit: number };
       const { c, now_s, epoch_offset_s, final } = clockOf();
       const { from, to } = seriesRange(model, c, q.window);
-      const name = tableNamer(model, opts.netnsNames?.());
       const host = model.snapshot()?.netns;
       const tables: Array<TableSeries & { name: string | null; host: boolean; time_to_full_s: number | null; forecast_confidence: number }> = [];
-      for (const netns of model.namespaces()) {
+      // the accounts' order and names, as /v1/table lists them
+      for (const account of model.tables.list()) {
+        const netns = account.netns;
         const t = tableSeries(netns, model.tables.history(netns)!, from, to);
         if (!t) continue;
-        const f = model.tables.get(netns)?.forecast;
-        tables.push({ ...t, name: name(netns), host: netns === host, time_to_full_s: f?.time_to_full_s ?? null, forecast_confidence: f?.confidence ?? 0 });
+        const f = account.forecast;
+        tables.push({ ...t, name: tableName(model.tables, netns), host: netns === host, time_to_full_s: f?.time_to_full_s ?? null, forecast_confidence: f?.confidence ?? 0 });
       }
-      tables.sort(byDanger);
       return { start_s: from, step_s: 1, window: Math.max(0, to - from + 1), now_s, epoch_offset_s, final, tables: tables.slice(0, q.limit) };
     },
   );
