@@ -4,7 +4,6 @@
 import type { SamplingStatus } from '../metrics/sampling.js';
 import type { SourceStatus } from '../records/sink.js';
 import type { WorkloadStatus } from '../workloads/resolver.js';
-import type { SamplingStatus } from '../metrics/sampling.js';
 
 export interface StatusReport {
   version: string;

@@ -5,7 +5,8 @@
 // (test/kernel/what-if.test.ts) holds it to the real kernel.
 import { describe, expect, it } from 'vitest';
 import { KernelTable } from '../../src/capture/kernel-table.js';
-import { observedPasses, simulate } from '../../src/capture/what-if.js';
+import { simulate } from '../../src/capture/what-if.js';
+import { observedPasses } from '../../src/capture/passes.js';
 import { DemandCollector } from '../../src/capture/demand.js';
 import { parseWhatIf, WhatIfSpecError } from '../../src/capture/what-if-spec.js';
 import type { ProcSnapshot } from '../../src/proc/types.js';
