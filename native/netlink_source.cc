@@ -2,35 +2,44 @@
 // NetlinkSource: conntrack lifecycles from ctnetlink events, for kernels that
 // refuse function hooks (this machine: fentry EPERM, no kprobes).
 //
-// One reader thread per network namespace. The thread enters the namespace
-// (setns), creates its two sockets there and goes back: a netlink socket
-// belongs to the namespace it was created in, whatever the thread does later.
-//   - the event socket joins NEW, UPDATE and DESTROY with a large receive
-//     buffer (SO_RCVBUFFORCE; measured on this project's machine: the default
-//     212,992 bytes overran at 20k flows/s, 128 MiB lost nothing at ~180k
-//     events/s) and NETLINK_NO_ENOBUFS off, so
-//     an overrun reaches us as ENOBUFS instead of vanishing;
+// One reader per network namespace, all served by one thread (NetlinkLoop,
+// epoll): a dense node follows hundreds of namespaces, and a thread, a stop
+// descriptor and 320 KiB of buffers each were most of what a namespace cost
+// (BENCHMARKS.md, "Dense nodes"). A short-lived thread enters the namespace
+// (setns), creates the reader's two sockets there and goes back: a netlink
+// socket belongs to the namespace it was created in, whatever the thread
+// does later.
+//   - the event socket joins NEW, UPDATE and DESTROY, with NETLINK_NO_ENOBUFS
+//     off so an overrun reaches us as ENOBUFS instead of vanishing. Its
+//     receive buffer (SO_RCVBUFFORCE) starts at what the caller asks (the
+//     source gives ctscope's own namespace 128 MiB — measured here: the
+//     default 212,992 bytes overran at 20k flows/s, 128 MiB lost nothing at
+//     ~180k events/s — and the others 4 MiB) and grows with the namespace's
+//     own event rate (a second's worth, twice over) and ×4 on every overrun,
+//     up to the caller's maximum. The buffer is an allowance, not memory: the
+//     kernel charges only what waits in it;
 //   - the dump socket (no groups) lists the table at start and after every
 //     loss, while events keep being read from the other socket.
 // Every message becomes a struct ctscope_record (bpf/ctscope_record.h), the
 // same record the eBPF sources write, handed to JS through BatchChannel.
 //
-// Raw netlink rather than libmnl/libnetfilter_conntrack: the protocol part is
-// a handful of nested attributes we bounds-check ourselves, we need recvmmsg
-// (one syscall per 32 events at 100k events/s) and socket options that those
-// libraries wrap without adding anything, and the addon links one library
-// fewer (binding.gyp unchanged).
-//
 // With a decoder (bpf/netlink_decode.bpf.c, NetlinkDecoder) on the event
 // socket, events arrive as finished records in the decoder's ring instead
 // of datagrams, and the reader copies them (decoded_ring.h); the socket
-// carries only what the decoder diverted, read after the ring.
+// carries only what the decoder diverted, read after the ring. The ring's
+// epoll descriptor joins the loop's set like a socket.
 //
-// Dump and events interleave in one thread: before each dump chunk is read the
-// event socket is drained. The kernel builds the next chunk when the previous
-// one is read, so a chunk can still list an entry whose DESTROY we processed
-// just before it: ids destroyed while a dump runs are not reported as SEEN,
-// or the entry would come back to life until the next resync.
+// Raw netlink rather than libmnl/libnetfilter_conntrack: the protocol part is
+// a handful of nested attributes we bounds-check ourselves (netlink_decode.cc,
+// fuzzed), we need recvmmsg (one syscall per 32 events at 100k events/s) and
+// socket options that those libraries wrap without adding anything, and the
+// addon links one library fewer (binding.gyp unchanged).
+//
+// Dump and events interleave: before each dump chunk is read the event
+// socket is drained. The kernel builds the next chunk when the previous one
+// is read, so a chunk can still list an entry whose DESTROY we processed just
+// before it: ids destroyed while a dump runs are not reported as SEEN, or the
+// entry would come back to life until the next resync.
 #include <napi.h>
 
 #include <arpa/inet.h>
@@ -40,9 +49,10 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
-#include <poll.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -51,8 +61,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
+#include <condition_variable>
 #include <cstring>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -80,7 +91,7 @@ namespace {
 constexpr size_t kEventBufSize = 8192;   // one ctnetlink event is < 1 KiB
 constexpr unsigned kEventVecLen = 32;    // datagrams per recvmmsg
 constexpr size_t kDumpBufSize = 65536;   // netlink dumps fill up to 32 KiB per read
-// With a decoder the reader sleeps this long after a drain instead of
+// With a decoder the loop sleeps this long after a drain instead of
 // coalesce_us: its records wait in the ring (1 MiB: 6,500 records, 16 ms at
 // 400,000 events/s) and what it costs is its loop, two system calls per turn
 // that this paravirtualised VM makes expensive. Measured side by side
@@ -89,6 +100,11 @@ constexpr size_t kDumpBufSize = 65536;   // netlink dumps fill up to 32 KiB per 
 constexpr uint32_t kRingCoalesceUs = 4000;
 constexpr uint64_t kResyncMinGapNs = 200ull * 1000 * 1000;
 constexpr uint64_t kResyncMaxGapNs = 5000ull * 1000 * 1000;
+constexpr uint64_t kPausedRecheckNs = 2ull * 1000 * 1000;  // queue full: look again this soon
+constexpr uint64_t kRateWindowNs = 1000ull * 1000 * 1000;
+// What one event costs the socket's receive buffer (the skb's truesize: a
+// ~200-byte message in a 1 KiB-class allocation), for sizing by rate.
+constexpr uint64_t kEventTruesize = 1024;
 
 uint64_t ClockNs(clockid_t c) {
   struct timespec ts;
@@ -103,12 +119,18 @@ std::string Errno(const char *what, int err) {
 
 }  // namespace
 
-// The part of a reader that lives on its thread. Owned by NetlinkSource.
+class NetlinkLoop;
+
+// One followed namespace: its sockets, its dump and resync state, its queue
+// to JavaScript. Owned by NetlinkSourceWrap (the JS thread starts and stops
+// it); between Start() and Stop() only the loop thread touches its sockets and
+// buffers (Step, Attach, Detach), and JS reads only the atomics.
 class NetlinkReader {
  public:
   struct Options {
     std::string netns_path;  // empty: the namespace the process runs in
-    int rcvbuf = 128 << 20;
+    int rcvbuf = 4 << 20;        // receive buffer at start
+    int rcvbuf_max = 128 << 20;  // ... and as far as it may grow
     uint32_t poll_ms = 20;
     uint32_t coalesce_us = 1000;
     uint32_t batch_records = 1024;
@@ -125,78 +147,110 @@ class NetlinkReader {
         batch_records_(opts_.batch_records), consumed_(std::move(consumed)),
         max_queued_(max_queued) {}
 
-  ~NetlinkReader() {
-    Stop();
-    CloseFds();
-  }
+  ~NetlinkReader() { Stop(); }
 
-  // Runs setup on the reader thread (setns is per thread) and waits for it,
-  // so a bad namespace path fails start() synchronously.
-  std::string Start() {
-    stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (stop_fd_ < 0) return Errno("eventfd", errno);
-    // Shared: the thread may still be inside set_value when get() returns.
-    auto setup = std::make_shared<std::promise<std::string>>();
-    std::future<std::string> done = setup->get_future();
-    thread_ = std::thread([this, setup] {
-      // Named so that per-thread CPU (top -H, /proc/PID/task) tells the
-      // reader apart from the JavaScript thread (bench/node-cost.mjs).
-      pthread_setname_np(pthread_self(), "cts-netlink");
-      std::string err = Setup();
-      bool ok = err.empty();
-      setup->set_value(err);
-      if (ok) Loop();
-    });
-    std::string err = done.get();
-    if (!err.empty()) {
-      thread_.join();
-      CloseFds();
-      return err;
-    }
-    running_ = true;
-    return "";
-  }
+  // Opens the sockets inside the namespace (from a short-lived thread: setns
+  // is per thread) and hands the reader to the loop, so a bad namespace path
+  // fails start() synchronously.
+  std::string Start();
 
-  // stop_fd_ is an eventfd that carries two requests: a resync adds 1, a
-  // stop adds kStopRequest (the counter sums what was written).
-  static constexpr uint64_t kStopRequest = 1ull << 32;
-
-  void Stop() {
-    if (thread_.joinable()) {
-      uint64_t v = kStopRequest;
-      ssize_t w = write(stop_fd_, &v, sizeof(v));
-      (void)w;
-      thread_.join();
-    }
-    // Now, not at GC: our sockets keep their namespace alive.
-    CloseFds();
-    running_ = false;
-    ch_->Release();
-  }
+  // After it returns the loop no longer touches this reader: its sockets are
+  // closed (they keep the namespace alive), what was pending flushed.
+  void Stop();
 
   // From JS: list the table again (after sampling ends, to follow the
-  // entries that were refused while it lasted). Runs on the reader thread.
-  void AskResync() {
-    if (!thread_.joinable()) return;
-    uint64_t one = 1;
-    ssize_t w = write(stop_fd_, &one, sizeof(one));
-    (void)w;
-  }
+  // entries that were refused while it lasted). The loop thread does it.
+  void AskResync();
 
   BatchChannel *channel() { return ch_.get(); }
   uint32_t netns() const { return netns_; }
-  int rcvbuf() const { return rcvbuf_; }
+  int rcvbuf() const { return rcvbuf_.load(std::memory_order_relaxed); }
   bool running() const { return running_; }
 
   std::atomic<uint64_t> overruns{0}, resyncs{0}, dumps{0}, events{0}, decoded{0},
-      parse_errors{0}, recv_errors{0}, last_dump_entries{0}, queue_losses{0};
+      parse_errors{0}, recv_errors{0}, last_dump_entries{0}, queue_losses{0},
+      rcvbuf_growths{0};
   // A resync runs (active) or waits for its turn (pending: backoff).
   std::atomic<bool> resync_active{false}, resync_pending_{false};
+  // JS asked for a resync (AskResync); the loop thread takes it.
+  std::atomic<bool> resync_asked_{false};
 
   std::string last_error() {
     std::lock_guard<std::mutex> g(err_mu_);
     return last_error_;
   }
+
+  // ---- called on the loop thread only ----
+
+  // Joins the loop's epoll set and starts the dump at start.
+  void Attach(int epfd) {
+    epfd_ = epfd;
+    window_start_ns_ = BootNs();
+    if (opts_.dump_at_start) StartDump(true);
+    Rearm(BootNs());
+  }
+
+  // Leaves the epoll set; flushes what is pending.
+  void Detach() {
+    Watch(ev_fd_, false, &ev_armed_, &ev_watch_);
+    Watch(dump_fd_, false, &dump_armed_, &dump_watch_);
+    Watch(ring_.epoll_fd(), false, &ring_armed_, &ring_watch_);
+    FlushNow();
+    std::vector<uint8_t>().swap(dumpbuf_);
+    epfd_ = -1;
+  }
+
+  // epoll said a socket (or the decoder's ring) is ready.
+  void MarkReady(int what) { (what == kDumpSocket ? dump_ready_ : what == kRing ? ring_ready_ : ev_ready_) = true; }
+  bool Ready() const { return ev_ready_ || dump_ready_ || ring_ready_; }
+  // When the reader next has something to do without a socket event.
+  uint64_t due() const { return resync_asked_.load(std::memory_order_relaxed) ? 0 : due_ns_; }
+  bool dumping() const { return dumping_; }
+  uint32_t coalesce_us() const {
+    return opts_.coalesce_us > 0 && ring_.epoll_fd() >= 0 ? kRingCoalesceUs : opts_.coalesce_us;
+  }
+
+  // One turn: read what is ready (events into the loop's shared buffer),
+  // go on with a dump, start a due resync, flush a batch that waited long
+  // enough. Returns the datagrams read from the event socket.
+  unsigned Step(uint64_t now, uint8_t *evbuf) {
+    unsigned got = 0;
+    bool ev = ev_ready_, dump = dump_ready_, ring = ring_ready_;
+    ev_ready_ = dump_ready_ = ring_ready_ = false;
+    if (resync_asked_.exchange(false)) RequestResync();
+    if (ring_.epoll_fd() >= 0) {
+      if (Room() && (ev || ring || ring_.diverting())) got = DrainDecoded(ev, evbuf);
+    } else if (ev && Room()) {
+      got = DrainEvents(evbuf);
+    }
+    if (dumping_ && Room()) {
+      if (dump_off_ < dump_len_) ParseDump();
+      else if (dump) ReadDump();
+    }
+    now = BootNs();
+    if (resync_pending_ && !dumping_ && now >= next_resync_ns_) {
+      resync_pending_ = false;
+      // Back off while resyncs keep losing (a stalled consumer): each dump
+      // is a whole table's worth of records.
+      uint64_t losses = overruns.load() + queue_losses.load();
+      resync_gap_ = losses > losses_at_dump_ + 1 ? std::min(resync_gap_ * 2, kResyncMaxGapNs)
+                                                 : kResyncMinGapNs;
+      losses_at_dump_ = losses;
+      next_resync_ns_ = now + resync_gap_;
+      if (!StartDump(false)) resync_pending_ = true;
+    }
+    if (pending_ > 0 && Room() && now >= first_pending_ns_ + (uint64_t)opts_.poll_ms * 1000000ull) FlushNow();
+    SizeByRate(now);
+    Rearm(now);
+    return got;
+  }
+
+  // What an epoll event's data points at: a reader's socket or ring.
+  enum { kEventSocket, kDumpSocket, kRing };
+  struct EpollWatch {
+    NetlinkReader *reader;
+    int what;
+  };
 
  private:
   void SetError(std::string e) {
@@ -206,7 +260,7 @@ class NetlinkReader {
 
   void CloseFds() {
     ring_.Close();
-    for (int *fd : {&ev_fd_, &dump_fd_, &stop_fd_}) {
+    for (int *fd : {&ev_fd_, &dump_fd_}) {
       if (*fd >= 0) close(*fd);
       *fd = -1;
     }
@@ -248,18 +302,43 @@ class NetlinkReader {
     return err;
   }
 
+  // The event socket's receive buffer: `want` bytes if it is more than now
+  // and the maximum allows (FORCE ignores net.core.rmem_max, with
+  // CAP_NET_ADMIN; without it the capped option still helps).
+  bool SetRcvbuf(int want) {
+    if (setsockopt(ev_fd_, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) < 0 &&
+        setsockopt(ev_fd_, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want)) < 0)
+      return false;
+    rcvbuf_set_ = want;
+    int got = 0;
+    socklen_t sl = sizeof(got);
+    getsockopt(ev_fd_, SOL_SOCKET, SO_RCVBUF, &got, &sl);
+    rcvbuf_.store(got, std::memory_order_relaxed);
+    return true;
+  }
+
+  void GrowRcvbuf(uint64_t want) {
+    if (want <= (uint64_t)rcvbuf_set_ || rcvbuf_set_ >= opts_.rcvbuf_max) return;
+    uint64_t sz = (uint64_t)rcvbuf_set_;
+    while (sz < want) sz *= 2;
+    if (sz > (uint64_t)opts_.rcvbuf_max) sz = (uint64_t)opts_.rcvbuf_max;
+    if (SetRcvbuf((int)sz)) rcvbuf_growths.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // A second's worth of this namespace's events, twice over.
+  void SizeByRate(uint64_t now) {
+    if (now - window_start_ns_ < kRateWindowNs) return;
+    uint64_t rate = window_events_ * 1000000000ull / (now - window_start_ns_);
+    window_events_ = 0;
+    window_start_ns_ = now;
+    GrowRcvbuf(rate * kEventTruesize * 2);
+  }
+
   std::string OpenSockets() {
     ev_fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK,
                     NETLINK_NETFILTER);
     if (ev_fd_ < 0) return Errno("socket(NETLINK_NETFILTER)", errno);
-    int sz = opts_.rcvbuf;
-    // FORCE ignores net.core.rmem_max (needs CAP_NET_ADMIN); fall back to
-    // the capped option so an unprivileged run still works, just smaller.
-    if (setsockopt(ev_fd_, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0 &&
-        setsockopt(ev_fd_, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)) < 0)
-      return Errno("SO_RCVBUF", errno);
-    socklen_t sl = sizeof(rcvbuf_);
-    getsockopt(ev_fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf_, &sl);
+    if (!SetRcvbuf(std::min(opts_.rcvbuf, opts_.rcvbuf_max))) return Errno("SO_RCVBUF", errno);
     int off = 0;
     setsockopt(ev_fd_, SOL_NETLINK, NETLINK_NO_ENOBUFS, &off, sizeof(off));
     struct sockaddr_nl sa = {};
@@ -297,6 +376,7 @@ class NetlinkReader {
   bool OnDecoded(const struct ctscope_record &r) {
     events.fetch_add(1, std::memory_order_relaxed);
     decoded.fetch_add(1, std::memory_order_relaxed);
+    window_events_++;
     if (r.kind == CTS_KIND_DESTROY && dumping_) destroyed_in_dump_.insert(r.id);
     Emit(r);
     return Room();
@@ -306,17 +386,50 @@ class NetlinkReader {
   // record in the ring); the divert ends once the socket is empty, and what
   // reached the socket meanwhile is read at once (older than the next ring
   // record). Returns the events read.
-  unsigned DrainDecoded(bool socket_readable) {
+  unsigned DrainDecoded(bool socket_readable, uint8_t *evbuf) {
     ring_.UpdateClock();
     unsigned got = ring_.Drain();
     if (!Room() || !(socket_readable || ring_.diverting())) return got;
     socket_empty_ = false;
-    got += DrainEvents();
+    got += DrainEvents(evbuf);
     if (socket_empty_ && ring_.diverting()) {
       ring_.EndDivert();
-      got += DrainEvents();
+      got += DrainEvents(evbuf);
     }
     return got;
+  }
+
+  // ---- epoll interest ----
+
+  // In the loop's set or not (not a zero mask: an error on the socket would
+  // still wake the loop while it must not read).
+  void Watch(int fd, bool want, bool *armed, EpollWatch *w) {
+    if (fd < 0 || epfd_ < 0 || want == *armed) return;
+    struct epoll_event e = {};
+    e.events = EPOLLIN;
+    e.data.ptr = w;
+    if (epoll_ctl(epfd_, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &e) == 0) *armed = want;
+    else SetError(Errno("epoll_ctl", errno));
+  }
+
+  // Watch the event socket while the queue to JS has room, the dump socket
+  // while a dump waits for its next chunk; and say when to come back without
+  // a socket event.
+  void Rearm(uint64_t now) {
+    bool room = Room();
+    bool dump_left = dump_off_ < dump_len_;
+    Watch(ev_fd_, room, &ev_armed_, &ev_watch_);
+    Watch(dump_fd_, room && dumping_ && !dump_left, &dump_armed_, &dump_watch_);
+    Watch(ring_.epoll_fd(), room, &ring_armed_, &ring_watch_);
+    uint64_t due = UINT64_MAX;
+    if (pending_ > 0) due = first_pending_ns_ + (uint64_t)opts_.poll_ms * 1000000ull;
+    // a divert ends only when the socket has been read empty
+    if (room && ring_.diverting()) due = std::min<uint64_t>(due, now + (uint64_t)coalesce_us() * 1000ull);
+    if (resync_pending_ && !dumping_) due = std::min(due, next_resync_ns_);
+    if (room && dumping_ && dump_left) due = now;
+    // Queue full: only look again shortly.
+    if (!room) due = std::min(due, now + kPausedRecheckNs);
+    due_ns_ = due;
   }
 
   // ---- record output ----
@@ -347,11 +460,11 @@ class NetlinkReader {
   }
 
   // Batches handed to the queue that JS has not taken yet. The reader stops
-  // reading while the queue is full: events wait in the socket buffer (128
-  // MiB; if that fills, the kernel says ENOBUFS and we resync) and a dump
-  // waits in the kernel, where it costs nothing. Refusing records instead
-  // would turn every JS hiccup into a loss, and a resync dump would refuse
-  // its own records in a loop.
+  // reading while the queue is full: events wait in the socket buffer (if
+  // that fills, the kernel says ENOBUFS and we resync) and a dump waits in
+  // the kernel, where it costs nothing. Refusing records instead would turn
+  // every JS hiccup into a loss, and a resync dump would refuse its own
+  // records in a loop.
   // The relay counts a batch when its call starts, so in flight = queued,
   // which the channel caps at max_queued_; each step between two checks
   // completes at most one batch.
@@ -380,14 +493,14 @@ class NetlinkReader {
   // ---- events ----
 
   // Returns how many datagrams it read.
-  unsigned DrainEvents() {
+  unsigned DrainEvents(uint8_t *evbuf) {
     unsigned got = 0;
     struct mmsghdr msgs[kEventVecLen];
     struct iovec iov[kEventVecLen];
     for (int round = 0; round < 64 && Room(); round++) {
       memset(msgs, 0, sizeof(msgs));
       for (unsigned i = 0; i < kEventVecLen; i++) {
-        iov[i].iov_base = evbuf_.data() + i * kEventBufSize;
+        iov[i].iov_base = evbuf + i * kEventBufSize;
         iov[i].iov_len = kEventBufSize;
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
@@ -418,7 +531,7 @@ class NetlinkReader {
           parse_errors.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
-        HandleEvents(evbuf_.data() + i * kEventBufSize, msgs[i].msg_len, now, off);
+        HandleEvents(evbuf + i * kEventBufSize, msgs[i].msg_len, now, off);
       }
       if ((unsigned)n < vlen) return got;
     }
@@ -430,6 +543,7 @@ class NetlinkReader {
       uint8_t kind, cause;
       if (!netlink::EventKind(nlh, &kind, &cause)) return true;
       events.fetch_add(1, std::memory_order_relaxed);
+      window_events_++;
       struct ctscope_record r;
       if (!netlink::DecodeConntrack(nlh, kind, cause, netns_, {now, off}, &r)) {
         parse_errors.fetch_add(1, std::memory_order_relaxed);
@@ -445,6 +559,8 @@ class NetlinkReader {
 
   void OnOverrun() {
     overruns.fetch_add(1, std::memory_order_relaxed);
+    // The buffer was too small for this namespace: four times as much.
+    GrowRcvbuf((uint64_t)rcvbuf_set_ * 4);
     // Netlink does not say how many events were dropped: aux = 1 means "at
     // least one"; the resync that follows finds out what changed.
     struct ctscope_record r = Base(CTS_KIND_LOSS, BootNs());
@@ -486,6 +602,8 @@ class NetlinkReader {
     destroyed_in_dump_.clear();
     dump_at_start_ = at_start;
     dump_entries_ = 0;
+    // Only while a dump runs: an idle namespace keeps no dump buffer.
+    dumpbuf_.resize(kDumpBufSize);
     if (!at_start) resyncs.fetch_add(1, std::memory_order_relaxed);
     resync_active = !at_start;
     return true;
@@ -561,6 +679,7 @@ class NetlinkReader {
   void EndDump(bool complete) {
     dumping_ = false;
     destroyed_in_dump_.clear();
+    std::vector<uint8_t>().swap(dumpbuf_);
     resync_active = false;
     if (!complete || dump_intr_) {
       dump_intr_ = false;
@@ -580,101 +699,228 @@ class NetlinkReader {
     FlushNow();
   }
 
-  // ---- the loop ----
-
-  void Loop() {
-    evbuf_.resize(kEventBufSize * kEventVecLen);
-    dumpbuf_.resize(kDumpBufSize);
-    uint64_t poll_ns = (uint64_t)opts_.poll_ms * 1000000ull;
-    uint64_t next_resync_ns = 0, resync_gap = kResyncMinGapNs;
-    uint64_t losses_at_dump = 0;
-    if (opts_.dump_at_start) StartDump(true);
-    for (;;) {
-      uint64_t now = BootNs();
-      bool room = Room();
-      bool dump_left = dump_off_ < dump_len_;
-      int timeout = -1;
-      if (pending_ > 0) {
-        uint64_t due = first_pending_ns_ + poll_ns;
-        timeout = due > now ? (int)((due - now + 999999) / 1000000) : 0;
-      }
-      if (resync_pending_ && !dumping_) {
-        uint64_t wait = next_resync_ns > now ? (next_resync_ns - now + 999999) / 1000000 : 0;
-        if (timeout < 0 || (int)wait < timeout) timeout = (int)wait;
-      }
-      if (room && dump_left) timeout = 0;
-      // Queue full: only watch for stop, and look again shortly.
-      if (!room) timeout = 2;
-      // (a negative fd is not polled)
-      struct pollfd pfd[4] = {{stop_fd_, POLLIN, 0}, {ev_fd_, POLLIN, 0},
-                              {dumping_ && !dump_left ? dump_fd_ : -1, POLLIN, 0}, {ring_.epoll_fd(), POLLIN, 0}};
-      nfds_t nfds = !room ? 1 : 4;
-      int rc = poll(pfd, nfds, timeout);
-      if (rc < 0 && errno != EINTR) {
-        SetError(Errno("poll", errno));
-        usleep(10000);
-        continue;
-      }
-      if (pfd[0].revents) {
-        uint64_t v = 0;
-        ssize_t r = read(stop_fd_, &v, sizeof(v));
-        if (r != (ssize_t)sizeof(v) || v >= kStopRequest) break;
-        RequestResync();
-      }
-      unsigned got = nfds == 1 ? 0
-                     : ring_.epoll_fd() >= 0 ? DrainDecoded(pfd[1].revents != 0)
-                     : pfd[1].revents ? DrainEvents() : 0;
-      if (dumping_ && Room()) {
-        if (dump_off_ < dump_len_) ParseDump();
-        else if (nfds > 2 && pfd[2].revents) ReadDump();
-      }
-      now = BootNs();
-      if (resync_pending_ && !dumping_ && now >= next_resync_ns) {
-        resync_pending_ = false;
-        // Back off while resyncs keep losing (a stalled consumer): each dump
-        // is a whole table's worth of records.
-        uint64_t losses = overruns.load() + queue_losses.load();
-        resync_gap = losses > losses_at_dump + 1 ? std::min(resync_gap * 2, kResyncMaxGapNs)
-                                                 : kResyncMinGapNs;
-        losses_at_dump = losses;
-        next_resync_ns = now + resync_gap;
-        if (!StartDump(false)) resync_pending_ = true;
-      }
-      if (pending_ > 0 && Room() && BootNs() >= first_pending_ns_ + poll_ns) FlushNow();
-      // Under load, waking per event costs more than the events (a poll and
-      // a recvmmsg returning one datagram each): let the socket buffer
-      // gather for a moment, as the ring-buffer readers drain on a timer.
-      // The buffer is sized for far more than one pause's worth.
-      if (got > 0 && opts_.coalesce_us > 0 && !dumping_) usleep(ring_.epoll_fd() >= 0 ? kRingCoalesceUs : opts_.coalesce_us);
-    }
-    FlushNow();
-  }
-
   Options opts_;
   std::unique_ptr<BatchChannel> ch_;
   uint32_t batch_records_;
   std::shared_ptr<std::atomic<uint64_t>> consumed_;
   uint64_t max_queued_;
+  std::shared_ptr<NetlinkLoop> loop_;
+  bool running_ = false;
+  int ev_fd_ = -1, dump_fd_ = -1;
+  uint32_t netns_ = 0;
+  std::atomic<int> rcvbuf_{0};  // as the kernel reports it (twice what was set)
+  int rcvbuf_set_ = 0;
+  // loop thread from here on
+  int epfd_ = -1;
+  EpollWatch ev_watch_{this, kEventSocket}, dump_watch_{this, kDumpSocket}, ring_watch_{this, kRing};
+  bool ev_armed_ = false, dump_armed_ = false, ring_armed_ = false;
+  bool ev_ready_ = false, dump_ready_ = false, ring_ready_ = false;
+  uint64_t due_ns_ = UINT64_MAX;
   uint64_t sent_batches_ = 0;
   size_t dump_off_ = 0, dump_len_ = 0;
-  std::thread thread_;
-  bool running_ = false;
-  int ev_fd_ = -1, dump_fd_ = -1, stop_fd_ = -1;
-  uint32_t netns_ = 0;
-  int rcvbuf_ = 0;
-  std::vector<uint8_t> evbuf_, dumpbuf_;
+  std::vector<uint8_t> dumpbuf_;
   uint32_t pending_ = 0;
   uint64_t first_pending_ns_ = 0;
   uint64_t seen_dropped_ = 0;
   bool dumping_ = false, dump_at_start_ = false, dump_intr_ = false;
   uint32_t dump_seq_ = 0;
   uint64_t dump_begin_ns_ = 0, dump_entries_ = 0;
+  uint64_t next_resync_ns_ = 0, resync_gap_ = kResyncMinGapNs, losses_at_dump_ = 0;
+  uint64_t window_start_ns_ = 0, window_events_ = 0;
   std::unordered_set<uint64_t> destroyed_in_dump_;
   DecodedRing ring_;
   bool socket_empty_ = false;
   std::mutex err_mu_;
   std::string last_error_;
 };
+
+// The one thread that serves every reader: epoll over their sockets, each
+// reader's own timers (a batch that waited long enough, a resync's turn, a
+// full queue to look at again) folded into one timeout. Shared by every
+// reader of the process, started with the first and stopped with the last.
+// Readers come and go through commands the JS thread waits for, so Stop()
+// returning means the loop is done with that reader.
+class NetlinkLoop {
+ public:
+  static std::shared_ptr<NetlinkLoop> Acquire() {
+    static std::mutex mu;
+    static std::weak_ptr<NetlinkLoop> shared;
+    std::lock_guard<std::mutex> g(mu);
+    std::shared_ptr<NetlinkLoop> loop = shared.lock();
+    if (!loop) {
+      loop = std::shared_ptr<NetlinkLoop>(new NetlinkLoop());
+      shared = loop;
+    }
+    return loop;
+  }
+
+  ~NetlinkLoop() {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stop_ = true;
+    }
+    Wake();
+    if (thread_.joinable()) thread_.join();
+    close(epfd_);
+    close(wake_fd_);
+  }
+
+  // Both wait until the loop thread has done it.
+  void Add(NetlinkReader *r) { Submit({r, true}); }
+  void Remove(NetlinkReader *r) { Submit({r, false}); }
+
+  // Another turn now (a reader has something to do that no socket says).
+  void Wake() {
+    uint64_t one = 1;
+    ssize_t w = write(wake_fd_, &one, sizeof(one));
+    (void)w;
+  }
+
+ private:
+  struct Command {
+    NetlinkReader *reader;
+    bool add;
+  };
+
+  NetlinkLoop() {
+    epfd_ = epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event e = {};
+    e.events = EPOLLIN;
+    e.data.ptr = nullptr;  // the wake-up descriptor
+    epoll_ctl(epfd_, EPOLL_CTL_ADD, wake_fd_, &e);
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  void Submit(Command c) {
+    std::unique_lock<std::mutex> l(mu_);
+    uint64_t mine = ++submitted_;
+    commands_.push_back(c);
+    l.unlock();
+    Wake();
+    l.lock();
+    done_.wait(l, [&] { return applied_ >= mine; });
+  }
+
+  // Returns false when the loop must end.
+  bool ApplyCommands() {
+    std::vector<Command> cmds;
+    bool stop;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      cmds.swap(commands_);
+      stop = stop_;
+    }
+    bool removed = false;
+    for (const Command &c : cmds) {
+      if (c.add) {
+        readers_.push_back(c.reader);
+        c.reader->Attach(epfd_);
+      } else {
+        auto it = std::find(readers_.begin(), readers_.end(), c.reader);
+        if (it != readers_.end()) {
+          c.reader->Detach();
+          readers_.erase(it);
+          removed = true;
+        }
+      }
+    }
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      applied_ += cmds.size();
+    }
+    done_.notify_all();
+    // A namespace gone: give its buffers back to the system, not just to
+    // malloc (memory that stays after namespaces went was issue 17's).
+    if (removed) malloc_trim(0);
+    return !stop;
+  }
+
+  void Run() {
+    // Named so that per-thread CPU (top -H, /proc/PID/task) tells the
+    // reader apart from the JavaScript thread (bench/node-cost.mjs).
+    pthread_setname_np(pthread_self(), "cts-netlink");
+    // One event buffer for every reader: they are served one at a time.
+    std::vector<uint8_t> evbuf(kEventBufSize * kEventVecLen);
+    std::vector<struct epoll_event> ready(256);
+    while (ApplyCommands()) {
+      uint64_t now = BootNs();
+      uint64_t due = UINT64_MAX;
+      for (NetlinkReader *r : readers_) due = std::min(due, r->due());
+      int timeout = due == UINT64_MAX ? -1 : due <= now ? 0 : (int)std::min<uint64_t>((due - now + 999999) / 1000000, INT_MAX);
+      int n = epoll_wait(epfd_, ready.data(), (int)ready.size(), timeout);
+      if (n < 0) {
+        if (errno != EINTR) usleep(10000);
+        continue;
+      }
+      for (int i = 0; i < n; i++) {
+        auto *w = static_cast<NetlinkReader::EpollWatch *>(ready[i].data.ptr);
+        if (!w) {
+          uint64_t v;
+          ssize_t rd = read(wake_fd_, &v, sizeof(v));
+          (void)rd;
+          continue;
+        }
+        w->reader->MarkReady(w->what);
+      }
+      now = BootNs();
+      uint32_t pause_us = 0;
+      for (NetlinkReader *r : readers_) {
+        if (!r->Ready() && r->due() > now) continue;
+        unsigned got = r->Step(now, evbuf.data());
+        // Under load, waking per event costs more than the events (an
+        // epoll_wait and a recvmmsg returning one datagram each): let the
+        // sockets gather for a moment, as the ring-buffer readers drain on a
+        // timer. The buffers hold far more than one pause's worth.
+        if (got > 0 && !r->dumping()) pause_us = std::max(pause_us, r->coalesce_us());
+      }
+      if (pause_us > 0) usleep(pause_us);
+    }
+    // Stopping: the last reader was removed before the last reference went.
+  }
+
+  int epfd_ = -1, wake_fd_ = -1;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable done_;
+  std::vector<Command> commands_;
+  uint64_t submitted_ = 0, applied_ = 0;
+  bool stop_ = false;
+  std::vector<NetlinkReader *> readers_;  // loop thread only
+};
+
+std::string NetlinkReader::Start() {
+  std::string err;
+  // setns is per thread: a short-lived one enters the namespace, opens the
+  // sockets and is gone.
+  std::thread setup([this, &err] { err = Setup(); });
+  setup.join();
+  if (!err.empty()) {
+    CloseFds();
+    return err;
+  }
+  loop_ = NetlinkLoop::Acquire();
+  loop_->Add(this);
+  running_ = true;
+  return "";
+}
+
+void NetlinkReader::AskResync() {
+  if (!loop_) return;
+  resync_asked_.store(true, std::memory_order_relaxed);
+  loop_->Wake();
+}
+
+void NetlinkReader::Stop() {
+  if (loop_) {
+    loop_->Remove(this);
+    loop_.reset();  // the last reader's stop ends the loop thread
+  }
+  // Now, not at GC: our sockets keep their namespace alive.
+  CloseFds();
+  running_ = false;
+  ch_->Release();
+}
 
 // ---- the JS object ----
 
@@ -723,7 +969,8 @@ class NetlinkSourceWrap : public Napi::ObjectWrap<NetlinkSourceWrap> {
         throw Napi::TypeError::New(env, std::string("NetlinkSource: ") + k + " out of range");
       return d;
     };
-    opts.rcvbuf = (int)num("rcvbufBytes", 128 << 20, 4096, 2147483647.0 / 2);
+    opts.rcvbuf = (int)num("rcvbufBytes", 4 << 20, 4096, 2147483647.0 / 2);
+    opts.rcvbuf_max = (int)num("rcvbufMaxBytes", 128 << 20, 4096, 2147483647.0 / 2);
     opts.poll_ms = (uint32_t)num("pollMs", 20, 1, 10000);
     opts.coalesce_us = (uint32_t)num("coalesceUs", 1000, 0, 100000);
     opts.batch_records = (uint32_t)num("batchRecords", 1024, 1, 1 << 20);
@@ -802,6 +1049,7 @@ class NetlinkSourceWrap : public Napi::ObjectWrap<NetlinkSourceWrap> {
     n("queueDropped", (double)r.channel()->dropped());
     n("delivered", (double)r.channel()->delivered());
     n("rcvbuf", r.rcvbuf());
+    n("rcvbufGrowths", (double)r.rcvbuf_growths.load());
     n("netns", r.netns());
     n("events", (double)r.events.load());
     n("decoded", (double)r.decoded.load());

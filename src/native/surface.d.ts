@@ -139,6 +139,8 @@ export interface NetlinkReaderStats {
   lastDumpEntries: number;
   parseErrors: number;
   recvErrors: number;
+  /** Times the receive buffer grew (rate or overrun). */
+  rcvbufGrowths: number;
   resyncing: boolean;
   running: boolean;
   lastError: string | null;
@@ -147,8 +149,10 @@ export interface NetlinkReaderStats {
 export interface NetlinkReaderOptions {
   /** /run/netns/NAME or /proc/PID/ns/net; absent: ctscope's own namespace. */
   netnsPath?: string;
-  /** Event socket receive buffer (SO_RCVBUFFORCE), default 128 MiB. */
+  /** Event socket receive buffer at start (SO_RCVBUFFORCE), default 4 MiB. */
   rcvbufBytes?: number;
+  /** How far it grows (with the namespace's event rate, ×4 on an overrun), default 128 MiB. */
+  rcvbufMaxBytes?: number;
   /** Records per batch to JavaScript (default 1024). */
   batchRecords?: number;
   /** Longest a record waits in a partial batch (default 20 ms in the addon; NetlinkSource asks for 2). */

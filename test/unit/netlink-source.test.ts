@@ -99,7 +99,7 @@ class FakeReader implements NetlinkReader {
   ) {
     this.s = {
       overruns: 0, resyncs: 0, queueDropped: 0, delivered: 0, rcvbuf: 1 << 28, netns: inode, events: 0, decoded: 0, dumps: 0,
-      lastDumpEntries: 0, parseErrors: 0, recvErrors: 0, resyncing: false, running: false, lastError: null,
+      lastDumpEntries: 0, parseErrors: 0, recvErrors: 0, rcvbufGrowths: 0, resyncing: false, running: false, lastError: null,
     };
   }
   start(): number {
@@ -301,7 +301,23 @@ describe('NetlinkSource', () => {
   it('passes its reader options through', async () => {
     const src = make({ rcvbufBytes: 1 << 20, batchRecords: 64, pollMs: 5, maxQueuedBatches: 8 });
     await src.start(sink);
-    expect(readers[0]!.opts).toMatchObject({ netnsPath: undefined, rcvbufBytes: 1 << 20, batchRecords: 64, pollMs: 5, maxQueuedBatches: 8 });
+    expect(readers[0]!.opts).toMatchObject({ netnsPath: undefined, rcvbufBytes: 1 << 20, rcvbufMaxBytes: 1 << 20, batchRecords: 64, pollMs: 5, maxQueuedBatches: 8 });
     await src.stop();
+  });
+
+  it('starts every namespace at the whole receive-buffer allowance, and lets a smaller start grow to the maximum', async () => {
+    addPid(42, 4026532001);
+    const src = make();
+    await src.start(sink);
+    expect(readers.map((r) => [r.opts.rcvbufBytes, r.opts.rcvbufMaxBytes])).toEqual([
+      [128 << 20, 128 << 20],
+      [128 << 20, 128 << 20],
+    ]);
+    await src.stop();
+    readers.length = 0;
+    const small = make({ rcvbufBytes: 1 << 20, rcvbufMaxBytes: 64 << 20 });
+    await small.start(sink);
+    expect(readers[0]!.opts).toMatchObject({ rcvbufBytes: 1 << 20, rcvbufMaxBytes: 64 << 20 });
+    await small.stop();
   });
 });

@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+// What each followed network namespace costs the daemon (issue 17, dense
+// nodes): threads, open descriptors, resident memory and CPU with 0, then
+// more and more idle namespaces (/run/netns names, as `ip netns add` makes
+// them), then none again — and whether the memory comes back.
+//
+// The daemon is the real one (`ctscope run --hooks netlink`, ctnetlink being
+// what follows namespaces); a namespace counts as followed once /v1/status
+// lists it running. CPU is the daemon's utime+stime over the settle window
+// with the namespaces idle (reading each namespace's /proc and netlink costs
+// something even when nothing happens). With --compare DIR, another built
+// checkout runs the same steps right after, for a side-by-side table.
+//
+// Holds the machine-wide kernel-test lock (bench/lib/kernel.mjs).
+// Run (root, after `make -s all`):
+//   node bench/dense-namespaces.mjs [--steps 0,250,500,1000] [--settle-s 5] [--compare DIR]
+//   npm run bench -- dense
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { kernelBenchUnavailable, lock, procCpuSeconds, procRssBytes, sh, sleep, unlock } from './lib/kernel.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '0,250,500,1000' },
+    'settle-s': { type: 'string', default: '5' },
+    compare: { type: 'string' },
+    prefix: { type: 'string', default: 'ctdn' },
+  },
+});
+const steps = values.steps.split(',').map(Number);
+const settleMs = Number(values['settle-s']) * 1000;
+const PREFIX = values.prefix;
+
+const why = kernelBenchUnavailable(root, ['ip']);
+if (why) {
+  console.log(`dense-namespaces: skipped (${why})`);
+  process.exit(0);
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Threads and open descriptors of a process. */
+function threadsAndFds(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return { threads: Number(/^Threads:\s+(\d+)/m.exec(status)[1]), fds: fs.readdirSync(`/proc/${pid}/fd`).length };
+}
+
+/** `ip netns add` (or del) for many names at once. */
+function netns(verb, names) {
+  if (names.length === 0) return;
+  sh(['ip', '-batch', '-'], names.map((n) => `netns ${verb} ${n}`).join('\n') + '\n');
+}
+
+function ours() {
+  try {
+    return fs.readdirSync('/run/netns').filter((n) => n.startsWith(`${PREFIX}-`));
+  } catch {
+    return [];
+  }
+}
+
+async function status(base) {
+  const r = await fetch(`${base}/v1/status`);
+  return r.json();
+}
+
+/** The netlink source's running namespaces of ours, and its vanished count. */
+async function followed(base) {
+  const st = await status(base);
+  const nl = st.sources.find((s) => s.name === 'netlink');
+  const n = (nl?.namespaces ?? []).filter((x) => x.name?.startsWith(`${PREFIX}-`) && x.state === 'running').length;
+  const vanished = Number(/(\d+) vanished/.exec(nl?.detail ?? '')?.[1] ?? 0);
+  return { n, all: (nl?.namespaces ?? []).length, vanished, lost: st.lost.total };
+}
+
+async function waitFor(base, pred, what, timeoutMs = 300_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const f = await followed(base);
+    if (pred(f)) return f;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(f)}`);
+    await sleep(250);
+  }
+}
+
+async function measure(pid, label, extra) {
+  const cpu0 = procCpuSeconds(pid);
+  const t0 = Date.now();
+  await sleep(settleMs);
+  const cpu = (procCpuSeconds(pid) - cpu0) / ((Date.now() - t0) / 1000);
+  return { label, ...threadsAndFds(pid), rssMiB: procRssBytes(pid) / 2 ** 20, cpuPct: cpu * 100, ...extra };
+}
+
+async function runVariant(name, dir) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [path.join(dir, 'bin/ctscope.js'), 'run', '--hooks', 'netlink', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (b) => (err += b));
+  const rows = [];
+  try {
+    for (let i = 0; ; i++) {
+      if (child.exitCode !== null) throw new Error(`${name}: the daemon exited: ${err}`);
+      try {
+        if ((await fetch(`${base}/healthz`)).ok) break;
+      } catch {
+        /* not yet */
+      }
+      await sleep(200);
+    }
+    let have = 0;
+    for (const target of steps) {
+      const names = Array.from({ length: target - have }, (_, i) => `${PREFIX}-${have + i}`);
+      const t0 = Date.now();
+      netns('add', names);
+      have = target;
+      await waitFor(base, (f) => f.n >= target, `${target} namespaces followed`);
+      const followMs = Date.now() - t0;
+      rows.push(await measure(child.pid, `${target} namespaces`, { followS: names.length ? followMs / 1000 : null }));
+    }
+    const t0 = Date.now();
+    netns('del', ours());
+    // (the vanished count says how many went: an older build capped it at 32)
+    const after = await waitFor(base, (f) => f.n === 0, 'the namespaces gone');
+    const goneMs = Date.now() - t0;
+    await sleep(2000);
+    rows.push(await measure(child.pid, `after all ${have} went`, { followS: goneMs / 1000, vanished: after.vanished }));
+  } finally {
+    netns('del', ours());
+    child.kill('SIGTERM');
+    await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+  }
+  return rows.map((r) => ({ variant: name, ...r }));
+}
+
+const fmt = (n, d = 0) => (n === null || n === undefined || Number.isNaN(n) ? '—' : n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }));
+
+await lock();
+try {
+  netns('del', ours());
+  const load = os.loadavg().map((x) => x.toFixed(1)).join(' ');
+  const variants = [['this checkout', root], ...(values.compare ? [[`compare: ${values.compare}`, path.resolve(values.compare)]] : [])];
+  const all = [];
+  for (const [name, dir] of variants) all.push(...(await runVariant(name, dir)));
+  console.log(`load average at start: ${load}; settle window ${settleMs / 1000} s\n`);
+  console.log('| variant | step | threads | open fds | RSS MiB | CPU % (idle) | to follow / to see gone (s) |');
+  console.log('|---|---|---:|---:|---:|---:|---:|');
+  for (const r of all) console.log(`| ${r.variant} | ${r.label}${r.vanished !== undefined ? ` (status: ${r.vanished} vanished)` : ''} | ${r.threads} | ${r.fds} | ${fmt(r.rssMiB, 1)} | ${fmt(r.cpuPct, 1)} | ${fmt(r.followS, 1)} |`);
+  console.log('\nper namespace, from 0 to the largest step:\n');
+  console.log('| variant | threads | fds | RSS KiB | CPU % |');
+  console.log('|---|---:|---:|---:|---:|');
+  for (const [name] of variants) {
+    const rs = all.filter((r) => r.variant === name);
+    const a = rs.find((r) => r.label === `${steps[0]} namespaces`);
+    const b = rs.find((r) => r.label === `${steps[steps.length - 1]} namespaces`);
+    const n = steps[steps.length - 1] - steps[0];
+    console.log(`| ${name} | ${fmt((b.threads - a.threads) / n, 3)} | ${fmt((b.fds - a.fds) / n, 2)} | ${fmt(((b.rssMiB - a.rssMiB) * 1024) / n, 1)} | ${fmt((b.cpuPct - a.cpuPct) / n, 4)} |`);
+  }
+} finally {
+  netns('del', ours());
+  unlock();
+}
