@@ -25,6 +25,11 @@
  *   socket's large buffer (and its overrun accounting) rather than on a
  *   ring sized for every namespace.
  *
+ * (Some 590 lines, one object: the verifier checks a program with every
+ * helper it inlines and every map it names, so the bounded walk over the
+ * attributes (bpf_loop callbacks), its readers and the program that calls
+ * them are one compilation unit; nothing else includes the readers.)
+ *
  * One instance per namespace: a socket filter learns nothing of the socket
  * it runs for (the skb it gets is not yet owned by a socket), so the
  * namespace the record needs is in the instance's context, which its reader

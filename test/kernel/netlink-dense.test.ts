@@ -19,9 +19,9 @@ import { NetlinkSource } from '../../src/sources/netlink.js';
 import type { RecordColumns } from '../../src/records/batch.js';
 import { Kind } from '../../src/records/layout.js';
 import { holdKernelLock, until } from './netlink-lab.js';
+import { all, built, cannotRun, command } from '../helpers/requires.js';
 
-const tier = kernelTier();
-if (!tier.ok) console.warn(`dense namespace tests skipped: ${tier.why}`);
+const skip = cannotRun(all(kernelTier(), built(), command('python3', 'python3')));
 
 const PREFIX = 'ctdense-';
 const N = Number(process.env.CTSCOPE_DENSE_NS ?? 1000);
@@ -75,7 +75,7 @@ class AllocsPerNetns {
   }
 }
 
-describe.skipIf(!tier.ok)(`netlink source: ${N} namespaces`, () => {
+describe.skipIf(skip)(`netlink source: ${N} namespaces`, () => {
   let release: () => void = () => undefined;
   let source: NetlinkSource;
   const sink = new AllocsPerNetns();
