@@ -11,6 +11,8 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const root = new URL('../..', import.meta.url).pathname;
 const addon = require(`${root}build/Release/ctscope.node`);
+// the object's program and map names, as the daemon passes them (generated from its BTF)
+const { INGRESS_OBJECT_NAMES } = await import(`${root}dist/sources/ingress.js`);
 const sh = (cmd, input) => execFileSync('sh', ['-c', cmd], { encoding: 'utf8', input });
 const C = 'igc';
 const S = 'igs';
@@ -41,7 +43,7 @@ async function scenario(variant) {
     sh(`ip -n ${C} addr add 10.66.0.1/24 dev v0; ip -n ${S} addr add 10.66.0.2/24 dev v1`);
     sh(`ip -n ${C} link set v0 up; ip -n ${S} link set v1 up; ip -n ${S} link set lo up`);
     sh(`ip netns exec ${S} nft -f -`, ruleset);
-    const c = new addon.IngressCounter({ object: `${root}bpf/.output/ingress.bpf.o`, variant });
+    const c = new addon.IngressCounter({ object: `${root}bpf/.output/ingress.bpf.o`, variant, ...INGRESS_OBJECT_NAMES });
     out.chosen = c.info().variant;
     out.tcxProbe = c.info().tcx;
     out.hook = c.attach(`/run/netns/${S}`, 'v1', 'auto').hook;
