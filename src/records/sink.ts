@@ -38,4 +38,6 @@ export interface SourceStatus {
   lost: LossCounters;
   /** Live daemon: 99 % of this source's records reached the model within this many seconds (a histogram bound). */
   delay_p99_s?: number | null;
+  /** The ctnetlink source: namespaces that went since start. */
+  vanishedTotal?: number;
 }

@@ -36,6 +36,8 @@ const sourceSchema = {
         properties: { inode: { type: 'integer' }, name: { type: 'string' }, state: { type: 'string' }, error: { type: ['string', 'null'] } },
       },
     },
+    // the ctnetlink source: namespaces that went since start (the detail's list is capped)
+    vanishedTotal: { type: 'integer' },
   },
   required: ['name', 'state', 'hook', 'records', 'lost'],
 } as const;
