@@ -14,9 +14,15 @@
 // not inflate — and their wall time), Chromium's counters (script, layout +
 // style) and the wall clock (which also holds the server's answers), and the
 // JS heap and DOM nodes after them.
-// usage: node bench/dashboard-page.mjs [--refreshes N] [--json] [--write-only DIR]
+// With --before DIR (another build's dist/web, e.g. an older commit's), each
+// capture is measured twice in the same run, that page and this one, served
+// by a small proxy in front of the same replay: the page's files from DIR or
+// dist/web, every other path from the replay server — a before/after side by
+// side, on the same load.
+// usage: node bench/dashboard-page.mjs [--refreshes N] [--json] [--before DIR] [--trace-dir DIR]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(root, 'dist', p));
-const { values } = parseArgs({ options: { refreshes: { type: 'string' }, json: { type: 'boolean' }, 'write-only': { type: 'string' } } });
+const { values } = parseArgs({ options: { refreshes: { type: 'string' }, json: { type: 'boolean' }, before: { type: 'string' }, 'trace-dir': { type: 'string' } } });
 const N = Number(values.refreshes ?? 30);
 if (!fs.existsSync('/usr/bin/chromium')) {
   console.log('dashboard-page: /usr/bin/chromium is missing (scripts/setup.sh --test installs it); nothing measured');
@@ -106,6 +112,30 @@ function writeSynthetic(dir) {
   return { file, records, live: persistent + shortLive, sources: SOURCES };
 }
 
+const PAGE_TYPES = { '/': ['index.html', 'text/html; charset=utf-8'], '/assets/app.js': ['assets/app.js', 'text/javascript; charset=utf-8'], '/assets/app.css': ['assets/app.css', 'text/css; charset=utf-8'], '/assets/icon.svg': ['assets/icon.svg', 'image/svg+xml'] };
+
+/** The page's files from webDir, everything else from the replay at upstream: one origin, as the daemon serves it. */
+async function pageProxy(webDir, upstream) {
+  const files = Object.fromEntries(Object.entries(PAGE_TYPES).map(([u, [f, type]]) => [u, { body: fs.readFileSync(path.join(webDir, f)), type }]));
+  const agent = new http.Agent({ keepAlive: true });
+  const server = http.createServer((req, res) => {
+    const f = files[req.url.split('?')[0]];
+    if (f) {
+      res.writeHead(200, { 'content-type': f.type, 'cache-control': 'no-cache' });
+      res.end(f.body);
+      return;
+    }
+    const up = http.request(`${upstream}${req.url}`, { method: req.method, headers: req.headers, agent }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  const port = await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+  return { base: `http://127.0.0.1:${port}`, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) };
+}
+
 async function freePort() {
   return new Promise((resolve) => {
     const s = net.createServer();
@@ -177,7 +207,7 @@ async function trace(browser, fn) {
   return Array.isArray(parsed) ? parsed : parsed.traceEvents;
 }
 
-async function measure(browser, base) {
+async function measure(browser, base, traceName) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
@@ -203,11 +233,15 @@ async function measure(browser, base) {
   const b = await metrics();
   const mt = mainThreadTime(events);
   // the floor: refreshes whose answers did not change (fetching, comparing, nothing drawn)
-  const floor = mainThreadTime(
-    await trace(browser, async () => {
-      for (let i = 0; i < N; i++) await page.evaluate(() => window.ctscope.refresh());
-    }),
-  );
+  const floorEvents = await trace(browser, async () => {
+    for (let i = 0; i < N; i++) await page.evaluate(() => window.ctscope.refresh());
+  });
+  const floor = mainThreadTime(floorEvents);
+  if (values['trace-dir']) {
+    fs.mkdirSync(values['trace-dir'], { recursive: true });
+    fs.writeFileSync(path.join(values['trace-dir'], `${traceName}-refresh.json`), JSON.stringify(events));
+    fs.writeFileSync(path.join(values['trace-dir'], `${traceName}-unchanged.json`), JSON.stringify(floorEvents));
+  }
   await cdp.send('HeapProfiler.collectGarbage');
   const m = await metrics();
   const counts = await page.evaluate(() => ({ flows: window.ctscope.data.flows?.total ?? 0, live: window.ctscope.data.occupancy?.live ?? 0 }));
@@ -244,7 +278,16 @@ try {
   for (const [name, file] of [['sample', path.join(root, 'share/sample.ctcap')], ['100k flows, 10k sources', syn.file]]) {
     const s = await serve(file);
     try {
-      results.runs[name] = { replay_s: s.replayS, ...(await measure(browser, s.base)) };
+      const pages = values.before ? [['before', values.before], ['after', path.join(root, 'dist/web')]] : [['', null]];
+      for (const [which, webDir] of pages) {
+        const proxy = webDir ? await pageProxy(webDir, s.base) : null;
+        try {
+          const label = which ? `${name} — ${which}` : name;
+          results.runs[label] = { replay_s: s.replayS, ...(await measure(browser, proxy?.base ?? s.base, label.replace(/[^a-z0-9]+/gi, '-'))) };
+        } finally {
+          await proxy?.close();
+        }
+      }
     } finally {
       s.child.kill('SIGTERM');
     }
