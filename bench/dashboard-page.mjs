@@ -190,7 +190,7 @@ function mainThreadTime(events) {
 
 async function trace(browser, fn) {
   const cdp = await browser.newBrowserCDPSession();
-  await cdp.send('Tracing.start', { traceConfig: { includedCategories: ['toplevel', 'disabled-by-default-devtools.timeline', '__metadata'] }, transferMode: 'ReturnAsStream' });
+  await cdp.send('Tracing.start', { traceConfig: { includedCategories: (process.env.CT_CATS ?? 'toplevel,disabled-by-default-devtools.timeline,__metadata').split(',') }, transferMode: 'ReturnAsStream' });
   await fn();
   const complete = new Promise((r) => cdp.once('Tracing.tracingComplete', r));
   await cdp.send('Tracing.end');

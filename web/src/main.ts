@@ -101,7 +101,8 @@ async function refreshFlows(): Promise<void> {
   }
   await Promise.all([load<Flows>('flows', `/v1/flows?${flowQuery()}`), choice.flowId ? load<Flow>('flow', `/v1/flows/${choice.flowId}`).catch(() => undefined) : null]);
   // the filter or the selection changed even when the answers did not
-  renderFlowsNow();
+  dirty.add('flows');
+  flush();
 }
 
 function renderFlowsNow(): void {
@@ -136,9 +137,12 @@ let inFlight: Promise<void> | null = null;
 let again = false;
 
 // What each answer feeds: a section is drawn again only when one of its
-// answers changed (the same text as last time is not even parsed), and each
-// as soon as its answers are in (the first figures paint before the slowest
-// answer arrives).
+// answers changed (the same text as last time is not even parsed). A refresh
+// draws once, when all its answers are in: one pass of style, layout and
+// canvas work per refresh rather than one per answer. The first refresh asks
+// for the headline's answers (tables, allocations, drops) alone and draws
+// them before it asks for the rest, so the first figures do not wait behind
+// the server's slower answers (advice, occupancy, flows).
 type Part = 'header' | 'headline' | 'timeline' | 'tables' | 'alloc' | 'drops' | 'occupancy' | 'lifetimes' | 'advice' | 'sources' | 'flows';
 const FEEDS: Record<string, Part[]> = {
   tables: ['header', 'headline', 'timeline', 'tables'],
@@ -155,28 +159,22 @@ const FEEDS: Record<string, Part[]> = {
 const CURSOR_PARTS: Part[] = ['timeline', 'tables', 'alloc', 'drops'];
 const texts = new Map<string, string>();
 const dirty = new Set<Part>();
-let drawing = false;
 
-/** Mark parts to draw; they are drawn together once the current task's answers are in. */
-function redraw(parts: readonly Part[]): void {
-  for (const p of parts) dirty.add(p);
-  if (drawing) return;
-  drawing = true;
-  queueMicrotask(() => {
-    drawing = false;
-    const todo = new Set(dirty);
-    dirty.clear();
-    render(todo);
-  });
+/** Draw the parts whose answers changed since the last draw. */
+function flush(): void {
+  if (dirty.size === 0) return;
+  const todo = new Set(dirty);
+  dirty.clear();
+  render(todo);
 }
 
-/** Fetch one answer into data[slot]; parts are redrawn only if its text changed. */
+/** Fetch one answer into data[slot]; its parts are marked to draw only if its text changed. */
 async function load<T>(slot: keyof typeof FEEDS, path: string, pick: (v: T) => unknown = (v) => v): Promise<void> {
   const text = await getText(path);
   if (texts.get(slot) === text) return;
   texts.set(slot, text);
   (data as unknown as Record<string, unknown>)[slot] = pick(JSON.parse(text) as T);
-  redraw(FEEDS[slot]!);
+  for (const p of FEEDS[slot]!) dirty.add(p);
 }
 
 /** Fetch every panel's answer and draw what changed; a call during a refresh runs once after it. */
@@ -187,10 +185,12 @@ async function refresh(): Promise<void> {
   }
   inFlight = (async () => {
     const slow = rounds++ % SLOW_EVERY === 0;
-    const loads = [
+    const headline = () => [
       load<Tables>('tables', '/v1/series/tables?limit=20'),
       load<KeySeries>('alloc', `/v1/series?by=${enc(choice.allocBy)}&stream=alloc&limit=6`),
       load<KeySeries>('drops', `/v1/series?by=${enc(choice.dropsBy)}&stream=${enc(choice.dropKind)}&limit=6`),
+    ];
+    const rest = () => [
       load<Occupancy>('occupancy', '/v1/occupancy?by=src&limit=8'),
       load<Flows>('flows', `/v1/flows?${flowQuery()}`),
       choice.flowId ? load<Flow>('flow', `/v1/flows/${choice.flowId}`).catch(() => undefined) : Promise.resolve(),
@@ -199,16 +199,16 @@ async function refresh(): Promise<void> {
       slow || !data.lifetimes ? load<Lifetimes>('lifetimes', '/v1/lifetimes?by=state') : Promise.resolve(),
     ];
     try {
-      await Promise.all(loads);
-      const t = data.tables!;
-      if (data.error) redraw(['header']);
-      data.error = null;
-      data.final = t.final;
-      data.mode ??= data.status?.mode ?? null;
-      if (data.alloc?.dimensions.length && data.alloc.dimensions.join() !== choice.dims.join()) {
-        choice.dims = data.alloc.dimensions;
-        redraw(['alloc', 'drops']);
+      if (!painted) {
+        await Promise.all(headline());
+        settle();
+        flush();
+        await Promise.all(rest());
+      } else {
+        await Promise.all([...headline(), ...rest()]);
       }
+      settle();
+      const t = data.tables!;
       // a capture that ended with an empty table: its flows are among the recently closed
       if (rounds === 1 && t.final && data.flows && data.flows.total === 0 && !data.flows.closed) {
         choice.flowsClosed = true;
@@ -216,10 +216,9 @@ async function refresh(): Promise<void> {
       }
     } catch (e) {
       data.error = (e as Error).message;
-      redraw(['header']);
+      dirty.add('header');
     }
-    // drawn by now (the redraws run as microtasks before this continues)
-    await Promise.resolve();
+    flush();
   })();
   try {
     await inFlight;
@@ -229,6 +228,18 @@ async function refresh(): Promise<void> {
   if (again) {
     again = false;
     await refresh();
+  }
+}
+
+/** After answers came in: the header's state, the dimensions the API offers. */
+function settle(): void {
+  if (data.error) dirty.add('header');
+  data.error = null;
+  data.final = data.tables!.final;
+  data.mode ??= data.status?.mode ?? null;
+  if (data.alloc?.dimensions.length && data.alloc.dimensions.join() !== choice.dims.join()) {
+    choice.dims = data.alloc.dimensions;
+    dirty.add('alloc').add('drops');
   }
 }
 
@@ -316,7 +327,8 @@ follow(
     if (type === 'hello') {
       data.mode = e.mode ?? data.mode;
       data.final = e.final === true;
-      void refresh();
+      // the page's first refresh, started at load, is already fetching the present
+      if (!inFlight) void refresh();
     } else if (type === 'tick') {
       lastTick = performance.now();
       void refresh();
