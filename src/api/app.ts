@@ -98,7 +98,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     http.observe(UNMATCHED, 405, 0);
   });
   app.setErrorHandler(errorHandler);
-  if (opts.access) await installAccess(app, opts.access);
+  const pageAccess = opts.access ? await installAccess(app, opts.access) : () => null;
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -144,7 +144,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       ...(opts.eventsIntervalMs ? { intervalMs: opts.eventsIntervalMs } : {}),
     });
   }
-  await app.register(pageRoutes, opts.pageDir ? { dir: opts.pageDir } : {});
+  await app.register(pageRoutes, { access: pageAccess, ...(opts.pageDir ? { dir: opts.pageDir } : {}) });
   if (opts.arrivals) await app.register(arrivalsRoutes, { arrivals: opts.arrivals, ...(model ? { model } : {}) });
   await app.ready();
   return app;

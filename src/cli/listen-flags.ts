@@ -105,6 +105,7 @@ export function apiAccess(listen: Listen, flags: ListenFlags, command: string): 
     ...(cert !== undefined && key !== undefined ? { tls: readTls(cert, key) } : {}),
     ...(tokenFile !== undefined ? { token: readToken(tokenFile) } : {}),
     ...(flags['no-token-for'] !== undefined ? { open: parseOpen(flags['no-token-for'], command) } : {}),
+    ...(flags['insecure-listen'] ? { insecure: true } : {}),
   };
   return access.tls || access.token ? access : undefined;
 }

@@ -2,7 +2,6 @@
 // files they name checked at start, and the rule enforced on a real socket —
 // HTTPS only, a wrong or missing token refused on every path (unknown ones
 // too), the paths left open answered without it.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -16,18 +15,14 @@ import { runCommand } from '../../src/cli/commands/run.js';
 import { topCommand } from '../../src/cli/commands/top.js';
 import { watchCommand } from '../../src/cli/commands/watch.js';
 import { UserError } from '../../src/errors.js';
+import { selfSignedCert } from '../helpers/tls.js';
 
 const SAMPLE = path.resolve(__dirname, '../../share/sample.ctcap');
 let dir: string;
 const f = (name: string) => path.join(dir, name);
 const TOKEN = 'c0ffee'.repeat(8);
 
-function cert(name: string): void {
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=ctscope', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', f(`${name}.key`), '-out', f(`${name}.crt`),
-  ], { stdio: 'ignore' });
-}
+const cert = (name: string) => selfSignedCert(dir, name);
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctscope-access-'));

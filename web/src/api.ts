@@ -1,23 +1,10 @@
 // The page's access to the API: same origin, JSON, and the event stream read
-// with fetch (not EventSource) so that a bearer token, where the API wants
-// one, goes in a header like on every other request. A token given once as
-// #token=… is kept for the tab (sessionStorage) and taken out of the address.
+// with fetch. Where the API wants a token, the browser holds a session cookie
+// (HttpOnly, SameSite=Strict) got by trading the token once at POST
+// /v1/session (signin.ts); same-origin requests carry it by themselves, so
+// no script here ever holds the token or the session.
 
 import { SseParser } from '../../src/api/sse.js';
-
-const KEY = 'ctscope-token';
-
-export function takeToken(): void {
-  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (!m) return;
-  sessionStorage.setItem(KEY, decodeURIComponent(m[1]!));
-  history.replaceState(null, '', location.pathname + location.search);
-}
-
-function headers(): Record<string, string> {
-  const t = sessionStorage.getItem(KEY);
-  return t ? { authorization: `Bearer ${t}` } : {};
-}
 
 export class ApiFailure extends Error {
   constructor(
@@ -34,7 +21,7 @@ export async function get<T>(path: string): Promise<T> {
 
 /** The answer's text (a refused request throws ApiFailure with the API's message). */
 export async function getText(path: string): Promise<string> {
-  const r = await fetch(path, { headers: headers(), cache: 'no-store' });
+  const r = await fetch(path, { cache: 'no-store' });
   if (!r.ok) {
     let msg = `${r.status}`;
     try {
@@ -58,7 +45,7 @@ export function follow(path: string, onEvent: (type: string, data: unknown) => v
     while (!stopped) {
       ctl = new AbortController();
       try {
-        const r = await fetch(path, { headers: { ...headers(), accept: 'text/event-stream' }, signal: ctl.signal, cache: 'no-store' });
+        const r = await fetch(path, { headers: { accept: 'text/event-stream' }, signal: ctl.signal, cache: 'no-store' });
         if (!r.ok || !r.body) throw new Error(String(r.status));
         onState(true);
         const reader = r.body.getReader();

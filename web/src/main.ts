@@ -7,7 +7,7 @@
 
 import 'uplot/dist/uPlot.min.css';
 import '../style.css';
-import { follow, get, getText, takeToken } from './api.js';
+import { ApiFailure, follow, getText } from './api.js';
 import { body, byId, fill, h } from './dom.js';
 import { flowParams } from './filters.js';
 import { stamp } from './format.js';
@@ -20,6 +20,7 @@ import { Rates } from './sections/rates.js';
 import { renderSources } from './sections/sources.js';
 import { TablesView } from './sections/tables.js';
 import { Timeline } from './sections/timeline.js';
+import { offerSignout, pageAccess, showSignin } from './signin.js';
 import { choice, data, unixAt } from './state.js';
 import type { Advice, Flow, Flows, KeySeries, Lifetimes, Occupancy, Status, Tables } from './types.js';
 
@@ -27,8 +28,6 @@ const DROP_KINDS = ['drops', 'table_full', 'evicted', 'insert_failed', 'netfilte
 const DROP_NAMES: Record<string, string> = { drops: 'all packets', table_full: 'table full', evicted: 'early drop', insert_failed: 'insert failed', netfilter: 'netfilter' };
 /** Every this many refreshes, also the slower-moving answers (status, advice, lifetimes). */
 const SLOW_EVERY = 5;
-
-takeToken();
 
 const enc = encodeURIComponent;
 const pickTime = (x: number) => setCursor(x);
@@ -215,6 +214,8 @@ async function refresh(): Promise<void> {
         await load<Flows>('flows', `/v1/flows?${flowQuery()}`);
       }
     } catch (e) {
+      // the session ended (signed out elsewhere, expired, the daemon restarted): the page asks for the token again
+      if (e instanceof ApiFailure && e.status === 401 && access === 'session') location.reload();
       data.error = (e as Error).message;
       dirty.add('header');
     }
@@ -317,38 +318,49 @@ function renderHeader(): void {
   }
 }
 
+const access = pageAccess();
+
 // The event stream paces the refreshes: one per model second (a burst of
 // seconds from a fast replay coalesces into one refresh).
 let lastTick = 0;
-follow(
-  '/v1/events?types=tick,advice',
-  (type, ev) => {
-    const e = ev as { mode?: 'live' | 'replay'; final?: boolean };
-    if (type === 'hello') {
-      data.mode = e.mode ?? data.mode;
-      data.final = e.final === true;
-      // the page's first refresh, started at load, is already fetching the present
-      if (!inFlight) void refresh();
-    } else if (type === 'tick') {
-      lastTick = performance.now();
-      void refresh();
-    } else if (type === 'advice') {
-      rounds = 0; // the next refresh fetches the advice
-    }
-  },
-  (open) => {
-    streamOpen = open;
-    renderHeader();
-  },
-);
-// Without ticks (a stream a proxy holds back, a replay still loading), poll.
-setInterval(() => {
-  if (!data.final && performance.now() - lastTick > 3000) void refresh();
-}, 2000);
+function start(): void {
+  // the headline's answers first, then the stream
+  fill(byId('headline'), h('p', { class: 'note' }, 'Loading…'));
+  void refresh();
+  follow(
+    '/v1/events?types=tick,advice',
+    (type, ev) => {
+      const e = ev as { mode?: 'live' | 'replay'; final?: boolean };
+      if (type === 'hello') {
+        data.mode = e.mode ?? data.mode;
+        data.final = e.final === true;
+        // the page's first refresh, started at load, is already fetching the present
+        if (!inFlight) void refresh();
+      } else if (type === 'tick') {
+        lastTick = performance.now();
+        void refresh();
+      } else if (type === 'advice') {
+        rounds = 0; // the next refresh fetches the advice
+      }
+    },
+    (open) => {
+      streamOpen = open;
+      renderHeader();
+    },
+  );
+  // Without ticks (a stream a proxy holds back, a replay still loading), poll.
+  setInterval(() => {
+    if (!data.final && performance.now() - lastTick > 3000) void refresh();
+  }, 2000);
+}
 
 // For the browser tests and the page benchmark: one refresh, awaited;
 // invalidate() forgets the answers, so the next refresh parses and draws everything (as when every answer changed).
 (window as unknown as { ctscope: unknown }).ctscope = { refresh, data, choice, invalidate: () => texts.clear() };
 
-fill(byId('headline'), h('p', { class: 'note' }, 'Loading…'));
-void refresh();
+if (access === 'signin') {
+  showSignin();
+} else {
+  if (access === 'session') offerSignout();
+  start();
+}

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { PageAccess } from '../access.js';
 import { ApiError, errorSchema } from '../http-errors.js';
 
 // dist/api/routes/page.js -> dist/web/; run from the sources (tests, tsx),
@@ -28,14 +29,30 @@ interface File {
   etag: string;
 }
 
+const file = (body: Buffer, type: string): File => ({ body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
+
+/**
+ * The page as told about access (index.html's <body> gains data-auth): where
+ * the API wants a token, "signin" makes the page ask for it before it asks
+ * the API for anything (no refused request, no console error), "session"
+ * offers to sign out. Decided per request, so no script has to find out.
+ */
+function withAccess(page: File, access: Exclude<PageAccess, null>): File {
+  const html = page.body.toString('utf8');
+  const at = html.indexOf('<body');
+  return at < 0 ? page : file(Buffer.from(`${html.slice(0, at + 5)} data-auth="${access}"${html.slice(at + 5)}`), page.type);
+}
+
 function load(dir: string): Map<string, File> | null {
   const out = new Map<string, File>();
   const read = (rel: string, type: string) => {
-    const body = fs.readFileSync(path.join(dir, rel));
-    out.set(path.basename(rel), { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
+    out.set(path.basename(rel), file(fs.readFileSync(path.join(dir, rel)), type));
   };
   try {
     read('index.html', 'text/html; charset=utf-8');
+    const page = out.get('index.html')!;
+    out.set('index.html#signin', withAccess(page, 'signin'));
+    out.set('index.html#session', withAccess(page, 'session'));
     for (const [name, type] of Object.entries(ASSETS)) read(`assets/${name}`, type);
   } catch {
     return null;
@@ -43,7 +60,7 @@ function load(dir: string): Map<string, File> | null {
   return out;
 }
 
-export async function pageRoutes(app: FastifyInstance, opts: { dir?: string }): Promise<void> {
+export async function pageRoutes(app: FastifyInstance, opts: { dir?: string; access?: (req: FastifyRequest) => PageAccess }): Promise<void> {
   const dir = opts.dir ?? PAGE_DIR;
   const files = load(dir);
   const errors = { '4xx': errorSchema, '5xx': errorSchema };
@@ -60,7 +77,8 @@ export async function pageRoutes(app: FastifyInstance, opts: { dir?: string }): 
     { schema: { querystring: { type: 'object', additionalProperties: false, properties: {} }, response: errors } },
     async (req, reply) => {
       void reply.header('content-security-policy', PAGE_CSP).header('x-frame-options', 'DENY');
-      return send('index.html', req, reply);
+      const access = opts.access?.(req) ?? null;
+      return send(access ? `index.html#${access}` : 'index.html', req, reply);
     },
   );
 
