@@ -15,7 +15,7 @@ import { DAEMON_CAPABILITIES, DAEMON_NEEDS, type CapabilityName } from '../../sr
 import { DaemonProcess } from '../helpers/daemon.js';
 import { TableFullFlood } from '../helpers/flood.js';
 import { Lab, kernelTier } from '../helpers/lab.js';
-import { holdKernelLock } from './netlink-lab.js';
+import { holdKernelLockForSuite } from './netlink-lab.js';
 import { all, cannotRun, command } from '../helpers/requires.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -46,12 +46,7 @@ const trial = (d: Doctor, what: string) => d.privileges.trials.find((t) => t.wha
 const chosen = (d: Doctor, cap: string) => d.capabilities.find((c) => c.capability === cap)!;
 
 describe.skipIf(skip)('capabilities: the daemon as nobody with only the documented set', () => {
-  // other test runs on the machine may hold the kernel lock for minutes: waiting is not the test's time
-  let release: () => void = () => undefined;
-  beforeAll(async () => {
-    release = await holdKernelLock();
-  }, 30 * 60_000);
-  afterAll(() => release());
+  holdKernelLockForSuite();
 
   it('attributes a table-full flood with the kernel count, follows the lab namespaces and attaches --ingress there', async () => {
     const lab = await Lab.create('ctcap');

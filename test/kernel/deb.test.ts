@@ -19,7 +19,7 @@ import { Lab, kernelTier } from '../helpers/lab.js';
 import { packTarball } from '../helpers/package.js';
 import { ScratchRoot } from '../helpers/scratch-root.js';
 import { unitDirectives } from '../helpers/systemd-unit.js';
-import { holdKernelLock } from './netlink-lab.js';
+import { holdKernelLockForSuite } from './netlink-lab.js';
 import { all, cannotRun, command } from '../helpers/requires.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -92,12 +92,7 @@ describe.skipIf(skip)('deb: dpkg-deb package, installed into a scratch root', ()
   }, 180_000);
 
   describe('under the kernel lock', () => {
-    // other test runs on the machine may hold it for minutes: waiting is not the test's time
-    let release: () => void = () => undefined;
-    beforeAll(async () => {
-      release = await holdKernelLock();
-    }, 30 * 60_000);
-    afterAll(() => release());
+    holdKernelLockForSuite();
 
     it("runs the daemon as the ctscope user with the unit's capabilities: a table-full flood with the kernel count", async () => {
       const unit = unitDirectives(inRoot(['cat', '/lib/systemd/system/ctscope.service']).stdout);

@@ -5,6 +5,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { afterAll, beforeAll } from 'vitest';
 import { withKernelLock, type Lab } from '../helpers/lab.js';
 import type { RecordColumns } from '../../src/records/batch.js';
 import type { RecordSink } from '../../src/records/sink.js';
@@ -24,6 +25,20 @@ export async function holdKernelLock(): Promise<() => void> {
     );
   });
   return release;
+}
+
+/**
+ * Hold the kernel lock for the enclosing describe block: taken before its
+ * first test, given back after its last. Other test runs on the machine may
+ * hold it for minutes, so the wait has a hook of its own (30 min), not any
+ * test's time.
+ */
+export function holdKernelLockForSuite(): void {
+  let release: () => void = () => undefined;
+  beforeAll(async () => {
+    release = await holdKernelLock();
+  }, 30 * 60_000);
+  afterAll(() => release());
 }
 
 /** Start a long-running process inside a namespace (the lab kills it on destroy). */

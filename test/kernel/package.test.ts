@@ -14,7 +14,7 @@ import { TableFullFlood } from '../helpers/flood.js';
 import { Lab, kernelTier } from '../helpers/lab.js';
 import { withoutToolchain } from '../helpers/no-toolchain.js';
 import { packTarball } from '../helpers/package.js';
-import { holdKernelLock } from './netlink-lab.js';
+import { holdKernelLockForSuite } from './netlink-lab.js';
 import { cannotRun } from '../helpers/requires.js';
 
 const skip = cannotRun(kernelTier());
@@ -105,12 +105,7 @@ describe.skipIf(skip)('package: npm pack, then npm install -g where no compiler 
   }, 60_000);
 
   describe('under the kernel lock', () => {
-    // other test runs on the machine may hold it for minutes: waiting is not the test's time
-    let release: () => void = () => undefined;
-    beforeAll(async () => {
-      release = await holdKernelLock();
-    }, 30 * 60_000);
-    afterAll(() => release());
+    holdKernelLockForSuite();
 
     it('runs the daemon: a table-full flood attributed with the kernel count, and top reads it', async () => {
       const lab = await Lab.create('ctpkg');
