@@ -6,7 +6,9 @@
     {
       "target_name": "ctscope",
       # Every native/*.cc is part of the addon: one file per JS-visible piece,
-      # and bpf_loader.cc, the libbpf loader two of them share.
+      # and what they share or stand on: bpf_loader.cc, the libbpf loader;
+      # netlink_reader.cc, netlink_dump.cc and netlink_loop.cc, the ctnetlink
+      # reader behind netlink_source.cc.
       "sources": [ "<!@(ls -1 native/*.cc)" ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// ctnetlink: ctscope's reader (native/netlink_source.cc + decodeBatch) and
+// ctnetlink: ctscope's reader (native/netlink_reader.cc + decodeBatch) and
 // `conntrack -E` side by side, on the same events, in a namespace of our own.
 //
 // Phases:

@@ -12,7 +12,7 @@
  * - counts it by kind, kept or refused, and applies the CPU budget's
  *   sampling and drop_updates, exactly as netlink_filter.bpf.c does (the
  *   maps and the rule are shared, ctnetlink_event.h);
- * - decodes what native/netlink_source.cc decodes from a datagram (tuples,
+ * - decodes what native/netlink_reader.cc decodes from a datagram (tuples,
  *   status, timeout, mark, id, zone, TCP state, counters, timestamps) into a
  *   record in `events`, and refuses the datagram;
  * - when it cannot (the ring is full because the reader is behind, both

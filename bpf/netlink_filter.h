@@ -20,7 +20,7 @@ struct cts_nlf_config {
 /*
  * The decoder's per-namespace context (netlink_decode.bpf.c, one instance per
  * namespace), a memory-mapped array of one entry written by that
- * namespace's reader thread (native/netlink_source.cc) and read by the
+ * namespace's reader (native/netlink_reader.cc) and read by the
  * program per event.
  */
 struct cts_nld_ctx {

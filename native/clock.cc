@@ -3,16 +3,14 @@
 // in the kernel), so the control plane can slide its windows on the same clock
 // as the records even when no record arrives. Node has no boottime clock.
 #include <napi.h>
-#include <time.h>
 
+#include "boot_clock.h"
 #include "exports.h"
 
 namespace ctscope {
 
 static Napi::Value BoottimeNs(const Napi::CallbackInfo &info) {
-  struct timespec ts;
-  clock_gettime(CLOCK_BOOTTIME, &ts);
-  return Napi::Number::New(info.Env(), (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec);
+  return Napi::Number::New(info.Env(), (double)BootNs());
 }
 
 void InitClock(Napi::Env env, Napi::Object exports) {

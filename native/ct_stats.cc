@@ -7,7 +7,7 @@
 // prints) summed under /proc's column names, and the netns cookie
 // (SO_NETNS_COOKIE, kernel >= 5.14), which unlike the nsfs inode is never
 // reused. For another namespace a short-lived thread joins it (setns), as
-// netns_read.cc does for files; the event reader (netlink_source.cc) is not
+// netns_read.cc does for files; the event reader (netlink_reader.cc) is not
 // involved.
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -2,8 +2,8 @@
 // The reader's side of the ctnetlink decoder (bpf/netlink_decode.bpf.c): the
 // decoder's ring buffer of finished records, and its context (the
 // namespace, the divert flag, the clock offset), a memory-mapped array the
-// reader writes without a system call. netlink_source.cc owns one per
-// reader that was given a decoder, and drains it before its event socket:
+// reader writes without a system call. A NetlinkReader given a decoder owns
+// one (netlink_reader.cc), and drains it before its event socket:
 // events the decoder could not put in the ring went to the socket after
 // every record in the ring, until the reader has emptied the socket and
 // cleared the flag (the protocol is in the BPF program's header comment).

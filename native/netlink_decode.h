@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // ctnetlink messages -> struct ctscope_record, with nothing but the bytes:
-// no socket, no thread, no JavaScript. The reader (netlink_source.cc) and the
-// fuzz harness (fuzz/netlink_fuzz.cc) call the same functions, so what the
-// fuzzer proves about them holds for the daemon.
+// no socket, no thread, no JavaScript. The reader (netlink_reader.cc,
+// netlink_dump.cc) and the fuzz harness (fuzz/netlink_fuzz.cc) call the same
+// functions, so what the fuzzer proves about them holds for the daemon.
 //
 // Every length comes from the message and is checked against the bytes that
 // are there: a malformed message is skipped (false), never read past its end.

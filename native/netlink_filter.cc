@@ -9,7 +9,7 @@
 // filter that also decodes events into records in its own ring buffer. It
 // shares the filter's configuration and counts (the maps are reused before
 // load), so sampling and counting are one whichever program a socket has.
-// Its reader (netlink_source.cc) attaches it, drains its ring and writes its
+// Its reader (netlink_reader.cc) attaches it, drains its ring and writes its
 // context.
 #include <napi.h>
 

@@ -429,7 +429,7 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
     channel_ = std::make_unique<BatchChannel>(env, on_batch_.Value(), max_queued_, batch_records_);
     running_.store(true);
     reader_ = std::thread([this] {
-      pthread_setname_np(pthread_self(), "cts-ring");  // see netlink_source.cc
+      pthread_setname_np(pthread_self(), "cts-ring");  // see netlink_loop.cc
       ReaderLoop();
     });
     env_ = env;

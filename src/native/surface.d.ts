@@ -21,7 +21,7 @@ export interface Addon {
   conntrackStats(nsPath: string | null, wantStats: boolean): { cookie: string | null; cpus: number; stats: Record<string, number> | null; error?: string };
   /** native/ring_source.cc */
   RingSource: RingSourceClass;
-  /** native/netlink_source.cc */
+  /** native/netlink_source.cc (the reader: netlink_reader.cc) */
   NetlinkSource: new (opts: NetlinkReaderOptions) => NetlinkReader;
   /** native/ingress.cc */
   IngressCounter: IngressCounterClass;

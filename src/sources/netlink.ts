@@ -1,5 +1,6 @@
 // The ctnetlink source: conntrack lifecycles from netlink events, one native
-// reader (native/netlink_source.cc) per network namespace, following
+// reader (native/netlink_source.cc, over netlink_reader.cc) per network
+// namespace, all served by one thread (netlink_loop.cc), following
 // namespaces as they come and go. Used where the kernel refuses function
 // hooks (this machine: fentry EPERM, no kprobes).
 //
