@@ -59,6 +59,8 @@ describe('sessions over TLS', () => {
     const page = await app.inject('/');
     expect(page.statusCode).toBe(200);
     expect(page.body).toContain('<body data-auth="signin">');
+    // nor does that page preload any answer (each would be a refused request)
+    expect(page.body).not.toContain('rel="preload"');
     expect((await app.inject('/assets/app.js')).statusCode).toBe(200);
     expect((await app.inject('/assets/app.css')).statusCode).toBe(200);
     for (const p of ['/v1/status', '/v1/series/tables', '/v1/events', '/metrics', '/v1/nothing']) expect((await app.inject(p)).statusCode, p).toBe(401);
@@ -105,7 +107,9 @@ describe('sessions over TLS', () => {
       const r = await app.inject({ url: p, headers: { cookie: `other=1; ${cookie}` } });
       expect(r.statusCode, p).toBe(200);
     }
-    expect((await app.inject({ url: '/', headers: { cookie } })).body).toContain('<body data-auth="session">');
+    const page = (await app.inject({ url: '/', headers: { cookie } })).body;
+    expect(page).toContain('<body data-auth="session">');
+    expect(page.match(/rel="preload"/g)).toHaveLength(3);
   });
 
   it('accepts the cookie for the event stream, on the real HTTPS socket', async () => {

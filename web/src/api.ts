@@ -19,9 +19,13 @@ export async function get<T>(path: string): Promise<T> {
   return JSON.parse(await getText(path)) as T;
 }
 
-/** The answer's text (a refused request throws ApiFailure with the API's message). */
-export async function getText(path: string): Promise<string> {
-  const r = await fetch(path, { cache: 'no-store' });
+/**
+ * The answer's text (a refused request throws ApiFailure with the API's
+ * message). preloaded: the page's <link rel=preload> already asked for it
+ * (the first refresh's headline): take that answer rather than asking again.
+ */
+export async function getText(path: string, preloaded = false): Promise<string> {
+  const r = await fetch(path, preloaded ? {} : { cache: 'no-store' });
   if (!r.ok) {
     let msg = `${r.status}`;
     try {

@@ -157,6 +157,8 @@ const FEEDS: Record<string, Part[]> = {
 /** What the time cursor moves. */
 const CURSOR_PARTS: Part[] = ['timeline', 'tables', 'alloc', 'drops'];
 const texts = new Map<string, string>();
+/** What index.html preloads (the headline's answers with the default choices), as the first refresh asks for them. */
+const PRELOADED = new Set(['/v1/series/tables?limit=20', '/v1/series?by=src&stream=alloc&limit=6', '/v1/series?by=src&stream=drops&limit=6']);
 const dirty = new Set<Part>();
 
 /** Draw the parts whose answers changed since the last draw. */
@@ -169,7 +171,7 @@ function flush(): void {
 
 /** Fetch one answer into data[slot]; its parts are marked to draw only if its text changed. */
 async function load<T>(slot: keyof typeof FEEDS, path: string, pick: (v: T) => unknown = (v) => v): Promise<void> {
-  const text = await getText(path);
+  const text = await getText(path, PRELOADED.has(path) && !texts.has(slot));
   if (texts.get(slot) === text) return;
   texts.set(slot, text);
   (data as unknown as Record<string, unknown>)[slot] = pick(JSON.parse(text) as T);

@@ -38,7 +38,9 @@ const file = (body: Buffer, type: string): File => ({ body, type, etag: `"${crea
  * offers to sign out. Decided per request, so no script has to find out.
  */
 function withAccess(page: File, access: Exclude<PageAccess, null>): File {
-  const html = page.body.toString('utf8');
+  // a page that must sign in asks the API for nothing: not even the headline's preloads
+  let html = page.body.toString('utf8');
+  if (access === 'signin') html = html.replace(/^<link rel="preload"[^\n]*\n/gm, '');
   const at = html.indexOf('<body');
   return at < 0 ? page : file(Buffer.from(`${html.slice(0, at + 5)} data-auth="${access}"${html.slice(at + 5)}`), page.type);
 }
