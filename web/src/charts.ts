@@ -43,6 +43,11 @@ export class Chart {
   private signature = '';
   private markerX: number | null = null;
   private readonly resize: ResizeObserver;
+  private readonly seen: IntersectionObserver;
+  /** On screen (or near it); off it, new data wait in `pending` and nothing is drawn. */
+  private visible = true;
+  private pending: uPlot.AlignedData | null = null;
+  private stale = false;
 
   constructor(
     readonly host: HTMLElement,
@@ -55,6 +60,19 @@ export class Chart {
       if (this.u && host.clientWidth > 0 && Math.abs(this.u.width - host.clientWidth) > 1) this.u.setSize({ width: host.clientWidth, height: o.height });
     });
     this.resize.observe(host);
+    // a chart scrolled out of view is not redrawn each refresh: its newest data are drawn when it comes back
+    this.seen = new IntersectionObserver(
+      (entries) => {
+        this.visible = entries[entries.length - 1]!.isIntersecting;
+        if (!this.visible || !this.u) return;
+        if (this.pending) this.u.setData(this.pending);
+        else if (this.stale) this.u.redraw(false, false);
+        this.pending = null;
+        this.stale = false;
+      },
+      { rootMargin: '200px' },
+    );
+    this.seen.observe(host);
   }
 
   /** xs: Unix seconds; data[i]: the values of series[i]. */
@@ -65,8 +83,10 @@ export class Chart {
       this.u?.destroy();
       this.signature = sig;
       this.u = new uPlot(this.options(series), aligned, this.host);
-    } else {
+    } else if (this.visible) {
       this.u.setData(aligned);
+    } else {
+      this.pending = aligned;
     }
     this.host.dataset.points = String(xs.length);
     this.host.dataset.first = xs.length ? String(xs[0]) : '';
@@ -77,7 +97,8 @@ export class Chart {
   marker(x: number | null): void {
     if (x === this.markerX) return;
     this.markerX = x;
-    this.u?.redraw(false, false);
+    if (this.visible) this.u?.redraw(false, false);
+    else this.stale = true;
   }
 
   private options(series: SeriesSpec[]): uPlot.Options {
@@ -175,6 +196,7 @@ export class Chart {
 
   destroy(): void {
     this.resize.disconnect();
+    this.seen.disconnect();
     this.u?.destroy();
     this.u = null;
   }
