@@ -19,6 +19,8 @@
 // by a small proxy in front of the same replay: the page's files from DIR or
 // dist/web, every other path from the replay server — a before/after side by
 // side, on the same load.
+// CT_CATS=a,b,... replaces the trace categories (e.g. add devtools.timeline,v8.execute,blink,loading to see
+// what the tasks are; the default ones are what the CPU figures are read from).
 // usage: node bench/dashboard-page.mjs [--refreshes N] [--json] [--before DIR] [--trace-dir DIR]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
