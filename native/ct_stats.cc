@@ -8,8 +8,8 @@
 // (SO_NETNS_COOKIE, kernel >= 5.14), which unlike the nsfs inode is never
 // reused. For another namespace a short-lived thread joins it (setns), as
 // netns_read.cc does for files; the event reader (netlink_reader.cc) is not
-// involved.
-#include <arpa/inet.h>
+// involved, but the request and the reading of its answers are the ones it
+// uses for its dumps (netlink_request.h, netlink_decode.h).
 #include <fcntl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
@@ -26,6 +26,8 @@
 #include <thread>
 
 #include "exports.h"
+#include "netlink_decode.h"
+#include "netlink_request.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -80,26 +82,14 @@ void Query(Result *r, bool want_stats) {
   }
   struct timeval tv = {2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  struct {
-    struct nlmsghdr nlh;
-    struct nfgenmsg nfg;
-  } req;
-  memset(&req, 0, sizeof(req));
-  req.nlh.nlmsg_len = sizeof(req);
-  req.nlh.nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS_CPU;
-  req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.nlh.nlmsg_seq = 1;
-  req.nfg.nfgen_family = AF_UNSPEC;
-  req.nfg.version = NFNETLINK_V0;
-  struct sockaddr_nl kernel;
-  memset(&kernel, 0, sizeof(kernel));
-  kernel.nl_family = AF_NETLINK;
-  if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
-    r->error = std::string("IPCTNL_MSG_CT_GET_STATS_CPU: ") + strerror(errno);
+  constexpr uint32_t kSeq = 1;
+  int err = netlink::SendDumpRequest(fd, IPCTNL_MSG_CT_GET_STATS_CPU, kSeq);
+  if (err) {
+    r->error = std::string("IPCTNL_MSG_CT_GET_STATS_CPU: ") + strerror(err);
     close(fd);
     return;
   }
-  alignas(struct nlmsghdr) char buf[16384];
+  alignas(struct nlmsghdr) uint8_t buf[16384];
   bool done = false;
   while (!done) {
     ssize_t n = recv(fd, buf, sizeof(buf), 0);
@@ -109,38 +99,28 @@ void Query(Result *r, bool want_stats) {
       close(fd);
       return;
     }
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type == NLMSG_DONE) {
-        done = true;
-        break;
+    int error = 0;
+    netlink::ForEachMessage(buf, (size_t)n, [&](const struct nlmsghdr *h) {
+      switch (netlink::ClassifyDump(h, kSeq, &error)) {
+        case netlink::DumpMessage::kDone:
+        case netlink::DumpMessage::kError:
+          done = true;
+          return false;
+        case netlink::DumpMessage::kEntry:
+          break;
+        default:
+          return true;
       }
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        const struct nlmsgerr *e = (const struct nlmsgerr *)NLMSG_DATA(h);
-        if (e->error != 0) {
-          r->error = std::string("IPCTNL_MSG_CT_GET_STATS_CPU: ") + strerror(-e->error);
-          close(fd);
-          return;
-        }
-        continue;
-      }
-      if ((h->nlmsg_type & 0xff) != IPCTNL_MSG_CT_GET_STATS_CPU) continue;
-      r->cpus++;
-      const char *p = (const char *)NLMSG_DATA(h) + NLMSG_ALIGN(sizeof(struct nfgenmsg));
-      int left = (int)h->nlmsg_len - (int)NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct nfgenmsg)));
-      while (left >= (int)sizeof(struct nlattr)) {
-        const struct nlattr *a = (const struct nlattr *)p;
-        if (a->nla_len < sizeof(struct nlattr) || a->nla_len > left) break;
-        int type = a->nla_type & NLA_TYPE_MASK;
-        const char *name = StatName(type);
-        if (name && a->nla_len >= NLA_HDRLEN + 4) {
-          uint32_t v;
-          memcpy(&v, p + NLA_HDRLEN, 4);
-          r->stats[name] += ntohl(v);
-        }
-        int step = NLA_ALIGN(a->nla_len);
-        p += step;
-        left -= step;
-      }
+      if (netlink::DecodeStatsCpu(h, [&](uint16_t type, uint32_t v) {
+            if (const char *name = StatName(type)) r->stats[name] += v;
+          }))
+        r->cpus++;
+      return true;
+    });
+    if (error) {
+      r->error = std::string("IPCTNL_MSG_CT_GET_STATS_CPU: ") + strerror(error);
+      close(fd);
+      return;
     }
   }
   close(fd);

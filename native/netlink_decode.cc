@@ -228,5 +228,18 @@ DumpMessage ClassifyDump(const struct nlmsghdr *nlh, uint32_t seq, int *error) {
   return DumpMessage::kEntry;
 }
 
+bool DecodeStatsCpu(const struct nlmsghdr *nlh, const std::function<void(uint16_t, uint32_t)> &f) {
+  if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_CTNETLINK ||
+      NFNL_MSG_TYPE(nlh->nlmsg_type) != IPCTNL_MSG_CT_GET_STATS_CPU)
+    return false;
+  size_t len = nlh->nlmsg_len;
+  if (len < NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg))) return false;
+  const uint8_t *p = (const uint8_t *)nlh + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+  ForEachAttr(p, len - NLMSG_HDRLEN - NLMSG_ALIGN(sizeof(struct nfgenmsg)), [&](const Attr &a) {
+    if (a.len >= 4) f(a.type, Be32(a));
+  });
+  return true;
+}
+
 }  // namespace netlink
 }  // namespace ctscope

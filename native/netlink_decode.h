@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <functional>
+
 #include "ctscope_record.h"
 
 namespace ctscope {
@@ -67,6 +69,11 @@ enum class DumpMessage {
   kOther,   // anything else: skip
 };
 DumpMessage ClassifyDump(const struct nlmsghdr *nlh, uint32_t seq, int *error);
+
+// One CPU's answer to IPCTNL_MSG_CT_GET_STATS_CPU (what `conntrack -S`
+// prints a line of): f(CTA_STATS_* type, value) for each counter in it;
+// false when the message is not such an answer.
+bool DecodeStatsCpu(const struct nlmsghdr *nlh, const std::function<void(uint16_t, uint32_t)> &f);
 
 }  // namespace netlink
 }  // namespace ctscope

@@ -21,6 +21,7 @@
 #include "boot_clock.h"
 #include "netlink_decode.h"
 #include "netlink_reader.h"
+#include "netlink_request.h"
 
 namespace ctscope {
 
@@ -37,24 +38,11 @@ void NetlinkReader::RequestResync() {
 }
 
 bool NetlinkReader::StartDump(bool at_start) {
-  struct {
-    struct nlmsghdr nlh;
-    struct nfgenmsg nfg;
-  } req;
-  memset(&req, 0, sizeof(req));
-  req.nlh.nlmsg_len = sizeof(req);
-  req.nlh.nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
-  req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.nlh.nlmsg_seq = ++dump_seq_;
-  req.nfg.nfgen_family = AF_UNSPEC;  // every family
-  req.nfg.version = NFNETLINK_V0;
-  struct sockaddr_nl kern = {};
-  kern.nl_family = AF_NETLINK;
   dump_begin_ns_ = BootNs();
-  if (sendto(dump_fd_, &req, sizeof(req), 0, (struct sockaddr *)&kern,
-             sizeof(kern)) < 0) {
+  int err = netlink::SendDumpRequest(dump_fd_, IPCTNL_MSG_CT_GET, ++dump_seq_);
+  if (err) {
     recv_errors.fetch_add(1, std::memory_order_relaxed);
-    SetError(Errno("send dump request", errno));
+    SetError(Errno("send dump request", err));
     return false;
   }
   dumping_ = true;
