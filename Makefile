@@ -60,7 +60,7 @@ $(RECORD_TS): $(OUT)/drops.bpf.o $(OUT)/lifecycle.bpf.o scripts/gen-record.mjs
 	@touch $@
 
 # The names of the objects' programs, maps and rodata, for the sources (same rule).
-$(NAMES_TS): $(OUT)/drops.bpf.o $(OUT)/lifecycle.bpf.o $(OUT)/ingress.bpf.o scripts/gen-objects.mjs
+$(NAMES_TS): $(OUT)/drops.bpf.o $(OUT)/lifecycle.bpf.o $(OUT)/ingress.bpf.o $(OUT)/netlink_filter.bpf.o $(OUT)/netlink_decode.bpf.o scripts/gen-objects.mjs
 	@echo "  GEN     $@"
 	@node scripts/gen-objects.mjs
 	@touch $@

@@ -11,6 +11,11 @@
 // load), so sampling and counting are one whichever program a socket has.
 // Its reader (netlink_reader.cc) attaches it, drains its ring and writes its
 // context.
+//
+// Names in the objects (programs, maps) are the caller's, as in ingress.cc:
+// the TypeScript side passes them from the names generated from each
+// object's BTF (src/native/objects.generated.ts), so a typo does not compile;
+// each is checked against the object when it is opened, before it is loaded.
 #include <napi.h>
 
 #include <bpf/bpf.h>
@@ -19,8 +24,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bpf_loader.h"
@@ -36,6 +43,45 @@ std::string ErrText(int err) {
   return strerror(err);
 }
 
+// The names the caller gives: { program, maps: { <role>: name, ... } }.
+struct Names {
+  std::string program;
+  std::vector<std::pair<std::string, std::string>> maps;  // role, name
+
+  static Names Parse(Napi::Env env, Napi::Value v, const char *what, std::initializer_list<const char *> roles) {
+    const std::string w(what);
+    if (!v.IsObject()) throw Napi::TypeError::New(env, w + ": { program, maps } expected (src/native/objects.generated.ts)");
+    Napi::Object o = v.As<Napi::Object>();
+    Names n;
+    if (!o.Get("program").IsString()) throw Napi::TypeError::New(env, w + ".program: the program's name");
+    n.program = o.Get("program").As<Napi::String>();
+    if (!o.Get("maps").IsObject()) throw Napi::TypeError::New(env, w + ".maps: an object of names");
+    Napi::Object m = o.Get("maps").As<Napi::Object>();
+    for (const char *role : roles) {
+      if (!m.Get(role).IsString()) throw Napi::TypeError::New(env, w + ".maps." + role + ": the map's name");
+      n.maps.emplace_back(role, m.Get(role).As<Napi::String>());
+    }
+    return n;
+  }
+
+  // The program and each map by role, from an opened object; a name the
+  // object does not have throws (a stale build, or a name not generated).
+  struct bpf_program *Program(Napi::Env env, const BpfObject &bo) const {
+    struct bpf_program *p = bpf_object__find_program_by_name(bo.obj(), program.c_str());
+    if (!p) throw Napi::TypeError::New(env, bo.path() + " has no program " + program + " (a stale build, or a name not from src/native/objects.generated.ts?)");
+    return p;
+  }
+  struct bpf_map *Map(Napi::Env env, const BpfObject &bo, const char *role) const {
+    for (const auto &rn : maps) {
+      if (rn.first != role) continue;
+      struct bpf_map *m = bpf_object__find_map_by_name(bo.obj(), rn.second.c_str());
+      if (!m) throw Napi::TypeError::New(env, bo.path() + " has no map " + rn.second + " (a stale build, or a name not from src/native/objects.generated.ts?)");
+      return m;
+    }
+    throw Napi::TypeError::New(env, std::string("no map named for ") + role);
+  }
+};
+
 class NetlinkFilterWrap : public Napi::ObjectWrap<NetlinkFilterWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -48,23 +94,18 @@ class NetlinkFilterWrap : public Napi::ObjectWrap<NetlinkFilterWrap> {
 
   explicit NetlinkFilterWrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<NetlinkFilterWrap>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsString())
-      throw Napi::TypeError::New(env, "new NetlinkFilter(object: path of netlink_filter.bpf.o)");
+    if (info.Length() < 2 || !info[0].IsString())
+      throw Napi::TypeError::New(env, "new NetlinkFilter(object: path of netlink_filter.bpf.o, names: { program, maps: { config, counts } })");
+    Names names = Names::Parse(env, info[1], "NetlinkFilter names", {"config", "counts"});
     PrintCapture capture;
     LoadError le;
-    bo_ = BpfObject::Open(info[0].As<Napi::String>(), capture, &le);
-    if (!bo_) throw MakeBpfError(env, le);
-    if (!bo_->Load(capture, &le)) {
-      bo_.reset();
-      throw MakeBpfError(env, le);
-    }
-    struct bpf_program *prog = bpf_object__find_program_by_name(bo_->obj(), "cts_ctnetlink_filter");
-    struct bpf_map *config = bpf_object__find_map_by_name(bo_->obj(), "nlf_config");
-    struct bpf_map *counts = bpf_object__find_map_by_name(bo_->obj(), "nlf_counts");
-    if (!prog || !config || !counts) {
-      bo_.reset();
-      throw Napi::Error::New(env, "the ctnetlink filter's object lacks cts_ctnetlink_filter, nlf_config or nlf_counts (stale build?)");
-    }
+    std::unique_ptr<BpfObject> bo = BpfObject::Open(info[0].As<Napi::String>(), capture, &le);
+    if (!bo) throw MakeBpfError(env, le);
+    struct bpf_program *prog = names.Program(env, *bo);
+    struct bpf_map *config = names.Map(env, *bo, "config");
+    struct bpf_map *counts = names.Map(env, *bo, "counts");
+    if (!bo->Load(capture, &le)) throw MakeBpfError(env, le);
+    bo_ = std::move(bo);
     prog_fd_ = bpf_program__fd(prog);
     config_fd_ = bpf_map__fd(config);
     counts_fd_ = bpf_map__fd(counts);
@@ -140,16 +181,17 @@ class NetlinkDecoderWrap : public Napi::ObjectWrap<NetlinkDecoderWrap> {
                         InstanceMethod("close", &NetlinkDecoderWrap::Close)});
   }
 
-  // new NetlinkDecoder(object, filter, ringBytes?)
+  // new NetlinkDecoder(object, filter, names, ringBytes?)
   explicit NetlinkDecoderWrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<NetlinkDecoderWrap>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsObject())
-      throw Napi::TypeError::New(env, "new NetlinkDecoder(object: path of netlink_decode.bpf.o, filter: NetlinkFilter, ringBytes?)");
+    if (info.Length() < 3 || !info[0].IsString() || !info[1].IsObject())
+      throw Napi::TypeError::New(env, "new NetlinkDecoder(object: path of netlink_decode.bpf.o, filter: NetlinkFilter, names: { program, maps: { config, counts, ring, ctx, diverted } }, ringBytes?)");
     NetlinkFilterWrap *filter = Napi::ObjectWrap<NetlinkFilterWrap>::Unwrap(info[1].As<Napi::Object>());
     if (!filter || filter->config_fd() < 0) throw Napi::TypeError::New(env, "NetlinkDecoder: the filter is closed");
+    Names names = Names::Parse(env, info[2], "NetlinkDecoder names", {"config", "counts", "ring", "ctx", "diverted"});
     uint32_t ring_bytes = 0;
-    if (info.Length() > 2 && !info[2].IsUndefined()) {
-      ring_bytes = info[2].As<Napi::Number>().Uint32Value();
+    if (info.Length() > 3 && !info[3].IsUndefined()) {
+      ring_bytes = info[3].As<Napi::Number>().Uint32Value();
       if (ring_bytes < 4096 || (ring_bytes & (ring_bytes - 1)))
         throw Napi::TypeError::New(env, "NetlinkDecoder: ringBytes must be a power of two, at least a page");
     }
@@ -157,17 +199,12 @@ class NetlinkDecoderWrap : public Napi::ObjectWrap<NetlinkDecoderWrap> {
     LoadError le;
     bo_ = BpfObject::Open(info[0].As<Napi::String>(), capture, &le);
     if (!bo_) throw MakeBpfError(env, le);
-    struct bpf_object *obj = bo_->obj();
-    struct bpf_program *prog = bpf_object__find_program_by_name(obj, "cts_ctnetlink_decode");
-    struct bpf_map *config = bpf_object__find_map_by_name(obj, "nlf_config");
-    struct bpf_map *counts = bpf_object__find_map_by_name(obj, "nlf_counts");
-    struct bpf_map *ring = bpf_object__find_map_by_name(obj, "events");
-    struct bpf_map *ctx = bpf_object__find_map_by_name(obj, "nld_ctx");
-    diverted_ = bpf_object__find_map_by_name(obj, "nld_diverted");
-    if (!prog || !config || !counts || !ring || !ctx || !diverted_) {
-      bo_.reset();
-      throw Napi::Error::New(env, "the ctnetlink decoder's object lacks a program or map it needs (stale build?)");
-    }
+    struct bpf_program *prog = names.Program(env, *bo_);
+    struct bpf_map *config = names.Map(env, *bo_, "config");
+    struct bpf_map *counts = names.Map(env, *bo_, "counts");
+    struct bpf_map *ring = names.Map(env, *bo_, "ring");
+    struct bpf_map *ctx = names.Map(env, *bo_, "ctx");
+    diverted_ = names.Map(env, *bo_, "diverted");
     int err = bpf_map__reuse_fd(config, filter->config_fd());
     if (!err) err = bpf_map__reuse_fd(counts, filter->counts_fd());
     if (!err && ring_bytes) err = bpf_map__set_max_entries(ring, ring_bytes);

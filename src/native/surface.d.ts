@@ -26,8 +26,8 @@ export interface Addon {
   /** native/ingress.cc */
   IngressCounter: IngressCounterClass;
   /** native/netlink_filter.cc */
-  NetlinkFilter: new (object: string) => NetlinkFilterHandle;
-  NetlinkDecoder: new (object: string, filter: NetlinkFilterHandle, ringBytes?: number) => NetlinkDecoderHandle;
+  NetlinkFilter: new (object: string, names: NetlinkFilterNames) => NetlinkFilterHandle;
+  NetlinkDecoder: new (object: string, filter: NetlinkFilterHandle, names: NetlinkDecoderNames, ringBytes?: number) => NetlinkDecoderHandle;
 }
 
 // ---- native/ring_source.cc
@@ -179,6 +179,18 @@ export interface NetlinkReader {
 }
 
 // ---- native/netlink_filter.cc
+
+/** What the filter's object calls its program and maps (from src/native/objects.generated.ts). */
+export interface NetlinkFilterNames {
+  program: string;
+  maps: { config: string; counts: string };
+}
+
+/** What the decoder's object calls its program and maps (from src/native/objects.generated.ts). */
+export interface NetlinkDecoderNames {
+  program: string;
+  maps: { config: string; counts: string; ring: string; ctx: string; diverted: string };
+}
 
 /** The ctnetlink event sockets' BPF filter, loaded once for every namespace's reader. */
 export interface NetlinkFilterHandle {

@@ -11,7 +11,8 @@
 // and counts.
 
 import { bpfObjectPath, loadAddon } from '../native/addon.js';
-import type { NetlinkDecoderFds } from '../native/surface.js';
+import { NETLINK_DECODE_NAMES, NETLINK_FILTER_NAMES } from '../native/objects.generated.js';
+import type { NetlinkDecoderFds, NetlinkDecoderNames, NetlinkFilterNames } from '../native/surface.js';
 
 /** Event counts by kind since the filter was loaded (all namespaces). */
 export interface FilterCounts {
@@ -41,16 +42,29 @@ export interface NetlinkDecoder {
 export const NETLINK_FILTER_OBJECT = bpfObjectPath('netlink_filter');
 export const NETLINK_DECODE_OBJECT = bpfObjectPath('netlink_decode');
 
+/** The filter's program and maps, by the names its BTF has. */
+export const NETLINK_FILTER_OBJECT_NAMES: NetlinkFilterNames = {
+  program: NETLINK_FILTER_NAMES.programs.cts_ctnetlink_filter,
+  maps: { config: NETLINK_FILTER_NAMES.maps.nlf_config, counts: NETLINK_FILTER_NAMES.maps.nlf_counts },
+};
+
+const D = NETLINK_DECODE_NAMES.maps;
+/** The decoder's program and maps (the filter's two shared with it), by the names its BTF has. */
+export const NETLINK_DECODE_OBJECT_NAMES: NetlinkDecoderNames = {
+  program: NETLINK_DECODE_NAMES.programs.cts_ctnetlink_decode,
+  maps: { config: D.nlf_config, counts: D.nlf_counts, ring: D.events, ctx: D.nld_ctx, diverted: D.nld_diverted },
+};
+
 /** Loads the filter; throws (with the kernel's reason) where socket programs are refused. */
 export function loadNetlinkFilter(): NetlinkFilter {
   const addon = loadAddon();
-  const native = new addon.NetlinkFilter(NETLINK_FILTER_OBJECT);
+  const native = new addon.NetlinkFilter(NETLINK_FILTER_OBJECT, NETLINK_FILTER_OBJECT_NAMES);
   return {
     fd: native.fd(),
     configure: (shift, dropUpdates) => native.setConfig(shift, dropUpdates),
     counts: () => countsOf(native.counts()),
     decoder: (ringBytes) => {
-      const d = new addon.NetlinkDecoder(NETLINK_DECODE_OBJECT, native, ringBytes);
+      const d = new addon.NetlinkDecoder(NETLINK_DECODE_OBJECT, native, NETLINK_DECODE_OBJECT_NAMES, ringBytes);
       return { fds: d.fds(), diverted: () => d.diverted(), close: () => d.close() };
     },
     close: () => native.close(),

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadAddon } from '../../src/native/addon.js';
 import { INGRESS_OBJECT, INGRESS_OBJECT_NAMES } from '../../src/sources/ingress.js';
+import { NETLINK_DECODE_OBJECT_NAMES, NETLINK_FILTER_OBJECT, NETLINK_FILTER_OBJECT_NAMES } from '../../src/sources/netlink-filter.js';
 import { Cause, Flag, Kind, Origin, RECORD_SIZE, RECORD_VERSION } from '../../src/records/record.generated.js';
 
 const root = path.resolve(__dirname, '../..');
@@ -30,6 +31,18 @@ describe('the generated record contract', () => {
     expect(() => new IngressCounter({ object: INGRESS_OBJECT, ...bad })).toThrow(/options\.programs\.ct: 'tc_ingress_ct' does not start with cts_ingress/);
     const noPair = { ...INGRESS_OBJECT_NAMES, maps: { ...INGRESS_OBJECT_NAMES.maps, src: ['src0'] as unknown as [string, string] } };
     expect(() => new IngressCounter({ object: INGRESS_OBJECT, ...noPair })).toThrow(/options\.maps\.src: the names of its two generations/);
+  });
+
+  // The names are checked when the object is opened, before anything is loaded: no privilege needed here.
+  it('the addon takes the ctnetlink filter\'s and decoder\'s names from the caller and refuses one the object lacks', () => {
+    const { NetlinkFilter } = loadAddon();
+    const typo = { ...NETLINK_FILTER_OBJECT_NAMES, maps: { ...NETLINK_FILTER_OBJECT_NAMES.maps, counts: 'nlf_count' } };
+    expect(() => new NetlinkFilter(NETLINK_FILTER_OBJECT, typo)).toThrow(/netlink_filter\.bpf\.o has no map nlf_count \(/);
+    expect(() => new NetlinkFilter(NETLINK_FILTER_OBJECT, { ...NETLINK_FILTER_OBJECT_NAMES, program: 'cts_ctnetlink_filtr' })).toThrow(/has no program cts_ctnetlink_filtr \(/);
+    // the decoder's names are each a map of its own object (the filter's object has no ring)
+    const ring = { ...NETLINK_FILTER_OBJECT_NAMES, maps: { ...NETLINK_FILTER_OBJECT_NAMES.maps, counts: NETLINK_DECODE_OBJECT_NAMES.maps.ring } };
+    expect(() => new NetlinkFilter(NETLINK_FILTER_OBJECT, ring)).toThrow(/has no map events/);
+    expect(() => new NetlinkFilter(NETLINK_FILTER_OBJECT, {} as never)).toThrow(TypeError);
   });
 
   it('has the values the capture format depends on (append-only enums)', () => {
