@@ -57,9 +57,11 @@ export async function waitLine(child: ChildProcess, text: string, timeoutMs = 10
         resolve();
       }
     });
-    child.once('exit', (code) => {
+    // 'close', not 'exit': a child that prints the line and exits can be
+    // seen exiting before its last output is read (a loaded machine did).
+    child.once('close', (code) => {
       clearTimeout(t);
-      reject(new Error(`process exited (${code}) before "${text}": ${buf}`));
+      if (!buf.includes(text)) reject(new Error(`process exited (${code}) before "${text}": ${buf}`));
     });
   });
 }
