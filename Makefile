@@ -54,13 +54,13 @@ $(OUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(OUT)/vmlinux.h | $(OUT)
 
 # Committed, and regenerated only when the objects change (a unit test fails
 # when it is stale): src/records/ is then built without bpftool.
-$(RECORD_TS): $(OUT)/drops.bpf.o $(OUT)/lifecycle.bpf.o scripts/gen-record.mjs
+$(RECORD_TS): $(OUT)/drops.bpf.o $(OUT)/lifecycle.bpf.o scripts/gen-record.mjs scripts/lib/btf-gen.mjs
 	@echo "  GEN     $@"
 	@node scripts/gen-record.mjs
 	@touch $@
 
 # The names of the objects' programs, maps and rodata, for the sources (same rule).
-$(NAMES_TS): $(OUT)/drops.bpf.o $(OUT)/lifecycle.bpf.o $(OUT)/ingress.bpf.o $(OUT)/netlink_filter.bpf.o $(OUT)/netlink_decode.bpf.o scripts/gen-objects.mjs
+$(NAMES_TS): $(OUT)/drops.bpf.o $(OUT)/lifecycle.bpf.o $(OUT)/ingress.bpf.o $(OUT)/netlink_filter.bpf.o $(OUT)/netlink_decode.bpf.o scripts/gen-objects.mjs scripts/lib/btf-gen.mjs
 	@echo "  GEN     $@"
 	@node scripts/gen-objects.mjs
 	@touch $@

@@ -12,12 +12,9 @@
 //
 // Needs bpftool and the built objects (make -s bpf).
 
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { generator } from './lib/btf-gen.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { fail, btf: btfOf, emit } = generator('gen-objects');
 /** Exported name -> the object (the addon's RingSource loads the first two, IngressCounter the third, NetlinkFilter and NetlinkDecoder the last two). */
 const OBJECTS = [
   ['DROPS_NAMES', 'drops'],
@@ -28,21 +25,9 @@ const OBJECTS = [
 ];
 const OUT = 'src/native/objects.generated.ts';
 
-function fail(msg) {
-  process.stderr.write(`gen-objects: ${msg}\n`);
-  process.exit(1);
-}
-
 /** Programs (global BTF functions), maps (the .maps section) and rodata globals of one object. */
 function names(obj) {
-  const file = path.join(root, obj);
-  if (!fs.existsSync(file)) fail(`${obj} is not built (make -s bpf)`);
-  let btf;
-  try {
-    btf = JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', file], { encoding: 'utf8', maxBuffer: 256 << 20 }));
-  } catch (e) {
-    fail(`bpftool btf dump file ${obj}: ${e.message}`);
-  }
+  const btf = btfOf(obj);
   const types = new Map(btf.types.map((t) => [t.id, t]));
   const section = (name) => (btf.types.find((t) => t.kind === 'DATASEC' && t.name === name)?.vars ?? []).map((v) => types.get(v.type_id)?.name).filter(Boolean);
   const programs = btf.types.filter((t) => t.kind === 'FUNC' && t.linkage === 'global').map((t) => t.name);
@@ -72,8 +57,4 @@ export const ${name} = {
 `;
 }
 
-const out = path.join(root, OUT);
-const now = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
-if (process.argv.includes('--check')) {
-  if (now !== text) fail(`${OUT} is stale: run make -s bpf (or node scripts/gen-objects.mjs) and commit it`);
-} else if (now !== text) fs.writeFileSync(out, text);
+emit(OUT, text);

@@ -12,12 +12,9 @@
 //
 // Needs bpftool and the built objects (make -s bpf).
 
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { generator } from './lib/btf-gen.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { fail, btf, emit } = generator('gen-record');
 const OBJECTS = ['bpf/.output/drops.bpf.o', 'bpf/.output/lifecycle.bpf.o'];
 const OUT = 'src/records/record.generated.ts';
 // enum name -> [exported TypeScript name, the prefix its constants drop]
@@ -27,21 +24,6 @@ const ENUMS = [
   ['ctscope_cause', 'Cause', 'CTS_CAUSE_'],
   ['ctscope_flag', 'Flag', 'CTS_F_'],
 ];
-
-function fail(msg) {
-  process.stderr.write(`gen-record: ${msg}\n`);
-  process.exit(1);
-}
-
-function btf(obj) {
-  const file = path.join(root, obj);
-  if (!fs.existsSync(file)) fail(`${obj} is not built (make -s bpf)`);
-  try {
-    return JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', file], { encoding: 'utf8', maxBuffer: 256 << 20 }));
-  } catch (e) {
-    fail(`bpftool btf dump file ${obj}: ${e.message}`);
-  }
-}
 
 /** The contract as one object's BTF describes it. */
 function contract(obj) {
@@ -131,12 +113,4 @@ const text = render(contracts[0][1]);
 for (const [o, c] of contracts.slice(1)) {
   if (render(c) !== text) fail(`${o} and ${contracts[0][0]} describe different records: rebuild both (make -s bpf)`);
 }
-const out = path.join(root, OUT);
-if (process.argv.includes('--check')) {
-  const now = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
-  if (now !== text) fail(`${OUT} is stale: regenerate it with 'node scripts/gen-record.mjs' (make -s bpf) and commit it`);
-  process.stdout.write(`gen-record: ${OUT} matches the objects' BTF\n`);
-} else {
-  const now = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
-  if (now !== text) fs.writeFileSync(out, text);
-}
+emit(OUT, text);
