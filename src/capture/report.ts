@@ -9,7 +9,6 @@
 // with a single bucket, same keys, same error bound semantics) beside it.
 
 import type { RecordColumns } from '../records/batch.js';
-import type { ProcSnapshot } from '../proc/types.js';
 import { Kind } from '../records/layout.js';
 import { DIM, formatKey } from '../model/keys.js';
 import { KeyCounter, WindowedHeavyHitters } from '../model/heavy.js';
