@@ -33,7 +33,6 @@ import { lifetimesRoutes } from './routes/lifetimes.js';
 import { forecastRoutes } from './routes/forecast.js';
 import { adviceNow, adviceRoutes } from './routes/advice.js';
 import { arrivalsRoutes } from './routes/arrivals.js';
-import type { NetnsNames } from './routes/netns-names.js';
 import { staleRoutes, type NetnsEnter } from './routes/stale.js';
 import { seriesRoutes } from './routes/series.js';
 import { eventRoutes } from './routes/events.js';
@@ -47,8 +46,6 @@ export interface AppOptions {
   metrics: () => string;
   /** The model the query routes answer from (churn, drops, occupancy, flows, lifetimes, forecast, advice); none: those routes are absent. */
   model?: Model;
-  /** Names of network namespaces by inode, for rankings by netns. */
-  netnsNames?: NetnsNames;
   /** How to run a command in a namespace (/v1/stale's commands); default: the host only. */
   enterNetns?: NetnsEnter;
   /** Host facts for /v1/advice (what an entry costs, the memory); read per request. Default: the defaults (a replay). */
@@ -119,7 +116,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   const { model } = opts;
   if (model) {
-    const named = { model, ...(opts.netnsNames ? { netnsNames: opts.netnsNames } : {}) };
+    const named = { model };
     await app.register(churnRoutes, named);
     await app.register(dropsRoutes, named);
     await app.register(occupancyRoutes, named);

@@ -32,7 +32,7 @@ import type { ProcSnapshot } from '../proc/types.js';
 import type { RecordColumns } from '../records/batch.js';
 import type { SourceStatus } from '../records/sink.js';
 import { VERSION } from '../version.js';
-import { turn, type Delivery, type Feed } from './feed.js';
+import { turn, type Delivery, type Feed, type FeedApi } from './feed.js';
 import { checkListen, listenOn, type Listen } from './listen.js';
 import { modelTable } from './model-views.js';
 
@@ -135,7 +135,7 @@ export class Ctscope {
         table: this.tableView(),
         metrics: () => this.metrics(),
         model,
-        ...feed.api(),
+        ...apiOf(feed),
         ...(this.opts.api.logStream ? { logStream: this.opts.api.logStream } : {}),
         ...(this.opts.api.access ? { access: this.opts.api.access } : {}),
       });
@@ -262,4 +262,10 @@ export class Ctscope {
     t.unref();
     this.timers.push(t);
   }
+}
+
+/** What the feed adds to the API, without its namespace names (they name the tables: see start()). */
+function apiOf(feed: Feed): Omit<FeedApi, 'netnsNames'> {
+  const { netnsNames: _names, ...api } = feed.api();
+  return api;
 }

@@ -29,6 +29,13 @@ export interface Delivery extends RecordSink {
 /** The feed's part of /v1/status. */
 export type FeedStatus = Pick<StatusReport, 'mode' | 'kernel' | 'replay' | 'capabilities' | 'blind_spots' | 'sources' | 'lost' | 'sampling' | 'workloads'>;
 
+/**
+ * What a feed adds to the API. netnsNames: the namespaces as the feed knows
+ * them by inode (host, /run/netns name, pid:N, a pod's); they name the
+ * tables' accounts (model.tables), and through tableName() every answer.
+ */
+export type FeedApi = Pick<AppOptions, 'enterNetns' | 'environment' | 'arrivals' | 'clock'> & { netnsNames?: () => ReadonlyMap<number, string> };
+
 export interface Feed {
   /**
    * Called once, before start(), with the model records will reach (null
@@ -46,7 +53,7 @@ export interface Feed {
   stop(): Promise<void>;
   status(): FeedStatus;
   /** What the API adds over this feed (namespace names, host facts for advice, arrivals, the clock as Unix time). */
-  api(): Pick<AppOptions, 'netnsNames' | 'enterNetns' | 'environment' | 'arrivals' | 'clock'>;
+  api(): FeedApi;
   /** Families only this feed has (delays, ingress counters), and the names of drop reasons. */
   writeMetrics?(e: Exposition): void;
   dropReasonName?(reason: number): string;

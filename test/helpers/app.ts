@@ -4,12 +4,9 @@
 // inject(), and close() the app after.
 
 import type { FastifyInstance } from 'fastify';
-import type { AppOptions } from '../../src/api/app.js';
 import { Ctscope } from '../../src/app/ctscope.js';
-import type { Delivery, Feed, FeedStatus } from '../../src/app/feed.js';
+import type { Delivery, Feed, FeedApi, FeedStatus } from '../../src/app/feed.js';
 import type { Model } from '../../src/model/model.js';
-
-type FeedApi = Pick<AppOptions, 'netnsNames' | 'environment' | 'arrivals'>;
 
 /** A feed that delivers nothing: the model is what the test put in it. */
 export class IdleFeed implements Feed {

@@ -52,6 +52,20 @@ describe('namespaces by name', () => {
     // other dimensions are left alone
     expect((await app.inject('/v1/churn?by=src&window=60')).json().items[0]).not.toHaveProperty('netns_name');
   });
+
+  it('is the name the table has: one name in every answer', async () => {
+    expect((await app.inject('/v1/table')).json().tables).toEqual([expect.objectContaining({ netns: 5, name: 'cni-0f3a', kind: 'named' })]);
+    // a namespace nothing names is null, not its inode or a guess
+    const other = new Model({ historySeconds: 900 });
+    other.ingest(batch([{ kind: Kind.ALLOC, id: 1n, ts: 10 * SEC, start: 10 * SEC, src: '10.0.0.1', dst: '10.0.0.9', dport: 53, proto: UDP, netns: 7 }]));
+    other.advance(11 * SEC);
+    const bare = await appOver(other);
+    try {
+      expect((await bare.inject('/v1/churn?by=netns&window=60')).json().items).toEqual([expect.objectContaining({ key: '7', netns_name: null })]);
+    } finally {
+      await bare.close();
+    }
+  });
 });
 
 describe('GET /v1/churn', () => {

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Dimension, Model } from '../../model/model.js';
 import { errorSchema } from '../http-errors.js';
 import { byParam, limitParam, topKShape, windowParam } from './schemas.js';
-import { netnsNameField, withNetnsNames, type NetnsNames } from './netns-names.js';
+import { netnsNameField, withNetnsNames } from './netns-names.js';
 
 export const churnSchema = topKShape(
   { destroyed: { type: 'number' }, median_lifetime_s: { type: ['number', 'null'] }, ...netnsNameField },
@@ -16,7 +16,7 @@ export const churnSchema = topKShape(
   },
 );
 
-export async function churnRoutes(app: FastifyInstance, opts: { model: Model; netnsNames?: NetnsNames }): Promise<void> {
+export async function churnRoutes(app: FastifyInstance, opts: { model: Model }): Promise<void> {
   const { model } = opts;
   app.get(
     '/v1/churn',
@@ -32,7 +32,7 @@ export async function churnRoutes(app: FastifyInstance, opts: { model: Model; ne
     },
     async (req) => {
       const q = req.query as { by: Dimension; window: number; limit: number };
-      return withNetnsNames({ ...model.churn(q), sampling: model.sampled(q.window) }, opts.netnsNames);
+      return withNetnsNames({ ...model.churn(q), sampling: model.sampled(q.window) }, model.tables);
     },
   );
 }

@@ -5,11 +5,11 @@ import type { FastifyInstance } from 'fastify';
 import type { Dimension, DropKind, Model } from '../../model/model.js';
 import { errorSchema } from '../http-errors.js';
 import { byParam, dropKindParam, limitParam, topKShape, windowParam } from './schemas.js';
-import { netnsNameField, withNetnsNames, type NetnsNames } from './netns-names.js';
+import { netnsNameField, withNetnsNames } from './netns-names.js';
 
 export const dropsSchema = topKShape({ ...netnsNameField }, { kind: { type: 'string' } });
 
-export async function dropsRoutes(app: FastifyInstance, opts: { model: Model; netnsNames?: NetnsNames }): Promise<void> {
+export async function dropsRoutes(app: FastifyInstance, opts: { model: Model }): Promise<void> {
   const { model } = opts;
   app.get(
     '/v1/drops',
@@ -26,7 +26,7 @@ export async function dropsRoutes(app: FastifyInstance, opts: { model: Model; ne
     async (req) => {
       const q = req.query as { by: Dimension; kind: 'all' | DropKind; window: number; limit: number };
       const r = model.drops({ by: q.by, window: q.window, limit: q.limit, kinds: q.kind === 'all' ? undefined : [q.kind] });
-      return withNetnsNames({ ...r, kind: q.kind }, opts.netnsNames);
+      return withNetnsNames({ ...r, kind: q.kind }, model.tables);
     },
   );
 }

@@ -7,14 +7,14 @@ import { protoNumber } from '../../model/keys.js';
 import { stateFromName } from '../../model/states.js';
 import { errorSchema } from '../http-errors.js';
 import { byParam, limitParam, protoParam, stateCount, stateParam, topKShape } from './schemas.js';
-import { netnsNameField, withNetnsNames, type NetnsNames } from './netns-names.js';
+import { netnsNameField, withNetnsNames } from './netns-names.js';
 
 export const occupancySchema = topKShape(
   { states: { type: 'array', items: stateCount }, ...netnsNameField },
   { live: { type: 'integer' }, state: { type: 'string' }, proto: { type: 'string' }, states: { type: 'array', items: stateCount } },
 );
 
-export async function occupancyRoutes(app: FastifyInstance, opts: { model: Model; netnsNames?: NetnsNames }): Promise<void> {
+export async function occupancyRoutes(app: FastifyInstance, opts: { model: Model }): Promise<void> {
   const { model } = opts;
   app.get(
     '/v1/occupancy',
@@ -36,7 +36,7 @@ export async function occupancyRoutes(app: FastifyInstance, opts: { model: Model
         state: q.state === undefined ? undefined : stateFromName(q.state),
         proto: q.proto === undefined ? undefined : protoNumber(q.proto),
       });
-      return withNetnsNames({ ...r, state: q.state, proto: q.proto, sampling: model.sampled(0) }, opts.netnsNames);
+      return withNetnsNames({ ...r, state: q.state, proto: q.proto, sampling: model.sampled(0) }, model.tables);
     },
   );
 }

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Model } from '../../model/model.js';
 import { errorSchema } from '../http-errors.js';
 import { limitParam } from './schemas.js';
-import type { NetnsNames } from './netns-names.js';
+import { tableName } from '../../proc/accounts.js';
 import { conntrackDelete } from '../../workloads/stale-command.js';
 
 /** How to enter a namespace by inode ('' for the host, null when it cannot be named). */
@@ -51,7 +51,7 @@ export const staleSchema = {
   required: ['unreplied_min_age_s', 'entries', 'destinations'],
 } as const;
 
-export async function staleRoutes(app: FastifyInstance, opts: { model: Model; netnsNames?: NetnsNames; enterNetns?: NetnsEnter }): Promise<void> {
+export async function staleRoutes(app: FastifyInstance, opts: { model: Model; enterNetns?: NetnsEnter }): Promise<void> {
   const { model } = opts;
   app.get(
     '/v1/stale',
@@ -71,7 +71,6 @@ export async function staleRoutes(app: FastifyInstance, opts: { model: Model; ne
     async (req) => {
       const q = req.query as { min_age: number; limit: number };
       const groups = model.stale({ unrepliedMinAgeS: q.min_age });
-      const names = opts.netnsNames?.();
       const host = model.snapshot()?.netns;
       return {
         unreplied_min_age_s: q.min_age,
@@ -80,7 +79,7 @@ export async function staleRoutes(app: FastifyInstance, opts: { model: Model; ne
           const enter = opts.enterNetns ? opts.enterNetns(g.netns) : g.netns === host ? '' : null;
           return {
             ...g,
-            netns_name: names?.get(g.netns) ?? (g.netns === host ? 'host' : null),
+            netns_name: tableName(model.tables, g.netns),
             command: `${enter ?? ''}${conntrackDelete(g)}`,
             ...(enter === null ? { run_in_netns: g.netns } : {}),
           };
