@@ -7,6 +7,7 @@
       "target_name": "ctscope",
       # Every native/*.cc is part of the addon: one file per JS-visible piece,
       # and what they share or stand on: bpf_loader.cc, the libbpf loader;
+      # in_netns.cc, the way into another network namespace;
       # netlink_reader.cc, netlink_dump.cc and netlink_loop.cc, the ctnetlink
       # reader behind netlink_source.cc.
       "sources": [ "<!@(ls -1 native/*.cc)" ],

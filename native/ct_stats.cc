@@ -6,16 +6,14 @@
 // (IPCTNL_MSG_CT_GET_STATS_CPU, one message per CPU, what `conntrack -S`
 // prints) summed under /proc's column names, and the netns cookie
 // (SO_NETNS_COOKIE, kernel >= 5.14), which unlike the nsfs inode is never
-// reused. For another namespace a short-lived thread joins it (setns), as
+// reused. For another namespace a short-lived thread joins it (in_netns.h), as
 // netns_read.cc does for files; the event reader (netlink_reader.cc) is not
 // involved, but the request and the reading of its answers are the ones it
 // uses for its dumps (netlink_request.h, netlink_decode.h).
-#include <fcntl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
 #include <napi.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,9 +21,9 @@
 #include <cstring>
 #include <map>
 #include <string>
-#include <thread>
 
 #include "exports.h"
+#include "in_netns.h"
 #include "netlink_decode.h"
 #include "netlink_request.h"
 
@@ -61,7 +59,6 @@ struct Result {
   int cpus = 0;
   std::map<std::string, double> stats;
   std::string error;  // why the statistics could not be read
-  int enter_errno = 0;  // the namespace could not be entered
 };
 
 void Query(Result *r, bool want_stats) {
@@ -144,23 +141,9 @@ static Napi::Value ConntrackStats(const Napi::CallbackInfo &info) {
     Query(&r, want);
   } else {
     std::string ns = info[0].As<Napi::String>();
-    std::thread t([&] {
-      int fd = open(ns.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) {
-        r.enter_errno = errno;
-        return;
-      }
-      if (setns(fd, CLONE_NEWNET) != 0) {
-        r.enter_errno = errno;
-        close(fd);
-        return;
-      }
-      close(fd);
-      Query(&r, want);
-    });
-    t.join();
-    if (r.enter_errno != 0)
-      throw Napi::Error::New(env, "cannot enter network namespace " + ns + ": " + strerror(r.enter_errno));
+    if (ns.empty()) throw Napi::TypeError::New(env, "conntrackStats: nsPath must name a namespace (null: this one)");
+    int err = InNetns(ns, [&] { Query(&r, want); });
+    if (err != 0) throw Napi::Error::New(env, "cannot enter network namespace " + ns + ": " + strerror(-err));
   }
   Napi::Object o = Napi::Object::New(env);
   o.Set("cookie", r.have_cookie ? Napi::Value(Napi::String::New(env, std::to_string(r.cookie))) : env.Null());

@@ -59,6 +59,7 @@
 
 #include "bpf_loader.h"
 #include "exports.h"
+#include "in_netns.h"
 #include "ingress.h"
 #include "tc_attach.h"
 

@@ -1,22 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Reads files as seen from another network namespace. /proc/sys/net/* and
 // /proc/thread-self/net/* resolve against the reading thread's namespace, so a
-// short-lived thread joins the namespace (setns) and reads them; the rest of
+// short-lived thread joins the namespace (in_netns.h) and reads them; the rest of
 // the process never changes namespace. Used for per-namespace table figures.
-#include <fcntl.h>
 #include <napi.h>
-#include <sched.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "exports.h"
+#include "in_netns.h"
 
 namespace ctscope {
 
@@ -27,6 +24,7 @@ static Napi::Value ReadInNetns(const Napi::CallbackInfo &info) {
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsArray())
     throw Napi::TypeError::New(env, "readInNetns(nsPath: string, files: string[])");
   std::string ns = info[0].As<Napi::String>();
+  if (ns.empty()) throw Napi::TypeError::New(env, "readInNetns: nsPath must name a namespace");
   Napi::Array arr = info[1].As<Napi::Array>();
   std::vector<std::string> files;
   for (uint32_t i = 0; i < arr.Length(); i++) {
@@ -36,19 +34,7 @@ static Napi::Value ReadInNetns(const Napi::CallbackInfo &info) {
   }
   std::vector<std::string> out(files.size());
   std::vector<bool> ok(files.size(), false);
-  int err = 0;
-  std::thread t([&] {
-    int fd = open(ns.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      err = errno;
-      return;
-    }
-    if (setns(fd, CLONE_NEWNET) != 0) {
-      err = errno;
-      close(fd);
-      return;
-    }
-    close(fd);
+  int err = InNetns(ns, [&] {
     for (size_t i = 0; i < files.size(); i++) {
       std::ifstream f(files[i]);
       if (!f) continue;
@@ -58,10 +44,7 @@ static Napi::Value ReadInNetns(const Napi::CallbackInfo &info) {
       ok[i] = true;
     }
   });
-  t.join();
-  if (err != 0) {
-    throw Napi::Error::New(env, "cannot enter network namespace " + ns + ": " + strerror(err));
-  }
+  if (err != 0) throw Napi::Error::New(env, "cannot enter network namespace " + ns + ": " + strerror(-err));
   Napi::Array res = Napi::Array::New(env, files.size());
   for (size_t i = 0; i < files.size(); i++) {
     res.Set(i, ok[i] ? Napi::Value(Napi::String::New(env, out[i])) : env.Null());

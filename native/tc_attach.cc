@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// The tc side of IngressCounter (ingress.cc): entering a network namespace on
-// a short-lived thread, finding our legacy clsact filter on an interface by
-// its handle and priority over rtnetlink, removing it, counting everyone's
-// filters on the qdisc (may we remove it?), and naming a program
-// by its id. No libbpf object here: only the kernel's view of what is
+// The tc side of IngressCounter (ingress.cc): finding our legacy clsact
+// filter on an interface by its handle and priority over rtnetlink, removing
+// it, counting everyone's filters on the qdisc (may we remove it?), and
+// naming a program by its id. No libbpf object here: only the kernel's view of what is
 // attached where.
 #include "tc_attach.h"
 
@@ -24,33 +23,6 @@
 #include <vector>
 
 namespace ctscope {
-
-// Runs fn in the network namespace at ns_path ("" = the caller's own) on a
-// short-lived thread; the rest of the process never changes namespace.
-// Returns 0 or a negative errno from entering the namespace.
-int InNetns(const std::string &ns_path, const std::function<void()> &fn) {
-  if (ns_path.empty()) {
-    fn();
-    return 0;
-  }
-  int err = 0;
-  std::thread t([&] {
-    int fd = open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      err = -errno;
-      return;
-    }
-    if (setns(fd, CLONE_NEWNET) != 0) {
-      err = -errno;
-      close(fd);
-      return;
-    }
-    close(fd);
-    fn();
-  });
-  t.join();
-  return err;
-}
 
 std::string ProgName(uint32_t prog_id) {
   int fd = bpf_prog_get_fd_by_id(prog_id);

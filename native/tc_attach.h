@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// The tc side of IngressCounter (tc_attach.cc): namespaces, our legacy
-// clsact filter, program names.
+// The tc side of IngressCounter (tc_attach.cc): our legacy clsact filter,
+// program names.
 #ifndef CTSCOPE_TC_ATTACH_H
 #define CTSCOPE_TC_ATTACH_H
 
@@ -16,9 +16,6 @@ constexpr uint32_t kTcHandle = 0xc75c;
 constexpr uint32_t kTcPriority = 0xc75c;
 constexpr const char *kProgPrefix = "cts_ingress";
 
-// Runs fn in the network namespace at ns_path ("" = the caller's own) on a
-// short-lived thread; 0 or a negative errno from entering the namespace.
-int InNetns(const std::string &ns_path, const std::function<void()> &fn);
 // The kernel's name of a program ("" when unknown), and the id of a program fd.
 std::string ProgName(uint32_t prog_id);
 uint32_t ProgId(int prog_fd);
