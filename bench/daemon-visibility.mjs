@@ -23,10 +23,10 @@
 // VIS_DAEMON_ARGS (more `ctscope run` flags, space-separated, e.g. --netlink-datagrams)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { deleteNetns, freshNetns, kernelBenchUnavailable, lock, procCpuSeconds, procRssBytes, sleep, unlock } from './lib/kernel.mjs';
+import { freePort } from './lib/process.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const NS = 'ctsbench-vis';
@@ -38,16 +38,6 @@ const skip = kernelBenchUnavailable(root, ['ip', 'nft', 'conntrack', 'python3'])
 if (skip) {
   console.log(`skipped: ${skip}`);
   process.exit(0);
-}
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** Cumulative delay buckets and the records counter of source `src` from /metrics text. */

@@ -17,12 +17,12 @@
 //   npm run bench -- dense
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { kernelBenchUnavailable, lock, procCpuSeconds, procRssBytes, sh, sleep, unlock } from './lib/kernel.mjs';
+import { freePort, threadsAndFds } from './lib/process.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -41,22 +41,6 @@ const why = kernelBenchUnavailable(root, ['ip']);
 if (why) {
   console.log(`dense-namespaces: skipped (${why})`);
   process.exit(0);
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Threads and open descriptors of a process. */
-function threadsAndFds(pid) {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return { threads: Number(/^Threads:\s+(\d+)/m.exec(status)[1]), fds: fs.readdirSync(`/proc/${pid}/fd`).length };
 }
 
 /** `ip netns add` (or del) for many names at once. */

@@ -29,12 +29,12 @@
 //   npm run bench -- soak        (the short default; BENCHMARKS.md has a 25-minute run)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { deleteNetns, freshNetns, kernelBenchUnavailable, procCpuSeconds, procRssBytes, sh, sleep } from './lib/kernel.mjs';
+import { freePort, threadsAndFds } from './lib/process.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -115,26 +115,6 @@ function ourNamespaces() {
     return fs.readdirSync('/run/netns').filter((n) => n.startsWith('ctsoak-') && n !== MAIN_NS);
   } catch {
     return [];
-  }
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Threads, open fds of a process (null once it is gone). */
-function threadsAndFds(pid) {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    return { threads: Number(/^Threads:\s+(\d+)/m.exec(status)[1]), fds: fs.readdirSync(`/proc/${pid}/fd`).length };
-  } catch {
-    return null;
   }
 }
 
