@@ -20,6 +20,7 @@ import { Rates } from './sections/rates.js';
 import { renderSources } from './sections/sources.js';
 import { TablesView } from './sections/tables.js';
 import { Timeline } from './sections/timeline.js';
+import { Seen } from './seen.js';
 import { offerSignout, pageAccess, showSignin } from './signin.js';
 import { choice, data, unixAt } from './state.js';
 import type { Advice, Flow, Flows, KeySeries, Lifetimes, Occupancy, Status, Tables } from './types.js';
@@ -98,10 +99,22 @@ async function refreshFlows(): Promise<void> {
     data.flow = null;
     texts.delete('flow');
   }
-  await Promise.all([load<Flows>('flows', `/v1/flows?${flowQuery()}`), choice.flowId ? load<Flow>('flow', `/v1/flows/${choice.flowId}`).catch(() => undefined) : null]);
+  await loadFlows();
   // the filter or the selection changed even when the answers did not
   dirty.add('flows');
   flush();
+}
+
+let flowsChecked = false;
+/** The flows (and the one opened); the first time, a finished capture whose table ended empty shows its recently closed flows. */
+async function loadFlows(): Promise<void> {
+  await Promise.all([load<Flows>('flows', `/v1/flows?${flowQuery()}`), choice.flowId ? load<Flow>('flow', `/v1/flows/${choice.flowId}`).catch(() => undefined) : null]);
+  if (flowsChecked || !data.flows) return;
+  flowsChecked = true;
+  if (data.tables?.final && data.flows.total === 0 && !data.flows.closed && !choice.flowsClosed) {
+    choice.flowsClosed = true;
+    await load<Flows>('flows', `/v1/flows?${flowQuery()}`);
+  }
 }
 
 function renderFlowsNow(): void {
@@ -141,7 +154,12 @@ let again = false;
 // canvas work per refresh rather than one per answer. The first refresh asks
 // for the headline's answers (tables, allocations, drops) alone and draws
 // them before it asks for the rest, so the first figures do not wait behind
-// the server's slower answers (advice, occupancy, flows).
+// the server's slower answers (advice, occupancy, flows). The sections below
+// the headline's (occupancy, lifetimes, advice, flows) are asked for only
+// while on screen or near it: each request costs the browser's main thread
+// some 3-4 ms of its own work whatever the page does with the answer, and a
+// section nobody looks at needs none. One skipped while off screen is asked
+// for as it comes into view.
 type Part = 'header' | 'headline' | 'timeline' | 'tables' | 'alloc' | 'drops' | 'occupancy' | 'lifetimes' | 'advice' | 'sources' | 'flows';
 const FEEDS: Record<string, Part[]> = {
   tables: ['header', 'headline', 'timeline', 'tables'],
@@ -161,6 +179,25 @@ const texts = new Map<string, string>();
 const PRELOADED = new Set(['/v1/series/tables?limit=20', '/v1/series?by=src&stream=alloc&limit=6', '/v1/series?by=src&stream=drops&limit=6']);
 const dirty = new Set<Part>();
 
+/** The sections fetched only while in view (their ids are their answers' slots). */
+type Gated = 'occupancy' | 'lifetimes' | 'advice' | 'flows';
+/** Those a refresh skipped while they were off screen: asked for when they come into view. */
+const missed = new Set<Gated>();
+const seen = new Seen(['occupancy', 'lifetimes', 'advice', 'flows'], (id) => {
+  if (painted && missed.has(id as Gated)) void refresh(false);
+});
+
+/** Whether to fetch a gated section now: `now`, this refresh would (or it was skipped before) and it is in view. */
+function due(id: Gated, now: boolean): boolean {
+  if (!now && !missed.has(id)) return false;
+  if (!seen.has(id)) {
+    missed.add(id);
+    return false;
+  }
+  missed.delete(id);
+  return true;
+}
+
 /** Draw the parts whose answers changed since the last draw. */
 function flush(): void {
   if (dirty.size === 0) return;
@@ -178,29 +215,34 @@ async function load<T>(slot: keyof typeof FEEDS, path: string, pick: (v: T) => u
   for (const p of FEEDS[slot]!) dirty.add(p);
 }
 
-/** Fetch every panel's answer and draw what changed; a call during a refresh runs once after it. */
-async function refresh(): Promise<void> {
+/**
+ * Fetch every panel's answer and draw what changed; a call during a refresh
+ * runs once after it. all = false: only the sections that came into view
+ * since a refresh skipped them.
+ */
+async function refresh(all = true): Promise<void> {
   if (inFlight) {
     again = true;
     return inFlight;
   }
   inFlight = (async () => {
-    const slow = rounds++ % SLOW_EVERY === 0;
+    const slow = all && rounds++ % SLOW_EVERY === 0;
     const headline = () => [
       load<Tables>('tables', '/v1/series/tables?limit=20'),
       load<KeySeries>('alloc', `/v1/series?by=${enc(choice.allocBy)}&stream=alloc&limit=6`),
       load<KeySeries>('drops', `/v1/series?by=${enc(choice.dropsBy)}&stream=${enc(choice.dropKind)}&limit=6`),
     ];
     const rest = () => [
-      load<Occupancy>('occupancy', '/v1/occupancy?by=src&limit=8'),
-      load<Flows>('flows', `/v1/flows?${flowQuery()}`),
-      choice.flowId ? load<Flow>('flow', `/v1/flows/${choice.flowId}`).catch(() => undefined) : Promise.resolve(),
-      slow || !data.status ? load<Status>('status', '/v1/status') : Promise.resolve(),
-      slow || !data.advice ? load<{ advice: Advice[] }>('advice', '/v1/advice', (r) => r.advice) : Promise.resolve(),
-      slow || !data.lifetimes ? load<Lifetimes>('lifetimes', '/v1/lifetimes?by=state') : Promise.resolve(),
+      due('occupancy', all) ? load<Occupancy>('occupancy', '/v1/occupancy?by=src&limit=8') : null,
+      due('flows', all) ? loadFlows() : null,
+      all && (slow || !data.status) ? load<Status>('status', '/v1/status') : null,
+      due('advice', slow || !data.advice) ? load<{ advice: Advice[] }>('advice', '/v1/advice', (r) => r.advice) : null,
+      due('lifetimes', slow || !data.lifetimes) ? load<Lifetimes>('lifetimes', '/v1/lifetimes?by=state') : null,
     ];
     try {
-      if (!painted) {
+      if (!all) {
+        await Promise.all(rest());
+      } else if (!painted) {
         await Promise.all(headline());
         settle();
         flush();
@@ -209,12 +251,6 @@ async function refresh(): Promise<void> {
         await Promise.all([...headline(), ...rest()]);
       }
       settle();
-      const t = data.tables!;
-      // a capture that ended with an empty table: its flows are among the recently closed
-      if (rounds === 1 && t.final && data.flows && data.flows.total === 0 && !data.flows.closed) {
-        choice.flowsClosed = true;
-        await load<Flows>('flows', `/v1/flows?${flowQuery()}`);
-      }
     } catch (e) {
       // the session ended (signed out elsewhere, expired, the daemon restarted): the page asks for the token again
       if (e instanceof ApiFailure && e.status === 401 && access === 'session') location.reload();
@@ -236,6 +272,7 @@ async function refresh(): Promise<void> {
 
 /** After answers came in: the header's state, the dimensions the API offers. */
 function settle(): void {
+  if (!data.tables) return;
   if (data.error) dirty.add('header');
   data.error = null;
   data.final = data.tables!.final;
