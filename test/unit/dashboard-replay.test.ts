@@ -4,7 +4,9 @@
 // the charts hold every second of the last minute, the time cursor moves by
 // keyboard and by the "worst second" button, a clicked (or Enter-ed) key
 // filters the flows, a row opens its lifecycle, the dimension switch follows
-// the API's own list. Screenshots go to test-artifacts/dashboard/.
+// the API's own list; the sections below the first screen are asked for only
+// once scrolled to, and then show the API's figures. Screenshots go to
+// test-artifacts/dashboard/.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -26,6 +28,8 @@ describe.skipIf(skip)('dashboard over replay --serve of the sample capture', () 
   let browser: Browser;
   let page: Page;
   let problems: string[];
+  /** Every API path the page asked for, in order. */
+  const asked: string[] = [];
   const api = async <T = any>(p: string): Promise<T> => {
     const r = await fetch(`${base}${p}`);
     expect(r.status, p).toBe(200);
@@ -49,6 +53,10 @@ describe.skipIf(skip)('dashboard over replay --serve of the sample capture', () 
     browser = await launchBrowser();
     page = await browser.context.newPage();
     problems = watchProblems(page);
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.startsWith('/v1/')) asked.push(u.pathname + u.search);
+    });
     await page.goto(`${base}/`);
     await page.waitForFunction(() => (window as any).ctscope?.data?.final === true && document.querySelector('[data-test=head-alloc-count]') !== null, null, { timeout: 30_000 });
   }, 120_000);
@@ -77,6 +85,28 @@ describe.skipIf(skip)('dashboard over replay --serve of the sample capture', () 
     const keys = await page.$$eval('#alloc [data-test=alloc-count]', (els) => els.map((e) => e.closest('tr')!.querySelector('.key')!.textContent + '=' + e.textContent));
     expect(keys).toEqual(series.items.map((i: { key: string; count: number }) => `${i.key}=${i.count.toLocaleString('en')}`));
     await screenshot(page, 'replay-desktop');
+  });
+
+  it('asks for the sections below the first screen when scrolled to, and shows their API figures', async () => {
+    // at the top of the page, after the first refreshes: the headline's answers and the status, none of the sections further down
+    await page.evaluate(() => (window as any).ctscope.refresh());
+    expect(asked.filter((u) => u.startsWith('/v1/series')).length).toBeGreaterThanOrEqual(3);
+    expect(asked.filter((u) => /^\/v1\/(occupancy|lifetimes|advice|flows)\b/.test(u))).toEqual([]);
+    expect(await page.textContent('#occupancy .body')).toBe('');
+    // scrolled down, as a reader would: each asked for once, and the API's figures on the page
+    await page.locator('#flows').scrollIntoViewIfNeeded();
+    const [occ, life, adv, flows] = await Promise.all([api('/v1/occupancy?by=src&limit=8'), api('/v1/lifetimes?by=state'), api('/v1/advice'), api('/v1/flows?closed=true&limit=50')]);
+    await expect.poll(() => page.textContent('#occupancy .body')).toContain(`${occ.live.toLocaleString('en')} live entries tracked`);
+    expect(await page.$$eval('#occupancy .grid tbody td:first-child', (els) => els.map((e) => e.textContent))).toEqual(occ.items.map((i: { key: string }) => i.key));
+    await expect.poll(() => page.$$eval('#lifetimes .life h3', (els) => els.map((e) => e.firstChild!.textContent))).toEqual(
+      life.groups.slice(0, 6).map((g: { proto: string; state: string | null }) => `${g.proto}${g.state ? ` ${g.state}` : ''}`),
+    );
+    expect(adv.advice.length).toBeGreaterThan(0);
+    await expect.poll(() => page.$$eval('#advice li', (els) => els.map((e) => e.getAttribute('data-id')).sort())).toEqual(adv.advice.map((a: { id: string }) => a.id).sort());
+    // the capture ended with an empty table: the flows shown are the recently closed ones
+    await expect.poll(async () => shownNumber(await page.textContent('[data-test=flows-total]'))).toBe(flows.total);
+    for (const slot of ['occupancy', 'lifetimes', 'advice']) expect(asked.filter((u) => u.startsWith(`/v1/${slot}`)).length, slot).toBe(1);
+    await page.evaluate(() => window.scrollTo(0, 0));
   });
 
   it('draws every second of the last minute in each chart', async () => {
