@@ -1,4 +1,4 @@
-// /v1/series and /v1/series/tables through the real app factory: per-second
+// /v1/series, /v1/series/tables and /v1/series/headline (the three in one) through the real app factory: per-second
 // values of known streams, totals exact, ranking as /v1/churn's, the window
 // clamped to what the model holds, live ending at the last complete second,
 // and tables ordered most endangered first with their kernel rates.
@@ -73,6 +73,28 @@ describe('GET /v1/series', () => {
     expect(u.items[0]).toEqual({ key: '10.0.0.1', count: 15, values: [5, 5, 5] });
     const d = (await app.inject('/v1/series?by=dport&stream=drops')).json();
     expect(d.items).toEqual([{ key: '53', count: 3, values: [0, 0, 0, 0, 0, 0, 0, 0, 3, 0] }]);
+  });
+
+  it('/v1/series/headline answers the tables, allocations and drops as their own routes do, in one request', async () => {
+    const r = await app.inject('/v1/series/headline?alloc_by=src&drops_by=dport&drops=table_full&limit=2&tables_limit=5');
+    expect(r.statusCode).toBe(200);
+    const b = r.json();
+    expect(Object.keys(b).sort()).toEqual(['alloc', 'drops', 'tables']);
+    expect(b.alloc).toEqual((await app.inject('/v1/series?by=src&stream=alloc&limit=2')).json());
+    expect(b.drops).toEqual((await app.inject('/v1/series?by=dport&stream=table_full&limit=2')).json());
+    expect(b.tables).toEqual((await app.inject('/v1/series/tables?limit=5')).json());
+    expect(b.alloc.items.map((i: { key: string }) => i.key)).toEqual(['10.0.0.1', '10.0.0.2']);
+    expect(b.drops.items).toEqual([{ key: '53', count: 3, values: [0, 0, 0, 0, 0, 0, 0, 0, 3, 0] }]);
+    // the defaults: both by source, drops of every kind, 5 keys
+    const d = (await app.inject('/v1/series/headline')).json();
+    expect(d.drops).toMatchObject({ by: 'src', stream: 'drops', limit: 5 });
+    expect(d.drops.items[0]).toMatchObject({ key: '10.0.0.4', count: 3 });
+    // validated as the single routes are: a sentence and a 400
+    for (const bad of ['drops=alloc2', 'alloc_by=nope', 'limit=0', 'tables_limit=1001', 'window=0', 'stream=alloc']) {
+      const e = await app.inject(`/v1/series/headline?${bad}`);
+      expect(e.statusCode, bad).toBe(400);
+      expect(typeof e.json().message, bad).toBe('string');
+    }
   });
 
   it('live, ends at the last complete second', async () => {

@@ -151,8 +151,9 @@ let again = false;
 // What each answer feeds: a section is drawn again only when one of its
 // answers changed (the same text as last time is not even parsed). A refresh
 // draws once, when all its answers are in: one pass of style, layout and
-// canvas work per refresh rather than one per answer. The first refresh asks
-// for the headline's answers (tables, allocations, drops) alone and draws
+// canvas work per refresh rather than one per answer. The headline's answers
+// (tables, allocations, drops) come in one request (/v1/series/headline).
+// The first refresh asks for those alone and draws
 // them before it asks for the rest, so the first figures do not wait behind
 // the server's slower answers (advice, occupancy, flows). The sections below
 // the headline's (occupancy, lifetimes, advice, flows) are asked for only
@@ -162,9 +163,7 @@ let again = false;
 // for as it comes into view.
 type Part = 'header' | 'headline' | 'timeline' | 'tables' | 'alloc' | 'drops' | 'occupancy' | 'lifetimes' | 'advice' | 'sources' | 'flows';
 const FEEDS: Record<string, Part[]> = {
-  tables: ['header', 'headline', 'timeline', 'tables'],
-  alloc: ['headline', 'alloc'],
-  drops: ['headline', 'timeline', 'drops'],
+  headline: ['header', 'headline', 'timeline', 'tables', 'alloc', 'drops'],
   occupancy: ['occupancy'],
   flows: ['flows'],
   flow: ['flows'],
@@ -175,8 +174,10 @@ const FEEDS: Record<string, Part[]> = {
 /** What the time cursor moves. */
 const CURSOR_PARTS: Part[] = ['timeline', 'tables', 'alloc', 'drops'];
 const texts = new Map<string, string>();
+/** The headline's answers (tables, allocations, drops) for the reader's choices. */
+const headlinePath = () => `/v1/series/headline?alloc_by=${enc(choice.allocBy)}&drops_by=${enc(choice.dropsBy)}&drops=${enc(choice.dropKind)}&limit=6`;
 /** What index.html preloads (the headline's answers with the default choices), as the first refresh asks for them. */
-const PRELOADED = new Set(['/v1/series/tables?limit=20', '/v1/series?by=src&stream=alloc&limit=6', '/v1/series?by=src&stream=drops&limit=6']);
+const PRELOADED = new Set(['/v1/series/headline?alloc_by=src&drops_by=src&drops=drops&limit=6']);
 const dirty = new Set<Part>();
 
 /** The sections fetched only while in view (their ids are their answers' slots). */
@@ -206,12 +207,12 @@ function flush(): void {
   render(todo);
 }
 
-/** Fetch one answer into data[slot]; its parts are marked to draw only if its text changed. */
-async function load<T>(slot: keyof typeof FEEDS, path: string, pick: (v: T) => unknown = (v) => v): Promise<void> {
+/** Fetch one answer into data[slot] (or where store puts it); its parts are marked to draw only if its text changed. */
+async function load<T>(slot: keyof typeof FEEDS, path: string, store: (v: T) => void = (v) => ((data as unknown as Record<string, unknown>)[slot] = v)): Promise<void> {
   const text = await getText(path, PRELOADED.has(path) && !texts.has(slot));
   if (texts.get(slot) === text) return;
   texts.set(slot, text);
-  (data as unknown as Record<string, unknown>)[slot] = pick(JSON.parse(text) as T);
+  store(JSON.parse(text) as T);
   for (const p of FEEDS[slot]!) dirty.add(p);
 }
 
@@ -227,16 +228,15 @@ async function refresh(all = true): Promise<void> {
   }
   inFlight = (async () => {
     const slow = all && rounds++ % SLOW_EVERY === 0;
+    // the tables, allocations and drops in one request (one request's browser overhead, not three)
     const headline = () => [
-      load<Tables>('tables', '/v1/series/tables?limit=20'),
-      load<KeySeries>('alloc', `/v1/series?by=${enc(choice.allocBy)}&stream=alloc&limit=6`),
-      load<KeySeries>('drops', `/v1/series?by=${enc(choice.dropsBy)}&stream=${enc(choice.dropKind)}&limit=6`),
+      load<{ tables: Tables; alloc: KeySeries; drops: KeySeries }>('headline', headlinePath(), (v) => Object.assign(data, v)),
     ];
     const rest = () => [
       due('occupancy', all) ? load<Occupancy>('occupancy', '/v1/occupancy?by=src&limit=8') : null,
       due('flows', all) ? loadFlows() : null,
       all && (slow || !data.status) ? load<Status>('status', '/v1/status') : null,
-      due('advice', slow || !data.advice) ? load<{ advice: Advice[] }>('advice', '/v1/advice', (r) => r.advice) : null,
+      due('advice', slow || !data.advice) ? load<{ advice: Advice[] }>('advice', '/v1/advice', (r) => (data.advice = r.advice)) : null,
       due('lifetimes', slow || !data.lifetimes) ? load<Lifetimes>('lifetimes', '/v1/lifetimes?by=state') : null,
     ];
     try {

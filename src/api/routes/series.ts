@@ -1,6 +1,8 @@
 // /v1/series and /v1/series/tables: per-second history over the kept 15
 // minutes, what the dashboard draws and what a script wants for "since
-// when". The seconds are the model's (CLOCK_BOOTTIME of the node that
+// when"; /v1/series/headline, the dashboard's three headline answers (the
+// tables, one allocation series, one drop series) in one request, each the
+// same as its own route's answer. The seconds are the model's (CLOCK_BOOTTIME of the node that
 // produced the records); epoch_offset_s turns them into Unix time. Live, the
 // current second is still filling, so the series end at the second before
 // it; a finished replay ends at its last second.
@@ -128,14 +130,7 @@ export async function seriesRoutes(app: FastifyInstance, opts: SeriesRoutesOptio
         response: { 200: seriesSchema, ...errors },
       },
     },
-    async (req) => {
-      const q = req.query as { by: Dimension; stream: SeriesStream; window: number; limit: number; until?: number };
-      const { c, now_s, epoch_offset_s, final } = clockOf();
-      const { from, to } = seriesRange(model, c, q.window, q.until);
-      const kinds: readonly StreamName[] = q.stream === 'drops' ? model.packetDropKinds() : [q.stream];
-      const s = model.series({ by: q.by, kinds, window: to - from + 1, limit: q.limit, until: to });
-      return { by: q.by, stream: q.stream, limit: q.limit, step_s: 1, window: s.total.length, now_s, epoch_offset_s, final, ...s, dimensions: byParam.enum };
-    },
+    async (req) => keySeries(req.query as KeySeriesQuery),
   );
 
   app.get(
@@ -150,23 +145,74 @@ export async function seriesRoutes(app: FastifyInstance, opts: SeriesRoutesOptio
         response: { 200: tableSeriesSchema, ...errors },
       },
     },
+    async (req) => tableSeriesOf(req.query as { window: number; limit: number }),
+  );
+
+  app.get(
+    '/v1/series/headline',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            alloc_by: { ...byParam, default: 'src' },
+            drops_by: { ...byParam, default: 'src' },
+            drops: { type: 'string', enum: [...SERIES_STREAMS], default: 'drops' },
+            window,
+            limit: { type: 'integer', minimum: 1, maximum: 50, default: 5 },
+            tables_limit: { type: 'integer', minimum: 1, maximum: 1000, default: 20 },
+          },
+        },
+        response: {
+          200: { type: 'object', properties: { tables: tableSeriesSchema, alloc: seriesSchema, drops: seriesSchema }, required: ['tables', 'alloc', 'drops'] },
+          ...errors,
+        },
+      },
+    },
     async (req) => {
-      const q = req.query as { window: number; limit: number };
-      const { c, now_s, epoch_offset_s, final } = clockOf();
-      const { from, to } = seriesRange(model, c, q.window);
-      const host = model.snapshot()?.netns;
-      const tables: Array<TableSeries & { name: string | null; host: boolean; time_to_full_s: number | null; forecast_confidence: number }> = [];
-      // the accounts' order and names, as /v1/table lists them
-      for (const account of model.tables.list()) {
-        const netns = account.netns;
-        const t = tableSeries(netns, model.tables.history(netns)!, from, to);
-        if (!t) continue;
-        const f = account.forecast;
-        tables.push({ ...t, name: tableName(model.tables, netns), host: netns === host, time_to_full_s: f?.time_to_full_s ?? null, forecast_confidence: f?.confidence ?? 0 });
-      }
-      return { start_s: from, step_s: 1, window: Math.max(0, to - from + 1), now_s, epoch_offset_s, final, tables: tables.slice(0, q.limit) };
+      const q = req.query as { alloc_by: Dimension; drops_by: Dimension; drops: SeriesStream; window: number; limit: number; tables_limit: number };
+      return {
+        tables: tableSeriesOf({ window: q.window, limit: q.tables_limit }),
+        alloc: keySeries({ by: q.alloc_by, stream: 'alloc', window: q.window, limit: q.limit }),
+        drops: keySeries({ by: q.drops_by, stream: q.drops, window: q.window, limit: q.limit }),
+      };
     },
   );
+
+  /** /v1/series's answer. */
+  function keySeries(q: KeySeriesQuery) {
+    const { c, now_s, epoch_offset_s, final } = clockOf();
+    const { from, to } = seriesRange(model, c, q.window, q.until);
+    const kinds: readonly StreamName[] = q.stream === 'drops' ? model.packetDropKinds() : [q.stream];
+    const s = model.series({ by: q.by, kinds, window: to - from + 1, limit: q.limit, until: to });
+    return { by: q.by, stream: q.stream, limit: q.limit, step_s: 1, window: s.total.length, now_s, epoch_offset_s, final, ...s, dimensions: byParam.enum };
+  }
+
+  /** /v1/series/tables's answer. */
+  function tableSeriesOf(q: { window: number; limit: number }) {
+    const { c, now_s, epoch_offset_s, final } = clockOf();
+    const { from, to } = seriesRange(model, c, q.window);
+    const host = model.snapshot()?.netns;
+    const tables: Array<TableSeries & { name: string | null; host: boolean; time_to_full_s: number | null; forecast_confidence: number }> = [];
+    // the accounts' order and names, as /v1/table lists them
+    for (const account of model.tables.list()) {
+      const netns = account.netns;
+      const t = tableSeries(netns, model.tables.history(netns)!, from, to);
+      if (!t) continue;
+      const f = account.forecast;
+      tables.push({ ...t, name: tableName(model.tables, netns), host: netns === host, time_to_full_s: f?.time_to_full_s ?? null, forecast_confidence: f?.confidence ?? 0 });
+    }
+    return { start_s: from, step_s: 1, window: Math.max(0, to - from + 1), now_s, epoch_offset_s, final, tables: tables.slice(0, q.limit) };
+  }
+}
+
+interface KeySeriesQuery {
+  by: Dimension;
+  stream: SeriesStream;
+  window: number;
+  limit: number;
+  until?: number;
 }
 
 function round3(x: number): number {
