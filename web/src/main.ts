@@ -147,6 +147,8 @@ function renderFlowsNow(): void {
 let rounds = 0;
 let inFlight: Promise<void> | null = null;
 let again = false;
+/** A section came into view during a refresh: ask for what was skipped after it. */
+let againMissed = false;
 
 // What each answer feeds: a section is drawn again only when one of its
 // answers changed (the same text as last time is not even parsed). A refresh
@@ -223,7 +225,8 @@ async function load<T>(slot: keyof typeof FEEDS, path: string, store: (v: T) => 
  */
 async function refresh(all = true): Promise<void> {
   if (inFlight) {
-    again = true;
+    if (all) again = true;
+    else againMissed = true;
     return inFlight;
   }
   inFlight = (async () => {
@@ -265,8 +268,11 @@ async function refresh(all = true): Promise<void> {
     inFlight = null;
   }
   if (again) {
-    again = false;
+    again = againMissed = false;
     await refresh();
+  } else if (againMissed) {
+    againMissed = false;
+    await refresh(false);
   }
 }
 
