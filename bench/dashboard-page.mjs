@@ -9,7 +9,8 @@
 // Per capture: first contentful paint and the first paint with figures
 // (from navigation), then N refreshes of every panel as if every answer had
 // changed (window.ctscope.invalidate + refresh: what a tick of the event
-// stream triggers live), measured by a Chromium trace of the page's main
+// stream triggers live; 1280x900 at the top of the page, so the sections more
+// than a screen below, which the page fetches only in view, are not), measured by a Chromium trace of the page's main
 // thread (the CPU time of its tasks — thread time, which a busy machine does
 // not inflate — and their wall time), Chromium's counters (script, layout +
 // style) and the wall clock (which also holds the server's answers), and the
