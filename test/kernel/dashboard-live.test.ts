@@ -84,12 +84,19 @@ describe.skipIf(skip)('dashboard over the live daemon during a table-full flood'
       const api = { table: lab.server, util: pct1(table.utilization), drops: drops.total, dropKey: drops.items[0].key, dropCount: drops.items[0].count, allocKey: churn.items[0].key, allocCount: churn.items[0].count };
       return { shown, api, table };
     };
+    // Read until the page equals the API and the API the kernel's count: on a
+    // busy machine the last drop records can still be on their way (once, at
+    // load 9, 6 of 3,720 were not in yet 2 s after the flood); a record lost
+    // would show in /v1/status's lost count, printed if it never gets there.
     let r = await read();
-    for (let i = 0; i < 5 && JSON.stringify(r.shown) !== JSON.stringify(r.api); i++) r = await read();
+    for (let i = 0; i < 10 && (JSON.stringify(r.shown) !== JSON.stringify(r.api) || r.api.dropCount !== dropped(flooder)); i++) {
+      await new Promise((res) => setTimeout(res, 1000));
+      r = await read();
+    }
     expect(r.shown).toEqual(r.api);
     // and the kernel's own: whose packets, how many, how full
     expect(r.shown.dropKey).toBe(flooder);
-    expect(r.shown.dropCount).toBe(dropped(flooder));
+    expect(r.shown.dropCount, `lost: ${JSON.stringify((await daemon!.get('/v1/status')).lost)}`).toBe(dropped(flooder));
     expect(r.table.max).toBe(Number(fs.readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8')));
     // the table as the kernel counts it, once it holds still across a /proc poll; then the page again
     const kernelCount = async () => Number((await lab.exec(lab.server, ['cat', '/proc/sys/net/netfilter/nf_conntrack_count'])).stdout.trim());
