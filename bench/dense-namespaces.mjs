@@ -81,12 +81,41 @@ async function waitFor(base, pred, what, timeoutMs = 300_000) {
   }
 }
 
-async function measure(pid, label, extra) {
+/** Milliseconds of each GET of `paths`, in turn, one after the other until `untilMs`. */
+async function latencies(base, paths, untilMs) {
+  const out = Object.fromEntries(paths.map((p) => [p, []]));
+  for (let i = 0; Date.now() < untilMs; i++) {
+    const p = paths[i % paths.length];
+    const t = performance.now();
+    try {
+      await (await fetch(`${base}${p}`, { signal: AbortSignal.timeout(30_000) })).arrayBuffer();
+      out[p].push(performance.now() - t);
+    } catch {
+      out[p].push(30_000);
+    }
+    await sleep(100);
+  }
+  return out;
+}
+
+const quantile = (xs, q) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)] : null);
+
+/** Threads, fds, RSS, idle CPU over the settle window, and the API's latency meanwhile (/healthz, /v1/table). */
+async function measure(pid, base, label, extra) {
   const cpu0 = procCpuSeconds(pid);
   const t0 = Date.now();
-  await sleep(settleMs);
+  const lat = await latencies(base, ['/healthz', '/v1/table'], t0 + settleMs);
   const cpu = (procCpuSeconds(pid) - cpu0) / ((Date.now() - t0) / 1000);
-  return { label, ...threadsAndFds(pid), rssMiB: procRssBytes(pid) / 2 ** 20, cpuPct: cpu * 100, ...extra };
+  return {
+    label,
+    ...threadsAndFds(pid),
+    rssMiB: procRssBytes(pid) / 2 ** 20,
+    cpuPct: cpu * 100,
+    healthzP99: quantile(lat['/healthz'], 0.99),
+    tableP50: quantile(lat['/v1/table'], 0.5),
+    tableP99: quantile(lat['/v1/table'], 0.99),
+    ...extra,
+  };
 }
 
 async function runVariant(name, dir) {
@@ -114,7 +143,7 @@ async function runVariant(name, dir) {
       have = target;
       await waitFor(base, (f) => f.n >= target, `${target} namespaces followed`);
       const followMs = Date.now() - t0;
-      rows.push(await measure(child.pid, `${target} namespaces`, { followS: names.length ? followMs / 1000 : null }));
+      rows.push(await measure(child.pid, base, `${target} namespaces`, { followS: names.length ? followMs / 1000 : null }));
     }
     const t0 = Date.now();
     netns('del', ours());
@@ -122,7 +151,7 @@ async function runVariant(name, dir) {
     const after = await waitFor(base, (f) => f.n === 0, 'the namespaces gone');
     const goneMs = Date.now() - t0;
     await sleep(2000);
-    rows.push(await measure(child.pid, `after all ${have} went`, { followS: goneMs / 1000, vanished: after.vanished }));
+    rows.push(await measure(child.pid, base, `after all ${have} went`, { followS: goneMs / 1000, vanished: after.vanished }));
   } finally {
     netns('del', ours());
     child.kill('SIGTERM');
@@ -141,9 +170,9 @@ try {
   const all = [];
   for (const [name, dir] of variants) all.push(...(await runVariant(name, dir)));
   console.log(`load average at start: ${load}; settle window ${settleMs / 1000} s\n`);
-  console.log('| variant | step | threads | open fds | RSS MiB | CPU % (idle) | to follow / to see gone (s) |');
-  console.log('|---|---|---:|---:|---:|---:|---:|');
-  for (const r of all) console.log(`| ${r.variant} | ${r.label}${r.vanished !== undefined ? ` (status: ${r.vanished} vanished)` : ''} | ${r.threads} | ${r.fds} | ${fmt(r.rssMiB, 1)} | ${fmt(r.cpuPct, 1)} | ${fmt(r.followS, 1)} |`);
+  console.log('| variant | step | threads | open fds | RSS MiB | CPU % (idle) | to follow / to see gone (s) | /healthz p99 ms | /v1/table p50 / p99 ms |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of all) console.log(`| ${r.variant} | ${r.label}${r.vanished !== undefined ? ` (status: ${r.vanished} vanished)` : ''} | ${r.threads} | ${r.fds} | ${fmt(r.rssMiB, 1)} | ${fmt(r.cpuPct, 1)} | ${fmt(r.followS, 1)} | ${fmt(r.healthzP99)} | ${fmt(r.tableP50)} / ${fmt(r.tableP99)} |`);
   console.log('\nper namespace, from 0 to the largest step:\n');
   console.log('| variant | threads | fds | RSS KiB | CPU % |');
   console.log('|---|---:|---:|---:|---:|');

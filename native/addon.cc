@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitIngress(env, exports);
   InitNetlinkFilter(env, exports);
   InitCtStats(env, exports);
+  InitNetnsBatch(env, exports);
   return exports;
 }
 

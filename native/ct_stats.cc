@@ -22,6 +22,7 @@
 #include <map>
 #include <string>
 
+#include "ct_stats.h"
 #include "exports.h"
 #include "in_netns.h"
 #include "netlink_decode.h"
@@ -52,16 +53,9 @@ const char *StatName(int type) {
   }
 }
 
-struct Result {
-  bool have_cookie = false;
-  uint64_t cookie = 0;
-  bool have_stats = false;
-  int cpus = 0;
-  std::map<std::string, double> stats;
-  std::string error;  // why the statistics could not be read
-};
+}  // namespace
 
-void Query(Result *r, bool want_stats) {
+void QueryConntrack(CtQuery *r, bool want_stats) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
   if (fd < 0) {
     r->error = std::string("netlink socket: ") + strerror(errno);
@@ -125,8 +119,6 @@ void Query(Result *r, bool want_stats) {
   if (!r->have_stats && r->error.empty()) r->error = "IPCTNL_MSG_CT_GET_STATS_CPU answered nothing";
 }
 
-}  // namespace
-
 // conntrackStats(nsPath: string | null, wantStats: boolean)
 //   -> { cookie: string | null, cpus: number, stats: Record<string, number> | null, error?: string }
 // nsPath null: the calling process's namespace. Throws Error when the
@@ -136,13 +128,13 @@ static Napi::Value ConntrackStats(const Napi::CallbackInfo &info) {
   if (info.Length() < 2 || !(info[0].IsString() || info[0].IsNull()) || !info[1].IsBoolean())
     throw Napi::TypeError::New(env, "conntrackStats(nsPath: string | null, wantStats: boolean)");
   bool want = info[1].As<Napi::Boolean>();
-  Result r;
+  CtQuery r;
   if (info[0].IsNull()) {
-    Query(&r, want);
+    QueryConntrack(&r, want);
   } else {
     std::string ns = info[0].As<Napi::String>();
     if (ns.empty()) throw Napi::TypeError::New(env, "conntrackStats: nsPath must name a namespace (null: this one)");
-    int err = InNetns(ns, [&] { Query(&r, want); });
+    int err = InNetns(ns, [&] { QueryConntrack(&r, want); });
     if (err != 0) throw Napi::Error::New(env, "cannot enter network namespace " + ns + ": " + strerror(-err));
   }
   Napi::Object o = Napi::Object::New(env);

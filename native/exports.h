@@ -13,4 +13,5 @@ void InitNetlinkSource(Napi::Env env, Napi::Object exports);
 void InitIngress(Napi::Env env, Napi::Object exports);
 void InitNetlinkFilter(Napi::Env env, Napi::Object exports);
 void InitCtStats(Napi::Env env, Napi::Object exports);
+void InitNetnsBatch(Napi::Env env, Napi::Object exports);
 }  // namespace ctscope

@@ -16,6 +16,7 @@ import { readEnvironment } from '../advice/environment.js';
 import type { Model } from '../model/model.js';
 import { boottimeNs } from '../native/addon.js';
 import { ProcPoller } from '../proc/poller.js';
+import type { Staleness } from '../proc/read-plan.js';
 import type { RecordSink, SourceStatus } from '../records/sink.js';
 import { DropSource } from '../sources/bpf-drops.js';
 import { LifecycleSource, type HookMode } from '../sources/lifecycle.js';
@@ -33,6 +34,8 @@ import { withPodNames } from '../workloads/netns-names.js';
 import { enterNetns } from '../workloads/stale-command.js';
 
 type Capability = NonNullable<FeedStatus['capabilities']>[number];
+/** The /proc poller as a source: also its bound per tick and how old its readings may be. */
+type ProcSourceStatus = SourceStatus & { readings: Staleness & { late_ticks: number } };
 
 export interface LiveOptions {
   /** auto (default): the first hook this kernel allows per capability; or force one mode. */
@@ -236,14 +239,17 @@ export class LiveSources implements Feed {
     const out = this.sources().map((s) => s.status());
     const p = this.poller;
     if (p) {
-      out.push({
+      const r = p.staleness();
+      const proc: ProcSourceStatus = {
         name: 'proc',
         state: p.lastError ? 'degraded' : 'running',
         hook: '/proc/sys/net/netfilter',
-        ...(p.lastError ? { detail: p.lastError } : {}),
+        detail: p.lastError ?? readingsDetail(r, p.lateTicks),
         records: 0,
         lost: { total: 0 },
-      });
+        readings: { ...r, late_ticks: p.lateTicks },
+      };
+      out.push(proc);
     }
     for (const s of out) {
       const h = this.delays.get(s.name);
@@ -260,7 +266,7 @@ export class LiveSources implements Feed {
   private namespacePaths(): Map<number, string> {
     const out = new Map<number, string>();
     if (this.netlink) {
-      for (const n of this.netlink.status().namespaces) if (n.path) out.set(n.inode, n.path);
+      for (const n of this.netlink.followed()) if (n.path) out.set(n.inode, n.path);
       return out;
     }
     try {
@@ -273,7 +279,7 @@ export class LiveSources implements Feed {
 
   /** Namespace names as the sources know them (host, /run/netns name, pid:N), by inode. */
   private netnsNames(): Map<number, string> {
-    if (this.netlink) return new Map(this.netlink.status().namespaces.map((n) => [n.inode, n.name]));
+    if (this.netlink) return new Map(this.netlink.followed().map((n) => [n.inode, n.name]));
     try {
       return new Map([...scanNamespaces({ processes: false }).values()].map((n) => [n.inode, n.name]));
     } catch {
@@ -302,4 +308,15 @@ export class LiveSources implements Feed {
     if (d.state !== 'running' && d.state !== 'degraded') out.push(`drops: netfilter drops are only counted by /proc/net/stat/nf_conntrack (${d.detail ?? d.state})`);
     return out;
   }
+}
+
+/** The /proc poller's bound and how old its readings may be, in a sentence. */
+function readingsDetail(r: Staleness, lateTicks: number): string {
+  const age = (s: number | null) => (s === null ? 'not read yet' : `at most ${s} s old`);
+  return (
+    `reads ${r.namespaces} namespace(s), the host and at most ${r.per_tick} others a tick (each every ${r.cycle_ticks} tick(s)): counts ${age(r.count_age_max_s)}, ` +
+    `timeouts and buckets re-read every ${r.timeouts_every_s} s (${age(r.timeouts_age_max_s)})` +
+    (r.unread ? `; ${r.unread} not read yet` : '') +
+    (lateTicks ? `; ${lateTicks} tick(s) skipped while a read was still out` : '')
+  );
 }

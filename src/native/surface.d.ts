@@ -19,6 +19,11 @@ export interface Addon {
    * namespace). Throws when the namespace cannot be entered.
    */
   conntrackStats(nsPath: string | null, wantStats: boolean): { cookie: string | null; cpus: number; stats: Record<string, number> | null; error?: string };
+  /**
+   * native/netns_batch.cc: reads each job's files from inside its namespace
+   * (path null: this process's), on a thread of its own; one result per job, in order.
+   */
+  readNetnsBatch(jobs: NetnsJob[]): Promise<NetnsResult[]>;
   /** native/ring_source.cc */
   RingSource: RingSourceClass;
   /** native/netlink_source.cc (the reader: netlink_reader.cc) */
@@ -28,6 +33,31 @@ export interface Addon {
   /** native/netlink_filter.cc */
   NetlinkFilter: new (object: string, names: NetlinkFilterNames) => NetlinkFilterHandle;
   NetlinkDecoder: new (object: string, filter: NetlinkFilterHandle, names: NetlinkDecoderNames, ringBytes?: number) => NetlinkDecoderHandle;
+}
+
+// ---- native/netns_batch.cc
+
+export interface NetnsJob {
+  /** null: this process's namespace. */
+  path: string | null;
+  files: string[];
+  /** Also the namespace's cookie (SO_NETNS_COOKIE). */
+  cookie: boolean;
+  /** The per-CPU statistics over ctnetlink: always, never, or only when files[n] cannot be read. */
+  ctStats: 'always' | 'never' | number;
+}
+
+export interface NetnsResult {
+  /** Why the namespace could not be entered (it is gone), else null. */
+  error: string | null;
+  /** CLOCK_BOOTTIME ns when its files were read. */
+  ts: number;
+  /** Each file's content, null where unreadable. */
+  texts: (string | null)[];
+  cookie: string | null;
+  stats: Record<string, number> | null;
+  /** Why the statistics asked for over ctnetlink could not be read. */
+  statsError?: string;
 }
 
 // ---- native/ring_source.cc

@@ -1,7 +1,12 @@
-// Reads the kernel's own conntrack figures: for the host namespace from
-// /proc directly, for other namespaces through the addon's readInNetns (a
-// thread that joins the namespace), because /proc/sys/net and /proc/net are
-// per namespace. node_exporter only ever sees the host namespace.
+// Reads the kernel's own conntrack figures of every namespace ctscope follows,
+// because /proc/sys/net and /proc/net are per namespace (node_exporter only
+// ever sees the host's). The poller reads through the addon's readNetnsBatch:
+// one thread per poll enters each namespace in turn and reads its files, off
+// the JavaScript thread, which only parses what comes back. What a poll reads
+// is bounded (read-plan.ts): the host and at most a few hundred namespaces a
+// tick, their count, max and statistics; the timeouts and buckets seldom.
+// readNetnsSnapshot, one namespace read at once on the calling thread, serves
+// scripts and tests.
 //
 // Where /proc/net/stat/nf_conntrack does not exist (a kernel built without
 // CONFIG_NF_CONNTRACK_PROCFS), the same per-CPU statistics come over ctnetlink
@@ -16,8 +21,14 @@ import { boottimeNs } from '../native/addon.js';
 import { parseConntrackStat, parseSysctlInt, timeoutKey } from './parse.js';
 import type { ProcSnapshot } from './types.js';
 import { UserError } from '../errors.js';
+import type { NetnsJob, NetnsResult } from '../native/surface.js';
+import { ReadPlan, type PlannedRead, type ReadPlanOptions, type Staleness } from './read-plan.js';
 
 const SYSCTL_DIR = '/proc/sys/net/netfilter';
+/** What every poll reads of a namespace, in this order: count, max, the per-CPU statistics. */
+const FAST_FILES = [`${SYSCTL_DIR}/nf_conntrack_count`, `${SYSCTL_DIR}/nf_conntrack_max`, '/proc/thread-self/net/stat/nf_conntrack'];
+/** FAST_FILES' statistics: where it cannot be read, the statistics come over ctnetlink. */
+const STAT_FILE = 2;
 
 /** Where per-CPU statistics are read from: /proc where it exists (auto), or always over ctnetlink. */
 export type StatsMode = 'auto' | 'ctnetlink';
@@ -75,28 +86,6 @@ export function snapshotFromTexts(
   };
 }
 
-function readOrNull(p: string): string | null {
-  try {
-    return fs.readFileSync(p, 'utf8');
-  } catch {
-    return null;
-  }
-}
-
-/** One read of the host namespace (this process's namespace). */
-export function readHostSnapshot(mode: StatsMode = 'auto'): ProcSnapshot {
-  const netns = fs.statSync('/proc/self/ns/net').ino;
-  const tfiles = timeoutSysctls();
-  const s = snapshotFromTexts(netns, boottimeNs(), {
-    count: readOrNull(`${SYSCTL_DIR}/nf_conntrack_count`),
-    max: readOrNull(`${SYSCTL_DIR}/nf_conntrack_max`),
-    buckets: readOrNull(`${SYSCTL_DIR}/nf_conntrack_buckets`),
-    stat: readOrNull('/proc/net/stat/nf_conntrack'),
-    timeouts: tfiles.map((f) => [f, readOrNull(`${SYSCTL_DIR}/${f}`)]),
-  });
-  return withStats(s, null, mode);
-}
-
 /** One read of the namespace at nsPath (e.g. /run/netns/x, /proc/PID/ns/net). */
 export function readNetnsSnapshot(nsPath: string, mode: StatsMode = 'auto'): ProcSnapshot {
   const netns = fs.statSync(nsPath).ino;
@@ -131,24 +120,50 @@ export interface ProcPollerOptions {
   onError?: (e: Error) => void;
   /** Per-CPU statistics from /proc where it exists (default), or always over ctnetlink. */
   stats?: StatsMode;
+  /** How many namespaces a tick reads and how often the timeouts (read-plan.ts). */
+  plan?: ReadPlanOptions;
 }
 
-/** Polls the host namespace (and any others it is given) on an interval. */
+/** What a poll reads of one namespace: the files, and the statistics over ctnetlink when /proc has none. */
+export function readJob(r: PlannedRead, timeoutFiles: string[], mode: StatsMode): NetnsJob {
+  const files = r.full ? [...FAST_FILES, `${SYSCTL_DIR}/nf_conntrack_buckets`, ...timeoutFiles.map((f) => `${SYSCTL_DIR}/${f}`)] : FAST_FILES;
+  return { path: r.path, files, cookie: r.cookie, ctStats: mode === 'ctnetlink' ? 'always' : STAT_FILE };
+}
+
+/**
+ * Polls the host namespace and the others it is given, on an interval. The
+ * reading is done by the addon on a thread of its own (readNetnsBatch), so
+ * the JavaScript thread only parses; a tick whose reads are still out when
+ * the next is due is skipped (counted in lateTicks), never queued.
+ */
 export class ProcPoller {
   private timer: NodeJS.Timeout | null = null;
   private latest = new Map<number, ProcSnapshot>();
-  private hostInode = 0;
+  private readonly cookies = new Map<number, string | null>();
+  private readonly plan: ReadPlan;
+  private readonly hostInode = fs.statSync('/proc/self/ns/net').ino;
+  private readonly timeoutFiles = timeoutSysctls();
+  private inFlight: Promise<void> | null = null;
+  private stopped = false;
   lastError: string | null = null;
+  /** Ticks skipped because the previous one's reads were still out. */
+  lateTicks = 0;
+  /** Namespaces read, and reads taken, since start. */
+  reads = 0;
 
-  constructor(private readonly opts: ProcPollerOptions) {}
+  constructor(private readonly opts: ProcPollerOptions) {
+    this.plan = new ReadPlan(opts.plan);
+  }
 
   start(): void {
-    this.poll();
-    this.timer = setInterval(() => this.poll(), this.opts.intervalMs);
+    this.stopped = false;
+    this.tick();
+    this.timer = setInterval(() => this.tick(), this.opts.intervalMs);
     this.timer.unref();
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
@@ -167,65 +182,82 @@ export class ProcPoller {
     return [...this.latest.values()];
   }
 
-  poll(): void {
+  /** How old the readings may be (/v1/status). */
+  staleness(): Staleness {
+    return this.plan.staleness(Date.now());
+  }
+
+  private tick(): void {
+    if (this.inFlight) {
+      this.lateTicks++;
+      return;
+    }
+    this.inFlight = this.poll().finally(() => (this.inFlight = null));
+  }
+
+  /** One poll: the host and this tick's share of the others, read off this thread. */
+  async poll(): Promise<void> {
     const mode = this.opts.stats ?? 'auto';
-    const names = this.opts.names?.();
+    const others = this.opts.namespaces?.() ?? new Map<number, string>();
+    for (const ino of this.plan.sync(this.hostInode, others)) this.gone(ino);
+    const planned = this.plan.next(Date.now());
+    let results: NetnsResult[];
     try {
-      const h = this.identify(readHostSnapshot(mode), null);
-      this.hostInode = h.netns;
-      const name = names?.get(h.netns) ?? 'host';
-      const s = { ...h, name };
-      this.latest.set(h.netns, s);
-      this.opts.onSnapshot(s);
-      this.lastError = null;
+      results = await loadAddon().readNetnsBatch(planned.map((r) => readJob(r, this.timeoutFiles, mode)));
     } catch (e) {
       this.lastError = (e as Error).message;
       this.opts.onError?.(e as Error);
+      return;
     }
-    const others = this.opts.namespaces?.() ?? new Map<number, string>();
-    for (const [ino, p] of others) {
-      if (ino === this.hostInode) continue;
+    if (this.stopped) return;
+    const names = this.opts.names?.();
+    const now = Date.now();
+    planned.forEach((r, i) => {
+      const host = r.path === null;
       try {
-        const s0 = this.identify(readNetnsSnapshot(p, mode), p);
-        const name = names?.get(ino);
-        const s = name ? { ...s0, name } : s0;
-        this.latest.set(ino, s);
-        this.opts.onSnapshot(s);
-      } catch {
-        this.gone(ino); // vanished namespace
+        const s = this.snapshot(r, results[i]!, mode);
+        this.plan.done(r, now);
+        const name = names?.get(r.netns) ?? (host ? 'host' : undefined);
+        const named = name ? { ...s, name } : s;
+        this.latest.set(r.netns, named);
+        this.reads++;
+        this.opts.onSnapshot(named);
+        if (host) this.lastError = null;
+      } catch (e) {
+        if (host) {
+          this.lastError = (e as Error).message;
+          this.opts.onError?.(e as Error);
+        } else {
+          this.plan.forget(r.netns);
+          this.gone(r.netns); // vanished namespace
+        }
       }
-    }
-    for (const ino of [...this.latest.keys()]) {
-      if (ino !== this.hostInode && !others.has(ino)) this.gone(ino);
-    }
+    });
+  }
+
+  /** A read's texts as a snapshot; the timeouts and buckets of the last full read where this one was not. */
+  private snapshot(r: PlannedRead, res: NetnsResult, mode: StatsMode): ProcSnapshot {
+    if (res.error !== null) throw new Error(`cannot enter network namespace ${r.path ?? 'of this process'}: ${res.error}`);
+    const t = res.texts;
+    const prev = this.latest.get(r.netns);
+    let s = snapshotFromTexts(r.netns, res.ts, {
+      count: t[0] ?? null,
+      max: t[1] ?? null,
+      stat: t[2] ?? null,
+      buckets: r.full ? (t[3] ?? null) : null,
+      timeouts: r.full ? this.timeoutFiles.map((f, k) => [f, t[4 + k] ?? null]) : [],
+    });
+    if (!r.full && prev) s = { ...s, buckets: prev.buckets, timeouts: prev.timeouts };
+    if (mode === 'auto' && Object.keys(s.stats).length > 0) s = { ...s, stats_source: 'proc' };
+    else if (res.stats) s = { ...s, stats: res.stats, stats_source: 'ctnetlink' };
+    else if (mode !== 'auto') s = { ...s, stats: {} };
+    if (r.cookie || res.cookie !== null) this.cookies.set(r.netns, res.cookie);
+    const cookie = this.cookies.get(r.netns);
+    return cookie ? { ...s, cookie } : s;
   }
 
   private gone(ino: number): void {
     if (this.latest.delete(ino)) this.opts.onVanish?.(ino, boottimeNs());
     this.cookies.delete(ino);
   }
-
-  /**
-   * The namespace's cookie: read when its inode is first seen or the path
-   * that opens it changed (a process exited, or a new namespace took a dead
-   * one's inode), kept otherwise; a snapshot read over ctnetlink has it already.
-   */
-  private identify(s: ProcSnapshot, nsPath: string | null): ProcSnapshot {
-    const known = this.cookies.get(s.netns);
-    if (s.cookie) {
-      this.cookies.set(s.netns, { path: nsPath, cookie: s.cookie });
-      return s;
-    }
-    if (known && known.path === nsPath) return known.cookie ? { ...s, cookie: known.cookie } : s;
-    let cookie: string | null = null;
-    try {
-      cookie = ctnetlinkInfo(nsPath, false).cookie;
-    } catch {
-      /* entered a moment ago; gone now: the next poll says so */
-    }
-    this.cookies.set(s.netns, { path: nsPath, cookie });
-    return cookie ? { ...s, cookie } : s;
-  }
-
-  private readonly cookies = new Map<number, { path: string | null; cookie: string | null }>();
 }

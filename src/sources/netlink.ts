@@ -236,6 +236,11 @@ export class NetlinkSource implements Source {
     this.watcher?.scan();
   }
 
+  /** The namespaces followed (or tried), without their readers' figures: cheap enough for every poll. */
+  followed(): NetnsEntry[] {
+    return [...this.followers.values()].map((f) => f.ns);
+  }
+
   status(): NetlinkSourceStatus {
     const t: Totals = { ...this.retired };
     const namespaces: NetnsFollowStatus[] = [];

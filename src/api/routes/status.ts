@@ -38,6 +38,20 @@ const sourceSchema = {
     },
     // the ctnetlink source: namespaces that went since start (the detail's list is capped)
     vanishedTotal: { type: 'integer' },
+    // the /proc poller: its bound per tick and how old its readings may be
+    readings: {
+      type: 'object',
+      properties: {
+        namespaces: { type: 'integer' },
+        per_tick: { type: 'integer' },
+        cycle_ticks: { type: 'integer' },
+        count_age_max_s: { type: ['number', 'null'] },
+        timeouts_age_max_s: { type: ['number', 'null'] },
+        timeouts_every_s: { type: 'number' },
+        unread: { type: 'integer' },
+        late_ticks: { type: 'integer' },
+      },
+    },
   },
   required: ['name', 'state', 'hook', 'records', 'lost'],
 } as const;
