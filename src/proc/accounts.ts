@@ -146,6 +146,8 @@ export class TableAccounts {
   private readonly namers: NetnsNamer[] = [];
   private readonly generations = new Map<number, number>();
   private latestTs = 0;
+  /** When (snapshot time, ns) gone accounts were last expired. */
+  private expiredAt = 0;
   /** First reading of any table (seconds): namespaces first read later were born while we watched. */
   private firstTs: number | null = null;
   hostNetns: number | undefined;
@@ -183,12 +185,20 @@ export class TableAccounts {
     }
     a.latest = s;
     a.history.push(s);
+    // Gone accounts go after GONE_KEEP_S whether or not anyone lists the tables.
+    if (s.ts - this.expiredAt >= 1e9) {
+      this.expiredAt = s.ts;
+      this.expire(this.now());
+    }
   }
 
   /** The namespace is gone (its reader could not enter it, or no path names it). */
   vanish(netns: number, atNs: number): void {
     const a = this.accounts.get(netns);
-    if (a && a.goneAt === null) a.goneAt = atNs / 1e9;
+    if (a && a.goneAt === null) {
+      a.goneAt = atNs / 1e9;
+      a.history.compact(); // it reads nothing more: kept for the record at its size
+    }
   }
 
   private now(): number {

@@ -28,14 +28,18 @@ export interface Discontinuity {
 const FLUSH_SHARE = 0.1;
 /** ...when the previous reading held at least this many entries. */
 const FLUSH_MIN = 50;
+/** Slots a new history starts with (a minute at one reading a second). */
+const FIRST_SIZE = 64;
 
 export class TableHistory {
-  private readonly t: Float64Array;
-  private readonly count: Float64Array;
-  private readonly max: Float64Array;
-  private readonly drop: Float64Array;
-  private readonly early: Float64Array;
-  private readonly insFail: Float64Array;
+  private t: Float64Array;
+  private count: Float64Array;
+  private max: Float64Array;
+  private drop: Float64Array;
+  private early: Float64Array;
+  private insFail: Float64Array;
+  /** Slots allocated: grows by doubling up to capacity, so a short-lived namespace never holds 15 minutes' worth. */
+  private size: number;
   private head = 0;
   n = 0;
   /** Evidence for the forecast starts here (seconds). */
@@ -45,12 +49,35 @@ export class TableHistory {
   peak: { count: number; max: number; t: number } | null = null;
 
   constructor(readonly capacity = 900) {
-    this.t = new Float64Array(capacity);
-    this.count = new Float64Array(capacity);
-    this.max = new Float64Array(capacity);
-    this.drop = new Float64Array(capacity);
-    this.early = new Float64Array(capacity);
-    this.insFail = new Float64Array(capacity);
+    this.size = Math.min(capacity, FIRST_SIZE);
+    this.t = new Float64Array(this.size);
+    this.count = new Float64Array(this.size);
+    this.max = new Float64Array(this.size);
+    this.drop = new Float64Array(this.size);
+    this.early = new Float64Array(this.size);
+    this.insFail = new Float64Array(this.size);
+  }
+
+  /** Slots allocated now (at most capacity). */
+  get allocated(): number {
+    return this.size;
+  }
+
+  /** Re-allocate to `size` slots (>= n), the readings kept in order from slot 0. */
+  private resize(size: number): void {
+    const cols = [this.t, this.count, this.max, this.drop, this.early, this.insFail].map((a) => {
+      const b = new Float64Array(size);
+      for (let k = 0; k < this.n; k++) b[k] = a[(this.head - this.n + k + this.size * 2) % this.size]!;
+      return b;
+    });
+    [this.t, this.count, this.max, this.drop, this.early, this.insFail] = cols as [Float64Array, Float64Array, Float64Array, Float64Array, Float64Array, Float64Array];
+    this.size = size;
+    this.head = this.n % size;
+  }
+
+  /** Give back the slots no reading uses (a gone namespace's history grows no more). */
+  compact(): void {
+    if (this.size > Math.max(this.n, 1)) this.resize(Math.max(this.n, 1));
   }
 
   last(): Reading | null {
@@ -59,7 +86,7 @@ export class TableHistory {
 
   /** The k-th reading kept, oldest first. */
   at(k: number): Reading {
-    const i = (this.head - this.n + k + this.capacity * 2) % this.capacity;
+    const i = (this.head - this.n + k + this.size * 2) % this.size;
     return { t: this.t[i]!, count: this.count[i]!, max: this.max[i]!, drop: this.drop[i]!, early_drop: this.early[i]!, insert_failed: this.insFail[i]! };
   }
 
@@ -73,6 +100,7 @@ export class TableHistory {
       else if (prev.count >= FLUSH_MIN && s.count <= prev.count * FLUSH_SHARE) this.restart(t, `the count fell from ${prev.count} to ${s.count} (a flush?)`);
     }
     if (this.since === null) this.since = t;
+    if (this.n === this.size && this.size < this.capacity) this.resize(Math.min(this.capacity, this.size * 2));
     const i = this.head;
     this.t[i] = t;
     this.count[i] = s.count;
@@ -80,8 +108,8 @@ export class TableHistory {
     this.drop[i] = stat('drop');
     this.early[i] = stat('early_drop');
     this.insFail[i] = stat('insert_failed');
-    this.head = (this.head + 1) % this.capacity;
-    if (this.n < this.capacity) this.n++;
+    this.head = (this.head + 1) % this.size;
+    if (this.n < this.size) this.n++;
     const util = s.max > 0 ? s.count / s.max : 0;
     if (!this.peak || util > (this.peak.max > 0 ? this.peak.count / this.peak.max : 0)) this.peak = { count: s.count, max: s.max, t };
   }
