@@ -13,7 +13,7 @@
 //
 // Holds the machine-wide kernel-test lock (bench/lib/kernel.mjs).
 // Run (root, after `make -s all`):
-//   node bench/dense-namespaces.mjs [--steps 0,250,500,1000] [--settle-s 5] [--compare DIR]
+//   node bench/dense-namespaces.mjs [--steps 0,250,500,1000] [--settle-s 5] [--compare DIR] [--daemon-args '--netlink-datagrams']
 //   npm run bench -- dense
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -31,6 +31,8 @@ const { values } = parseArgs({
     'settle-s': { type: 'string', default: '5' },
     compare: { type: 'string' },
     prefix: { type: 'string', default: 'ctdn' },
+    // more flags for `ctscope run`, e.g. --netlink-datagrams (no in-kernel decoder per namespace)
+    'daemon-args': { type: 'string', default: '' },
   },
 });
 const steps = values.steps.split(',').map(Number);
@@ -121,7 +123,7 @@ async function measure(pid, base, label, extra) {
 async function runVariant(name, dir) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [path.join(dir, 'bin/ctscope.js'), 'run', '--hooks', 'netlink', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(dir, 'bin/ctscope.js'), 'run', '--hooks', 'netlink', '--listen', `127.0.0.1:${port}`, ...values['daemon-args'].split(' ').filter(Boolean)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr.on('data', (b) => (err += b));
   const rows = [];
@@ -169,7 +171,7 @@ try {
   const variants = [['this checkout', root], ...(values.compare ? [[`compare: ${values.compare}`, path.resolve(values.compare)]] : [])];
   const all = [];
   for (const [name, dir] of variants) all.push(...(await runVariant(name, dir)));
-  console.log(`load average at start: ${load}; settle window ${settleMs / 1000} s\n`);
+  console.log(`load average at start: ${load}; settle window ${settleMs / 1000} s; ctscope run --hooks netlink ${values['daemon-args']}\n`);
   console.log('| variant | step | threads | open fds | RSS MiB | CPU % (idle) | to follow / to see gone (s) | /healthz p99 ms | /v1/table p50 / p99 ms |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of all) console.log(`| ${r.variant} | ${r.label}${r.vanished !== undefined ? ` (status: ${r.vanished} vanished)` : ''} | ${r.threads} | ${r.fds} | ${fmt(r.rssMiB, 1)} | ${fmt(r.cpuPct, 1)} | ${fmt(r.followS, 1)} | ${fmt(r.healthzP99)} | ${fmt(r.tableP50)} / ${fmt(r.tableP99)} |`);

@@ -110,8 +110,16 @@ export class Ctscope {
     // later namers (the Kubernetes resolver) override it.
     const names = feed.api().netnsNames;
     if (model && names) {
+      // Asked once per table: the map is built once per turn of the event
+      // loop, not once per table (1,000 tables were 1,000 maps of 1,000 names
+      // for each /v1/table).
+      let turnNames: ReadonlyMap<number, string> | null = null;
       model.tables.addNamer((n) => {
-        const name = names().get(n);
+        if (!turnNames) {
+          turnNames = names();
+          setImmediate(() => (turnNames = null));
+        }
+        const name = turnNames.get(n);
         return name ? { name } : undefined;
       });
     }
