@@ -13,7 +13,7 @@
 //
 // Holds the machine-wide kernel-test lock (bench/lib/kernel.mjs).
 // Run (root, after `make -s all`):
-//   node bench/dense-namespaces.mjs [--steps 0,250,500,1000] [--settle-s 5] [--compare DIR] [--daemon-args '--netlink-datagrams']
+//   node bench/dense-namespaces.mjs [--steps 0,250,500,1000] [--settle-s 5] [--compare DIR] [--daemon-args=--netlink-datagrams]
 //   npm run bench -- dense
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
