@@ -117,6 +117,11 @@ export interface NetlinkSourceOptions extends NetnsScanOptions {
    * kernel refuses it, the reader falls back on the filter, said in its status.
    */
   decoder?(): { fds: NetlinkDecoderFds; close(): void };
+  /**
+   * Namespaces read through a decoder at most (default MAX_DECODERS); those
+   * followed after read datagrams through the filter.
+   */
+  maxDecoders?: number;
   /** Injected for tests; default the addon's reader. */
   createReader?(opts: NetlinkReaderOptions): NetlinkReader;
   /** CLOCK_BOOTTIME now, for the records this module writes itself. */
@@ -168,6 +173,14 @@ interface Totals {
 }
 
 const MAX_VANISHED = 32;
+
+// A decoder is a BPF program loaded for its namespace and a 1 MiB ring mapped
+// into the daemon: at 1,000 namespaces, loading them kept the JavaScript
+// thread busy for minutes and mapped 1.6 GB. Its gain is per event, so it
+// goes where the events are in the common case — ctscope's own namespace,
+// followed first, and the first few others; the rest read datagrams through
+// the filter, with the same exact counts and sampling.
+const MAX_DECODERS = 32;
 
 export class NetlinkSource implements Source {
   readonly name = 'netlink';
@@ -286,6 +299,11 @@ export class NetlinkSource implements Source {
     }
     if (this.sinkErrors) parts.push(`${this.sinkErrors} batch(es) rejected by the consumer: ${this.lastSinkError}`);
     if (this.decoderError) parts.push(`events read as datagrams (the kernel refused the decoder: ${this.decoderError})`);
+    else if (this.opts.decoder) {
+      let plain = 0;
+      for (const f of this.followers.values()) if (f.reader && !f.decoder) plain++;
+      if (plain) parts.push(`${plain} namespace(s) read as datagrams (decoders are kept for ${this.maxDecoders()}: each is a program and a 1 MiB ring)`);
+    }
     parts.push('blind to table-full tuples and eviction victims (netlink does not report them)');
     return {
       name: this.name,
@@ -362,6 +380,9 @@ export class NetlinkSource implements Source {
   /** A decoder for the next reader; null (the filter instead) where the kernel refuses it. */
   private newDecoder(): { fds: NetlinkDecoderFds; close(): void } | null {
     if (!this.opts.decoder || this.decoderError) return null;
+    let inUse = 0;
+    for (const f of this.followers.values()) if (f.decoder) inUse++;
+    if (inUse >= this.maxDecoders()) return null;
     try {
       return this.opts.decoder();
     } catch (e) {
@@ -369,6 +390,10 @@ export class NetlinkSource implements Source {
       this.decoderError = (e as Error).message.split('\n')[0]!;
       return null;
     }
+  }
+
+  private maxDecoders(): number {
+    return this.opts.maxDecoders ?? MAX_DECODERS;
   }
 
   private unfollow(ns: NetnsEntry): void {

@@ -298,6 +298,25 @@ describe('NetlinkSource', () => {
     await refused.stop();
   });
 
+  it('keeps decoders for the first maxDecoders namespaces; the others read datagrams through the filter, said in the status', async () => {
+    for (let i = 0; i < 5; i++) addPid(500 + i, 4026534000 + i);
+    let made = 0;
+    const decoder = () => {
+      const n = made++;
+      return { fds: { prog: 100 + n, ring: 200 + n, ctx: 300 + n }, close: () => undefined };
+    };
+    const src = make({ filter: { fd: 7 }, decoder, maxDecoders: 2 });
+    await src.start(sink);
+    expect(readers).toHaveLength(6); // the host and five
+    expect(made).toBe(2);
+    expect(readers.filter((r) => r.opts.decoder).length).toBe(2);
+    expect(readers.filter((r) => !r.opts.decoder).every((r) => r.opts.filterFd === 7)).toBe(true);
+    // the host is followed first: it has one
+    expect(readers.find((r) => inodeOf(r.opts.netnsPath) === hostInode)?.opts.decoder).toBeDefined();
+    expect(src.status().detail).toContain('4 namespace(s) read as datagrams (decoders are kept for 2');
+    await src.stop();
+  });
+
   it('passes its reader options through', async () => {
     const src = make({ rcvbufBytes: 1 << 20, batchRecords: 64, pollMs: 5, maxQueuedBatches: 8 });
     await src.start(sink);
