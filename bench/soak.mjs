@@ -25,7 +25,8 @@
 // The daemon follows every namespace of the machine, others' labs included.
 //
 // Run (root, after `make -s all`):
-//   node bench/soak.mjs [--minutes 2] [--rate 200] [--drop-rate 50] [--api-rate 4] [--kills 3]
+//   node bench/soak.mjs [--minutes 2] [--rate 200] [--drop-rate 50] [--api-rate 4] [--kills 3] [--json FILE]
+//   (--json: the report's figures also as one JSON object, for test/kernel/soak.test.ts, CI's short soak)
 //   npm run bench -- soak        (the short default; BENCHMARKS.md has a 25-minute run)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -47,6 +48,7 @@ const { values } = parseArgs({
     'ns-keep': { type: 'string', default: '20' },
     kills: { type: 'string', default: '3' },
     'sample-s': { type: 'string', default: '30' },
+    json: { type: 'string' },
   },
 });
 const MINUTES = Number(values.minutes);
@@ -313,6 +315,7 @@ try {
   }
   const mins = end.min - startS.min;
   const newFlows = end.nftNew - startS.nftNew;
+  if (values.json) fs.writeFileSync(values.json, JSON.stringify({ minutes: MINUTES, load, firstStartMs, stopMs, kills, start: startS, end, samples: samples.filter((x) => x.life === end.life), api, nsMade, newFlows }, null, 1));
   console.log(`\ndrift over ${fmt(mins, 1)} min: RSS ${fmt(end.rssMiB - startS.rssMiB, 1)} MiB, fds ${end.fds - startS.fds}, threads ${end.threads - startS.threads}; lost records ${end.lost - startS.lost}; ` +
     `kernel: ${fmt(newFlows)} new flows (nft), ${fmt(end.nftDropped - startS.nftDropped)} dropped; API: ${api.requests} requests, ${api.errors} errors${api.lastError ? ` (last: ${api.lastError})` : ''}; ${nsMade} namespaces made, the daemon counted ${end.vanished} vanished in its last life`);
 } finally {
