@@ -6,7 +6,8 @@
 //
 // The daemon is the real one (`ctscope run --hooks netlink`, ctnetlink being
 // what follows namespaces); a namespace counts as followed once /v1/status
-// lists it running. CPU is the daemon's utime+stime over the settle window
+// lists it running. CPU is the daemon's utime+stime over the settle window,
+// while the API is asked for its latencies (so not idle CPU)
 // with the namespaces idle (reading each namespace's /proc and netlink costs
 // something even when nothing happens). With --compare DIR, another built
 // checkout runs the same steps right after, for a side-by-side table.
@@ -172,7 +173,7 @@ try {
   const all = [];
   for (const [name, dir] of variants) all.push(...(await runVariant(name, dir)));
   console.log(`load average at start: ${load}; settle window ${settleMs / 1000} s; ctscope run --hooks netlink ${values['daemon-args']}\n`);
-  console.log('| variant | step | threads | open fds | RSS MiB | CPU % (idle) | to follow / to see gone (s) | /healthz p99 ms | /v1/table p50 / p99 ms |');
+  console.log('| variant | step | threads | open fds | RSS MiB | CPU % (API asked meanwhile) | to follow / to see gone (s) | /healthz p99 ms | /v1/table p50 / p99 ms |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of all) console.log(`| ${r.variant} | ${r.label}${r.vanished !== undefined ? ` (status: ${r.vanished} vanished)` : ''} | ${r.threads} | ${r.fds} | ${fmt(r.rssMiB, 1)} | ${fmt(r.cpuPct, 1)} | ${fmt(r.followS, 1)} | ${fmt(r.healthzP99)} | ${fmt(r.tableP50)} / ${fmt(r.tableP99)} |`);
   console.log('\nper namespace, from 0 to the largest step:\n');
