@@ -7,9 +7,9 @@
 // The daemon is the real one (`ctscope run --hooks netlink`, ctnetlink being
 // what follows namespaces); a namespace counts as followed once /v1/status
 // lists it running. CPU is the daemon's utime+stime over the settle window,
-// while the API is asked for its latencies (so not idle CPU)
-// with the namespaces idle (reading each namespace's /proc and netlink costs
-// something even when nothing happens). With --compare DIR, another built
+// the namespaces idle but the API asked back to back for its latencies
+// (/healthz, /v1/table): it is mostly the answers, not what following the
+// namespaces costs. With --compare DIR, another built
 // checkout runs the same steps right after, for a side-by-side table.
 //
 // Holds the machine-wide kernel-test lock (bench/lib/kernel.mjs).
