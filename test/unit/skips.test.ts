@@ -22,6 +22,8 @@ export function skipProblems(text: string): string[] {
     const arg = m[1]!.trim();
     if (arg !== 'cannotRun(' && !fromCannotRun.has(arg)) out.push(`skipIf(${arg}): not a cannotRun() result`);
   }
+  // a warning printed and the test passed anyway is a skip nobody counts
+  if (/\bconsole\.warn\(/.test(text)) out.push('console.warn (a check left out must be a skipIf(cannotRun(requirement)) test of its own)');
   return out;
 }
 
@@ -35,6 +37,7 @@ describe('skips', () => {
     ['const skip = cannotRun(kernelTier());\ndescribe.skipIf(skip)("x", () => {})', 0],
     ['it.skipIf(cannotRun(command("promtool", "prometheus")))("x", () => {})', 0],
     ['describe.skipIf(skip).each(kernels)("x %s", () => {})', 1],
+    ['if (p.error) console.warn("promtool missing");\nelse expect(p.status).toBe(0);', 1],
   ])('the check itself: %s -> %i problem(s)', (text, n) => {
     expect(skipProblems(text)).toHaveLength(n);
   });
