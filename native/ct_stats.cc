@@ -55,7 +55,38 @@ const char *StatName(int type) {
 
 }  // namespace
 
-void QueryConntrack(CtQuery *r, bool want_stats) {
+// The count and max of the socket's namespace: one request, one answer (no
+// sysctl file: at a thousand namespaces, every path under /proc/sys/net
+// costs a walk of as many same-named directory entries).
+static void QueryCount(int fd, CtQuery *r) {
+  constexpr uint32_t kSeq = 2;
+  if (netlink::SendRequest(fd, IPCTNL_MSG_CT_GET_STATS, kSeq, NLM_F_REQUEST) != 0) return;
+  alignas(struct nlmsghdr) uint8_t buf[4096];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    bool done = false;
+    netlink::ForEachMessage(buf, (size_t)n, [&](const struct nlmsghdr *h) {
+      int error = 0;
+      switch (netlink::ClassifyDump(h, kSeq, &error)) {
+        case netlink::DumpMessage::kStale:
+        case netlink::DumpMessage::kOther:
+          return true;
+        case netlink::DumpMessage::kEntry:
+          r->have_count = netlink::DecodeStatsGlobal(h, &r->count, &r->max);
+          break;
+        default:
+          break;
+      }
+      done = true;
+      return false;
+    });
+    if (done) return;
+  }
+}
+
+void QueryConntrack(CtQuery *r, bool want_stats, bool want_count) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
   if (fd < 0) {
     r->error = std::string("netlink socket: ") + strerror(errno);
@@ -67,12 +98,17 @@ void QueryConntrack(CtQuery *r, bool want_stats) {
     r->have_cookie = true;
     r->cookie = cookie;
   }
-  if (!want_stats) {
+  if (!want_stats && !want_count) {
     close(fd);
     return;
   }
   struct timeval tv = {2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (want_count) QueryCount(fd, r);
+  if (!want_stats) {
+    close(fd);
+    return;
+  }
   constexpr uint32_t kSeq = 1;
   int err = netlink::SendDumpRequest(fd, IPCTNL_MSG_CT_GET_STATS_CPU, kSeq);
   if (err) {

@@ -17,10 +17,14 @@ struct CtQuery {
   int cpus = 0;
   std::map<std::string, double> stats;
   std::string error;  // why the statistics could not be read
+  bool have_count = false;
+  int64_t count = -1;
+  int64_t max = -1;  // -1: a kernel that does not say it (before 4.19)
 };
 
 // One short-lived NETLINK_NETFILTER socket in the calling thread's namespace:
-// the cookie always, the per-CPU statistics (summed) when want_stats.
-void QueryConntrack(CtQuery *r, bool want_stats);
+// the cookie always, the per-CPU statistics (summed) when want_stats, the
+// table's count and max (IPCTNL_MSG_CT_GET_STATS) when want_count.
+void QueryConntrack(CtQuery *r, bool want_stats, bool want_count = false);
 
 }  // namespace ctscope

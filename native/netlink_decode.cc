@@ -241,5 +241,22 @@ bool DecodeStatsCpu(const struct nlmsghdr *nlh, const std::function<void(uint16_
   return true;
 }
 
+bool DecodeStatsGlobal(const struct nlmsghdr *nlh, int64_t *count, int64_t *max) {
+  if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_CTNETLINK ||
+      NFNL_MSG_TYPE(nlh->nlmsg_type) != IPCTNL_MSG_CT_GET_STATS)
+    return false;
+  size_t len = nlh->nlmsg_len;
+  if (len < NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg))) return false;
+  const uint8_t *p = (const uint8_t *)nlh + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+  *count = -1;
+  *max = -1;
+  ForEachAttr(p, len - NLMSG_HDRLEN - NLMSG_ALIGN(sizeof(struct nfgenmsg)), [&](const Attr &a) {
+    if (a.len < 4) return;
+    if (a.type == CTA_STATS_GLOBAL_ENTRIES) *count = Be32(a);
+    else if (a.type == CTA_STATS_GLOBAL_MAX_ENTRIES) *max = Be32(a);
+  });
+  return *count >= 0;
+}
+
 }  // namespace netlink
 }  // namespace ctscope

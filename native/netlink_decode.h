@@ -75,5 +75,11 @@ DumpMessage ClassifyDump(const struct nlmsghdr *nlh, uint32_t seq, int *error);
 // false when the message is not such an answer.
 bool DecodeStatsCpu(const struct nlmsghdr *nlh, const std::function<void(uint16_t, uint32_t)> &f);
 
+// The answer to IPCTNL_MSG_CT_GET_STATS: the namespace's entry count
+// (CTA_STATS_GLOBAL_ENTRIES) and nf_conntrack_max (CTA_STATS_GLOBAL_MAX_ENTRIES,
+// kernel >= 4.19: *max stays -1 without it); false when the message is not
+// such an answer or has no count.
+bool DecodeStatsGlobal(const struct nlmsghdr *nlh, int64_t *count, int64_t *max);
+
 }  // namespace netlink
 }  // namespace ctscope

@@ -7,6 +7,15 @@
 // libuv pool is not involved). The promise resolves on the JavaScript thread
 // once the thread is joined: JavaScript pays for parsing the texts only.
 //
+// The count and max are asked over ctnetlink (IPCTNL_MSG_CT_GET_STATS) when
+// the job says which of its files they stand for, and read from those files
+// only where that fails: at a thousand namespaces every path under
+// /proc/sys/net costs a walk of a thousand same-named dentries (the kernel
+// keeps one "net" directory per namespace under /proc/sys and compares each
+// with proc_sys_compare), which was most of an idle dense node's CPU. Files
+// of one directory are opened relative to it, so a read of the timeouts
+// walks /proc/sys/net once, not once per file.
+//
 // Why not readInNetns per namespace: a thread per namespace and the whole
 // read on the JavaScript thread held it for ~1.4 ms a namespace, so at 1,000
 // namespaces a poll took longer than its interval and the API stalled.
@@ -39,6 +48,9 @@ struct Job {
   bool cookie = false;
   CtStats ct = CtStats::kNever;
   uint32_t stat_file = 0;  // kUnlessFile: the file whose absence asks for them
+  // The files that hold the count and max, asked over ctnetlink instead (-1: not asked).
+  int64_t count_file = -1;
+  int64_t max_file = -1;
 };
 
 struct Out {
@@ -59,8 +71,37 @@ struct BatchRead {
   explicit BatchRead(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 };
 
-bool ReadAll(const std::string &path, std::string *out) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// Opens files relative to the directory of the previous one: one path walk per directory.
+class DirCache {
+ public:
+  ~DirCache() { Close(); }
+  void Close() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+    dir_.clear();
+  }
+  int Open(const std::string &path) {
+    size_t slash = path.rfind('/');
+    if (slash == std::string::npos || slash == 0) return open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0 || path.compare(0, slash, dir_) != 0 || dir_.size() != slash) {
+      Close();
+      dir_ = path.substr(0, slash);
+      fd_ = open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (fd_ < 0) {
+        dir_.clear();
+        return -1;
+      }
+    }
+    return openat(fd_, path.c_str() + slash + 1, O_RDONLY | O_CLOEXEC);
+  }
+
+ private:
+  int fd_ = -1;
+  std::string dir_;
+};
+
+bool ReadAll(DirCache *dirs, const std::string &path, std::string *out) {
+  int fd = dirs->Open(path);
   if (fd < 0) return false;
   char buf[16384];
   for (;;) {
@@ -100,10 +141,35 @@ void Run(BatchRead *b) {
     struct timespec now;
     clock_gettime(CLOCK_BOOTTIME, &now);
     o.ts = (double)now.tv_sec * 1e9 + (double)now.tv_nsec;
-    for (size_t k = 0; k < j.files.size(); k++) o.ok[k] = ReadAll(j.files[k], &o.texts[k]);
-    bool want = j.ct == CtStats::kAlways || (j.ct == CtStats::kUnlessFile && j.stat_file < o.ok.size() && !o.ok[j.stat_file]);
-    if (want || j.cookie) {
-      QueryConntrack(&o.q, want);
+    bool always = j.ct == CtStats::kAlways;
+    bool count = j.count_file >= 0 || j.max_file >= 0;
+    if (always || count || j.cookie) {
+      QueryConntrack(&o.q, always, count);
+      o.queried = true;
+    }
+    // A directory is entered anew in each namespace (its entries are the namespace's).
+    DirCache dirs;
+    for (size_t k = 0; k < j.files.size(); k++) {
+      int64_t kk = static_cast<int64_t>(k);
+      if (o.q.have_count && kk == j.count_file) {
+        o.texts[k] = std::to_string(o.q.count);
+        o.ok[k] = true;
+      } else if (o.q.have_count && o.q.max >= 0 && kk == j.max_file) {
+        o.texts[k] = std::to_string(o.q.max);
+        o.ok[k] = true;
+      } else {
+        o.ok[k] = ReadAll(&dirs, j.files[k], &o.texts[k]);
+      }
+    }
+    if (j.ct == CtStats::kUnlessFile && j.stat_file < o.ok.size() && !o.ok[j.stat_file]) {
+      bool cookie = o.q.have_cookie;
+      uint64_t c = o.q.cookie;
+      o.q = CtQuery();
+      QueryConntrack(&o.q, true);
+      if (cookie && !o.q.have_cookie) {
+        o.q.have_cookie = true;
+        o.q.cookie = c;
+      }
       o.queried = true;
     }
   }
@@ -145,7 +211,7 @@ void Finish(Napi::Env env, void *, BatchRead *b) {
 }
 
 Job ParseJob(Napi::Env env, Napi::Value v) {
-  const char *usage = "readNetnsBatch: a job is { path: string | null, files: string[], cookie: boolean, ctStats: 'never' | 'always' | number }";
+  const char *usage = "readNetnsBatch: a job is { path: string | null, files: string[], cookie: boolean, ctStats: 'never' | 'always' | number, ctCount?: [number, number] }";
   if (!v.IsObject()) throw Napi::TypeError::New(env, usage);
   Napi::Object o = v.As<Napi::Object>();
   Job j;
@@ -175,6 +241,15 @@ Job ParseJob(Napi::Env env, Napi::Value v) {
   } else {
     throw Napi::TypeError::New(env, usage);
   }
+  Napi::Value cc = o.Get("ctCount");
+  if (cc.IsArray()) {
+    Napi::Array a = cc.As<Napi::Array>();
+    if (a.Length() != 2 || !a.Get(0u).IsNumber() || !a.Get(1u).IsNumber()) throw Napi::TypeError::New(env, usage);
+    j.count_file = a.Get(0u).As<Napi::Number>().Int64Value();
+    j.max_file = a.Get(1u).As<Napi::Number>().Int64Value();
+  } else if (!cc.IsUndefined()) {
+    throw Napi::TypeError::New(env, usage);
+  }
   return j;
 }
 
@@ -184,7 +259,9 @@ Job ParseJob(Napi::Env env, Napi::Value v) {
 // One result per job, in order. error: why the namespace could not be
 // entered (it is gone), else null; texts: each file's content, null where
 // unreadable; cookie (when asked) and stats (ctStats 'always', or a number:
-// only when that file could not be read) from ct_stats.cc's query.
+// only when that file could not be read) from ct_stats.cc's query; ctCount
+// [i, j]: files[i] and files[j] are the count and max, asked over ctnetlink
+// (their texts are the numbers' decimal text) and read only where that fails.
 static Napi::Value ReadNetnsBatch(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "readNetnsBatch(jobs: object[])");

@@ -45,6 +45,8 @@ export interface NetnsJob {
   cookie: boolean;
   /** The per-CPU statistics over ctnetlink: always, never, or only when files[n] cannot be read. */
   ctStats: 'always' | 'never' | number;
+  /** files[i] and files[j] are the count and max: ask them over ctnetlink, read them only where that fails. */
+  ctCount?: [number, number];
 }
 
 export interface NetnsResult {

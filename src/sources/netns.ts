@@ -41,6 +41,16 @@ export type PidNetnsCache = Map<string, { inode: number; firstSeen: number }>;
 
 const FRESH_MS = 3000;
 
+/**
+ * /run/netns name -> inode from earlier scans. A stat of every name every
+ * 500 ms was most of a dense node's idle scan (1,000 names: 2,000 stats a
+ * second); a name's namespace changes only when it is deleted and added
+ * again, which inotify reports (that scan stats every name), or by a mount
+ * over it, which a full scan catches. So a known name is stat'ed on full
+ * scans only; a new one on every scan until it is a namespace.
+ */
+export type NameNetnsCache = Map<string, number>;
+
 const NET_LINK = /^net:\[(\d+)\]$/;
 
 /** The namespace ctscope itself runs in (the "host" one). */
@@ -50,30 +60,43 @@ export function ownNetns(procDir = '/proc'): { inode: number; dev: number } {
 }
 
 /** Every namespace visible now, by inode. Never throws for races with exiting processes. */
-export function scanNamespaces(opts: NetnsScanOptions = {}, cache?: PidNetnsCache, full = true): Map<number, NetnsEntry> {
+export function scanNamespaces(opts: NetnsScanOptions = {}, cache?: PidNetnsCache, full = true, names?: NameNetnsCache, fullNames = full): Map<number, NetnsEntry> {
   const runDir = opts.runDir ?? '/run/netns';
   const procDir = opts.procDir ?? '/proc';
   const out = new Map<number, NetnsEntry>();
   const self = ownNetns(procDir);
   out.set(self.inode, { inode: self.inode, path: undefined, name: 'host' });
 
-  let names: string[] = [];
+  let listed: string[] = [];
   try {
-    names = fs.readdirSync(runDir);
+    listed = fs.readdirSync(runDir);
   } catch {
     /* no named namespaces */
   }
-  for (const name of names.sort()) {
+  if (names) {
+    const present = new Set(listed);
+    for (const n of names.keys()) if (!present.has(n)) names.delete(n);
+  }
+  for (const name of listed.sort()) {
     const p = path.join(runDir, name);
-    try {
-      const st = fs.statSync(p);
-      // `ip netns add` creates the file before it bind-mounts the namespace
-      // on it: until then it is a plain tmpfs file, which setns refuses.
-      if (st.dev !== self.dev) continue;
-      if (!out.has(st.ino)) out.set(st.ino, { inode: st.ino, path: p, name });
-    } catch {
-      /* removed meanwhile */
+    let ino = fullNames ? undefined : names?.get(name);
+    if (ino === undefined) {
+      try {
+        const st = fs.statSync(p);
+        // `ip netns add` creates the file before it bind-mounts the namespace
+        // on it: until then it is a plain tmpfs file, which setns refuses.
+        if (st.dev !== self.dev) {
+          names?.delete(name);
+          continue;
+        }
+        ino = st.ino;
+        names?.set(name, ino);
+      } catch {
+        names?.delete(name);
+        continue; // removed meanwhile
+      }
     }
+    if (!out.has(ino)) out.set(ino, { inode: ino, path: p, name });
   }
 
   if (opts.processes !== false) {
@@ -126,6 +149,7 @@ export class NetnsWatcher {
   private watcher: fs.FSWatcher | null = null;
   private debounce: NodeJS.Timeout | null = null;
   private readonly pidCache: PidNetnsCache = new Map();
+  private readonly nameCache: NameNetnsCache = new Map();
   private scans = 0;
 
   constructor(private readonly opts: NetnsWatcherOptions) {}
@@ -149,12 +173,12 @@ export class NetnsWatcher {
     return [...this.known.values()];
   }
 
-  /** Compare with the previous scan and report the differences. */
-  scan(): void {
+  /** Compare with the previous scan and report the differences; `namesChanged`: /run/netns changed (stat every name). */
+  scan(namesChanged = false): void {
     let now: Map<number, NetnsEntry>;
     try {
       const full = this.scans++ % (this.opts.fullEvery ?? 10) === 0;
-      now = scanNamespaces(this.opts, this.pidCache, full);
+      now = scanNamespaces(this.opts, this.pidCache, full, this.nameCache, full || namesChanged);
     } catch {
       return; // /proc unreadable for a moment: keep what we know
     }
@@ -186,7 +210,7 @@ export class NetnsWatcher {
         if (this.debounce) return;
         this.debounce = setTimeout(() => {
           this.debounce = null;
-          this.scan();
+          this.scan(true);
         }, 50);
         this.debounce.unref();
       });

@@ -9,6 +9,7 @@ import { Lab, kernelTier } from '../helpers/lab.js';
 import { holdKernelLockForSuite, udpFlows } from './netlink-lab.js';
 import { readNetnsSnapshot } from '../../src/proc/poller.js';
 import { cannotRun } from '../helpers/requires.js';
+import { loadAddon } from '../../src/native/addon.js';
 
 const tier = kernelTier();
 const skip = cannotRun(tier);
@@ -43,5 +44,23 @@ describe.skipIf(skip)('conntrack statistics over ctnetlink', () => {
     expect(s.stats.invalid).toBeGreaterThanOrEqual(29);
     // /proc's own reading of the same namespace agrees
     expect(readNetnsSnapshot(`/run/netns/${lab.server}`).stats_source).toBe('proc');
+  });
+
+  it("the poller's count and max over ctnetlink (IPCTNL_MSG_CT_GET_STATS), not from /proc/sys/net: the kernel's own figures", async () => {
+    // Paths that do not exist stand where the count and max files are: what
+    // comes back came over ctnetlink (a namespace's /proc/sys/net costs a
+    // walk of every namespace's entries; see native/netns_batch.cc).
+    const path = `/run/netns/${lab.server}`;
+    const [viaNetlink, viaFiles] = await loadAddon().readNetnsBatch([
+      { path, files: ['/nonexistent/count', '/nonexistent/max'], cookie: false, ctStats: 'never', ctCount: [0, 1] },
+      { path, files: ['/proc/sys/net/netfilter/nf_conntrack_count', '/proc/sys/net/netfilter/nf_conntrack_max'], cookie: false, ctStats: 'never' },
+    ]);
+    const kernelCount = Number((await lab.exec(lab.server, ['cat', '/proc/sys/net/netfilter/nf_conntrack_count'])).stdout);
+    expect(kernelCount).toBeGreaterThanOrEqual(23); // the UDP flows above, still alive
+    expect(viaNetlink!.error).toBeNull();
+    expect(Number(viaNetlink!.texts[0])).toBe(kernelCount);
+    expect(Number(viaNetlink!.texts[0])).toBe(Number(viaFiles!.texts[0]));
+    expect(Number(viaNetlink!.texts[1])).toBe(Number(viaFiles!.texts[1]));
+    expect(Number(viaNetlink!.texts[1])).toBeGreaterThan(0);
   });
 });

@@ -82,6 +82,30 @@ describe('scanNamespaces', () => {
     expect(cache.has('43')).toBe(false);
   });
 
+  it('stats a known /run/netns name only on a full scan or when the directory changed, a new one every scan, and forgets removed ones', () => {
+    // nsfs files of other kinds stand for other namespaces (same device as /proc/self/ns/net, other inodes)
+    const ino = (f: string) => fs.statSync(f).ino;
+    const names = new Map<string, number>();
+    fs.symlinkSync('/proc/self/ns/uts', path.join(runDir, 'a'));
+    fs.writeFileSync(path.join(runDir, 'half'), ''); // not yet a namespace: not cached, stat'ed again next time
+    expect(scanNamespaces({ procDir, runDir, processes: false }, undefined, false, names, false).has(ino('/proc/self/ns/uts'))).toBe(true);
+    expect([...names.keys()]).toEqual(['a']);
+    // a mounted over by another namespace: a quick scan trusts what it knew (no stat)...
+    fs.rmSync(path.join(runDir, 'a'));
+    fs.symlinkSync('/proc/self/ns/ipc', path.join(runDir, 'a'));
+    fs.rmSync(path.join(runDir, 'half'));
+    fs.symlinkSync('/proc/self/ns/mnt', path.join(runDir, 'half')); // ...but stats a name it had not cached
+    const quick = scanNamespaces({ procDir, runDir, processes: false }, undefined, false, names, false);
+    expect([...quick.keys()].sort()).toEqual([hostInode, ino('/proc/self/ns/uts'), ino('/proc/self/ns/mnt')].sort());
+    // a full scan of the names (or one that inotify asked for) sees the change
+    const fullNames = scanNamespaces({ procDir, runDir, processes: false }, undefined, false, names, true);
+    expect(fullNames.has(ino('/proc/self/ns/ipc'))).toBe(true);
+    expect(fullNames.has(ino('/proc/self/ns/uts'))).toBe(false);
+    fs.rmSync(path.join(runDir, 'a'));
+    expect(scanNamespaces({ procDir, runDir, processes: false }, undefined, false, names, false).has(ino('/proc/self/ns/ipc'))).toBe(false);
+    expect([...names.keys()]).toEqual(['half']);
+  });
+
   it('skips /proc when asked', () => {
     addPid(42, 4026532001);
     expect([...scanNamespaces({ procDir, runDir, processes: false }).keys()]).toEqual([hostInode]);
