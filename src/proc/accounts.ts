@@ -39,8 +39,15 @@ export type NetnsNamer = (netns: number) => Partial<NetnsLabel> | undefined;
 
 /** Every namespace's conntrack table, as its account keeps it (TableAccounts below). */
 export interface TableView {
-  /** Every table, most endangered first; `window`: also the drop counters' increase over its last seconds. */
-  list(window?: number): TableAccountView[];
+  /**
+   * Every table, most endangered first; `window`: also the drop counters'
+   * increase over its last seconds; `limit`: only the first so many (the
+   * others are ordered but not described: at 1,000 tables their forecasts
+   * were most of /v1/table's time).
+   */
+  list(window?: number, limit?: number): TableAccountView[];
+  /** How many tables list() would give without a limit. */
+  total?(): number;
   /** One table by inode. */
   get(netns: number, window?: number): TableAccountView | null;
   /** Latest reading of the host namespace (or of `netns`), as read. */
@@ -221,12 +228,23 @@ export class TableAccounts {
     return l;
   }
 
-  /** Every table, most endangered first (gone ones last); `window`: also the counters' increase over its last seconds. */
-  list(window?: number): TableAccountView[] {
+  /**
+   * Every table, most endangered first (gone ones last); `window`: also the
+   * counters' increase over its last seconds; `limit`: the first so many,
+   * ordered by the same facts (danger()) before any is described.
+   */
+  list(window?: number, limit?: number): TableAccountView[] {
     const now = this.now();
     this.expire(now);
     const ctx = this.rateContext(now);
-    return [...this.accounts.values()].map((a) => this.view(a, now, ctx, window)).sort(compareDanger);
+    const ordered = [...this.accounts.values()].map((a) => ({ a, ...danger(a) })).sort(compareDanger);
+    return (limit === undefined ? ordered : ordered.slice(0, limit)).map((x) => this.view(x.a, now, ctx, window));
+  }
+
+  /** How many tables there are (gone ones kept for the record included). */
+  total(): number {
+    this.expire(this.now());
+    return this.accounts.size;
   }
 
   /** One table by inode (its current account), or null. */
@@ -284,11 +302,8 @@ export class TableAccounts {
   private view(a: Account, now: number, ctx: RateContext, window?: number): TableAccountView {
     const s = a.latest;
     const h = a.history;
-    const util = s.max > 0 ? s.count / s.max : 0;
-    const rate = (k: 'drop' | 'early_drop' | 'insert_failed') => {
-      const d = h.delta(k, RATE_WINDOW_S);
-      return d ? round3(d.increase / d.seconds) : null;
-    };
+    const d = danger(a);
+    const rate = (k: 'drop' | 'early_drop' | 'insert_failed') => rateOf(h, k);
     const total = (k: 'drop' | 'early_drop' | 'insert_failed', seconds = Infinity) => h.delta(k, seconds)?.increase ?? (typeof s.stats[k] === 'number' ? 0 : null);
     const last = h.last()?.t ?? s.ts / 1e9;
     const label = this.label(a.netns);
@@ -301,10 +316,10 @@ export class TableAccounts {
       gone: a.goneAt !== null,
       count: s.count,
       max: s.max,
-      utilization: Math.round(util * 1e6) / 1e6,
-      level: utilizationLevel(util),
+      utilization: d.utilization,
+      level: d.level,
       buckets: s.buckets,
-      drops_per_s: rate('drop'),
+      drops_per_s: d.drops_per_s,
       early_drops_per_s: rate('early_drop'),
       insert_failed_per_s: rate('insert_failed'),
       drops: { seconds: round3(s.ts / 1e9 - a.firstSeen), drop: since(a.first, s, 'drop'), early_drop: since(a.first, s, 'early_drop'), insert_failed: since(a.first, s, 'insert_failed') },
@@ -363,6 +378,19 @@ export class TableAccounts {
       timeouts: s.timeouts,
     });
   }
+}
+
+/** A counter's rate over the last RATE_WINDOW_S of readings (null: not read). */
+function rateOf(h: TableHistory, k: 'drop' | 'early_drop' | 'insert_failed'): number | null {
+  const d = h.delta(k, RATE_WINDOW_S);
+  return d ? round3(d.increase / d.seconds) : null;
+}
+
+/** What an account is ordered by (compareDanger), as its view says it. */
+function danger(a: Account): DangerFacts & { gone: boolean; drops_per_s: number | null } {
+  const s = a.latest;
+  const util = s.max > 0 ? s.count / s.max : 0;
+  return { netns: a.netns, gone: a.goneAt !== null, level: utilizationLevel(util), utilization: Math.round(util * 1e6) / 1e6, drops_per_s: rateOf(a.history, 'drop') };
 }
 
 interface RateContext {

@@ -82,6 +82,35 @@ describe('base routes', () => {
     expect(b.forecast).toMatchObject({ netns: 4026531833, time_to_full_s: null, level: 'none' });
   });
 
+  it('GET /v1/table lists the first `limit` tables (default 100), in the order of the whole list, and says how many there are', async () => {
+    // issue 17, dense nodes: 1,000 tables with their forecasts were 1.2 MB and over 100 ms an answer
+    const many = new TableAccounts({ hostNetns: 1 });
+    for (let sec = 1; sec <= 12; sec++)
+      for (let ns = 1; ns <= 250; ns++) {
+        const count = (ns * 37) % 1000; // every level
+        const drop = ns % 5 === 0 ? sec * (ns % 3) : 0; // some dropping, at different rates
+        many.ingest({ ...host, ts: sec * 1e9, netns: ns, count, max: 1000, stats: { drop }, name: `n${ns}` });
+      }
+    many.vanish(7, 12e9);
+    const manyApp = await buildApp({ status, table: many, metrics: () => '' });
+    try {
+      const whole = many.list().map((t) => t.netns);
+      const dflt = (await manyApp.inject('/v1/table')).json();
+      expect(dflt.total).toBe(250);
+      expect(dflt.tables.map((t: { netns: number }) => t.netns)).toEqual(whole.slice(0, 100));
+      const three = (await manyApp.inject('/v1/table?limit=3')).json();
+      expect(three.tables.map((t: { netns: number }) => t.netns)).toEqual(whole.slice(0, 3));
+      expect(three.netns).toBe(whole[0]);
+      expect(three.tables[0]).toEqual(many.list()[0]);
+      const all = (await manyApp.inject('/v1/table?limit=1000')).json();
+      expect(all.tables.map((t: { netns: number }) => t.netns)).toEqual(whole);
+      expect(all.tables.at(-1)).toMatchObject({ netns: 7, gone: true });
+      expect((await manyApp.inject('/v1/table?limit=0')).statusCode).toBe(400);
+    } finally {
+      await manyApp.close();
+    }
+  });
+
   it('GET /v1/table?netns= gives that namespace; an unknown one is 404 with a message', async () => {
     expect((await app.inject('/v1/table?netns=4026532999')).json()).toMatchObject({ count: 11, name: 'lab-s', kind: 'named' });
     const r = await app.inject('/v1/table?netns=42');

@@ -39,6 +39,8 @@ export const noQuery = query({});
 export const byParam = { type: 'string', enum: [...DIMENSIONS] } as const;
 /** How many items a top-k answer lists. */
 export const limitParam = integerParam(1, 1000, 10);
+/** How many tables /v1/table lists (most endangered first; `total` says how many there are). */
+export const tableLimitParam = integerParam(1, 1_000_000, 100);
 /** How many flows /v1/flows lists. */
 export const flowLimitParam = integerParam(1, 1000, 100);
 /** A window in seconds, up to the history the model keeps. */

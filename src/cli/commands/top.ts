@@ -64,7 +64,7 @@ interface Screen {
     workloads?: { pods: number; message: string };
     lost: { total: number };
   };
-  table: (TableLine & { tables?: TableLine[] }) | null;
+  table: (TableLine & { tables?: TableLine[]; total?: number }) | null;
   advice: { advice: Array<{ level: string; title: string }> } | null;
   churn: TopK;
   drops: TopK;
@@ -119,10 +119,12 @@ export function renderTop(s: Screen, url: string, window: number, now = new Date
       `table     ${who}: ${fmt(t.count)} / ${fmt(t.max)} entries (${fmt(t.utilization * 100, 1)} %, ${t.level})` +
         `  drop ${fmt(t.stats.drop ?? 0)}${rate}  early_drop ${fmt(t.stats.early_drop ?? 0)}  insert_failed ${fmt(t.stats.insert_failed ?? 0)}${t.stats_source === 'ctnetlink' ? ' (ctnetlink)' : ''}`,
     );
+    // The API lists the first tables (most endangered) and says how many there are.
     const others = (t.tables ?? []).slice(1);
-    if (others.length) {
+    const n = Math.max(others.length, (t.total ?? 0) - 1);
+    if (n > 0) {
       const shown = others.slice(0, 3).map((o) => `${o.name} ${fmt(o.count)} (${fmt(o.utilization * 100, 1)} %, ${o.level})`);
-      out.push(`          and ${others.length} other table${others.length === 1 ? '' : 's'}: ${shown.join(', ')}${others.length > 3 ? ', …' : ''}`);
+      out.push(`          and ${n} other table${n === 1 ? '' : 's'}: ${shown.join(', ')}${n > 3 ? ', …' : ''}`);
     }
     const f = t.forecast;
     if (f.time_to_full_s === 0) out.push(`forecast  full now (${f.basis.replace(/^full: /, '')})`);
@@ -171,7 +173,7 @@ async function fetchScreen(base: string, window: number, limit: number, headers:
   const q = `window=${window}&limit=${limit}`;
   const [status, table, advice, churn, drops, occupancy] = await Promise.all([
     get('/v1/status'),
-    get('/v1/table', true),
+    get('/v1/table?limit=4', true),
     get('/v1/advice', true),
     get(`/v1/churn?by=src&${q}`),
     get(`/v1/drops?by=src&${q}`),
