@@ -69,7 +69,7 @@ describe.skipIf(skip)('a namespace on a recycled inode', () => {
     await lab.nft(lab.server, 'table inet ctru {\n chain pre {\n  type filter hook prerouting priority 0;\n  ct state new counter\n }\n}\n');
     await lab.exec(lab.server, ['sysctl', '-qw', 'net.netfilter.nf_conntrack_udp_timeout=600']);
     daemon = await DaemonProcess.start([], 60_000); // start-up is slow on a loaded machine
-    const table = async (): Promise<TableView | null> => ((await daemon!.get('/v1/table')).tables as TableView[]).find((t) => t.netns === ino) ?? null;
+    const table = async (): Promise<TableView | null> => ((await daemon!.get('/v1/table?limit=1000000')).tables as TableView[]).find((t) => t.netns === ino) ?? null;
     await until(async () => (await table()) !== null, 10_000, 'the lab namespace read');
     await udpFlows((ns, x) => lab.exec(ns, x), lab.client, lab.clientAddress, lab.serverAddress, FLOWS, { intervalUs: 500 });
     const kernelCount = async () => Number((await lab.exec(lab.server, ['cat', '/proc/sys/net/netfilter/nf_conntrack_count'])).stdout.trim());
