@@ -6,6 +6,7 @@
 // move it forward, never back, so a replay answers as the live daemon would
 // have at that moment.
 
+import { GONE_KEEP_S } from '../proc/accounts.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import { CAUSE_NAMES } from '../records/layout.js';
 import { AddressTable, DIM, NDIMS } from './keys.js';
@@ -56,6 +57,8 @@ export interface ModelOptions {
   occupancyIndex?: boolean;
   /** Seconds (model clock) an unused occupancy index is kept (default 600). */
   occupancyIdleSeconds?: number;
+  /** Seconds a gone namespace's table is kept for the record (default 300; proc/accounts.ts). */
+  goneKeepSeconds?: number;
 }
 
 export type ResolvedModelOptions = Required<Omit<ModelOptions, 'hostNetns'>> & { hostNetns?: number };
@@ -112,6 +115,7 @@ export class ModelState {
       hostNetns: opts.hostNetns,
       occupancyIndex: opts.occupancyIndex ?? true,
       occupancyIdleSeconds: opts.occupancyIdleSeconds ?? 600,
+      goneKeepSeconds: opts.goneKeepSeconds ?? GONE_KEEP_S,
     };
     this.hostNetns = opts.hostNetns;
     this.flows = new FlowTable(this.opts.maxFlows);

@@ -59,7 +59,13 @@ export class Model implements RecordSink {
 
   constructor(opts: ModelOptions = {}) {
     this.state = new ModelState(opts);
-    this.tables = new TableAccounts({ capacity: this.state.opts.historySeconds, clock: () => this.state.nowNs, rates: modelRates(this), ...(opts.hostNetns !== undefined ? { hostNetns: opts.hostNetns } : {}) });
+    this.tables = new TableAccounts({
+      capacity: this.state.opts.historySeconds,
+      clock: () => this.state.nowNs,
+      rates: modelRates(this),
+      goneKeepSeconds: this.state.opts.goneKeepSeconds,
+      ...(opts.hostNetns !== undefined ? { hostNetns: opts.hostNetns } : {}),
+    });
     this.loop = new BatchIngest(this.state);
     this.ranking = new Ranking(this.state);
     this.occ = new OccupancyQueries(this.state);

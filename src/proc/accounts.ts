@@ -96,8 +96,8 @@ const LEVEL_RANK: Record<Level, number> = { ok: 0, warn: 1, action: 2, critical:
 export const RATE_WINDOW_S = 10;
 /** A namespace first read this long after the first reading of all was born while ctscope watched. */
 const NEW_AFTER_S = 5;
-/** A gone namespace's account is kept this long (seconds). */
-const GONE_KEEP_S = 300;
+/** A gone namespace's account is kept this long (seconds; TableAccountsOptions.goneKeepSeconds). */
+export const GONE_KEEP_S = 300;
 const COUNTERS = ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'icmp_error', 'search_restart', 'clashres'];
 
 class Account {
@@ -146,12 +146,20 @@ export interface TableAccountsOptions {
   rates?: RecordRates;
   /** The namespace ctscope runs in (named host when no namer says otherwise). */
   hostNetns?: number;
+  /** Seconds a gone namespace's account is kept for the record (default GONE_KEEP_S). */
+  goneKeepSeconds?: number;
 }
 
 export class TableAccounts {
   private readonly accounts = new Map<number, Account>();
   private readonly namers: NetnsNamer[] = [];
-  private readonly generations = new Map<number, number>();
+  /**
+   * The last generation on each inode that has an account, or had one that
+   * expired less than goneKeepSeconds ago: a namespace on a recycled inode
+   * while the last one is remembered is told apart; after that, nothing of
+   * the inode is kept (a dense node's thousand namespaces gone leave nothing).
+   */
+  private readonly generations = new Map<number, { g: number; expiredAt: number | null }>();
   private latestTs = 0;
   /** When (snapshot time, ns) gone accounts were last expired. */
   private expiredAt = 0;
@@ -181,8 +189,8 @@ export class TableAccounts {
     const a = this.accounts.get(s.netns);
     const why = a ? rebirth(a, s) : null;
     if (!a || why) {
-      const g = (this.generations.get(s.netns) ?? 0) + 1;
-      this.generations.set(s.netns, g);
+      const g = (this.generations.get(s.netns)?.g ?? 0) + 1;
+      this.generations.set(s.netns, { g, expiredAt: null });
       this.accounts.set(s.netns, new Account(s.netns, g, s, this.opts.capacity ?? 900));
       if (why) {
         this.rebirths.push({ netns: s.netns, at_s: Math.round(s.ts / 1e6) / 1e3, why });
@@ -213,7 +221,20 @@ export class TableAccounts {
   }
 
   private expire(now: number): void {
-    for (const [k, a] of this.accounts) if (a.goneAt !== null && now - a.goneAt > GONE_KEEP_S) this.accounts.delete(k);
+    const keep = this.opts.goneKeepSeconds ?? GONE_KEEP_S;
+    for (const [k, a] of this.accounts) {
+      if (a.goneAt !== null && now - a.goneAt > keep) {
+        this.accounts.delete(k);
+        const g = this.generations.get(k);
+        if (g) g.expiredAt = now;
+      }
+    }
+    for (const [k, g] of this.generations) if (g.expiredAt !== null && now - g.expiredAt > keep) this.generations.delete(k);
+  }
+
+  /** Inodes whose last generation is remembered (an account, or one expired lately). */
+  remembered(): number {
+    return this.generations.size;
   }
 
   label(netns: number): NetnsLabel {

@@ -42,7 +42,7 @@ describe('ctscope command line', () => {
   it('documents every daemon flag in run --help', async () => {
     io = capture();
     expect(await main(['run', '--help'])).toBe(0);
-    for (const f of ['--listen', '--hooks', '--record', '--ingress', '--ingress-hook', '--max-flows', '--metrics-top-k', '--proc-interval', '--enable-conntrack-accounting']) {
+    for (const f of ['--listen', '--hooks', '--record', '--ingress', '--ingress-hook', '--max-flows', '--metrics-top-k', '--proc-interval', '--keep-gone', '--enable-conntrack-accounting']) {
       expect(io.out()).toContain(f);
     }
   });

@@ -49,4 +49,19 @@ describe('TableAccounts lets gone namespaces go', () => {
     for (let sec = 11; sec <= 320; sec++) t.ingest(snap(1, sec));
     expect(t.namespaces()).toEqual([1]);
   });
+
+  it('forgets a gone inode entirely (its generation too) once its account expired and as long again passed; a recycled inode meanwhile is generation 2', () => {
+    const t = new TableAccounts({ hostNetns: 1, goneKeepSeconds: 30 });
+    for (let sec = 1; sec <= 5; sec++) for (let ns = 1; ns <= 1001; ns++) t.ingest(snap(ns, sec));
+    for (let ns = 2; ns <= 1001; ns++) t.vanish(ns, 5e9);
+    expect(t.remembered()).toBe(1001);
+    for (let sec = 6; sec <= 37; sec++) t.ingest(snap(1, sec)); // accounts expire after 30 s...
+    expect(t.namespaces()).toEqual([1]);
+    expect(t.remembered()).toBe(1001); // ...their generations are remembered as long again
+    t.ingest(snap(500, 38)); // a new namespace on a recycled inode meanwhile
+    expect(t.get(500)!.generation).toBe(2);
+    for (let sec = 39; sec <= 70; sec++) t.ingest(snap(1, sec));
+    expect(t.remembered()).toBe(2); // the host and inode 500's live account: nothing else of the 1,000
+    expect(t.get(500)!.generation).toBe(2);
+  });
 });

@@ -41,6 +41,7 @@ ${LISTEN_USAGE}  --hooks MODE             auto (default), fentry, kprobe or netl
                            recently seen are evicted and counted
   --metrics-top-k K        per-key series in /metrics for the top K keys only (default 10)
   --proc-interval MS       /proc polling period (default 1000)
+  --keep-gone S            how long a gone namespace's table stays listed (default 300)
   --max-cpu PERCENT        CPU budget, % of one core (default 50; 0: none): above it,
                            ctnetlink entries are sampled by id in the kernel (1 in 2,
                            4, …; the same entries every time) until the storm passes;
@@ -67,6 +68,7 @@ const RUN_OPTIONS = {
   'max-flows': { type: 'string' },
   'metrics-top-k': { type: 'string' },
   'proc-interval': { type: 'string' },
+  'keep-gone': { type: 'string' },
   'max-cpu': { type: 'string' },
   'cri-socket': { type: 'string' },
   'netlink-datagrams': { type: 'boolean' },
@@ -99,6 +101,7 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
   const maxFlows = parseIntFlag('max-flows', values['max-flows'], 1_000_000, 1000, 50_000_000);
   const metricsTopK = parseIntFlag('metrics-top-k', values['metrics-top-k'], 10, 1, 1000);
   const procIntervalMs = parseIntFlag('proc-interval', values['proc-interval'], 1000, 100, 3_600_000);
+  const goneKeepSeconds = parseIntFlag('keep-gone', values['keep-gone'], 300, 1, 86_400);
   const maxCpuPercent = parseIntFlag('max-cpu', values['max-cpu'], 50, 0, 6400);
   const criSocket = values['cri-socket'];
   if (criSocket !== undefined && !path.isAbsolute(criSocket)) throw new UsageError(`--cri-socket expects an absolute path, got '${criSocket}'`, 'run');
@@ -124,7 +127,7 @@ export async function runCommand(argv: string[], deps: RunDeps = {}): Promise<nu
   try {
     ctscope = await Ctscope.start({
       feed,
-      model: { maxFlows, topK: metricsTopK },
+      model: { maxFlows, topK: metricsTopK, goneKeepSeconds },
       metricsTopK,
       ...(values.record !== undefined ? { record: { file: values.record } } : {}),
       api: { listen, ...(access ? { access } : {}) },
