@@ -26,6 +26,9 @@
 //             thread, the rest) and, from a `node --cpu-prof` run, the JS
 //             thread's share of decoding, the model and the rest; each
 //             measured run after --warmup seconds (default 3) of the same rate
+//   profile   the cpu phase's `node --cpu-prof` round alone (100k events/s);
+//             with --profile-dir DIR the .cpuprofile and a .heapprofile
+//             (node --heap-prof) are kept there for a closer look
 //   bpf       per-program kernel cost: run_time_ns / run_cnt of every program
 //             the daemon loaded, with kernel.bpf_stats_enabled=1 for one extra
 //             attached round only (the stats' own clock reads would bias the
@@ -62,6 +65,13 @@ const { values: args } = parseArgs({
     compare: { type: 'string' },
     'inside-guest': { type: 'boolean', default: false },
     json: { type: 'string' },
+    // profile phase: where to keep the .cpuprofile (and its heap sampling profile)
+    'profile-dir': { type: 'string' },
+    // extra node flags for every daemon started (e.g. --trace-gc; its output is printed at the daemon's stop)
+    'node-args': { type: 'string', default: '' },
+    'print-daemon-output': { type: 'boolean', default: false },
+    // cpu phase: leave out the --netlink-datagrams variant (a before/after of one change needs only the two builds)
+    'no-datagrams': { type: 'boolean', default: false },
   },
 });
 const PHASES = new Set(args.phases.split(','));
@@ -174,7 +184,7 @@ let daemonPort = 19640 + (process.pid % 1000);
 /** Starts `ctscope run` (from checkout `dir`) and waits until it follows the server namespace. */
 async function startDaemon(dir, extra, env = {}) {
   const port = daemonPort++;
-  const nodeArgs = [...(env.nodeArgs ?? []), path.join(dir, 'bin/ctscope.js'), 'run', '--listen', `127.0.0.1:${port}`, ...extra];
+  const nodeArgs = [...args['node-args'].split(' ').filter(Boolean), ...(env.nodeArgs ?? []), path.join(dir, 'bin/ctscope.js'), 'run', '--listen', `127.0.0.1:${port}`, ...extra];
   const child = INSIDE
     ? spawn('taskset', ['-c', '1', process.execPath, ...nodeArgs], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir })
     : spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
@@ -207,6 +217,7 @@ async function stopDaemon(d) {
   d.child.kill('SIGTERM');
   await Promise.race([done, sleep(15000)]);
   if (d.child.exitCode === null) d.child.kill('SIGKILL');
+  if (args['print-daemon-output']) process.stderr.write(`[daemon output]\n${d.output()}\n`);
 }
 
 async function daemonRecords(d) {
@@ -347,7 +358,7 @@ async function phaseCpu() {
   const full = ['--max-cpu', '0'];
   const variantsCpu = [
     { name: 'attached', attached: true, dir: root, extra: full },
-    { name: 'attached, --netlink-datagrams', attached: true, dir: root, extra: [...full, '--netlink-datagrams'] },
+    ...(args['no-datagrams'] ? [] : [{ name: 'attached, --netlink-datagrams', attached: true, dir: root, extra: [...full, '--netlink-datagrams'] }]),
   ];
   if (args.compare) variantsCpu.push({ name: `${path.basename(args.compare)} (before)`, attached: true, dir: path.resolve(args.compare), extra: full });
   // idle: what the daemon costs with no traffic in the lab
@@ -396,7 +407,9 @@ function cpuTable(rows) {
 async function phaseProfile(target) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctscope-prof-'));
   flush();
-  const d = await startDaemon(root, ['--max-cpu', '0'], { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  const nodeArgs = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+  if (args['profile-dir']) nodeArgs.push('--heap-prof', `--heap-prof-dir=${dir}`);
+  const d = await startDaemon(root, ['--max-cpu', '0'], { nodeArgs });
   // only the samples of the generator's run count (not the daemon's start-up);
   // V8 stamps samples in µs of CLOCK_MONOTONIC, as process.hrtime does
   let from = 0;
@@ -413,6 +426,10 @@ async function phaseProfile(target) {
   const file = fs.readdirSync(dir).find((x) => x.endsWith('.cpuprofile'));
   if (!file) return null;
   const prof = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
+  if (args['profile-dir']) {
+    fs.mkdirSync(args['profile-dir'], { recursive: true });
+    for (const x of fs.readdirSync(dir)) fs.copyFileSync(path.join(dir, x), path.join(args['profile-dir'], x));
+  }
   fs.rmSync(dir, { recursive: true, force: true });
   const self = new Map();
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
@@ -572,7 +589,7 @@ if (INSIDE) {
 
 const header = `node cost — ${os.cpus().length} × ${(fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1]}, kernel ${os.release()}, node ${process.version}, commit ${spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim()}, ${new Date().toISOString()}`;
 report.push(header, '', `uptime at start: ${sh(['uptime']).trim()}`, '', `Command: node bench/node-cost.mjs ${process.argv.slice(2).join(' ')}`, '');
-const hostPhases = ['tcp', 'udp', 'ingress', 'cpu', 'bpf'].filter((p) => PHASES.has(p));
+const hostPhases = ['tcp', 'udp', 'ingress', 'cpu', 'profile', 'bpf'].filter((p) => PHASES.has(p));
 if (hostPhases.length) {
   await lock();
   const cleanup = () => {
@@ -593,6 +610,10 @@ if (hostPhases.length) {
     }
     if (PHASES.has('cpu')) {
       report.push(cpuTable(await phaseCpu()));
+      const prof = await phaseProfile(100_000);
+      if (prof) report.push(`JS thread at 100,000 events/s (\`node --cpu-prof\`, one round), self time by part: ${prof.parts.map(([k, v]) => `${k} ${f(v * 100, 1)} %`).join(', ')}.`, '');
+    }
+    if (PHASES.has('profile') && !PHASES.has('cpu')) {
       const prof = await phaseProfile(100_000);
       if (prof) report.push(`JS thread at 100,000 events/s (\`node --cpu-prof\`, one round), self time by part: ${prof.parts.map(([k, v]) => `${k} ${f(v * 100, 1)} %`).join(', ')}.`, '');
     }

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CaptureSourceInfo, SamplingPayload } from './format.js';
 import { CaptureWriter, type CaptureWriterOptions } from './writer.js';
-import type { RecordColumns } from '../records/batch.js';
+import { keepBatch, type RecordColumns } from '../records/batch.js';
 import type { ProcSnapshot } from '../proc/types.js';
 import type { PodChange } from '../model/pod-map.js';
 import type { RecordSink, SourceStatus } from '../records/sink.js';
@@ -45,7 +45,8 @@ export class DeferredCapture implements RecordSink {
 
   ingest(b: RecordColumns): void {
     if (this.w) return this.w.ingest(b);
-    this.early.push(b);
+    // kept past the call: a copy (a live source lends its batch: records/sink.ts)
+    this.early.push(keepBatch(b));
     this.earlyBytes += b.bytes.length;
     if (this.earlyBytes > EARLY_LIMIT) this.open([]);
   }

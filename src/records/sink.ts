@@ -6,7 +6,15 @@
 
 import type { RecordColumns } from './batch.js';
 
-/** Receives decoded batches; the model and the recorder are sinks. */
+/**
+ * Receives decoded batches; the model and the recorder are sinks.
+ *
+ * A live source lends its batch for the call only: when ingest() returns,
+ * the record bytes go back to the reader (native/batch_channel.h; a view
+ * kept past the call reads as empty) and the columns' memory decodes the next
+ * batch (records/batch.ts DecodeScratch). A sink that keeps records past
+ * the call copies them (copyBatch, or the values it needs).
+ */
 export interface RecordSink {
   ingest(batch: RecordColumns): void;
 }

@@ -7,7 +7,7 @@
 
 import { loadAddon } from '../native/addon.js';
 import type { BpfLoadError, RingSourceClass, RingSourceHandle, RingSourceOptions, RingSourceStartResult, RingSourceStats } from '../native/surface.js';
-import { decodeBatch } from '../records/batch.js';
+import { decodeBatch, DecodeScratch } from '../records/batch.js';
 import type { LossCounters, RecordSink, SourceState, SourceStatus } from '../records/sink.js';
 import type { Source } from './source.js';
 
@@ -29,6 +29,8 @@ export abstract class BpfRingSource implements Source {
   protected state: SourceState = 'stopped';
   protected detail: string | undefined;
   private records = 0;
+  /** Every batch's columns are decoded here (valid for the sink's call: records/sink.ts). */
+  private readonly scratch = new DecodeScratch();
   private decodeErrors = 0;
   private lastStats: RingSourceStats | null = null;
 
@@ -48,7 +50,7 @@ export abstract class BpfRingSource implements Source {
   private onBatch(sink: RecordSink, buf: ArrayBuffer, count: number): void {
     // Runs from the addon's queue: an exception here would kill the daemon.
     try {
-      const cols = decodeBatch(buf, count);
+      const cols = decodeBatch(buf, count, this.scratch);
       this.records += cols.length;
       sink.ingest(cols);
     } catch (e) {

@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { boottimeNs, loadAddon } from '../native/addon.js';
 import { explainPermission } from '../privileges.js';
-import { decodeBatch } from '../records/batch.js';
+import { decodeBatch, DecodeScratch } from '../records/batch.js';
 import { encodeRecord } from '../records/encode.js';
 import { Cause, Kind, Origin, RECORD_SIZE } from '../records/layout.js';
 import type { LossCounters, RecordSink, SourceState, SourceStatus } from '../records/sink.js';
@@ -185,6 +185,8 @@ const MAX_DECODERS = 32;
 export class NetlinkSource implements Source {
   readonly name = 'netlink';
   private sink: RecordSink | null = null;
+  /** Every batch's columns are decoded here (valid for the sink's call: records/sink.ts). */
+  private readonly scratch = new DecodeScratch();
   private watcher: NetnsWatcher | null = null;
   private readonly followers = new Map<number, Follower>();
   private readonly vanished: { inode: number; name: string; at: string }[] = [];
@@ -445,7 +447,7 @@ export class NetlinkSource implements Source {
     if (!sink) return;
     this.records += count;
     try {
-      sink.ingest(decodeBatch(buf, count));
+      sink.ingest(decodeBatch(buf, count, this.scratch));
     } catch (e) {
       // Called from the native thread-safe function: a throw here would take
       // the process down. Count it and keep going.

@@ -14,7 +14,7 @@ import {
   type NetlinkReaderOptions,
   type NetlinkReaderStats,
 } from '../../src/sources/netlink.js';
-import type { RecordColumns } from '../../src/records/batch.js';
+import { keepBatch, type RecordColumns } from '../../src/records/batch.js';
 import { encodeRecord } from '../../src/records/encode.js';
 import { Cause, Kind, Origin, RECORD_SIZE } from '../../src/records/layout.js';
 
@@ -157,7 +157,8 @@ function inodeOf(p: string | undefined): number {
 
 describe('NetlinkSource', () => {
   const batches: RecordColumns[] = [];
-  const sink = { ingest: (c: RecordColumns) => void batches.push(c) };
+  // batches are lent for the call (records/sink.ts): kept as copies
+  const sink = { ingest: (c: RecordColumns) => void batches.push(keepBatch(c)) };
   let readers: FakeReader[];
   let failing: Set<number>;
 
