@@ -2,12 +2,15 @@
 /*
  * The output side every record-emitting program shares: the ring buffer,
  * the per-CPU count of reserve failures (nothing is lost silently), and the
- * submit policy. Records go in with BPF_RB_NO_WAKEUP: the reader thread
- * drains the ring on a 1-5 ms timer, because a wakeup per record, measured on
- * this project's machine (BENCHMARKS.md, "Drop path"), adds 7.5-8.5 us to the
- * dropping packet's own path and 14-16 us of process CPU per record, against
- * ~0.5 us in all with the timer. Only when the backlog crosses `wakeup_bytes`
- * (set by user space before load; 0: never) is the reader woken at once.
+ * submit policy. Records go in with the ring's adaptive wakeup (flags 0): the
+ * kernel wakes the reader only for a record that finds everything before it
+ * consumed, and the reader then lets records gather for 1-5 ms before it
+ * drains (native/ring_source.cc), so there is at most one wakeup per period —
+ * a wakeup per record, measured on this project's machine (BENCHMARKS.md,
+ * "Drop path"), adds 7.5-8.5 us to the dropping packet's own path and 14-16 us
+ * of process CPU per record — and none while nothing happens. When the
+ * backlog crosses `wakeup_bytes` (set by user space before load; 0: never)
+ * the reader is woken at once.
  *
  * Include once per .bpf.c, after defining CTS_RING_BYTES when the default
  * size does not suit (user space may resize the map before load).
@@ -75,7 +78,7 @@ static __always_inline struct ctscope_record *cts_reserve(void)
 
 static __always_inline void cts_submit(struct ctscope_record *r)
 {
-	__u64 flags = BPF_RB_NO_WAKEUP;
+	__u64 flags = 0;
 
 	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
