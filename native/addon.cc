@@ -18,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNetlinkFilter(env, exports);
   InitCtStats(env, exports);
   InitNetnsBatch(env, exports);
+  InitMemoryTrim(env, exports);
   return exports;
 }
 

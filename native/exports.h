@@ -14,4 +14,5 @@ void InitIngress(Napi::Env env, Napi::Object exports);
 void InitNetlinkFilter(Napi::Env env, Napi::Object exports);
 void InitCtStats(Napi::Env env, Napi::Object exports);
 void InitNetnsBatch(Napi::Env env, Napi::Object exports);
+void InitMemoryTrim(Napi::Env env, Napi::Object exports);
 }  // namespace ctscope

@@ -35,6 +35,8 @@ import { VERSION } from '../version.js';
 import { turn, type Delivery, type Feed, type FeedApi } from './feed.js';
 import { checkListen, listenOn, type Listen } from './listen.js';
 import { modelTable } from './model-views.js';
+import { MemoryUpkeep } from './memory-upkeep.js';
+import { loadAddon } from '../native/addon.js';
 
 export interface CtscopeOptions {
   feed: Feed;
@@ -136,6 +138,20 @@ export class Ctscope {
     // The model's windows move with the clock even when no record arrives.
     const clock = feed.clock?.bind(feed);
     if (model && clock) this.every(250, () => model.advance(clock()));
+    if (model) {
+      // the C heap given back after the tables of gone namespaces are let go
+      const upkeep = new MemoryUpkeep(
+        () => model.tables.dropped,
+        () => {
+          try {
+            return loadAddon().mallocTrim();
+          } catch {
+            return false; // no addon (a replay where none is built): nothing native to trim
+          }
+        },
+      );
+      this.every(30_000, () => upkeep.check());
+    }
     if (this.opts.api) {
       if (!model) throw new Error('the API needs a model');
       this.app = await buildApp({

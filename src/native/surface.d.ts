@@ -10,6 +10,8 @@ export interface Addon {
   enumValues(name: string, module?: string): Record<string, number> | null;
   hasFunction(name: string, module?: string): boolean;
   boottimeNs(): number;
+  /** malloc_trim(0): the C heap's free pages back to the kernel; whether any were (native/memory_trim.cc). */
+  mallocTrim(): boolean;
   /** native/netns_read.cc: reads files from inside a network namespace (null where unreadable). */
   readInNetns(nsPath: string, files: string[]): (string | null)[];
   /**

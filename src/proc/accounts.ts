@@ -166,6 +166,8 @@ export class TableAccounts {
   /** First reading of any table (seconds): namespaces first read later were born while we watched. */
   private firstTs: number | null = null;
   hostNetns: number | undefined;
+  /** Accounts of gone namespaces let go so far (their keep expired). */
+  dropped = 0;
   /** New accounts started on a recycled inode, and why (the last few). */
   readonly rebirths: Array<{ netns: number; at_s: number; why: string }> = [];
 
@@ -225,6 +227,7 @@ export class TableAccounts {
     for (const [k, a] of this.accounts) {
       if (a.goneAt !== null && now - a.goneAt > keep) {
         this.accounts.delete(k);
+        this.dropped++;
         const g = this.generations.get(k);
         if (g) g.expiredAt = now;
       }

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { TableHistory } from '../../src/proc/history.js';
 import { TableAccounts } from '../../src/proc/accounts.js';
 import type { ProcSnapshot } from '../../src/proc/types.js';
+import { MemoryUpkeep } from '../../src/app/memory-upkeep.js';
 
 const snap = (netns: number, sec: number, count = 10): ProcSnapshot => ({ ts: sec * 1e9, netns, count, max: 1000, buckets: 256, stats: { drop: sec }, timeouts: {} });
 
@@ -63,5 +64,37 @@ describe('TableAccounts lets gone namespaces go', () => {
     for (let sec = 39; sec <= 70; sec++) t.ingest(snap(1, sec));
     expect(t.remembered()).toBe(2); // the host and inode 500's live account: nothing else of the 1,000
     expect(t.get(500)!.generation).toBe(2);
+  });
+});
+
+describe('MemoryUpkeep trims the C heap after tables are let go', () => {
+  it.each([
+    // [tables let go so far, at each check] -> trims done at each check
+    ['nothing gone: never', [0, 0, 0, 0], [0, 0, 0, 0]],
+    ['one expiry: that check and the next', [0, 5, 5, 5], [0, 1, 2, 2]],
+    ['expiries in a row: each, then one more', [3, 4, 9, 9, 9], [1, 2, 3, 4, 4]],
+  ])('%s', (_what, dropped, trims) => {
+    let d = 0;
+    let native = 0;
+    const u = new MemoryUpkeep(
+      () => d,
+      () => (native++, true),
+    );
+    const got = dropped.map((x) => {
+      d = x;
+      u.check();
+      return u.trims;
+    });
+    expect(got).toEqual(trims);
+    expect(native).toBe(trims.at(-1));
+  });
+
+  it("counts what TableAccounts let go: the upkeep's signal", () => {
+    const t = new TableAccounts({ hostNetns: 1, goneKeepSeconds: 10 });
+    for (let ns = 1; ns <= 4; ns++) t.ingest(snap(ns, 1));
+    t.vanish(2, 1e9);
+    t.vanish(3, 1e9);
+    for (let sec = 2; sec <= 13; sec++) t.ingest(snap(1, sec));
+    expect(t.dropped).toBe(2);
   });
 });
