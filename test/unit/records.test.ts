@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatAddress, parseAddress } from '../../src/records/address.js';
-import { BATCH_BYTES_PER_RECORD, copyBatch, decodeBatch, RecordFormatError, viewBatch } from '../../src/records/batch.js';
+import { BATCH_BYTES_PER_RECORD, copyBatch, decodeBatch, DecodeScratch, keepBatch, RecordFormatError, viewBatch } from '../../src/records/batch.js';
 import { encodeBatch, encodeRecord, RecordFields, writeRecord, writeRecordPortable, type RecordInit } from '../../src/records/encode.js';
 import { AF_INET, AF_INET6, FIELDS, Kind, RECORD_SIZE } from '../../src/records/layout.js';
 
@@ -105,6 +105,35 @@ describe('copyBatch / viewBatch: a batch in shared memory, read back without dec
       expect([...v[col]], col).toEqual([...b[col].subarray(from, to)]);
     }
     expect([...v.bytes]).toEqual([...b.bytes.subarray(from * RECORD_SIZE, to * RECORD_SIZE)]);
+  });
+});
+
+describe('DecodeScratch and keepBatch: a lent batch, and a copy of it that stays', () => {
+  const batchOf = (n: number, base: number) =>
+    encodeBatch(Array.from({ length: n }, (_, i) => ({ kind: Kind.ALLOC, ts: base + i, src: `10.0.0.${(i % 250) + 1}`, dst: '10.9.9.9', sport: base % 60000 + i, dport: 53, proto: 17, netns: base + i })));
+  it('decodes batch after batch into one buffer, and keepBatch keeps a copy the next decode does not touch', () => {
+    const scratch = new DecodeScratch();
+    const a = decodeBatch(batchOf(40, 1000), undefined, scratch);
+    const kept = keepBatch(a);
+    const aTs = [...a.ts];
+    const b = decodeBatch(batchOf(30, 5000), undefined, scratch);
+    // the same memory: a's columns now read b's (why a sink copies what it keeps)
+    expect(a.ts.buffer).toBe(b.ts.buffer);
+    expect(a.ts[0]).toBe(5000);
+    expect([...b.ts]).toEqual(Array.from({ length: 30 }, (_, i) => 5000 + i));
+    // the copy still holds a, hot and cold columns alike
+    expect([...kept.ts]).toEqual(aTs);
+    expect([...kept.netns]).toEqual(Array.from({ length: 40 }, (_, i) => 1000 + i));
+    expect([...kept.sport]).toEqual(Array.from({ length: 40 }, (_, i) => 1000 + i));
+    expect(kept.id.length).toBe(40);
+  });
+  it('grows for a larger batch and decodes it whole', () => {
+    const scratch = new DecodeScratch();
+    decodeBatch(batchOf(2, 1), undefined, scratch);
+    const big = decodeBatch(batchOf(3000, 7), undefined, scratch);
+    expect(big.length).toBe(3000);
+    expect(big.ts[2999]).toBe(7 + 2999);
+    expect(big.netns[1234]).toBe(7 + 1234);
   });
 });
 
