@@ -84,8 +84,10 @@ describe.skipIf(skip)('drops: a burst', () => {
         let firstAt = 0;
         const kept: Uint8Array[] = [];
         const lengths: number[] = [];
+        let batches = 0;
         await source.start({
           ingest(c: RecordColumns) {
+            batches++;
             for (let i = 0; i < c.length; i++) {
               if (c.netns[i] !== netns) continue;
               records++;
@@ -99,8 +101,11 @@ describe.skipIf(skip)('drops: a burst', () => {
         // Quiet: the reader thread sleeps (it used to wake every 2 ms: ~500 a second).
         await new Promise((r) => setTimeout(r, 300));
         const s0 = switches('cts-ring');
+        const b0 = batches;
         await new Promise((r) => setTimeout(r, 2000));
         const idleWakeups = switches('cts-ring') - s0;
+        // drops elsewhere on the machine meanwhile wake it too: a wakeup or two per batch they made
+        const elsewhere = batches - b0;
         // One drop after the quiet spell, then a few more.
         const t0 = Date.now();
         await lab.exec(lab.client, ['python3', path.join(fixtures, 'flows.py'), 'udp-same', lab.clientAddress, lab.serverAddress, '9', '5']);
@@ -108,8 +113,8 @@ describe.skipIf(skip)('drops: a burst', () => {
         while (records < 5 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
         const ruleset = JSON.stringify(await lab.nftJson(lab.server));
         const dropped = Number(/"counter":\s*\{\s*"packets":\s*(\d+)/.exec(ruleset)![1]);
-        console.info(`quiet: ${idleWakeups} reader wakeups in 2 s idle; first drop after it seen ${firstAt - t0} ms after the sender started; ${records} of ${dropped} drops`);
-        expect(idleWakeups).toBeLessThan(20);
+        console.info(`quiet: ${idleWakeups} reader wakeups in 2 s idle (${elsewhere} batches of drops elsewhere meanwhile); first drop after it seen ${firstAt - t0} ms after the sender started; ${records} of ${dropped} drops`);
+        expect(idleWakeups).toBeLessThan(20 + 2 * elsewhere);
         expect(dropped).toBe(5);
         expect(records).toBe(dropped);
         expect(firstAt - t0).toBeLessThan(1000);
