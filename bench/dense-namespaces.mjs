@@ -18,7 +18,7 @@
 // Holds the machine-wide kernel-test lock (bench/lib/kernel.mjs).
 // Run (root, after `make -s all`):
 //   node bench/dense-namespaces.mjs [--steps 0,250,500,1000] [--settle-s 5] [--compare DIR] [--daemon-args=--netlink-datagrams]
-//     [--after-s 2] [--keep-gone-s S]
+//     [--after-s 2] [--keep-gone-s S] [--warm-s 0]
 //   npm run bench -- dense
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -42,6 +42,9 @@ const { values } = parseArgs({
     'after-s': { type: 'string', default: '2' },
     // `run --keep-gone S` for variants that have it
     'keep-gone-s': { type: 'string' },
+    // seconds to wait once a step's namespaces are followed, before measuring (their first full
+    // readings and dumps are start-up, not what following them costs)
+    'warm-s': { type: 'string', default: '0' },
   },
 });
 const steps = values.steps.split(',').map(Number);
@@ -171,6 +174,7 @@ async function runVariant(name, dir) {
       have = target;
       await waitFor(base, (f) => f.n >= target, `${target} namespaces followed`);
       const followMs = Date.now() - t0;
+      await sleep(Number(values['warm-s']) * 1000);
       rows.push(await measure(child.pid, base, `${target} namespaces`, { followS: names.length ? followMs / 1000 : null }));
     }
     const t0 = Date.now();
@@ -198,7 +202,7 @@ try {
   const all = [];
   for (const [name, dir] of variants) all.push(...(await runVariant(name, dir)));
   const loadEnd = os.loadavg().map((x) => x.toFixed(1)).join(' ');
-  console.log(`load average at start: ${load}, at the end: ${loadEnd} (${new Date().toISOString().slice(0, 16)} UTC); settle window ${settleMs / 1000} s; ctscope run --hooks netlink ${values['daemon-args']}\n`);
+  console.log(`load average at start: ${load}, at the end: ${loadEnd} (${new Date().toISOString().slice(0, 16)} UTC); settle window ${settleMs / 1000} s, ${values['warm-s']} s after the namespaces are followed; ctscope run --hooks netlink ${values['daemon-args']}\n`);
   console.log('| variant | step | threads | open fds | RSS MiB | V8 heap used MiB | CPU % idle | CPU % (API asked meanwhile) | to follow / to see gone (s) | /healthz p99 ms | /v1/table p50 / p99 ms |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of all) console.log(`| ${r.variant} | ${r.label}${r.vanished !== undefined ? ` (status: ${r.vanished} vanished)` : ''} | ${r.threads} | ${r.fds} | ${fmt(r.rssMiB, 1)} | ${fmt(r.heapMiB, 1)} | ${fmt(r.idlePct, 1)} | ${fmt(r.cpuPct, 1)} | ${fmt(r.followS, 1)} | ${fmt(r.healthzP99)} | ${fmt(r.tableP50)} / ${fmt(r.tableP99)} |`);
