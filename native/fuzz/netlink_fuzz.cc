@@ -54,6 +54,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
           if (netlink::DecodeConntrack(nlh, CTS_KIND_SEEN, CTS_CAUSE_AT_START, kNetns, kClock, &r)) Check(r, CTS_KIND_SEEN);
           // the statistics' answers (ct_stats.cc): read within their bounds (ASan)
           netlink::DecodeStatsCpu(nlh, [](uint16_t, uint32_t) {});
+          // the count and max (IPCTNL_MSG_CT_GET_STATS, the /proc poller's): a count is never negative
+          int64_t count = 0, max = 0;
+          if (netlink::DecodeStatsGlobal(nlh, &count, &max) && (count < 0 || max < -1)) __builtin_trap();
           return true;
         }
         default:
