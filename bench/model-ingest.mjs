@@ -6,11 +6,16 @@
 //   query       top-k query latency p50/p99 while ingesting 500,000 records/s
 //   visibility  a batch's records visible to the API: ingest + query, p99,
 //               at 100,000 records/s
+//   batches     decode + model per record at 100,000 records per simulated
+//               second (node-cost's `gen ct`: each entry made, then deleted
+//               1 s later; a new source every 256), batches of 100..1,600
+//               records, one warm-up pass then the measured one: the model's
+//               own cost on a warm cache, to set beside the daemon's
 //   paired DIR  this build's Model against another build's (DIR/dist, e.g. a
 //               checkout of the commit before a change) in one process, fed
 //               the same batches alternately: the ratio of their ingest times,
 //               which the load of a shared machine falls on alike
-// Usage: node --expose-gc bench/model-ingest.mjs [--memory|--ingest|--query|--visibility|--paired DIR] [--seconds N]
+// Usage: node --expose-gc bench/model-ingest.mjs [--memory|--ingest|--query|--visibility|--batches|--paired DIR] [--seconds N]
 // With no mode it runs every part, the memory one in a child process.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -196,6 +201,38 @@ async function benchPaired(dir) {
   console.log(`| model.ingest, this build against ${dir}, same batches alternately (${fmt(records, 0)} records each, load ${fmt(load, 1)}) | this ${fmt(records / (ms[0] / 1000) / 1e6, 2)} M/s, other ${fmt(records / (ms[1] / 1000) / 1e6, 2)} M/s | **this / other time ${fmt(ms[0] / ms[1], 3)}** |`);
 }
 
+// ------------------------------------------------------------ batch sizes at 100k/s
+async function benchBatches() {
+  const { DecodeScratch } = await import(path.join(root, 'dist/records/batch.js'));
+  const RATE = 100000;
+  const run = (batch, seconds) => {
+    const m = new Model({ maxFlows: 1_000_000 });
+    const scratch = new DecodeScratch();
+    const buf = new Uint8Array(batch * RECORD_SIZE);
+    let n = 0;
+    let made = 0;
+    let gone = 0;
+    let ns = 0;
+    const total = RATE * seconds;
+    while (n < total) {
+      for (let i = 0; i < batch; i++, n++) {
+        const ts = 1000e9 + n * (1e9 / RATE);
+        const destroy = made - gone >= RATE / 2;
+        const id = destroy ? ++gone : ++made;
+        encodeRecord(buf, i * RECORD_SIZE, { kind: destroy ? Kind.DESTROY : Kind.ALLOC, ts, start: destroy ? ts - 1e9 : ts, id: BigInt(id), src: `10.${(id >> 16) & 255}.${(id >> 8) & 255}.1`, dst: '10.255.0.1', sport: 1024 + (id & 255), dport: 9, proto: 17, netns: 4026532000, status: 8 });
+      }
+      const t = process.hrtime.bigint();
+      m.ingest(decodeBatch(buf, batch, scratch));
+      ns += Number(process.hrtime.bigint() - t);
+    }
+    return ns / total;
+  };
+  const sizes = [100, 200, 400, 800, 1600];
+  for (const b of sizes) run(b, 4);
+  const load = (await import('node:os')).loadavg()[0];
+  console.log(`| decode + model at 100,000 records per simulated second (load ${fmt(load, 1)}) | ${sizes.map((b) => `batches of ${b}: ${fmt(run(b, SECONDS), 0)} ns`).join(', ')} |`);
+}
+
 // ------------------------------------------------------------ memory (fresh process)
 async function benchMemory() {
   const N = 1_000_000;
@@ -351,6 +388,7 @@ if (mode === 'memory') {
     if (r.status !== 0) process.stderr.write(r.stderr);
   }
   if (mode === 'paired') await benchPaired(pairedDir);
+  if (mode === 'batches') await benchBatches();
   if (mode === 'all' || mode === 'query') await benchQuery(500000, 200000, 'top-k while ingesting 500k/s');
   if (mode === 'all' || mode === 'visibility') await benchVisibility();
 }
