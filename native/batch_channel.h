@@ -32,7 +32,11 @@
 namespace ctscope {
 
 struct Batch {
-  std::vector<uint8_t> bytes;  // capacity for a whole batch, allocated once
+  // Room for a whole batch, allocated once and not cleared: only the pages
+  // records were written to become resident (a quiet namespace's reader
+  // holds a page or two, not 160 KiB; issue 17's footprint per namespace).
+  explicit Batch(size_t size) : bytes(new uint8_t[size]) {}
+  std::unique_ptr<uint8_t[]> bytes;
   size_t used = 0;
   uint32_t count = 0;
 };
@@ -55,12 +59,11 @@ class BatchPool {
         return b;
       }
     }
-    auto *b = new Batch();
-    b->bytes.resize(batch_bytes_);
-    return b;
+    return new Batch(batch_bytes_);
   }
 
-  // Keeps at most kMaxFree: what a burst made beyond that is given back.
+  // Keeps at most kMaxFree: what a burst made beyond that is given back
+  // (two: the one JS just returned and one spare, per reader).
   void Put(Batch *b) {
     b->used = 0;
     b->count = 0;
@@ -75,7 +78,7 @@ class BatchPool {
   }
 
  private:
-  static constexpr size_t kMaxFree = 4;
+  static constexpr size_t kMaxFree = 2;
   const size_t batch_bytes_;
   std::mutex mu_;
   std::vector<Batch *> free_;
@@ -99,7 +102,7 @@ class BatchChannel {
   // Reader thread only.
   void Append(const void *rec) {
     if (!cur_) cur_ = pool_->Get();
-    std::memcpy(cur_->bytes.data() + cur_->used, rec, sizeof(struct ctscope_record));
+    std::memcpy(cur_->bytes.get() + cur_->used, rec, sizeof(struct ctscope_record));
     cur_->used += sizeof(struct ctscope_record);
     if (++cur_->count >= batch_records_) Flush();
   }
@@ -156,7 +159,7 @@ class BatchChannel {
     }
     auto *loan = new Loan{b};
     Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
-        env, b->bytes.data(), b->used,
+        env, b->bytes.get(), b->used,
         [](Napi::Env, void *, Loan *l) {
           if (!l->recycled) delete l->batch;
           delete l;
