@@ -124,18 +124,31 @@ export interface ProcPollerOptions {
   plan?: ReadPlanOptions;
   /** What reads the namespaces (default: the addon's readNetnsBatch, on a thread of its own). */
   read?: (jobs: NetnsJob[]) => Promise<NetnsResult[]>;
+  /** Whether the count and max may be asked over ctnetlink (default ctnetlinkPresent(), asked again every 30 s). */
+  ctnetlink?: () => boolean;
 }
 
 /**
  * What a poll reads of one namespace: the files, and the statistics over
- * ctnetlink when /proc has none. The count and max are asked over ctnetlink
- * (files 0 and 1 are read only where that fails): opening anything under
- * /proc/sys/net costs the kernel a walk of one directory entry per namespace,
- * which at 1,000 namespaces was most of the daemon's idle CPU.
+ * ctnetlink when /proc has none. With `ctCount`, the count and max are asked
+ * over ctnetlink (files 0 and 1 are read only where that fails): opening
+ * anything under /proc/sys/net costs the kernel a walk of one directory
+ * entry per namespace, which at 1,000 namespaces was most of the daemon's
+ * idle CPU.
  */
-export function readJob(r: PlannedRead, timeoutFiles: string[], mode: StatsMode): NetnsJob {
+export function readJob(r: PlannedRead, timeoutFiles: string[], mode: StatsMode, ctCount = true): NetnsJob {
   const files = r.full ? [...FAST_FILES, `${SYSCTL_DIR}/nf_conntrack_buckets`, ...timeoutFiles.map((f) => `${SYSCTL_DIR}/${f}`)] : FAST_FILES;
-  return { path: r.path, files, cookie: r.cookie, ctStats: mode === 'ctnetlink' ? 'always' : STAT_FILE, ctCount: [0, 1] };
+  return { path: r.path, files, cookie: r.cookie, ctStats: mode === 'ctnetlink' ? 'always' : STAT_FILE, ...(ctCount ? { ctCount: [0, 1] as [number, number] } : {}) };
+}
+
+/**
+ * Whether asking ctnetlink loads nothing: ctnetlink is built in (a kernel
+ * without loadable modules) or its module is loaded already. A ctnetlink
+ * request where the module is not loaded would have the kernel load it, and
+ * the poller changes nothing on the node it watches: it reads the files then.
+ */
+export function ctnetlinkPresent(procModules = '/proc/modules', sysModule = '/sys/module/nf_conntrack_netlink'): boolean {
+  return !fs.existsSync(procModules) || fs.existsSync(sysModule);
 }
 
 /**
@@ -152,6 +165,7 @@ export class ProcPoller {
   private readonly hostInode = fs.statSync('/proc/self/ns/net').ino;
   private readonly timeoutFiles = timeoutSysctls();
   private inFlight: Promise<void> | null = null;
+  private ctCount: { ok: boolean; at: number } | null = null;
   private stopped = false;
   lastError: string | null = null;
   /** Ticks skipped because the previous one's reads were still out. */
@@ -212,7 +226,10 @@ export class ProcPoller {
     const planned = this.plan.next(Date.now());
     let results: NetnsResult[];
     try {
-      const jobs = planned.map((r) => readJob(r, this.timeoutFiles, mode));
+      const now = Date.now();
+      if (!this.ctCount || now - this.ctCount.at >= 30_000) this.ctCount = { ok: (this.opts.ctnetlink ?? ctnetlinkPresent)(), at: now };
+      const ctCount = this.ctCount.ok;
+      const jobs = planned.map((r) => readJob(r, this.timeoutFiles, mode, ctCount));
       results = await (this.opts.read ? this.opts.read(jobs) : loadAddon().readNetnsBatch(jobs));
     } catch (e) {
       this.lastError = (e as Error).message;

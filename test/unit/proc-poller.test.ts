@@ -8,7 +8,9 @@
 // poll is out is skipped, and that the figures come through exactly.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ProcPoller } from '../../src/proc/poller.js';
+import { ProcPoller, ctnetlinkPresent } from '../../src/proc/poller.js';
+import os from 'node:os';
+import path from 'node:path';
 import { ReadPlan, type PlannedRead } from '../../src/proc/read-plan.js';
 import type { ProcSnapshot } from '../../src/proc/types.js';
 import type { NetnsJob, NetnsResult } from '../../src/native/surface.js';
@@ -157,5 +159,38 @@ describe('ProcPoller: the reading awaited, bounded, exact', () => {
     ns.delete(7001);
     await poll();
     expect(vanished.sort()).toEqual([7001, 7002]);
+  });
+});
+
+describe('the count and max over ctnetlink only where asking loads nothing', () => {
+  it.each([
+    // [a kernel with loadable modules, nf_conntrack_netlink loaded] -> asked over ctnetlink
+    [false, false, true], // built in: nothing to load
+    [true, true, true], // its module loaded already
+    [true, false, false], // a request would have the kernel load it: the files are read
+  ])('modules %s, ctnetlink loaded %s: over ctnetlink %s', (modules, loaded, want) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctscope-mod-'));
+    try {
+      if (modules) fs.writeFileSync(path.join(dir, 'modules'), '');
+      if (loaded) fs.mkdirSync(path.join(dir, 'nf_conntrack_netlink'));
+      expect(ctnetlinkPresent(path.join(dir, 'modules'), path.join(dir, 'nf_conntrack_netlink'))).toBe(want);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the poller's jobs ask for them as told", async () => {
+    for (const allowed of [true, false]) {
+      const jobs: NetnsJob[][] = [];
+      const p = new ProcPoller({
+        intervalMs: 3_600_000,
+        namespaces: () => new Map([[7001, '/run/netns/a']]),
+        onSnapshot: () => undefined,
+        ctnetlink: () => allowed,
+        read: async (j) => (jobs.push(j), j.map(() => ({ error: 'gone', ts: 0, texts: [], cookie: null, stats: null }))),
+      });
+      await p.poll();
+      expect(jobs[0]!.every((j) => (j.ctCount !== undefined) === allowed)).toBe(true);
+    }
   });
 });
