@@ -2,7 +2,7 @@
 // table, CpuBudget driven by a fake clock, CPU and filter, the sampling log
 // that answers carry, and the sample's membership rule (the filter's).
 import { describe, expect, it } from 'vitest';
-import { CpuBudget, FIXED_CPU, MAX_SHIFT, nextShift, type BudgetObservation, type BudgetState } from '../../src/sources/cpu-budget.js';
+import { CpuBudget, FIXED_CPU, MAX_SHIFT, nextShift, STARTUP_GRACE_S, type BudgetObservation, type BudgetState } from '../../src/sources/cpu-budget.js';
 import { SamplingLog, sampleOut } from '../../src/model/sampling.js';
 import { Model } from '../../src/model/model.js';
 import { Kind, Origin } from '../../src/records/layout.js';
@@ -61,6 +61,7 @@ describe('CpuBudget', () => {
       onChange: (s, p) => changes.push([s, p]),
       cpuSeconds: () => cpu,
       now: () => t,
+      graceS: 0,
     });
     b.start();
     b.stop(); // ticks by hand
@@ -84,6 +85,43 @@ describe('CpuBudget', () => {
     expect(applied[applied.length - 1]).toBe(0);
     expect(changes[0]).toEqual([b.changes > 0 ? changes[0]![0] : 0, 0]);
     expect(changes.at(-1)![0]).toBe(0);
+  });
+});
+
+describe('CpuBudget at start-up', () => {
+  it('decides and learns nothing in its first STARTUP_GRACE_S seconds, then works from what events cost', () => {
+    let t = 0;
+    let cpu = 0;
+    let total = 0;
+    const b = new CpuBudget({ maxCpu: 0.5, events: () => ({ total, kept: total }), apply: () => undefined, cpuSeconds: () => cpu, now: () => t, intervalMs: 250 });
+    b.start();
+    b.stop(); // ticks by hand
+    // start-up: a core busy (programs loaded, code compiled) while 50,000 events/s arrive
+    for (; t < STARTUP_GRACE_S - 0.25; ) {
+      t += 0.25;
+      total += 12_500;
+      cpu += 0.25;
+      b.tick();
+    }
+    expect(b.shift).toBe(0);
+    expect(b.sampledSeconds).toBe(0);
+    // then what those events really cost: 2 us each, 0.13 of a core, far under the budget
+    for (let i = 0; i < 40; i++) {
+      t += 0.25;
+      total += 12_500;
+      cpu += 0.25 * (FIXED_CPU + 50_000 * 2e-6);
+      b.tick();
+    }
+    expect(b.shift).toBe(0);
+    // and a real storm after it is still met: 1.5 cores' worth of events
+    for (let i = 0; i < 20; i++) {
+      t += 0.25;
+      const k = Math.round(150_000 / 2 ** b.shift);
+      total += 150_000;
+      cpu += 0.25 * FIXED_CPU + k * 2e-6;
+      b.tick();
+    }
+    expect(b.shift).toBeGreaterThanOrEqual(2);
   });
 });
 
