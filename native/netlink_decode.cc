@@ -228,29 +228,27 @@ DumpMessage ClassifyDump(const struct nlmsghdr *nlh, uint32_t seq, int *error) {
   return DumpMessage::kEntry;
 }
 
-bool DecodeStatsCpu(const struct nlmsghdr *nlh, const std::function<void(uint16_t, uint32_t)> &f) {
-  if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_CTNETLINK ||
-      NFNL_MSG_TYPE(nlh->nlmsg_type) != IPCTNL_MSG_CT_GET_STATS_CPU)
-    return false;
+// The attributes of a ctnetlink answer of message type `type`; false when
+// it is not one (or too short to hold its header).
+static bool ForEachStatsAttr(const struct nlmsghdr *nlh, uint16_t type, const std::function<void(const Attr &)> &f) {
+  if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_CTNETLINK || NFNL_MSG_TYPE(nlh->nlmsg_type) != type) return false;
+  constexpr size_t kHead = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
   size_t len = nlh->nlmsg_len;
-  if (len < NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg))) return false;
-  const uint8_t *p = (const uint8_t *)nlh + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
-  ForEachAttr(p, len - NLMSG_HDRLEN - NLMSG_ALIGN(sizeof(struct nfgenmsg)), [&](const Attr &a) {
-    if (a.len >= 4) f(a.type, Be32(a));
-  });
+  if (len < kHead) return false;
+  ForEachAttr((const uint8_t *)nlh + kHead, len - kHead, f);
   return true;
 }
 
+bool DecodeStatsCpu(const struct nlmsghdr *nlh, const std::function<void(uint16_t, uint32_t)> &f) {
+  return ForEachStatsAttr(nlh, IPCTNL_MSG_CT_GET_STATS_CPU, [&](const Attr &a) {
+    if (a.len >= 4) f(a.type, Be32(a));
+  });
+}
+
 bool DecodeStatsGlobal(const struct nlmsghdr *nlh, int64_t *count, int64_t *max) {
-  if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_CTNETLINK ||
-      NFNL_MSG_TYPE(nlh->nlmsg_type) != IPCTNL_MSG_CT_GET_STATS)
-    return false;
-  size_t len = nlh->nlmsg_len;
-  if (len < NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg))) return false;
-  const uint8_t *p = (const uint8_t *)nlh + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
   *count = -1;
   *max = -1;
-  ForEachAttr(p, len - NLMSG_HDRLEN - NLMSG_ALIGN(sizeof(struct nfgenmsg)), [&](const Attr &a) {
+  ForEachStatsAttr(nlh, IPCTNL_MSG_CT_GET_STATS, [&](const Attr &a) {
     if (a.len < 4) return;
     if (a.type == CTA_STATS_GLOBAL_ENTRIES) *count = Be32(a);
     else if (a.type == CTA_STATS_GLOBAL_MAX_ENTRIES) *max = Be32(a);
