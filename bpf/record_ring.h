@@ -8,7 +8,8 @@
  * drains (native/ring_source.cc), so there is at most one wakeup per period —
  * a wakeup per record, measured on this project's machine (BENCHMARKS.md,
  * "Drop path"), adds 7.5-8.5 us to the dropping packet's own path and 14-16 us
- * of process CPU per record — and none while nothing happens. When the
+ * of process CPU per record — and, while nothing happens, a drain every 100 ms
+ * at most. When the
  * backlog crosses `wakeup_bytes` (set by user space before load; 0: never)
  * the reader is woken at once.
  *

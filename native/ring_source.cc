@@ -15,9 +15,10 @@
 // and force one only when the backlog is over a threshold. The reader waits
 // for that first record, lets the others gather for its poll period (no
 // wakeup comes while the ring holds records), drains, and waits again: at
-// most one wakeup per period under load, none at all while nothing happens.
-// It used to drain on a 1-5 ms timer whatever happened, 500 wakeups a second
-// on an idle node (1.2 % of a CPU here). Measured here (BENCHMARKS.md, "Drop
+// most one wakeup per period under load, and while nothing happens only a
+// drain every 100 ms (a safety net for a missed wakeup: ReaderLoop). It used
+// to drain on a 1-5 ms timer whatever happened, 500 wakeups a second on an
+// idle node (1.2 % of a CPU here). Measured here (BENCHMARKS.md, "Drop
 // path"): a wakeup per record adds 7.5-8.5 us to the dropping packet's path
 // and 14-16 us of process CPU per record, against ~0.5 us drained in periods.
 //
@@ -465,8 +466,14 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
   void ReaderLoop() {
     struct epoll_event ev[2];
     while (running_.load(std::memory_order_relaxed)) {
-      // Wait for the first record since the last drain (or stop()).
-      int n = epoll_wait(ep_, ev, 2, -1);
+      // Wait for the first record since the last drain (or stop()), and
+      // drain every kIdleDrainMs whatever: a record can miss its wakeup (the
+      // consumer's position store and its read of the next record's header
+      // may pass each other, so the producer sees the consumer behind and
+      // wakes nobody) and would otherwise wait for the next record, which
+      // after a flood may never come (dashboard-live: 644 of 3,736 drops
+      // still in the ring 10 s after the flood).
+      int n = epoll_wait(ep_, ev, 2, kIdleDrainMs);
       if (n < 0) {
         if (errno == EINTR) continue;
         reader_error_.store(errno);
@@ -475,7 +482,7 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
       if (!running_.load(std::memory_order_relaxed)) break;
       // Let records gather for a period, unless a program forces a wakeup
       // (its backlog over wakeup_bytes) or stop() comes first.
-      if (!Gather()) break;
+      if (n > 0 && !Gather()) break;
       if (!running_.load(std::memory_order_relaxed)) break;
       n = ring_buffer__consume(rb_);
       if (n < 0 && n != -EINTR) {
@@ -488,6 +495,9 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
     ring_buffer__consume(rb_);
     channel_->Flush();
   }
+
+  // The longest a record waits in the ring when its wakeup was missed.
+  static constexpr int kIdleDrainMs = 100;
 
   // Sleeps out one poll period on the epoll set; false on an epoll error.
   bool Gather() {

@@ -101,7 +101,7 @@ describe.skipIf(skip)('drops: a burst', () => {
           lengths.push(c.bytes.byteLength);
         },
       });
-      // Quiet: the reader thread sleeps (it used to wake every 2 ms: ~500 a second).
+      // Quiet: the reader thread wakes only for its 100 ms drain (it used to wake every 2 ms: ~500 a second).
       await new Promise((r) => setTimeout(r, 300));
       const s0 = switches('cts-ring');
       const b0 = batches;
@@ -116,7 +116,8 @@ describe.skipIf(skip)('drops: a burst', () => {
       while (records < 5 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
       const dropped = await nftDropped();
       console.info(`quiet: ${idleWakeups} reader wakeups in 2 s idle (${elsewhere} batches of drops elsewhere meanwhile); first drop after it seen ${firstAt - t0} ms after the sender started; ${records} of ${dropped} drops`);
-      expect(idleWakeups).toBeLessThan(20 + 2 * elsewhere);
+      // the 100 ms safety-net drain: ~20 in 2 s (a 2 ms timer made ~1,000)
+      expect(idleWakeups).toBeLessThan(40 + 2 * elsewhere);
       expect(dropped).toBe(5);
       expect(records).toBe(dropped);
       expect(firstAt - t0).toBeLessThan(1000);
