@@ -26,7 +26,7 @@
 //             thread, the rest) and, from a `node --cpu-prof` run, the JS
 //             thread's share of decoding, the model and the rest; each
 //             measured run after --warmup seconds (default 3) of the same rate
-//   profile   the cpu phase's `node --cpu-prof` round alone (100k events/s);
+//   profile   the cpu phase's `node --cpu-prof` round alone (100k events/s, or --profile-rate);
 //             with --profile-dir DIR the .cpuprofile and a .heapprofile
 //             (node --heap-prof) are kept there for a closer look
 //   bpf       per-program kernel cost: run_time_ns / run_cnt of every program
@@ -67,6 +67,8 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     // profile phase: where to keep the .cpuprofile (and its heap sampling profile)
     'profile-dir': { type: 'string' },
+    // profile phase: the event rate profiled (events/s)
+    'profile-rate': { type: 'string', default: '100000' },
     // extra node flags for every daemon started (e.g. --trace-gc; its output is printed at the daemon's stop)
     'node-args': { type: 'string', default: '' },
     'print-daemon-output': { type: 'boolean', default: false },
@@ -234,7 +236,7 @@ async function daemonRecords(d) {
 const CLK_TCK = Number(sh(['getconf', 'CLK_TCK']).trim()) || 100;
 /** CPU seconds per thread group of a process: the netlink/ring readers (named by the addon), the main (JS) thread, the rest. */
 function threadCpu(pid) {
-  const out = { reader: 0, js: 0, other: 0 };
+  const out = { reader: 0, js: 0, jsSys: 0, other: 0 };
   let tids = [];
   try {
     tids = fs.readdirSync(`/proc/${pid}/task`);
@@ -247,7 +249,10 @@ function threadCpu(pid) {
       const comm = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
       const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
       const s = (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
-      if (tid === String(pid)) out.js += s;
+      if (tid === String(pid)) {
+        out.js += s;
+        out.jsSys += Number(rest[12]) / CLK_TCK;
+      }
       else if (comm.startsWith('cts-')) out.reader += s;
       else out.other += s;
     } catch {
@@ -360,7 +365,8 @@ async function phaseCpu() {
     { name: 'attached', attached: true, dir: root, extra: full },
     ...(args['no-datagrams'] ? [] : [{ name: 'attached, --netlink-datagrams', attached: true, dir: root, extra: [...full, '--netlink-datagrams'] }]),
   ];
-  if (args.compare) variantsCpu.push({ name: `${path.basename(args.compare)} (before)`, attached: true, dir: path.resolve(args.compare), extra: full });
+  // a build from before the CPU budget (no --max-cpu) always ran at full fidelity
+  if (args.compare) variantsCpu.push({ name: `${path.basename(args.compare)} (before)`, attached: true, dir: path.resolve(args.compare), extra: knowsMaxCpu(args.compare) ? full : [] });
   // idle: what the daemon costs with no traffic in the lab
   for (const vv of variantsCpu) {
     flush();
@@ -386,6 +392,15 @@ async function phaseCpu() {
     }
   }
   return rows;
+}
+
+/** Whether the build in `dir` has the CPU budget's --max-cpu (issue 18's builds before it did not). */
+function knowsMaxCpu(dir) {
+  try {
+    return fs.readFileSync(path.join(dir, 'dist/cli/commands/run.js'), 'utf8').includes('max-cpu');
+  } catch {
+    return true;
+  }
 }
 
 function cpuTable(rows) {
@@ -614,8 +629,8 @@ if (hostPhases.length) {
       if (prof) report.push(`JS thread at 100,000 events/s (\`node --cpu-prof\`, one round), self time by part: ${prof.parts.map(([k, v]) => `${k} ${f(v * 100, 1)} %`).join(', ')}.`, '');
     }
     if (PHASES.has('profile') && !PHASES.has('cpu')) {
-      const prof = await phaseProfile(100_000);
-      if (prof) report.push(`JS thread at 100,000 events/s (\`node --cpu-prof\`, one round), self time by part: ${prof.parts.map(([k, v]) => `${k} ${f(v * 100, 1)} %`).join(', ')}.`, '');
+      const prof = await phaseProfile(Number(args['profile-rate']));
+      if (prof) report.push(`JS thread at ${f(Number(args['profile-rate']))} events/s (\`node --cpu-prof\`, one round), self time by part: ${prof.parts.map(([k, v]) => `${k} ${f(v * 100, 1)} %`).join(', ')}.`, '');
     }
     if (PHASES.has('bpf')) report.push(bpfTable(await phaseBpf(), 'this kernel'));
   } finally {
