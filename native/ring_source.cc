@@ -545,14 +545,37 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
     return out;
   }
 
-  // stats() -> { perCpuReserveFailed, queueDropped, delivered, malformed, readerError, running }
+  // Runs of this object's programs the kernel skipped because the program
+  // was already running on that CPU (bpf_prog_info.recursion_misses, 5.12+;
+  // 0 before): a tracing program is not entered again on a CPU where it is
+  // running, so a kfree_skb in a softirq that interrupted the drop program
+  // goes unseen. Each is an event not recorded, and is counted as lost.
+  uint64_t ReadRecursionMisses() const {
+    uint64_t sum = 0;
+    if (!lo_ || !lo_->obj) return 0;
+    struct bpf_program *prog;
+    bpf_object__for_each_program(prog, lo_->obj) {
+      int fd = bpf_program__fd(prog);
+      if (fd < 0) continue;
+      struct bpf_prog_info pi = {};
+      uint32_t len = sizeof(pi);
+      if (bpf_obj_get_info_by_fd(fd, &pi, &len) == 0) sum += pi.recursion_misses;
+    }
+    return sum;
+  }
+
+  // stats() -> { perCpuReserveFailed, recursionMisses, queueDropped, delivered, malformed, readerError, running }
   Napi::Value Stats(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (lo_) last_loss_ = ReadLoss();
+    if (lo_) {
+      last_loss_ = ReadLoss();
+      last_recursion_ = ReadRecursionMisses();
+    }
     Napi::Array per = Napi::Array::New(env, last_loss_.size());
     for (size_t i = 0; i < last_loss_.size(); i++) per.Set(i, Napi::Number::New(env, (double)last_loss_[i]));
     Napi::Object o = Napi::Object::New(env);
     o.Set("perCpuReserveFailed", per);
+    o.Set("recursionMisses", Napi::Number::New(env, (double)last_recursion_));
     o.Set("queueDropped", Napi::Number::New(env, (double)(channel_ ? channel_->dropped() : last_dropped_)));
     o.Set("delivered", Napi::Number::New(env, (double)(channel_ ? channel_->delivered() : last_delivered_)));
     o.Set("malformed", Napi::Number::New(env, (double)malformed_.load()));
@@ -596,6 +619,7 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
     }
     if (lo_) {
       last_loss_ = ReadLoss();
+      last_recursion_ = ReadRecursionMisses();
       loss_ = nullptr;
       lo_.reset();  // destroys links, closes the object
     }
@@ -659,6 +683,7 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
   std::atomic<int> reader_error_{0};
   std::atomic<uint64_t> malformed_{0};
   std::vector<uint64_t> last_loss_;
+  uint64_t last_recursion_ = 0;
   uint64_t last_dropped_ = 0;
   uint64_t last_delivered_ = 0;
   int ep_ = -1;

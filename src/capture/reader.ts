@@ -529,7 +529,7 @@ function sourceStatus(x: unknown): SourceStatus | null {
   if (!isCount(x.records) || !isObject(x.lost) || !isCount(x.lost.total)) return null;
   const l = x.lost;
   if (l.ringbufReserveFailed !== undefined && !(Array.isArray(l.ringbufReserveFailed) && l.ringbufReserveFailed.length <= 4096 && l.ringbufReserveFailed.every(isCount))) return null;
-  for (const k of ['queueDropped', 'netlinkOverruns', 'resyncs'] as const) if (l[k] !== undefined && !isCount(l[k])) return null;
+  for (const k of ['queueDropped', 'netlinkOverruns', 'resyncs', 'recursionMisses'] as const) if (l[k] !== undefined && !isCount(l[k])) return null;
   const out: SourceStatus = {
     name: x.name,
     state: x.state as SourceStatus['state'],

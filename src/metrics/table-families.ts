@@ -87,6 +87,11 @@ export function renderSourceMetrics(out: Exposition, sources: SourceStatus[]): v
     out.family('ctscope_ringbuf_reserve_failures_total', 'counter', 'BPF ring buffer reserve failures, per CPU.');
     for (const s of rbsrc) s.lost.ringbufReserveFailed!.forEach((v, cpu) => out.sample('ctscope_ringbuf_reserve_failures_total', v, { source: s.name, cpu }));
   }
+  const rsrc = sources.filter((s) => s.lost.recursionMisses !== undefined);
+  if (rsrc.length) {
+    out.family('ctscope_bpf_recursion_misses_total', 'counter', 'Runs of a source\'s BPF programs the kernel skipped because the program was already running on that CPU (events not recorded).');
+    for (const s of rsrc) out.sample('ctscope_bpf_recursion_misses_total', s.lost.recursionMisses!, { source: s.name });
+  }
   const nl = sources.filter((s) => s.lost.netlinkOverruns !== undefined);
   if (nl.length) {
     out.family('ctscope_netlink_overruns_total', 'counter', 'Netlink receive buffer overruns (ENOBUFS).');

@@ -109,6 +109,11 @@ export interface RingSourceStartResult {
 export interface RingSourceStats {
   /** Reserve failures per CPU from lossMap (empty without one). */
   perCpuReserveFailed: number[];
+  /**
+   * Runs of the object's programs the kernel skipped: the program was already
+   * running on that CPU (bpf_prog_info.recursion_misses; 0 before Linux 5.12).
+   */
+  recursionMisses: number;
   /** Records refused because the JS queue was full. */
   queueDropped: number;
   /** Records handed to the JS queue. */

@@ -24,6 +24,8 @@ export type SourceState = 'starting' | 'running' | 'degraded' | 'stopped' | 'fai
 export interface LossCounters {
   /** BPF ring-buffer reserve failures, per CPU (index = CPU). */
   ringbufReserveFailed?: number[];
+  /** Runs of a tracing program the kernel skipped (already running on that CPU): events not recorded. */
+  recursionMisses?: number;
   /** Records refused because the batch queue to JavaScript was full. */
   queueDropped?: number;
   /** Netlink overruns (ENOBUFS) seen. */

@@ -141,6 +141,8 @@ interface BpfObj {
   id: number;
   name?: string;
   prog_id?: number;
+  /** Runs the kernel skipped (the program already running on that CPU); bpftool prints it only when not 0. */
+  recursion_misses?: number;
 }
 async function bpftoolList(what: 'prog' | 'link'): Promise<BpfObj[]> {
   const { stdout } = await run('bpftool', ['-j', what, 'list'], { maxBuffer: 64 << 20 });
@@ -428,6 +430,10 @@ describe.skipIf(skip)('drops: tp_btf kfree_skb against the kernel', () => {
       const added = during.progs.filter((id) => !before.progs.includes(id));
       expect(added.length).toBe(1);
       expect(during.links.filter((id) => !before.links.includes(id)).length).toBe(1);
+      // The runs the kernel skipped, as the kernel itself reports them: counted as lost (test/unit/ring-loss.test.ts).
+      const shown = (await bpftoolList('prog')).find((p) => p.id === added[0]);
+      expect(Number.isInteger(rs.stats().recursionMisses)).toBe(true);
+      expect(rs.stats().recursionMisses).toBe(shown?.recursion_misses ?? 0);
       rs.stop();
       rs.stop(); // idempotent
       expect(await until(async () => !(await ours()).progs.includes(added[0]!), 3000)).toBe(true);

@@ -10,6 +10,7 @@ const lossSchema = {
   type: 'object',
   properties: {
     ringbufReserveFailed: { type: 'array', items: { type: 'integer' } },
+    recursionMisses: { type: 'integer' },
     queueDropped: { type: 'integer' },
     netlinkOverruns: { type: 'integer' },
     resyncs: { type: 'integer' },
