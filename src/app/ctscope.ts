@@ -36,6 +36,7 @@ import { turn, type Delivery, type Feed, type FeedApi } from './feed.js';
 import { checkListen, listenOn, type Listen } from './listen.js';
 import { modelTable } from './model-views.js';
 import { MemoryUpkeep } from './memory-upkeep.js';
+import { statesFollowed } from './states-followed.js';
 import { loadAddon } from '../native/addon.js';
 
 export interface CtscopeOptions {
@@ -129,6 +130,8 @@ export class Ctscope {
     if (this.opts.api?.listen) await checkListen(this.opts.api.listen);
     await go();
     await feed.start(this.delivery(), signal);
+    // What the sources can see decides what the model's states mean.
+    if (model) model.statesFollowed = statesFollowed(feed.status().sources);
     await go();
     if (capture) {
       capture.open(feed.status().sources.map(DeferredCapture.sourceInfo));

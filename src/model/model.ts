@@ -56,6 +56,14 @@ export class Model implements RecordSink {
   private readonly flowQueries: FlowQueries;
   /** Every namespace's table: readings, drops, forecast (proc/accounts.ts). */
   readonly tables: TableAccounts;
+  /**
+   * Whether live entries' state changes reach the model (ctnetlink's UPDATE
+   * events). false where only the eBPF lifecycle hooks follow entries: they
+   * see births and deaths, so a live entry keeps the state it was confirmed
+   * with — every TCP connection SYN_SENT — and a rule that counts established
+   * entries must not read them (set from the sources: app/states-followed.ts).
+   */
+  statesFollowed = true;
 
   constructor(opts: ModelOptions = {}) {
     this.state = new ModelState(opts);

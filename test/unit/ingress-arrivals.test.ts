@@ -177,6 +177,31 @@ describe('arrivalsAdvice', () => {
     expect(bare.map((x) => [x.id, x.level])).toEqual([['syn-flood', 'warn']]);
   });
 
+  it('with states as at confirmation (eBPF lifecycle hooks, no ctnetlink) a busy client is no flood: only five times the rate is', () => {
+    let now = 0;
+    const a = new ArrivalsModel({ now: () => now });
+    for (let t = 0; t < 10; t++) {
+      now = t;
+      // a busy, healthy client: 30 connections a second; and a flood at 150 SYN/s
+      a.add(delta({ src: [{ family: 2, addr: v4('10.0.0.5'), tcpSyn: 30, udpNew: 0 }, { family: 2, addr: v4('10.0.0.66'), tcpSyn: 150, udpNew: 0 }], tcpSyn: 180 }));
+    }
+    // The hooks confirm every TCP entry in SYN_SENT and see no change after: the client's established connections look half-open.
+    const model = new Model();
+    const recs: RecordInit[] = [];
+    let id = 1n;
+    for (let i = 0; i < 300; i++) recs.push({ kind: Kind.ALLOC, id: id++, ts: 9 * SEC, start: 9 * SEC, src: '10.0.0.5', dst: '10.0.0.9', sport: 2000 + i, dport: 80, proto: 6, state: 1 });
+    for (let i = 0; i < 300; i++) recs.push({ kind: Kind.ALLOC, id: id++, ts: 9 * SEC, start: 9 * SEC, src: '10.0.0.66', dst: '10.0.0.9', sport: 1000 + i, dport: 80, proto: 6, state: 1 });
+    model.ingest(batch(recs));
+    // read as facts, both would be floods (the bug this guards against)
+    expect(arrivalsAdvice(a, model, { window: 10 }).map((x) => (x.evidence as { source?: string }).source)).toEqual(['10.0.0.66', '10.0.0.5']);
+    model.statesFollowed = false;
+    const adv = arrivalsAdvice(a, model, { window: 10 });
+    expect(adv.map((x) => [x.id, (x.evidence as { source?: string }).source, x.level])).toEqual([['syn-flood', '10.0.0.66', 'warn']]);
+    expect(adv[0]!.evidence).toMatchObject({ states_followed: false, admitted: 300 });
+    expect(adv[0]!.evidence).not.toHaveProperty('established_entries');
+    expect(adv[0]!.detail).toContain('not known here');
+  });
+
   it('stays quiet for busy but healthy sources and flags a port scan', () => {
     let now = 0;
     const a = new ArrivalsModel({ now: () => now });

@@ -3,6 +3,8 @@
 // connections (spoofed or abandoned handshakes), or a high SYN rate spread
 // over many sources (a spoofed flood). Without the model nothing says whether
 // handshakes completed: only a rate five times higher is called a flood then.
+// Nor with a model whose states are those at confirmation (the eBPF lifecycle
+// hooks without ctnetlink: Model.statesFollowed).
 
 import type { ArrivalsModel } from '../../model/arrivals.js';
 import type { AdviceItem, AdviceModel, AdviceRule } from '../types.js';
@@ -32,7 +34,12 @@ export function synFloodItems(arrivals: ArrivalsModel, model: AdviceModel | null
   const totals = arrivals.windowTotals(window);
   let entries: Map<string, { established: number; half_open: number }> | null = null;
   let admitted: Map<string, number> | null = null;
-  if (model) {
+  // Where the lifecycle hooks alone follow entries, a live TCP entry keeps
+  // the state it was confirmed with (SYN_SENT): established entries are not
+  // known, and counting none would call every busy client a flood.
+  const statesKnown = model !== null && model.statesFollowed !== false;
+  if (model) admitted = new Map(model.topK({ by: 'src', kinds: ['alloc'], window, limit: 1000 }).items.map((i) => [i.key, i.count]));
+  if (model && statesKnown) {
     entries = new Map();
     for (const it of model.occupancy({ by: 'src', proto: 6, limit: 1000 }).items) {
       const e = { established: 0, half_open: 0 };
@@ -42,7 +49,6 @@ export function synFloodItems(arrivals: ArrivalsModel, model: AdviceModel | null
       }
       entries.set(it.key, e);
     }
-    admitted = new Map(model.topK({ by: 'src', kinds: ['alloc'], window, limit: 1000 }).items.map((i) => [i.key, i.count]));
   }
   const minRate = entries ? synRate : synRate * 5;
   for (const it of top.items) {
@@ -57,7 +63,8 @@ export function synFloodItems(arrivals: ArrivalsModel, model: AdviceModel | null
       detail:
         `${it.key} sent ${fmt(it.tcp_syn)} TCP SYNs in ${window} s` +
         (entries ? ` but holds only ${fmt(e.established)} established connections (${fmt(e.half_open)} half-open)` : '') +
-        '. Each SYN that reaches conntrack allocates an entry held for tcp_timeout_syn_sent / syn_recv.',
+        '. Each SYN that reaches conntrack allocates an entry held for tcp_timeout_syn_sent / syn_recv.' +
+        (model && !statesKnown ? ' Whether its handshakes completed is not known here: the lifecycle hooks see no state changes, so only a SYN rate five times the threshold is called a flood.' : ''),
       evidence: {
         source: it.key,
         window_s: window,
@@ -66,6 +73,7 @@ export function synFloodItems(arrivals: ArrivalsModel, model: AdviceModel | null
         share_of_arrivals: it.share,
         ...(admitted ? { admitted: admitted.get(it.key) ?? 0 } : {}),
         ...(entries ? { established_entries: e.established, half_open_entries: e.half_open, established_per_syn: round3(perSyn) } : {}),
+        ...(model && !statesKnown ? { states_followed: false } : {}),
         arrivals_error_bound: top.error_bound,
       },
       checks: { 'syn_arrivals, share_of_arrivals': `/v1/arrivals?by=src&window=${window}`, admitted: `/v1/churn?by=src&window=${window}`, 'established_entries, half_open_entries': '/v1/occupancy?by=src&proto=tcp' },
