@@ -215,7 +215,7 @@ export class Model implements RecordSink {
 
   /** Entries pointing at deleted pods, and destinations only unanswered UDP went to (queries/stale.ts). */
   stale(opts: { unrepliedMinAgeS: number }): StaleGroup[] {
-    return staleEntries(this.state, opts);
+    return staleEntries(this.state, { ...opts, repliesKnown: this.statesFollowed });
   }
 
   topK(q: TopKQuery): TopKResult {

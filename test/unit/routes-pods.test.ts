@@ -73,7 +73,7 @@ describe('routes with pods', () => {
 
   it('lists the deleted pod in /v1/stale with its entries, sources, age and command', async () => {
     const r = await get('/v1/stale');
-    expect(r).toMatchObject({ unreplied_min_age_s: 60, entries: 19 });
+    expect(r).toMatchObject({ unreplied_min_age_s: 60, unreplied_known: true, entries: 19 });
     expect(r.destinations).toEqual([
       {
         reason: 'deleted_pod',

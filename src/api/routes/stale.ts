@@ -45,10 +45,13 @@ export const staleSchema = {
   type: 'object',
   properties: {
     unreplied_min_age_s: { type: 'integer' },
+    // false where the eBPF lifecycle hooks alone follow entries: no reply is
+    // seen to arrive, so no destination is called unanswered (unreplied_udp)
+    unreplied_known: { type: 'boolean' },
     entries: { type: 'integer' },
     destinations: { type: 'array', items: groupSchema },
   },
-  required: ['unreplied_min_age_s', 'entries', 'destinations'],
+  required: ['unreplied_min_age_s', 'unreplied_known', 'entries', 'destinations'],
 } as const;
 
 export async function staleRoutes(app: FastifyInstance, opts: { model: Model; enterNetns?: NetnsEnter }): Promise<void> {
@@ -74,6 +77,7 @@ export async function staleRoutes(app: FastifyInstance, opts: { model: Model; en
       const host = model.snapshot()?.netns;
       return {
         unreplied_min_age_s: q.min_age,
+        unreplied_known: model.statesFollowed,
         entries: groups.reduce((a, g) => a + g.entries, 0),
         destinations: groups.slice(0, q.limit).map((g) => {
           const enter = opts.enterNetns ? opts.enterNetns(g.netns) : g.netns === host ? '' : null;
