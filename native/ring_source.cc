@@ -354,6 +354,7 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
       throw Napi::TypeError::New(env, "options.ringBytes: must be a power of two (and a multiple of the page size)");
     batch_records_ = OptUint(env, o, "batchRecords", 1024, 1, 65536);
     poll_ms_ = OptUint(env, o, "pollMs", 2, 1, 60000);
+    idle_drain_ms_ = (int)OptUint(env, o, "idleDrainMs", kIdleDrainMs, 0, 60000);
     max_queued_ = OptUint(env, o, "maxQueuedBatches", 64, 1, 65536);
     if (!o.Get("onBatch").IsFunction()) throw Napi::TypeError::New(env, "options.onBatch: (buf: ArrayBuffer, count: number) => void");
     on_batch_ = Napi::Persistent(o.Get("onBatch").As<Napi::Function>());
@@ -473,7 +474,7 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
       // wakes nobody) and would otherwise wait for the next record, which
       // after a flood may never come (dashboard-live: 644 of 3,736 drops
       // still in the ring 10 s after the flood).
-      int n = epoll_wait(ep_, ev, 2, kIdleDrainMs);
+      int n = epoll_wait(ep_, ev, 2, idle_drain_ms_ > 0 ? idle_drain_ms_ : -1);
       if (n < 0) {
         if (errno == EINTR) continue;
         reader_error_.store(errno);
@@ -671,6 +672,9 @@ class RingSource : public Napi::ObjectWrap<RingSource> {
   std::string loss_map_;
   uint32_t batch_records_ = 1024;
   uint32_t poll_ms_ = 2;
+  // kIdleDrainMs unless the options say otherwise (0: none, only wakeups and
+  // stop() drain: a test of the wakeup policy alone).
+  int idle_drain_ms_ = kIdleDrainMs;
   uint32_t max_queued_ = 64;
 
   bool started_ = false;

@@ -88,6 +88,12 @@ export interface RingSourceOptions {
   batchRecords?: number;
   /** Reader drain period in ms when no wakeup is forced (default 2, 1..60000; sources use 1..5). */
   pollMs?: number;
+  /**
+   * While nothing woke the reader, it drains anyway this often (default 100
+   * ms: a record whose wakeup was missed waits no longer); 0: never, only
+   * wakeups and stop() drain (a test of the wakeup policy alone).
+   */
+  idleDrainMs?: number;
   /** Batches queued for the JS thread before new ones are refused and counted (default 64). */
   maxQueuedBatches?: number;
   /** Called on the JS thread with `count` records of RECORD_SIZE bytes. */

@@ -369,8 +369,11 @@ describe.skipIf(skip)('drops: tp_btf kfree_skb against the kernel', () => {
         const RECORD_IN_RING = RECORD_SIZE + 8; // + the ring's sample header
         const PACKETS = 211;
 
-        // With a 30 s drain period, records can only arrive early through
-        // forced wakeups, or through stop()'s final drain.
+        // With a 30 s drain period and no idle drain, records can only arrive
+        // early through forced wakeups, or through stop()'s final drain. (The
+        // 100 ms idle drain, a safety net for a missed wakeup, would read
+        // whatever a burst has put in the ring when it fires: this test is
+        // of the wakeup policy alone.)
         const phase = async (wakeupRecords: number) => {
           const sink = new CountingSink();
           const rs = new (ringSourceClass())({
@@ -379,13 +382,16 @@ describe.skipIf(skip)('drops: tp_btf kfree_skb against the kernel', () => {
             maps: { reasons: [[nfDrop, 1]] },
             rodata: { wakeup_bytes: wakeupRecords * RECORD_IN_RING },
             pollMs: 30_000,
+            idleDrainMs: 0,
             batchRecords: 64,
             onBatch: (buf, n) => sink.ingest(decodeBatch(buf, n)),
           });
           rs.start();
           try {
             await sendFlows(lab, ['udp', lab.clientAddress, lab.serverAddress, 40000, PACKETS]);
-            await until(() => sink.inNetns(serverNetns) >= PACKETS - wakeupRecords, 1500);
+            // (the forced wakeups have all happened once the sender returns; a
+            // loaded machine may still take a moment to run the reader)
+            await until(() => sink.inNetns(serverNetns) >= PACKETS - 2 * wakeupRecords, wakeupRecords ? 5000 : 1500);
             await sleep(100);
             const early = sink.inNetns(serverNetns);
             const t0 = Date.now();
@@ -401,8 +407,10 @@ describe.skipIf(skip)('drops: tp_btf kfree_skb against the kernel', () => {
         const woken = await phase(16);
         const silent = await phase(0);
         console.info(`wakeups: threshold 16 records: ${woken.early}/${PACKETS} before stop; none: ${silent.early}/${PACKETS}; stop took ${woken.stopMs}/${silent.stopMs} ms`);
-        // Below the threshold the last records wait for the timer (or stop).
-        expect(woken.early).toBeGreaterThanOrEqual(PACKETS - 16);
+        // Below the threshold the last records wait for the timer (or stop):
+        // at most two thresholds' worth, since a forced wakeup that finds the
+        // reader idle starts a gathering period, which the next one ends.
+        expect(woken.early).toBeGreaterThanOrEqual(PACKETS - 2 * 16);
         expect(silent.early).toBe(0);
         for (const p of [woken, silent]) {
           expect(p.total).toBe(PACKETS);
