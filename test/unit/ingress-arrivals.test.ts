@@ -29,6 +29,17 @@ function v6(groups: number[]): Uint8Array {
   return b;
 }
 
+/** A model holding, per source, n live TCP entries to 10.0.0.9:80 in one conntrack TCP state (1 SYN_SENT, 2 SYN_RECV, 3 ESTABLISHED). */
+function modelWith(entries: Array<{ src: string; n: number; state: number }>): Model {
+  const model = new Model();
+  const recs: RecordInit[] = [];
+  let id = 1n;
+  let sport = 1000;
+  for (const e of entries) for (let i = 0; i < e.n; i++) recs.push({ kind: Kind.ALLOC, id: id++, ts: 9 * SEC, start: 9 * SEC, src: e.src, dst: '10.0.0.9', sport: sport++, dport: 80, proto: 6, state: e.state });
+  model.ingest(batch(recs));
+  return model;
+}
+
 function delta(p: Partial<ArrivalDelta>): ArrivalDelta {
   return { src: [], ports: [], pairs: [], tcpSyn: 0, udpNew: 0, srcOverflow: 0, portOverflow: 0, pairOverflow: 0, ...p };
 }
@@ -161,13 +172,11 @@ describe('arrivalsAdvice', () => {
         }),
       );
     }
-    const model = new Model();
-    const recs: RecordInit[] = [];
-    let id = 1n;
     // the flood: half-open entries only; the normal client: 30 established
-    for (let i = 0; i < 40; i++) recs.push({ kind: Kind.ALLOC, id: id++, ts: 9 * SEC, start: 9 * SEC, src: '10.0.0.66', dst: '10.0.0.9', sport: 1000 + i, dport: 80, proto: 6, state: 2 });
-    for (let i = 0; i < 30; i++) recs.push({ kind: Kind.ALLOC, id: id++, ts: 9 * SEC, start: 9 * SEC, src: '10.0.0.5', dst: '10.0.0.9', sport: 2000 + i, dport: 80, proto: 6, state: 3 });
-    model.ingest(batch(recs));
+    const model = modelWith([
+      { src: '10.0.0.66', n: 40, state: 2 },
+      { src: '10.0.0.5', n: 30, state: 3 },
+    ]);
     const adv = arrivalsAdvice(a, model, { window: 10 });
     expect(adv.map((x) => [x.id, (x.evidence as { source?: string }).source])).toEqual([['syn-flood', '10.0.0.66']]);
     expect(adv[0]!.evidence).toMatchObject({ syn_arrivals: 5000, established_entries: 0, half_open_entries: 40, admitted: 40 });
@@ -186,12 +195,10 @@ describe('arrivalsAdvice', () => {
       a.add(delta({ src: [{ family: 2, addr: v4('10.0.0.5'), tcpSyn: 30, udpNew: 0 }, { family: 2, addr: v4('10.0.0.66'), tcpSyn: 150, udpNew: 0 }], tcpSyn: 180 }));
     }
     // The hooks confirm every TCP entry in SYN_SENT and see no change after: the client's established connections look half-open.
-    const model = new Model();
-    const recs: RecordInit[] = [];
-    let id = 1n;
-    for (let i = 0; i < 300; i++) recs.push({ kind: Kind.ALLOC, id: id++, ts: 9 * SEC, start: 9 * SEC, src: '10.0.0.5', dst: '10.0.0.9', sport: 2000 + i, dport: 80, proto: 6, state: 1 });
-    for (let i = 0; i < 300; i++) recs.push({ kind: Kind.ALLOC, id: id++, ts: 9 * SEC, start: 9 * SEC, src: '10.0.0.66', dst: '10.0.0.9', sport: 1000 + i, dport: 80, proto: 6, state: 1 });
-    model.ingest(batch(recs));
+    const model = modelWith([
+      { src: '10.0.0.5', n: 300, state: 1 },
+      { src: '10.0.0.66', n: 300, state: 1 },
+    ]);
     // read as facts, both would be floods (the bug this guards against)
     expect(arrivalsAdvice(a, model, { window: 10 }).map((x) => (x.evidence as { source?: string }).source)).toEqual(['10.0.0.66', '10.0.0.5']);
     model.statesFollowed = false;
