@@ -389,9 +389,7 @@ describe.skipIf(skip)('drops: tp_btf kfree_skb against the kernel', () => {
           rs.start();
           try {
             await sendFlows(lab, ['udp', lab.clientAddress, lab.serverAddress, 40000, PACKETS]);
-            // (the forced wakeups have all happened once the sender returns; a
-            // loaded machine may still take a moment to run the reader)
-            await until(() => sink.inNetns(serverNetns) >= PACKETS - 2 * wakeupRecords, wakeupRecords ? 5000 : 1500);
+            await until(() => sink.inNetns(serverNetns) >= PACKETS - wakeupRecords, 1500);
             await sleep(100);
             const early = sink.inNetns(serverNetns);
             const t0 = Date.now();
@@ -407,10 +405,14 @@ describe.skipIf(skip)('drops: tp_btf kfree_skb against the kernel', () => {
         const woken = await phase(16);
         const silent = await phase(0);
         console.info(`wakeups: threshold 16 records: ${woken.early}/${PACKETS} before stop; none: ${silent.early}/${PACKETS}; stop took ${woken.stopMs}/${silent.stopMs} ms`);
-        // Below the threshold the last records wait for the timer (or stop):
-        // at most two thresholds' worth, since a forced wakeup that finds the
-        // reader idle starts a gathering period, which the next one ends.
-        expect(woken.early).toBeGreaterThanOrEqual(PACKETS - 2 * 16);
+        // Forced wakeups end gathering periods: records arrive long before the
+        // 30 s period. Not necessarily all but the last threshold's worth: a
+        // wakeup that finds the reader idle starts a gathering period, which
+        // only a later forced wakeup (a fresh edge: more records) ends, so
+        // the tail of a burst the reader read behind waits for the period or
+        // stop() — one poll period, 2-5 ms in the sources (CI saw 114 and 132
+        // of 211 early here, a quiet run 211).
+        expect(woken.early).toBeGreaterThanOrEqual(16);
         expect(silent.early).toBe(0);
         for (const p of [woken, silent]) {
           expect(p.total).toBe(PACKETS);
