@@ -29,7 +29,7 @@ export interface AdviceItem {
 }
 
 /** The model's queries the rules read (the live daemon's and a replay's Model alike). */
-export type AdviceModel = Pick<Model, 'churn' | 'drops' | 'topK' | 'occupancy' | 'liveProtocols' | 'windowSum' | 'counter' | 'span' | 'nowNs' | 'opts' | 'lifetimeGroups' | 'packetDropKinds'> & Partial<Pick<Model, 'statesFollowed'>>;
+export type AdviceModel = Pick<Model, 'churn' | 'drops' | 'topK' | 'occupancy' | 'liveProtocols' | 'windowSum' | 'counter' | 'span' | 'nowNs' | 'opts' | 'lifetimeGroups' | 'packetDropKinds' | 'statesFollowed'>;
 
 /** Host facts: what an entry costs and how much memory there is. */
 export interface AdviceEnvironment {

@@ -37,7 +37,7 @@ export function synFloodItems(arrivals: ArrivalsModel, model: AdviceModel | null
   // Where the lifecycle hooks alone follow entries, a live TCP entry keeps
   // the state it was confirmed with (SYN_SENT): established entries are not
   // known, and counting none would call every busy client a flood.
-  const statesKnown = model !== null && model.statesFollowed !== false;
+  const statesKnown = model !== null && model.statesFollowed;
   if (model) admitted = new Map(model.topK({ by: 'src', kinds: ['alloc'], window, limit: 1000 }).items.map((i) => [i.key, i.count]));
   if (model && statesKnown) {
     entries = new Map();

@@ -63,7 +63,7 @@ const PROTO: Record<number, string> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 58: 'icm
  * lifecycle hooks alone, which see no reply arrive): no destination is called
  * unanswered, since every live entry still has the status it was confirmed with.
  */
-export function staleEntries(st: ModelState, opts: { unrepliedMinAgeS: number; repliesKnown?: boolean }): StaleGroup[] {
+export function staleEntries(st: ModelState, opts: { unrepliedMinAgeS: number; repliesKnown: boolean }): StaleGroup[] {
   const ft = st.flows;
   const map = st.pods.map;
   const now = st.nowNs;
@@ -81,7 +81,7 @@ export function staleEntries(st: ModelState, opts: { unrepliedMinAgeS: number; r
     const proto = ft.proto(e);
     let a: Acc | null = null;
     if (!map.empty && map.gonePodOfAddress(dest)) a = acc('deleted_pod', ft.netns(e), dest, -1);
-    else if (proto === IPPROTO_UDP && opts.repliesKnown !== false) a = acc('unreplied_udp', ft.netns(e), dest, ft.dport(e));
+    else if (proto === IPPROTO_UDP && opts.repliesKnown) a = acc('unreplied_udp', ft.netns(e), dest, ft.dport(e));
     if (!a) continue;
     a.entries++;
     if (ft.status(e) & IPS.SEEN_REPLY) a.replied++;
